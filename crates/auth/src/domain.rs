@@ -1,0 +1,187 @@
+//! The values a signup is made of. Each type can only hold a valid value: parse, don't
+//! validate. Their errors are the 422 details of API.md.
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+/// 3–30 of `A-Z a-z 0-9 _`; unique ignoring case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handle(String);
+
+impl Handle {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        let len = s.chars().count();
+        if !(3..=30).contains(&len) {
+            return Err(Invalid("handle must be 3 to 30 characters".into()));
+        }
+        if !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(Invalid(
+                "handle may contain only letters A-Z, digits and underscores".into(),
+            ));
+        }
+        Ok(Handle(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The form uniqueness is decided on.
+    pub fn key(&self) -> String {
+        self.0.to_ascii_lowercase()
+    }
+}
+
+impl fmt::Display for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An email address, compared ignoring case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        let bad = || Invalid("email is not a valid address".into());
+        if s.len() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(bad());
+        }
+        let (local, domain) = s.rsplit_once('@').ok_or_else(bad)?;
+        if local.is_empty() || local.len() > 64 || local.contains('@') {
+            return Err(bad());
+        }
+        let labels_ok = domain
+            .split('.')
+            .all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-'));
+        if !domain.contains('.') || !labels_ok {
+            return Err(bad());
+        }
+        Ok(Email(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn key(&self) -> String {
+        self.0.to_lowercase()
+    }
+}
+
+/// 8–1024 characters (Unicode scalar values).
+pub struct Password(String);
+
+impl Password {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        let len = s.chars().count();
+        if len < 8 {
+            return Err(Invalid("password must be at least 8 characters".into()));
+        }
+        if len > 1024 {
+            return Err(Invalid("password must be at most 1024 characters".into()));
+        }
+        Ok(Password(s.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(..)")
+    }
+}
+
+/// 1–50 characters, not only white space, no control characters; trimmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        let t = s.trim();
+        let len = t.chars().count();
+        if len == 0 || len > 50 {
+            return Err(Invalid("display_name must be 1 to 50 characters".into()));
+        }
+        if t.chars().any(char::is_control) {
+            return Err(Invalid(
+                "display_name may not contain control characters".into(),
+            ));
+        }
+        Ok(DisplayName(t.to_owned()))
+    }
+
+    pub fn from_handle(h: &Handle) -> Self {
+        DisplayName(h.as_str().to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles() {
+        for ok in ["abc", "Alice_99", "a_b", &"x".repeat(30)] {
+            assert!(Handle::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "ab",
+            "",
+            &"x".repeat(31),
+            "al ice",
+            "alice!",
+            "ålice",
+            "a-b",
+            "a.b",
+        ] {
+            assert!(Handle::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(Handle::parse("AlIcE").unwrap().key(), "alice");
+    }
+
+    #[test]
+    fn emails() {
+        for ok in ["a@b.co", "Alice.Smith+tag@Example.ORG"] {
+            assert!(Email::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "", "a", "a@", "@b.co", "a@b", "a b@c.de", "a@b..co", "a@@b.co", "a@-b.co",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(Email::parse("A@B.Co").unwrap().key(), "a@b.co");
+    }
+
+    #[test]
+    fn passwords_count_characters_not_bytes() {
+        assert!(Password::parse("1234567").is_err());
+        assert!(Password::parse("12345678").is_ok());
+        assert!(Password::parse("ééééééé").is_err()); // 7 characters, 14 bytes
+        assert!(Password::parse(&"é".repeat(1024)).is_ok());
+        assert!(Password::parse(&"a".repeat(1025)).is_err());
+        assert_eq!(
+            format!("{:?}", Password::parse("secret-password").unwrap()),
+            "Password(..)"
+        );
+    }
+
+    #[test]
+    fn display_names() {
+        assert_eq!(DisplayName::parse("  Ada  ").unwrap().as_str(), "Ada");
+        assert!(DisplayName::parse("   ").is_err());
+        assert!(DisplayName::parse(&"x".repeat(51)).is_err());
+        assert!(DisplayName::parse("a\u{7}b").is_err());
+    }
+}

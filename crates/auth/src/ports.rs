@@ -1,0 +1,79 @@
+//! What AuthService needs from storage. Deployed: MongoDB (identities), PostgreSQL
+//! (public profiles), Redis (sessions, throttles). Embedded: SQLite and memory.
+
+use async_trait::async_trait;
+use chirp_core::events::Event;
+use chirp_core::Id;
+
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub id: Id,
+    pub handle: String,
+    pub email: String,
+    pub display_name: String,
+    pub password_hash: String,
+    pub created_at_ms: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error("handle is taken")]
+    HandleTaken,
+    #[error("email is taken")]
+    EmailTaken,
+    #[error(transparent)]
+    Store(#[from] anyhow::Error),
+}
+
+/// Identities, and the public profile rows and `user.created` events that go with them.
+#[async_trait]
+pub trait IdentityStore: Send + Sync {
+    /// Stores the identity, its public profile and `event`, all or nothing.
+    async fn create(&self, identity: &Identity, event: &Event) -> Result<(), CreateError>;
+    /// The identity whose handle or email, ignoring case, is `login`.
+    async fn find_by_login(&self, login: &str) -> anyhow::Result<Option<Identity>>;
+    async fn ping(&self) -> anyhow::Result<()>;
+}
+
+/// What happened to a presented refresh token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// It was current; it is now used, and the new one replaces it.
+    Rotated { user: Id, session: Id },
+    /// It had been used before: someone replayed it.
+    Reused { session: Id },
+    /// Unknown, expired, or its session is revoked.
+    Invalid,
+}
+
+/// Refresh sessions. Tokens are stored only as SHA-256 hashes.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn start(
+        &self,
+        session: Id,
+        user: Id,
+        token_hash: &[u8; 32],
+        expires_at_ms: i64,
+    ) -> anyhow::Result<()>;
+    /// Atomically marks `old` used and adds `new` to the same session, if `old` is current.
+    async fn rotate(
+        &self,
+        old: &[u8; 32],
+        new: &[u8; 32],
+        now_ms: i64,
+        expires_at_ms: i64,
+    ) -> anyhow::Result<Rotation>;
+    async fn revoke(&self, session: Id) -> anyhow::Result<()>;
+    /// The session a token belongs to, used or not.
+    async fn session_of(&self, token_hash: &[u8; 32]) -> anyhow::Result<Option<Id>>;
+}
+
+/// Counts of recent failed logins, per key (an account, a client address).
+#[async_trait]
+pub trait LoginThrottle: Send + Sync {
+    /// Failures of `key` at or after `since_ms`, and the time of the oldest of them.
+    async fn failures(&self, key: &str, since_ms: i64) -> anyhow::Result<(u32, Option<i64>)>;
+    async fn record_failure(&self, key: &str, at_ms: i64, window_ms: i64) -> anyhow::Result<()>;
+    async fn clear(&self, key: &str) -> anyhow::Result<()>;
+}

@@ -1,0 +1,307 @@
+//! AuthService's logic: signup, login with throttling, refresh rotation with reuse
+//! detection, logout. Storage is behind the ports; this file decides.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chirp_core::events::{Event, EventBody};
+use chirp_core::model::User;
+use chirp_core::peers::Directory;
+use chirp_core::time::{now_ms, rfc3339};
+use chirp_core::token::{sign, Claims, TokenVerifier, ISSUER};
+use chirp_core::{ApiError, ApiResult, Id, IdGenerator};
+use ed25519_dalek::SigningKey;
+use rand::RngCore;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
+
+use crate::domain::{DisplayName, Email, Handle, Password};
+use crate::passwords::PasswordHashing;
+use crate::ports::{CreateError, Identity, IdentityStore, LoginThrottle, Rotation, SessionStore};
+
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    /// Failed logins on one account allowed per window.
+    pub account_failures: u32,
+    /// Failed logins from one client address allowed per window.
+    pub address_failures: u32,
+    pub throttle_window: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            access_ttl: Duration::from_secs(15 * 60),
+            refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+            account_failures: 10,
+            address_failures: 100,
+            throttle_window: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Tokens {
+    pub user: User,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+}
+
+pub struct SignupRequest {
+    pub handle: String,
+    pub email: String,
+    pub password: String,
+    pub display_name: Option<String>,
+}
+
+pub struct AuthService {
+    pub config: AuthConfig,
+    pub identities: Arc<dyn IdentityStore>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub throttle: Arc<dyn LoginThrottle>,
+    /// Users with their counts, for the `user` of a token response.
+    pub directory: Arc<dyn Directory>,
+    pub passwords: PasswordHashing,
+    pub signing_key: SigningKey,
+    pub verifier: TokenVerifier,
+    pub ids: Arc<IdGenerator>,
+    /// Told after each commit that wrote to the outbox.
+    pub outbox_wake: Arc<Notify>,
+}
+
+fn unavailable(e: anyhow::Error) -> ApiError {
+    ApiError::unavailable("auth store", e)
+}
+
+impl AuthService {
+    pub async fn signup(&self, req: SignupRequest) -> ApiResult<Tokens> {
+        let invalid = |e: crate::domain::Invalid| ApiError::Unprocessable(e.0);
+        let handle = Handle::parse(&req.handle).map_err(invalid)?;
+        let email = Email::parse(&req.email).map_err(invalid)?;
+        let password = Password::parse(&req.password).map_err(invalid)?;
+        let display_name = match &req.display_name {
+            Some(d) => DisplayName::parse(d).map_err(invalid)?,
+            None => DisplayName::from_handle(&handle),
+        };
+        let hash = self
+            .passwords
+            .hash(password.expose().to_owned())
+            .await
+            .map_err(ApiError::internal)?;
+        let id = self.ids.next_id();
+        let created_at_ms = now_ms();
+        let identity = Identity {
+            id,
+            handle: handle.as_str().to_owned(),
+            email: email.as_str().to_owned(),
+            display_name: display_name.as_str().to_owned(),
+            password_hash: hash,
+            created_at_ms,
+        };
+        let event = Event {
+            id: self.ids.next_id(),
+            version: 1,
+            occurred_at_ms: created_at_ms,
+            body: EventBody::UserCreated {
+                user_id: id,
+                handle: identity.handle.clone(),
+                display_name: identity.display_name.clone(),
+                created_at_ms,
+            },
+        };
+        match self.identities.create(&identity, &event).await {
+            Ok(()) => {}
+            Err(CreateError::HandleTaken) => {
+                return Err(ApiError::Conflict("that handle is taken".into()))
+            }
+            Err(CreateError::EmailTaken) => {
+                return Err(ApiError::Conflict(
+                    "that email is already registered".into(),
+                ))
+            }
+            Err(CreateError::Store(e)) => return Err(unavailable(e)),
+        }
+        self.outbox_wake.notify_one();
+        let user = User {
+            id,
+            handle: identity.handle,
+            display_name: identity.display_name,
+            created_at: rfc3339(created_at_ms),
+            followers_count: 0,
+            following_count: 0,
+            posts_count: 0,
+        };
+        self.open_session(user).await
+    }
+
+    pub async fn login(
+        &self,
+        login: &str,
+        password: &str,
+        client: Option<IpAddr>,
+    ) -> ApiResult<Tokens> {
+        let now = now_ms();
+        let window = self.config.throttle_window.as_millis() as i64;
+        let account_key = format!("login:account:{}", login.to_lowercase());
+        let address_key = client.map(|ip| format!("login:address:{ip}"));
+        self.check_throttle(&account_key, self.config.account_failures, now, window)
+            .await?;
+        if let Some(k) = &address_key {
+            self.check_throttle(k, self.config.address_failures, now, window)
+                .await?;
+        }
+        let found = self
+            .identities
+            .find_by_login(login)
+            .await
+            .map_err(unavailable)?;
+        // Verify even when there is no such account, so both cases take as long.
+        let ok = self
+            .passwords
+            .verify(
+                password.to_owned(),
+                found.as_ref().map(|i| i.password_hash.clone()),
+            )
+            .await
+            .map_err(ApiError::internal)?;
+        let identity = match (ok, found) {
+            (true, Some(identity)) => identity,
+            _ => {
+                self.throttle
+                    .record_failure(&account_key, now, window)
+                    .await
+                    .map_err(|e| ApiError::unavailable("throttle store", e))?;
+                if let Some(k) = &address_key {
+                    self.throttle
+                        .record_failure(k, now, window)
+                        .await
+                        .map_err(|e| ApiError::unavailable("throttle store", e))?;
+                }
+                return Err(ApiError::Unauthorized("wrong login or password".into()));
+            }
+        };
+        self.throttle
+            .clear(&account_key)
+            .await
+            .map_err(|e| ApiError::unavailable("throttle store", e))?;
+        let user = self.user(identity.id).await?;
+        self.open_session(user).await
+    }
+
+    async fn check_throttle(&self, key: &str, limit: u32, now: i64, window: i64) -> ApiResult<()> {
+        let (count, oldest) = self
+            .throttle
+            .failures(key, now - window)
+            .await
+            .map_err(|e| ApiError::unavailable("throttle store", e))?;
+        if count >= limit {
+            let until = oldest.unwrap_or(now) + window;
+            let wait_ms = (until - now).max(1000) as u64;
+            return Err(ApiError::TooManyRequests {
+                detail: "too many failed logins; try again later".into(),
+                retry_after: Duration::from_millis(wait_ms.div_ceil(1000) * 1000),
+            });
+        }
+        Ok(())
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> ApiResult<Tokens> {
+        let invalid = || ApiError::Unauthorized("the refresh token is invalid".into());
+        let old = token_hash(refresh_token).ok_or_else(invalid)?;
+        let (new_token, new_hash) = new_refresh_token();
+        let now = now_ms();
+        let expires = now + self.config.refresh_ttl.as_millis() as i64;
+        match self
+            .sessions
+            .rotate(&old, &new_hash, now, expires)
+            .await
+            .map_err(unavailable)?
+        {
+            Rotation::Rotated { user, session } => {
+                let user = self.user(user).await?;
+                Ok(self.tokens(user, session, new_token))
+            }
+            Rotation::Reused { session } => {
+                tracing::warn!(session = %session, "refresh token reused; session revoked");
+                self.sessions.revoke(session).await.map_err(unavailable)?;
+                Err(invalid())
+            }
+            Rotation::Invalid => Err(invalid()),
+        }
+    }
+
+    /// Ends the session of `refresh_token`. Unknown tokens end nothing, quietly.
+    pub async fn logout(&self, refresh_token: &str) -> ApiResult<()> {
+        let Some(hash) = token_hash(refresh_token) else {
+            return Ok(());
+        };
+        if let Some(session) = self.sessions.session_of(&hash).await.map_err(unavailable)? {
+            self.sessions.revoke(session).await.map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
+    pub async fn user(&self, id: Id) -> ApiResult<User> {
+        self.directory
+            .users(&[id])
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ApiError::NotFound("no such user".into()))
+    }
+
+    async fn open_session(&self, user: User) -> ApiResult<Tokens> {
+        let session = self.ids.next_id();
+        let (token, hash) = new_refresh_token();
+        let expires = now_ms() + self.config.refresh_ttl.as_millis() as i64;
+        self.sessions
+            .start(session, user.id, &hash, expires)
+            .await
+            .map_err(unavailable)?;
+        Ok(self.tokens(user, session, token))
+    }
+
+    fn tokens(&self, user: User, session: Id, refresh_token: String) -> Tokens {
+        let now = now_ms() / 1000;
+        let ttl = self.config.access_ttl.as_secs();
+        let claims = Claims {
+            iss: ISSUER.into(),
+            sub: user.id.to_string(),
+            iat: now,
+            exp: now + ttl as i64,
+            sid: session.to_string(),
+        };
+        Tokens {
+            access_token: sign(&self.signing_key, &claims),
+            refresh_token,
+            token_type: "Bearer",
+            expires_in: ttl,
+            user,
+        }
+    }
+}
+
+/// A new opaque refresh token and its hash; only the hash is stored.
+fn new_refresh_token() -> (String, [u8; 32]) {
+    let mut raw = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut raw);
+    let token = URL_SAFE_NO_PAD.encode(raw);
+    let hash = Sha256::digest(token.as_bytes()).into();
+    (token, hash)
+}
+
+fn token_hash(token: &str) -> Option<[u8; 32]> {
+    // Tokens we mint are 43 characters; anything far off is not one of ours.
+    if token.is_empty() || token.len() > 256 {
+        return None;
+    }
+    Some(Sha256::digest(token.as_bytes()).into())
+}

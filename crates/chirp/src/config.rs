@@ -1,0 +1,201 @@
+//! Configuration: one `clap` parser; every flag also reads an environment variable, and
+//! its doc comment is its `--help` text.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chirp_auth::passwords::HashCost;
+use chirp_auth::AuthConfig;
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Chirp: the backend of a short-post social network, as seven services.
+///
+/// `chirp all` runs every service in one process on embedded defaults (SQLite, tantivy,
+/// an in-process event log), keeping its data in the data directory. The other
+/// subcommands run one service each.
+#[derive(Debug, Parser)]
+#[command(name = "chirp", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Every service in one process, serving the whole API on one port (the default).
+    All,
+    /// AuthService: signup, login, tokens, refresh sessions, JWKS (default port 8081).
+    Auth,
+    /// WriteService: create, edit and delete posts; relays its outbox (default port 8082).
+    Write,
+    /// FanoutService: consumes post and graph events into home timelines (default port 8083).
+    Fanout,
+    /// UserGraphService: follow, unfollow, followers, following (default port 8084).
+    Graph,
+    /// TimelineService: home timelines and their rebuild (default port 8085).
+    Timeline,
+    /// ReadService: users, posts, home and user timelines (default port 8086).
+    Read,
+    /// SearchService: indexes events; post and user search (default port 8087).
+    Search,
+}
+
+impl Command {
+    pub fn default_port(self) -> u16 {
+        match self {
+            Command::All => 8080,
+            Command::Auth => 8081,
+            Command::Write => 8082,
+            Command::Fanout => 8083,
+            Command::Graph => 8084,
+            Command::Timeline => 8085,
+            Command::Read => 8086,
+            Command::Search => 8087,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Command::All => "all",
+            Command::Auth => "auth",
+            Command::Write => "write",
+            Command::Fanout => "fanout",
+            Command::Graph => "graph",
+            Command::Timeline => "timeline",
+            Command::Read => "read",
+            Command::Search => "search",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Settings {
+    /// Address to listen on [default: 127.0.0.1:8080 for `all`, 127.0.0.1:808N for a service].
+    #[arg(long, env = "CHIRP_LISTEN", global = true)]
+    pub listen: Option<SocketAddr>,
+
+    /// Directory for everything the embedded defaults keep (databases, search index,
+    /// signing key).
+    #[arg(long, env = "CHIRP_DATA_DIR", default_value = "./data", global = true)]
+    pub data_dir: PathBuf,
+
+    /// Worker id (0-1023) put into every id this process mints; unique per process.
+    #[arg(long, env = "CHIRP_WORKER_ID", default_value_t = 0, global = true)]
+    pub worker_id: u16,
+
+    /// Entries kept in each home timeline.
+    #[arg(long, env = "CHIRP_TIMELINE_CAP", default_value_t = 800, global = true)]
+    pub timeline_cap: usize,
+
+    /// Authors with more followers than this are not fanned out; their posts are merged
+    /// into home timelines at read time.
+    #[arg(
+        long,
+        env = "CHIRP_CELEBRITY_THRESHOLD",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub celebrity_threshold: u64,
+
+    /// Largest request body accepted, in bytes.
+    #[arg(
+        long,
+        env = "CHIRP_BODY_LIMIT",
+        default_value_t = 65_536,
+        global = true
+    )]
+    pub body_limit: usize,
+
+    /// Failed logins allowed per account per window before 429.
+    #[arg(
+        long,
+        env = "CHIRP_LOGIN_ACCOUNT_LIMIT",
+        default_value_t = 10,
+        global = true
+    )]
+    pub login_account_limit: u32,
+
+    /// Failed logins allowed per client address per window before 429.
+    #[arg(
+        long,
+        env = "CHIRP_LOGIN_ADDRESS_LIMIT",
+        default_value_t = 100,
+        global = true
+    )]
+    pub login_address_limit: u32,
+
+    /// Length of the login-throttling window, in seconds.
+    #[arg(
+        long,
+        env = "CHIRP_LOGIN_WINDOW_SECS",
+        default_value_t = 900,
+        global = true
+    )]
+    pub login_window_secs: u64,
+
+    /// Lifetime of access tokens, in seconds.
+    #[arg(
+        long,
+        env = "CHIRP_ACCESS_TOKEN_TTL_SECS",
+        default_value_t = 900,
+        global = true
+    )]
+    pub access_token_ttl_secs: u64,
+
+    /// Take the client address from the last `X-Forwarded-For` entry (only behind a proxy
+    /// that sets it, such as the NGINX gateway).
+    #[arg(long, env = "CHIRP_TRUST_FORWARDED_FOR", global = true)]
+    pub trust_forwarded_for: bool,
+
+    /// Log format on stdout.
+    #[arg(
+        long,
+        env = "CHIRP_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: LogFormat,
+
+    /// Cheap password hashing, for tests only: never in production.
+    #[arg(long, env = "CHIRP_INSECURE_FAST_HASHING", hide = true, global = true)]
+    pub insecure_fast_hashing: bool,
+}
+
+impl Settings {
+    /// Settings for a test: cheap hashing, port 0, everything else default.
+    pub fn for_tests(data_dir: PathBuf) -> Self {
+        let mut s = Cli::parse_from(["chirp"]).settings;
+        s.data_dir = data_dir;
+        s.listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+        s.insecure_fast_hashing = true;
+        s
+    }
+
+    pub fn auth_config(&self) -> AuthConfig {
+        AuthConfig {
+            access_ttl: Duration::from_secs(self.access_token_ttl_secs),
+            account_failures: self.login_account_limit,
+            address_failures: self.login_address_limit,
+            throttle_window: Duration::from_secs(self.login_window_secs),
+            ..AuthConfig::default()
+        }
+    }
+
+    pub fn hash_cost(&self) -> HashCost {
+        if self.insecure_fast_hashing {
+            HashCost::InsecureFast
+        } else {
+            HashCost::Standard
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! The `chirp` binary's library half: configuration, the wiring of the embedded system,
+//! and the application lifecycle, so that tests can start the whole system in process.
+
+pub mod app;
+pub mod config;
+pub mod system;
+
+pub use app::Application;
+pub use config::{Cli, Command, Settings};

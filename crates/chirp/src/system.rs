@@ -1,0 +1,291 @@
+//! The wiring of the embedded shape: every service built on its embedded adapters and
+//! connected to the others in process. A role says which services' routes a process
+//! serves and which background workers it runs.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use chirp_auth::adapters::memory::MemoryThrottle;
+use chirp_auth::adapters::sqlite::SqliteAuthStore;
+use chirp_auth::passwords::PasswordHashing;
+use chirp_auth::{AuthService, AuthState};
+use chirp_core::embedded::event_log::SqliteEventLog;
+use chirp_core::embedded::outbox::SqliteOutbox;
+use chirp_core::embedded::sqlite::SqliteDb;
+use chirp_core::events::{run_consumer, EventLog};
+use chirp_core::http::extract::TrustForwardedFor;
+use chirp_core::http::{service_routes, Readiness, ReadinessCheck, Telemetry};
+use chirp_core::outbox::OutboxRelay;
+use chirp_core::peers::{Directory, LateDirectory, SocialGraph, Timelines};
+use chirp_core::token::TokenVerifier;
+use chirp_core::IdGenerator;
+use chirp_fanout::{FanoutMetrics, FanoutService};
+use chirp_graph::adapters::sqlite::SqliteFollowStore;
+use chirp_graph::{GraphService, GraphState};
+use chirp_read::adapters::sqlite::SqliteReadStore;
+use chirp_read::{ReadService, ReadState};
+use chirp_search::adapters::tantivy::TantivyIndex;
+use chirp_search::SearchService;
+use chirp_timeline::adapters::memory::MemoryTimelines;
+use chirp_timeline::adapters::sqlite::SqlitePostsSource;
+use chirp_timeline::{TimelineConfig, TimelineService};
+use chirp_write::adapters::sqlite::SqlitePostStore;
+use chirp_write::{WriteService, WriteState};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Command, Settings};
+
+/// Every service of the process, reachable for tests and tools.
+pub struct System {
+    pub db: SqliteDb,
+    pub log: Arc<SqliteEventLog>,
+    pub auth: Arc<AuthService>,
+    pub write: Arc<WriteService>,
+    pub graph: Arc<GraphService>,
+    pub timelines: Arc<TimelineService>,
+    /// The embedded timeline store itself, to look inside.
+    pub timeline_store: Arc<MemoryTimelines>,
+    pub read: Arc<ReadService>,
+    pub fanout: Arc<FanoutService>,
+    /// Present when the role indexes or searches.
+    pub search: Option<Arc<SearchService>>,
+    pub telemetry: Telemetry,
+    pub readiness: Readiness,
+    verifier: TokenVerifier,
+    trust_forwarded_for: bool,
+    wakes: Wakes,
+}
+
+struct Wakes {
+    auth: Arc<Notify>,
+    write: Arc<Notify>,
+    graph: Arc<Notify>,
+}
+
+fn runs(role: Command, service: Command) -> bool {
+    role == Command::All || role == service
+}
+
+impl System {
+    pub async fn build(role: Command, s: &Settings) -> anyhow::Result<Self> {
+        let data = &s.data_dir;
+        std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
+        let db = SqliteDb::open(&data.join("chirp.db")).await?;
+        let log = Arc::new(SqliteEventLog::open(&data.join("events.db")).await?);
+        let ids = Arc::new(IdGenerator::new(s.worker_id).map_err(anyhow::Error::msg)?);
+        let telemetry = Telemetry::new();
+        let wakes = Wakes {
+            auth: Arc::new(Notify::new()),
+            write: Arc::new(Notify::new()),
+            graph: Arc::new(Notify::new()),
+        };
+
+        // Every service's tables exist whichever role starts first.
+        let auth_store = Arc::new(SqliteAuthStore::new(db.clone()).await?);
+        let post_store = Arc::new(SqlitePostStore::new(db.clone()).await?);
+        let follow_store = Arc::new(SqliteFollowStore::new(db.clone()).await?);
+
+        let signing_key = chirp_auth::keys::load_or_create(data)?;
+        let verifier = TokenVerifier::with_keys([signing_key.verifying_key()]);
+
+        let late_directory = Arc::new(LateDirectory::default());
+        let graph = Arc::new(GraphService {
+            store: follow_store,
+            directory: late_directory.clone(),
+            ids: ids.clone(),
+            outbox_wake: wakes.graph.clone(),
+        });
+        let timeline_store = Arc::new(MemoryTimelines::default());
+        let timelines = Arc::new(TimelineService {
+            config: TimelineConfig {
+                cap: s.timeline_cap,
+                celebrity_threshold: s.celebrity_threshold,
+                ..TimelineConfig::default()
+            },
+            store: timeline_store.clone(),
+            posts: Arc::new(SqlitePostsSource { db: db.clone() }),
+            graph: graph.clone(),
+        });
+        let read = Arc::new(ReadService {
+            store: Arc::new(SqliteReadStore { db: db.clone() }),
+            graph: graph.clone(),
+            timelines: timelines.clone(),
+            celebrity_threshold: s.celebrity_threshold,
+        });
+        let directory: Arc<dyn Directory> = read.clone();
+        late_directory.bind(&directory);
+
+        let auth = Arc::new(AuthService {
+            config: s.auth_config(),
+            identities: auth_store.clone(),
+            sessions: auth_store,
+            throttle: Arc::new(MemoryThrottle::default()),
+            directory: directory.clone(),
+            passwords: PasswordHashing::new(s.hash_cost())?,
+            signing_key,
+            verifier: verifier.clone(),
+            ids: ids.clone(),
+            outbox_wake: wakes.auth.clone(),
+        });
+        let write = Arc::new(WriteService {
+            store: post_store,
+            directory: directory.clone(),
+            ids,
+            outbox_wake: wakes.write.clone(),
+        });
+        let fanout = Arc::new(FanoutService {
+            graph: graph.clone() as Arc<dyn SocialGraph>,
+            timelines: timelines.clone() as Arc<dyn Timelines>,
+            celebrity_threshold: s.celebrity_threshold,
+            metrics: FanoutMetrics::new(&telemetry),
+        });
+        let search = if runs(role, Command::Search) {
+            let index = TantivyIndex::open(&data.join("search"))?;
+            Some(Arc::new(SearchService {
+                index: Arc::new(index),
+                directory,
+            }))
+        } else {
+            None
+        };
+
+        let mut readiness = Readiness::default();
+        let ping_db = db.clone();
+        readiness.add(ReadinessCheck::new("database", move || {
+            let db = ping_db.clone();
+            async move { db.ping().await }
+        }));
+        if matches!(
+            role,
+            Command::All
+                | Command::Auth
+                | Command::Write
+                | Command::Graph
+                | Command::Fanout
+                | Command::Search
+        ) {
+            let ping_log = log.clone();
+            readiness.add(ReadinessCheck::new("event log", move || {
+                let log = ping_log.clone();
+                async move { log.ping().await }
+            }));
+        }
+
+        Ok(System {
+            db,
+            log,
+            auth,
+            write,
+            graph,
+            timelines,
+            timeline_store,
+            read,
+            fanout,
+            search,
+            telemetry,
+            readiness,
+            verifier,
+            trust_forwarded_for: s.trust_forwarded_for,
+            wakes,
+        })
+    }
+
+    /// The API routes of `role`, each service's under its own metrics label.
+    pub fn routes(&self, role: Command) -> Router {
+        let t = &self.telemetry;
+        let mut api = Router::new();
+        if runs(role, Command::Auth) {
+            let state = AuthState {
+                auth: self.auth.clone(),
+                trust_forwarded_for: TrustForwardedFor(self.trust_forwarded_for),
+            };
+            api = api.merge(service_routes("auth", t, chirp_auth::router(state)));
+        }
+        if runs(role, Command::Write) {
+            let state = WriteState {
+                posts: self.write.clone(),
+                verifier: self.verifier.clone(),
+            };
+            api = api.merge(service_routes("write", t, chirp_write::router(state)));
+        }
+        if runs(role, Command::Graph) {
+            let state = GraphState {
+                graph: self.graph.clone(),
+                verifier: self.verifier.clone(),
+            };
+            api = api.merge(service_routes("graph", t, chirp_graph::router(state)));
+        }
+        if runs(role, Command::Read) {
+            let state = ReadState {
+                read: self.read.clone(),
+                verifier: self.verifier.clone(),
+            };
+            api = api.merge(service_routes("read", t, chirp_read::router(state)));
+        }
+        if let Some(search) = &self.search {
+            api = api.merge(service_routes(
+                "search",
+                t,
+                chirp_search::router(search.clone()),
+            ));
+        }
+        api
+    }
+
+    /// Starts the background workers of `role`: outbox relays and consumer groups.
+    pub fn spawn_workers(&self, role: Command, stop: &CancellationToken, tasks: &mut JoinSet<()>) {
+        let log: Arc<dyn EventLog> = self.log.clone();
+        let relays = [
+            (
+                Command::Auth,
+                "auth",
+                chirp_auth::adapters::sqlite::OUTBOX,
+                &self.wakes.auth,
+            ),
+            (
+                Command::Write,
+                "write",
+                chirp_write::adapters::sqlite::OUTBOX,
+                &self.wakes.write,
+            ),
+            (
+                Command::Graph,
+                "graph",
+                chirp_graph::adapters::sqlite::OUTBOX,
+                &self.wakes.graph,
+            ),
+        ];
+        for (service, name, table, wake) in relays {
+            if runs(role, service) {
+                let relay = OutboxRelay {
+                    name,
+                    source: Arc::new(SqliteOutbox::new(self.db.clone(), table)),
+                    log: log.clone(),
+                    wake: wake.clone(),
+                };
+                tasks.spawn(relay.run(stop.clone()));
+            }
+        }
+        if runs(role, Command::Fanout) {
+            tasks.spawn(run_consumer(
+                log.clone(),
+                chirp_fanout::GROUP,
+                chirp_fanout::TOPICS,
+                self.fanout.clone(),
+                stop.clone(),
+            ));
+        }
+        if let Some(search) = &self.search {
+            tasks.spawn(run_consumer(
+                log,
+                chirp_search::service::GROUP,
+                chirp_search::service::TOPICS,
+                search.clone(),
+                stop.clone(),
+            ));
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! The events that flow from the write side to the consumers, and the ports they flow
+//! through: an [`EventLog`] (Kafka deployed, an SQLite log embedded) that producers append
+//! to and consumer groups read from, committing their position only after the work is done.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::id::Id;
+
+/// The log's topics; each entity's events share a key and so keep their order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Topic {
+    Posts,
+    Graph,
+    Users,
+}
+
+impl Topic {
+    pub const ALL: [Topic; 3] = [Topic::Posts, Topic::Graph, Topic::Users];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Topic::Posts => "chirp.posts",
+            Topic::Graph => "chirp.graph",
+            Topic::Users => "chirp.users",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum EventBody {
+    #[serde(rename = "post.created")]
+    PostCreated {
+        post_id: Id,
+        author_id: Id,
+        text: String,
+        reply_to: Option<Id>,
+        created_at_ms: i64,
+    },
+    #[serde(rename = "post.edited")]
+    PostEdited {
+        post_id: Id,
+        author_id: Id,
+        text: String,
+        edited_at_ms: i64,
+    },
+    #[serde(rename = "post.deleted")]
+    PostDeleted { post_id: Id, author_id: Id },
+    #[serde(rename = "follow.created")]
+    FollowCreated { follower: Id, followee: Id },
+    #[serde(rename = "follow.deleted")]
+    FollowDeleted { follower: Id, followee: Id },
+    #[serde(rename = "user.created")]
+    UserCreated {
+        user_id: Id,
+        handle: String,
+        display_name: String,
+        created_at_ms: i64,
+    },
+}
+
+/// An event: a unique id, the version of the entity it leaves behind, and what happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: Id,
+    pub version: u64,
+    pub occurred_at_ms: i64,
+    #[serde(flatten)]
+    pub body: EventBody,
+}
+
+impl Event {
+    pub fn topic(&self) -> Topic {
+        match self.body {
+            EventBody::PostCreated { .. }
+            | EventBody::PostEdited { .. }
+            | EventBody::PostDeleted { .. } => Topic::Posts,
+            EventBody::FollowCreated { .. } | EventBody::FollowDeleted { .. } => Topic::Graph,
+            EventBody::UserCreated { .. } => Topic::Users,
+        }
+    }
+
+    /// The partition key: the author for posts (one author's posts stay in order), the
+    /// pair for follows, the user for users.
+    pub fn key(&self) -> String {
+        match &self.body {
+            EventBody::PostCreated { author_id, .. }
+            | EventBody::PostEdited { author_id, .. }
+            | EventBody::PostDeleted { author_id, .. } => author_id.to_string(),
+            EventBody::FollowCreated { follower, followee }
+            | EventBody::FollowDeleted { follower, followee } => format!("{follower}:{followee}"),
+            EventBody::UserCreated { user_id, .. } => user_id.to_string(),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn from_json(s: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(s)
+    }
+}
+
+/// A durable, ordered log of events with consumer groups.
+#[async_trait]
+pub trait EventLog: Send + Sync {
+    /// Appends events; once this returns, they survive a crash.
+    async fn append(&self, events: &[Event]) -> anyhow::Result<()>;
+    /// A consumer in `group`, reading `topics` from the group's committed position.
+    async fn consumer(
+        &self,
+        group: &str,
+        topics: &[Topic],
+    ) -> anyhow::Result<Box<dyn EventConsumer>>;
+    /// Answers when the log can be reached.
+    async fn ping(&self) -> anyhow::Result<()>;
+}
+
+/// One member of a consumer group.
+#[async_trait]
+pub trait EventConsumer: Send {
+    /// Up to `max` events after the last batch, waiting up to `wait` for the first.
+    async fn next_batch(&mut self, max: usize, wait: Duration) -> anyhow::Result<Vec<Event>>;
+    /// Records that every event returned so far has been handled.
+    async fn commit(&mut self) -> anyhow::Result<()>;
+}
+
+/// What a consumer group does with a batch. It must be idempotent: after a crash the
+/// batch since the last commit is delivered again.
+#[async_trait]
+pub trait EventHandler: Send + Sync {
+    async fn handle(&self, events: &[Event]) -> anyhow::Result<()>;
+}
+
+/// Runs a consumer until `stop`: each batch is handled (retried with backoff until it
+/// succeeds) and only then committed.
+pub async fn run_consumer(
+    log: Arc<dyn EventLog>,
+    group: &'static str,
+    topics: &'static [Topic],
+    handler: Arc<dyn EventHandler>,
+    stop: CancellationToken,
+) {
+    let mut backoff = Backoff::default();
+    let mut consumer = loop {
+        match log.consumer(group, topics).await {
+            Ok(c) => break c,
+            Err(e) => {
+                tracing::warn!(group, error = format!("{e:#}"), "consumer cannot start yet");
+                if backoff.wait(&stop).await.is_err() {
+                    return;
+                }
+            }
+        }
+    };
+    backoff.reset();
+    while !stop.is_cancelled() {
+        let batch = tokio::select! {
+            b = consumer.next_batch(512, Duration::from_millis(500)) => b,
+            _ = stop.cancelled() => return,
+        };
+        let batch = match batch {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(
+                    group,
+                    error = format!("{e:#}"),
+                    "reading the event log failed"
+                );
+                if backoff.wait(&stop).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            continue;
+        }
+        // Handle, retrying until it works: skipping a batch would lose work.
+        loop {
+            match handler.handle(&batch).await {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::warn!(
+                        group,
+                        error = format!("{e:#}"),
+                        "handling events failed; retrying"
+                    );
+                    if backoff.wait(&stop).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        backoff.reset();
+        while let Err(e) = consumer.commit().await {
+            tracing::warn!(
+                group,
+                error = format!("{e:#}"),
+                "committing the position failed"
+            );
+            if backoff.wait(&stop).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Exponential backoff from 50 ms to 5 s.
+#[derive(Debug)]
+pub struct Backoff {
+    next: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            next: Duration::from_millis(50),
+        }
+    }
+}
+
+impl Backoff {
+    pub fn reset(&mut self) {
+        *self = Backoff::default();
+    }
+
+    /// Sleeps; `Err` when stopped meanwhile.
+    pub async fn wait(&mut self, stop: &CancellationToken) -> Result<(), ()> {
+        let d = self.next;
+        self.next = (self.next * 2).min(Duration::from_secs(5));
+        tokio::select! {
+            _ = tokio::time::sleep(d) => Ok(()),
+            _ = stop.cancelled() => Err(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_round_trip_with_a_type_tag() {
+        let e = Event {
+            id: Id(9),
+            version: 2,
+            occurred_at_ms: 1000,
+            body: EventBody::PostEdited {
+                post_id: Id(5),
+                author_id: Id(7),
+                text: "hi".into(),
+                edited_at_ms: 1000,
+            },
+        };
+        let json = e.to_json();
+        assert!(json.contains("\"type\":\"post.edited\""), "{json}");
+        assert!(json.contains("\"post_id\":\"5\""), "{json}");
+        assert_eq!(Event::from_json(&json).unwrap(), e);
+        assert_eq!(e.topic(), Topic::Posts);
+        assert_eq!(e.key(), "7");
+    }
+}

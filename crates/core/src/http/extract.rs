@@ -1,0 +1,146 @@
+//! Extractors whose rejections are problem documents with the statuses of API.md.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::id::Id;
+use crate::token::{TokenError, TokenVerifier};
+
+/// A JSON body: 400 when it does not parse or has wrong types, 413 over the limit, 415
+/// when it says it is something other than JSON.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        if let Some(ct) = req.headers().get(CONTENT_TYPE) {
+            let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
+            let essence = ct.split(';').next().unwrap_or_default().trim();
+            if !(essence == "application/json" || essence.ends_with("+json")) {
+                return Err(ApiError::UnsupportedMediaType(
+                    "the body must be application/json".into(),
+                ));
+            }
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| match e {
+            BytesRejection::FailedToBufferBody(ref inner)
+                if inner.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                ApiError::PayloadTooLarge("the body is over the size limit".into())
+            }
+            other => ApiError::BadRequest(other.body_text()),
+        })?;
+        serde_json::from_slice(&bytes)
+            .map(ApiJson)
+            .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+    }
+}
+
+/// Query parameters: 400 when they do not fit `T`.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| ApiQuery(v))
+            .map_err(|e| ApiError::BadRequest(e.body_text()))
+    }
+}
+
+/// An id in the path. Something that is not an id names no resource: 404.
+pub struct PathId(pub Id);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::NotFound("no such resource".into()))?;
+        raw.parse()
+            .map(PathId)
+            .map_err(|_| ApiError::NotFound(format!("no resource with id {raw:?}")))
+    }
+}
+
+/// The caller, from a valid access token.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthUser {
+    pub id: Id,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for AuthUser
+where
+    TokenVerifier: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| ApiError::Unauthorized("an access token is required".into()))?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .ok_or_else(|| ApiError::Unauthorized("use 'Authorization: Bearer <token>'".into()))?;
+        let verifier = TokenVerifier::from_ref(state);
+        let now = crate::time::now_ms() / 1000;
+        match verifier.verify(token, now) {
+            Ok((id, _)) => Ok(AuthUser { id }),
+            Err(e @ TokenError::Expired) => Err(ApiError::Unauthorized(e.to_string())),
+            Err(_) => Err(ApiError::Unauthorized("the access token is invalid".into())),
+        }
+    }
+}
+
+/// Whether to believe `X-Forwarded-For` (only behind a proxy that sets it).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TrustForwardedFor(pub bool);
+
+/// The client's address: the peer, or with [`TrustForwardedFor`] in the state, the last
+/// address the proxy appended to `X-Forwarded-For`.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr
+where
+    TrustForwardedFor: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        if TrustForwardedFor::from_ref(state).0 {
+            let forwarded = parts
+                .headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+                .last();
+            if forwarded.is_some() {
+                return Ok(ClientAddr(forwarded));
+            }
+        }
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        Ok(ClientAddr(peer))
+    }
+}

@@ -1,0 +1,131 @@
+//! The layers around every service: body limits, a problem document for every error
+//! (unknown routes and wrong methods included), panics turned into 500s, request logs.
+
+use std::any::Any;
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::error::{problem_response, ApiError, PROBLEM_JSON};
+use crate::http::metrics::{track, RouteMetrics, Telemetry};
+use crate::http::ops::{self, Readiness};
+
+/// The largest request body accepted, unless configured otherwise.
+pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+
+/// A service's API routes, with per-route metrics labelled with the service's name.
+pub fn service_routes(service: &'static str, telemetry: &Telemetry, routes: Router) -> Router {
+    routes.route_layer(middleware::from_fn_with_state(
+        RouteMetrics {
+            service,
+            telemetry: telemetry.clone(),
+        },
+        track,
+    ))
+}
+
+/// The whole router of a process: its services' routes plus the operations routes, under
+/// the shared layers.
+pub fn finish(
+    api: Router,
+    readiness: Readiness,
+    telemetry: Telemetry,
+    body_limit: usize,
+) -> Router {
+    api.merge(ops::router(readiness, telemetry))
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            reject_large_bodies(req, next, body_limit)
+        }))
+        .layer(middleware::from_fn(problems_everywhere))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(log_request))
+}
+
+/// A declared length over the limit is refused before any handler reads the body.
+async fn reject_large_bodies(req: Request, next: Next, limit: usize) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return ApiError::PayloadTooLarge(format!("the body is over the limit of {limit} bytes"))
+            .into_response();
+    }
+    next.run(req).await
+}
+
+/// Errors that the framework answers itself (405, a rejected extractor) become problem
+/// documents too.
+async fn problems_everywhere(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|ct| ct.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if is_problem {
+        return res;
+    }
+    let (parts, _body) = res.into_parts();
+    let mut replaced = problem_response(
+        status,
+        slug(status),
+        status.canonical_reason().unwrap_or("error").to_lowercase(),
+    );
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            replaced.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    replaced
+}
+
+fn slug(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::METHOD_NOT_ALLOWED => "method-not-allowed",
+        StatusCode::NOT_FOUND => "not-found",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload-too-large",
+        s if s.is_server_error() => "internal",
+        _ => "bad-request",
+    }
+}
+
+fn panic_response(err: Box<dyn Any + Send + 'static>) -> Response<Body> {
+    let what = err
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| err.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    tracing::error!(panic = what, "a request handler panicked");
+    problem_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "an internal error occurred".into(),
+    )
+}
+
+async fn log_request(req: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let res = next.run(req).await;
+    tracing::info!(
+        http.request.method = %method,
+        url.path = %path,
+        http.response.status_code = res.status().as_u16(),
+        event.duration = started.elapsed().as_nanos() as u64,
+        "request"
+    );
+    res
+}

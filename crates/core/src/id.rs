@@ -1,0 +1,184 @@
+//! 64-bit, time-ordered ids: 41 bits of milliseconds since [`EPOCH_MS`], 10 bits of worker
+//! id and 12 bits of sequence. Newer ids compare greater, and two processes with different
+//! worker ids never mint the same id. They travel as JSON strings so that JavaScript
+//! clients keep every bit.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// 2024-01-01T00:00:00Z: ids stay positive for about 69 years after it.
+pub const EPOCH_MS: u64 = 1_704_067_200_000;
+const WORKER_BITS: u32 = 10;
+const SEQUENCE_BITS: u32 = 12;
+/// The largest worker id a process may be configured with.
+pub const MAX_WORKER_ID: u16 = (1 << WORKER_BITS) - 1;
+const MAX_SEQUENCE: u64 = (1 << SEQUENCE_BITS) - 1;
+
+/// The id of a user, a post, an event or a follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Id(pub u64);
+
+impl Id {
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+
+    /// Milliseconds since the Unix epoch at which the id was minted.
+    pub fn unix_millis(self) -> u64 {
+        (self.0 >> (WORKER_BITS + SEQUENCE_BITS)) + EPOCH_MS
+    }
+
+    /// Signed form for stores whose integers are signed (SQLite, PostgreSQL `bigint`).
+    /// Every id we mint is below 2^63, so the conversion is lossless.
+    pub const fn as_i64(self) -> i64 {
+        self.0 as i64
+    }
+
+    pub const fn from_i64(v: i64) -> Self {
+        Id(v as u64)
+    }
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl FromStr for Id {
+    type Err = std::num::ParseIntError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        // `u64::from_str` accepts a leading '+', which would give one id two spellings.
+        if s.starts_with('+') {
+            return "+".parse::<u64>().map(Id);
+        }
+        s.parse().map(Id)
+    }
+}
+
+impl Serialize for Id {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Id {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Mints ids for one process. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct IdGenerator {
+    worker: u64,
+    /// (last millisecond used, last sequence used in it)
+    state: Mutex<(u64, u64)>,
+}
+
+impl IdGenerator {
+    pub fn new(worker: u16) -> Result<Self, String> {
+        if worker > MAX_WORKER_ID {
+            return Err(format!("worker id {worker} is above {MAX_WORKER_ID}"));
+        }
+        Ok(Self {
+            worker: u64::from(worker),
+            state: Mutex::new((0, 0)),
+        })
+    }
+
+    pub fn next_id(&self) -> Id {
+        let now = now_millis().saturating_sub(EPOCH_MS);
+        let mut state = match self.state.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let (last_ms, last_seq) = *state;
+        // A clock that steps back must not produce an id below one already given out:
+        // keep counting in the last millisecond we used, borrowing from the future
+        // when its sequence runs out.
+        let (ms, seq) = if now > last_ms {
+            (now, 0)
+        } else if last_seq < MAX_SEQUENCE {
+            (last_ms, last_seq + 1)
+        } else {
+            (last_ms + 1, 0)
+        };
+        *state = (ms, seq);
+        Id((ms << (WORKER_BITS + SEQUENCE_BITS)) | (self.worker << SEQUENCE_BITS) | seq)
+    }
+
+    /// The smallest id that could have been minted at `unix_ms`; useful as a bound.
+    pub fn floor_at(unix_ms: u64) -> Id {
+        Id(unix_ms.saturating_sub(EPOCH_MS) << (WORKER_BITS + SEQUENCE_BITS))
+    }
+}
+
+pub fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn ids_increase_strictly_and_never_repeat() {
+        let ids = IdGenerator::new(3).unwrap();
+        let mut last = Id(0);
+        let mut seen = HashSet::new();
+        for _ in 0..20_000 {
+            let id = ids.next_id();
+            assert!(id > last, "{id} is not above {last}");
+            assert!(seen.insert(id));
+            last = id;
+        }
+    }
+
+    #[test]
+    fn workers_never_collide() {
+        let a = IdGenerator::new(1).unwrap();
+        let b = IdGenerator::new(2).unwrap();
+        let from_a: HashSet<_> = (0..5000).map(|_| a.next_id()).collect();
+        assert!((0..5000)
+            .map(|_| b.next_id())
+            .all(|id| !from_a.contains(&id)));
+    }
+
+    #[test]
+    fn id_carries_its_time() {
+        let before = now_millis();
+        let id = IdGenerator::new(0).unwrap().next_id();
+        let after = now_millis();
+        assert!(id.unix_millis() >= before && id.unix_millis() <= after + 1);
+        assert!(IdGenerator::floor_at(before) <= id);
+    }
+
+    #[test]
+    fn worker_id_out_of_range_is_refused() {
+        assert!(IdGenerator::new(MAX_WORKER_ID).is_ok());
+        assert!(IdGenerator::new(MAX_WORKER_ID + 1).is_err());
+    }
+
+    #[test]
+    fn ids_travel_as_strings() {
+        let id = Id(7_263_011_920_384_001);
+        assert_eq!(serde_json::to_string(&id).unwrap(), "\"7263011920384001\"");
+        let back: Id = serde_json::from_str("\"7263011920384001\"").unwrap();
+        assert_eq!(back, id);
+        assert!(serde_json::from_str::<Id>("7263011920384001").is_err());
+        assert!("+12".parse::<Id>().is_err());
+        assert!("-12".parse::<Id>().is_err());
+        assert!("".parse::<Id>().is_err());
+    }
+}

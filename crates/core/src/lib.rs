@@ -1,0 +1,18 @@
+//! What every Chirp service shares: ids, the API error type, pagination, the public
+//! objects, events and the ports they travel through, access tokens, the ports services
+//! use to reach each other, the HTTP scaffold, and the embedded (SQLite) defaults.
+
+pub mod embedded;
+pub mod error;
+pub mod events;
+pub mod http;
+pub mod id;
+pub mod model;
+pub mod outbox;
+pub mod page;
+pub mod peers;
+pub mod time;
+pub mod token;
+
+pub use error::{ApiError, ApiResult};
+pub use id::{Id, IdGenerator};

@@ -1,0 +1,103 @@
+//! What services ask of each other. Each trait is served by one service; in `chirp all`
+//! the implementation is that service itself, in process, and in the deployed shape it is
+//! an HTTP client of that service. Callers cannot tell the difference.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+
+use crate::error::ApiError;
+use crate::id::Id;
+use crate::model::{FollowCounts, Post, User};
+use crate::page::PageRequest;
+
+/// Hydrated users and posts. Served by ReadService.
+#[async_trait]
+pub trait Directory: Send + Sync {
+    /// The users that exist among `ids`, in the order asked.
+    async fn users(&self, ids: &[Id]) -> Result<Vec<User>, ApiError>;
+    /// The posts that exist (not deleted) among `ids`, in the order asked.
+    async fn posts(&self, ids: &[Id]) -> Result<Vec<Post>, ApiError>;
+    /// Whether a user exists; cheaper than hydrating one.
+    async fn user_exists(&self, id: Id) -> Result<bool, ApiError>;
+}
+
+/// Who follows whom. Served by UserGraphService.
+#[async_trait]
+pub trait SocialGraph: Send + Sync {
+    /// One batch of `user`'s followers, in follow order (newest first) below `page.before`,
+    /// with the key to continue from.
+    async fn followers(&self, user: Id, page: PageRequest) -> Result<GraphPage, ApiError>;
+    /// Everyone `user` follows (bounded by the graph's own limits).
+    async fn all_followees(&self, user: Id) -> Result<Vec<Id>, ApiError>;
+    async fn counts(&self, users: &[Id]) -> Result<HashMap<Id, FollowCounts>, ApiError>;
+    /// The accounts `user` follows that have more than `threshold` followers.
+    async fn followees_above(&self, user: Id, threshold: u64) -> Result<Vec<Id>, ApiError>;
+}
+
+/// A page of user ids from the graph, each with the key it is ordered by.
+#[derive(Debug, Clone, Default)]
+pub struct GraphPage {
+    pub users: Vec<Id>,
+    pub keys: Vec<u64>,
+    pub more: bool,
+}
+
+/// One entry of a home timeline: the post and who wrote it (so that an unfollow can take
+/// an author's posts out without asking the posts store).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TimelineEntry {
+    pub post: Id,
+    pub author: Id,
+}
+
+/// Home timelines. Served by TimelineService.
+#[async_trait]
+pub trait Timelines: Send + Sync {
+    /// Post ids of `user`'s home timeline, newest first; rebuilds a cold one first.
+    async fn page(&self, user: Id, page: PageRequest) -> Result<Vec<Id>, ApiError>;
+    /// Adds `entry` to each of `users`' timelines; an entry already there changes nothing.
+    async fn deliver(&self, users: &[Id], entry: TimelineEntry) -> Result<(), ApiError>;
+    /// Takes `post` out of each of `users`' timelines.
+    async fn retract(&self, users: &[Id], post: Id) -> Result<(), ApiError>;
+    /// `follower` now follows `followee`: bring the followee's recent posts in.
+    async fn backfill(&self, follower: Id, followee: Id) -> Result<(), ApiError>;
+    /// `follower` stopped following `followee`: take the followee's posts out.
+    async fn purge(&self, follower: Id, followee: Id) -> Result<(), ApiError>;
+}
+
+/// A [`Directory`] bound after construction, for the one cycle in the wiring
+/// (UserGraphService hydrates users through ReadService, which counts follows through
+/// UserGraphService). It holds the directory weakly, so the cycle does not leak.
+#[derive(Default)]
+pub struct LateDirectory {
+    inner: std::sync::OnceLock<std::sync::Weak<dyn Directory>>,
+}
+
+impl LateDirectory {
+    pub fn bind(&self, directory: &std::sync::Arc<dyn Directory>) {
+        let _ = self.inner.set(std::sync::Arc::downgrade(directory));
+    }
+
+    fn get(&self) -> Result<std::sync::Arc<dyn Directory>, ApiError> {
+        self.inner
+            .get()
+            .and_then(std::sync::Weak::upgrade)
+            .ok_or_else(|| ApiError::unavailable("read service", anyhow::anyhow!("not bound")))
+    }
+}
+
+#[async_trait]
+impl Directory for LateDirectory {
+    async fn users(&self, ids: &[Id]) -> Result<Vec<User>, ApiError> {
+        self.get()?.users(ids).await
+    }
+
+    async fn posts(&self, ids: &[Id]) -> Result<Vec<Post>, ApiError> {
+        self.get()?.posts(ids).await
+    }
+
+    async fn user_exists(&self, id: Id) -> Result<bool, ApiError> {
+        self.get()?.user_exists(id).await
+    }
+}

@@ -1,0 +1,32 @@
+//! What ReadService reads: the posts (WriteService's tables) and public profiles
+//! (AuthService's) in one store, so a page hydrates in one round trip. Deployed:
+//! PostgreSQL. Embedded: SQLite.
+
+use async_trait::async_trait;
+use chirp_core::model::Post;
+use chirp_core::page::PageRequest;
+use chirp_core::Id;
+
+/// A public profile with its post count; follow counts come from the graph.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub id: Id,
+    pub handle: String,
+    pub display_name: String,
+    pub created_at_ms: i64,
+    pub posts_count: u64,
+}
+
+#[async_trait]
+pub trait ReadStore: Send + Sync {
+    /// The profiles among `ids`, in any order.
+    async fn profiles(&self, ids: &[Id]) -> anyhow::Result<Vec<Profile>>;
+    async fn profile_id_by_handle(&self, handle_key: &str) -> anyhow::Result<Option<Id>>;
+    async fn profile_exists(&self, id: Id) -> anyhow::Result<bool>;
+    /// The live posts among `ids`, with authors, in any order.
+    async fn posts(&self, ids: &[Id]) -> anyhow::Result<Vec<Post>>;
+    /// Live posts by any of `authors`, newest first, on the page asked; one extra tells
+    /// whether more follow.
+    async fn posts_by(&self, authors: &[Id], page: PageRequest) -> anyhow::Result<Vec<Post>>;
+    async fn ping(&self) -> anyhow::Result<()>;
+}

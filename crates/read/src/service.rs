@@ -1,0 +1,155 @@
+//! ReadService's logic: hydration, and the home timeline as the merge of the stored
+//! timeline with the recent posts of followed "celebrities" (hybrid fanout).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chirp_core::model::{Post, User};
+use chirp_core::page::{Page, PageRequest};
+use chirp_core::peers::{Directory, SocialGraph, Timelines};
+use chirp_core::time::rfc3339;
+use chirp_core::{ApiError, ApiResult, Id};
+
+use crate::ports::ReadStore;
+
+pub struct ReadService {
+    pub store: Arc<dyn ReadStore>,
+    pub graph: Arc<dyn SocialGraph>,
+    pub timelines: Arc<dyn Timelines>,
+    /// Authors with more followers than this are merged in at read time.
+    pub celebrity_threshold: u64,
+}
+
+fn unavailable(e: anyhow::Error) -> ApiError {
+    ApiError::unavailable("posts store", e)
+}
+
+/// Puts `items` in the order of `ids`, dropping the missing.
+fn in_order<T>(ids: &[Id], items: Vec<T>, id_of: impl Fn(&T) -> Id) -> Vec<T> {
+    let mut by_id: HashMap<Id, T> = items.into_iter().map(|t| (id_of(&t), t)).collect();
+    ids.iter().filter_map(|id| by_id.remove(id)).collect()
+}
+
+impl ReadService {
+    pub async fn user(&self, id: Id) -> ApiResult<User> {
+        self.users(&[id])
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ApiError::NotFound(format!("no user {id}")))
+    }
+
+    pub async fn user_by_handle(&self, handle: &str) -> ApiResult<User> {
+        let id = self
+            .store
+            .profile_id_by_handle(&handle.to_ascii_lowercase())
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| ApiError::NotFound(format!("no user with handle {handle:?}")))?;
+        self.user(id).await
+    }
+
+    pub async fn post(&self, id: Id) -> ApiResult<Post> {
+        self.posts(&[id])
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ApiError::NotFound(format!("no post {id}")))
+    }
+
+    pub async fn user_posts(&self, author: Id, req: PageRequest) -> ApiResult<Page<Post>> {
+        if !self.user_exists(author).await? {
+            return Err(ApiError::NotFound(format!("no user {author}")));
+        }
+        let mut posts = self
+            .store
+            .posts_by(&[author], req)
+            .await
+            .map_err(unavailable)?;
+        let more = posts.len() > req.limit;
+        posts.truncate(req.limit);
+        let keys: Vec<u64> = posts.iter().map(|p| p.id.get()).collect();
+        Ok(Page::from_keys(posts, &keys, &req, more))
+    }
+
+    /// The caller's home: their stored timeline merged with the recent posts of the
+    /// accounts they follow (or are) that are above the hybrid-fanout threshold.
+    pub async fn home(&self, user: Id, req: PageRequest) -> ApiResult<Page<Post>> {
+        let stored = self.timelines.page(user, req).await?;
+        let mut celebrities = self
+            .graph
+            .followees_above(user, self.celebrity_threshold)
+            .await?;
+        let own = self.graph.counts(&[user]).await?;
+        if own
+            .get(&user)
+            .is_some_and(|c| c.followers > self.celebrity_threshold)
+        {
+            celebrities.push(user);
+        }
+        let merged_in = self
+            .store
+            .posts_by(&celebrities, req)
+            .await
+            .map_err(unavailable)?;
+        let more = stored.len() >= req.limit || merged_in.len() > req.limit;
+
+        let mut keys: Vec<u64> = stored
+            .iter()
+            .map(|id| id.get())
+            .chain(merged_in.iter().map(|p| p.id.get()))
+            .collect();
+        keys.sort_unstable_by(|a, b| b.cmp(a));
+        keys.dedup();
+        keys.truncate(req.limit);
+
+        let mut known: HashMap<Id, Post> = merged_in.into_iter().map(|p| (p.id, p)).collect();
+        let missing: Vec<Id> = keys
+            .iter()
+            .map(|k| Id(*k))
+            .filter(|id| !known.contains_key(id))
+            .collect();
+        for p in self.store.posts(&missing).await.map_err(unavailable)? {
+            known.insert(p.id, p);
+        }
+        let items = keys.iter().filter_map(|k| known.remove(&Id(*k))).collect();
+        Ok(Page::from_keys(items, &keys, &req, more))
+    }
+}
+
+#[async_trait]
+impl Directory for ReadService {
+    async fn users(&self, ids: &[Id]) -> ApiResult<Vec<User>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let profiles = self.store.profiles(ids).await.map_err(unavailable)?;
+        let counts = self.graph.counts(ids).await?;
+        let users = profiles
+            .into_iter()
+            .map(|p| {
+                let c = counts.get(&p.id).copied().unwrap_or_default();
+                User {
+                    id: p.id,
+                    handle: p.handle,
+                    display_name: p.display_name,
+                    created_at: rfc3339(p.created_at_ms),
+                    followers_count: c.followers,
+                    following_count: c.following,
+                    posts_count: p.posts_count,
+                }
+            })
+            .collect();
+        Ok(in_order(ids, users, |u: &User| u.id))
+    }
+
+    async fn posts(&self, ids: &[Id]) -> ApiResult<Vec<Post>> {
+        let posts = self.store.posts(ids).await.map_err(unavailable)?;
+        Ok(in_order(ids, posts, |p: &Post| p.id))
+    }
+
+    async fn user_exists(&self, id: Id) -> ApiResult<bool> {
+        self.store.profile_exists(id).await.map_err(unavailable)
+    }
+}

@@ -1,0 +1,127 @@
+//! SearchService's logic: what each event does to the index, and how a query reads.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chirp_core::events::{Event, EventBody, EventHandler, Topic};
+use chirp_core::model::{Post, User};
+use chirp_core::page::{Page, PageRequest};
+use chirp_core::peers::Directory;
+use chirp_core::{ApiError, ApiResult};
+
+use crate::ports::{Hits, IndexOp, SearchIndex};
+use crate::text::{hashtags, name_key, words, PostQuery};
+
+pub const GROUP: &str = "chirp-search";
+pub const TOPICS: &[Topic] = &[Topic::Posts, Topic::Users];
+
+/// The longest query accepted.
+const MAX_QUERY_CHARS: usize = 256;
+
+pub struct SearchService {
+    pub index: Arc<dyn SearchIndex>,
+    pub directory: Arc<dyn Directory>,
+}
+
+fn unavailable(e: anyhow::Error) -> ApiError {
+    ApiError::unavailable("search index", e)
+}
+
+fn query_text(q: Option<&str>) -> ApiResult<&str> {
+    let q = q.map(str::trim).unwrap_or_default();
+    if q.is_empty() {
+        return Err(ApiError::BadRequest(
+            "the q query parameter is required".into(),
+        ));
+    }
+    if q.chars().count() > MAX_QUERY_CHARS {
+        return Err(ApiError::BadRequest(format!(
+            "q must be at most {MAX_QUERY_CHARS} characters"
+        )));
+    }
+    Ok(q)
+}
+
+fn page_of<T>(items: Vec<T>, hits: &Hits, req: &PageRequest) -> Page<T> {
+    let keys: Vec<u64> = hits.ids.iter().map(|id| id.get()).collect();
+    Page::from_keys(items, &keys, req, hits.more)
+}
+
+impl SearchService {
+    pub async fn posts(&self, q: Option<&str>, req: PageRequest) -> ApiResult<Page<Post>> {
+        let query = PostQuery::parse(query_text(q)?);
+        if query.is_empty() {
+            return Ok(Page {
+                items: Vec::new(),
+                next_cursor: None,
+            });
+        }
+        let hits = self.index.posts(&query, req).await.map_err(unavailable)?;
+        let posts = self.directory.posts(&hits.ids).await?;
+        Ok(page_of(posts, &hits, &req))
+    }
+
+    pub async fn users(&self, q: Option<&str>, req: PageRequest) -> ApiResult<Page<User>> {
+        let prefix = name_key(query_text(q)?);
+        if prefix.is_empty() {
+            return Ok(Page {
+                items: Vec::new(),
+                next_cursor: None,
+            });
+        }
+        let hits = self.index.users(&prefix, req).await.map_err(unavailable)?;
+        let users = self.directory.users(&hits.ids).await?;
+        Ok(page_of(users, &hits, &req))
+    }
+}
+
+/// What an event asks of the index.
+pub fn index_op(event: &Event) -> Option<IndexOp> {
+    match &event.body {
+        EventBody::PostCreated {
+            post_id,
+            author_id,
+            text,
+            ..
+        }
+        | EventBody::PostEdited {
+            post_id,
+            author_id,
+            text,
+            ..
+        } => Some(IndexOp::Post {
+            id: *post_id,
+            author: *author_id,
+            words: {
+                let mut w = words(text);
+                w.sort();
+                w.dedup();
+                w
+            },
+            tags: hashtags(text),
+        }),
+        EventBody::PostDeleted { post_id, .. } => Some(IndexOp::RemovePost { id: *post_id }),
+        EventBody::UserCreated {
+            user_id,
+            handle,
+            display_name,
+            ..
+        } => Some(IndexOp::User {
+            id: *user_id,
+            handle_key: handle.to_lowercase(),
+            name_key: name_key(display_name),
+        }),
+        EventBody::FollowCreated { .. } | EventBody::FollowDeleted { .. } => None,
+    }
+}
+
+#[async_trait]
+impl EventHandler for SearchService {
+    async fn handle(&self, events: &[Event]) -> anyhow::Result<()> {
+        let ops: Vec<IndexOp> = events.iter().filter_map(index_op).collect();
+        if ops.is_empty() {
+            return Ok(());
+        }
+        self.index.apply(ops).await
+    }
+}

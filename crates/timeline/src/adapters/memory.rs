@@ -1,0 +1,178 @@
+//! Home timelines in process memory: the embedded default. Each timeline is a sorted
+//! vector of 16-byte entries; the map is split into shards so that fanout to many users
+//! does not serialise on one lock. Lost on restart by design: timelines rebuild.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use chirp_core::page::PageRequest;
+use chirp_core::peers::TimelineEntry;
+use chirp_core::Id;
+
+use crate::ports::TimelineStore;
+
+const SHARDS: usize = 64;
+
+#[derive(Debug, Default)]
+struct Timeline {
+    /// Newest first, distinct posts.
+    entries: Vec<TimelineEntry>,
+    /// Present while a rebuild is under way: what was removed since it began.
+    rebuilding: Option<Removed>,
+}
+
+#[derive(Debug, Default)]
+struct Removed {
+    posts: HashSet<Id>,
+    authors: HashSet<Id>,
+}
+
+impl Timeline {
+    fn insert(&mut self, e: TimelineEntry, cap: usize) {
+        // Newest first: search with the comparison reversed.
+        match self.entries.binary_search_by(|x| e.post.cmp(&x.post)) {
+            Ok(_) => {}
+            Err(pos) if pos < cap => {
+                self.entries.insert(pos, e);
+                self.entries.truncate(cap);
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct MemoryTimelines {
+    shards: Vec<Mutex<HashMap<Id, Timeline>>>,
+}
+
+impl Default for MemoryTimelines {
+    fn default() -> Self {
+        MemoryTimelines {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        }
+    }
+}
+
+impl MemoryTimelines {
+    fn shard(&self, user: Id) -> anyhow::Result<MutexGuard<'_, HashMap<Id, Timeline>>> {
+        // Ids share their low bits (sequence) often; mix the worker and time bits in.
+        let h = (user.get() ^ (user.get() >> 12) ^ (user.get() >> 22)) as usize;
+        self.shards[h % SHARDS]
+            .lock()
+            .map_err(|_| anyhow::anyhow!("timeline shard lock poisoned"))
+    }
+
+    /// How many timelines and entries are held.
+    pub fn size(&self) -> (usize, usize) {
+        let mut timelines = 0;
+        let mut entries = 0;
+        for s in &self.shards {
+            if let Ok(map) = s.lock() {
+                timelines += map.len();
+                entries += map.values().map(|t| t.entries.len()).sum::<usize>();
+            }
+        }
+        (timelines, entries)
+    }
+}
+
+#[async_trait]
+impl TimelineStore for MemoryTimelines {
+    async fn page(&self, user: Id, page: PageRequest) -> anyhow::Result<Option<Vec<Id>>> {
+        let map = self.shard(user)?;
+        let Some(t) = map.get(&user) else {
+            return Ok(None);
+        };
+        if t.rebuilding.is_some() {
+            return Ok(None);
+        }
+        let start = match page.before {
+            None => 0,
+            Some(b) => t.entries.partition_point(|e| e.post.get() >= b),
+        };
+        Ok(Some(
+            t.entries[start.min(t.entries.len())..]
+                .iter()
+                .take(page.limit)
+                .map(|e| e.post)
+                .collect(),
+        ))
+    }
+
+    async fn insert(
+        &self,
+        users: &[Id],
+        entries: &[TimelineEntry],
+        cap: usize,
+    ) -> anyhow::Result<()> {
+        for user in users {
+            let mut map = self.shard(*user)?;
+            if let Some(t) = map.get_mut(user) {
+                for e in entries {
+                    t.insert(*e, cap);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn remove_post(&self, users: &[Id], post: Id) -> anyhow::Result<()> {
+        for user in users {
+            let mut map = self.shard(*user)?;
+            if let Some(t) = map.get_mut(user) {
+                t.entries.retain(|e| e.post != post);
+                if let Some(r) = &mut t.rebuilding {
+                    r.posts.insert(post);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn remove_author(&self, user: Id, author: Id) -> anyhow::Result<()> {
+        let mut map = self.shard(user)?;
+        if let Some(t) = map.get_mut(&user) {
+            t.entries.retain(|e| e.author != author);
+            if let Some(r) = &mut t.rebuilding {
+                r.authors.insert(author);
+            }
+        }
+        Ok(())
+    }
+
+    async fn begin_rebuild(&self, user: Id) -> anyhow::Result<()> {
+        let mut map = self.shard(user)?;
+        map.entry(user).or_insert_with(|| Timeline {
+            entries: Vec::new(),
+            rebuilding: Some(Removed::default()),
+        });
+        Ok(())
+    }
+
+    async fn finish_rebuild(
+        &self,
+        user: Id,
+        fetched: Vec<TimelineEntry>,
+        cap: usize,
+    ) -> anyhow::Result<()> {
+        let mut map = self.shard(user)?;
+        let t = map.entry(user).or_default();
+        let removed = t.rebuilding.take().unwrap_or_default();
+        for e in fetched {
+            if !removed.posts.contains(&e.post) && !removed.authors.contains(&e.author) {
+                t.insert(e, cap);
+            }
+        }
+        Ok(())
+    }
+
+    async fn entries(&self, user: Id) -> anyhow::Result<Option<Vec<TimelineEntry>>> {
+        Ok(self.shard(user)?.get(&user).map(|t| t.entries.clone()))
+    }
+
+    async fn ping(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
+}

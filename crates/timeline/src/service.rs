@@ -1,0 +1,117 @@
+//! TimelineService's logic: delivery into home timelines, and the rebuild of a cold one
+//! from the posts store (everyone the user follows below the hybrid threshold, and the
+//! user, newest first, capped).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chirp_core::page::PageRequest;
+use chirp_core::peers::{SocialGraph, TimelineEntry, Timelines};
+use chirp_core::{ApiError, ApiResult, Id};
+
+use crate::ports::{PostsSource, TimelineStore};
+
+#[derive(Debug, Clone, Copy)]
+pub struct TimelineConfig {
+    /// Entries kept per home timeline.
+    pub cap: usize,
+    /// Authors with more followers than this are merged at read time, never stored.
+    pub celebrity_threshold: u64,
+    /// How many of a new followee's posts a follow brings in.
+    pub backfill: usize,
+}
+
+impl Default for TimelineConfig {
+    fn default() -> Self {
+        TimelineConfig {
+            cap: 800,
+            celebrity_threshold: 10_000,
+            backfill: 200,
+        }
+    }
+}
+
+pub struct TimelineService {
+    pub config: TimelineConfig,
+    pub store: Arc<dyn TimelineStore>,
+    pub posts: Arc<dyn PostsSource>,
+    pub graph: Arc<dyn SocialGraph>,
+}
+
+fn store_down(e: anyhow::Error) -> ApiError {
+    ApiError::unavailable("timeline store", e)
+}
+
+fn posts_down(e: anyhow::Error) -> ApiError {
+    ApiError::unavailable("posts store", e)
+}
+
+impl TimelineService {
+    /// Rebuilds `user`'s timeline from the posts store.
+    pub async fn rebuild(&self, user: Id) -> ApiResult<()> {
+        self.store.begin_rebuild(user).await.map_err(store_down)?;
+        let mut authors = self.graph.all_followees(user).await?;
+        authors.push(user);
+        let counts = self.graph.counts(&authors).await?;
+        let threshold = self.config.celebrity_threshold;
+        authors.retain(|a| counts.get(a).is_none_or(|c| c.followers <= threshold));
+        let entries = self
+            .posts
+            .recent_by(&authors, self.config.cap)
+            .await
+            .map_err(posts_down)?;
+        self.store
+            .finish_rebuild(user, entries, self.config.cap)
+            .await
+            .map_err(store_down)
+    }
+}
+
+#[async_trait]
+impl Timelines for TimelineService {
+    async fn page(&self, user: Id, page: PageRequest) -> ApiResult<Vec<Id>> {
+        if let Some(ids) = self.store.page(user, page).await.map_err(store_down)? {
+            return Ok(ids);
+        }
+        self.rebuild(user).await?;
+        Ok(self
+            .store
+            .page(user, page)
+            .await
+            .map_err(store_down)?
+            .unwrap_or_default())
+    }
+
+    async fn deliver(&self, users: &[Id], entry: TimelineEntry) -> ApiResult<()> {
+        self.store
+            .insert(users, &[entry], self.config.cap)
+            .await
+            .map_err(store_down)
+    }
+
+    async fn retract(&self, users: &[Id], post: Id) -> ApiResult<()> {
+        self.store
+            .remove_post(users, post)
+            .await
+            .map_err(store_down)
+    }
+
+    async fn backfill(&self, follower: Id, followee: Id) -> ApiResult<()> {
+        let entries = self
+            .posts
+            .recent_by(&[followee], self.config.backfill)
+            .await
+            .map_err(posts_down)?;
+        self.store
+            .insert(&[follower], &entries, self.config.cap)
+            .await
+            .map_err(store_down)
+    }
+
+    async fn purge(&self, follower: Id, followee: Id) -> ApiResult<()> {
+        self.store
+            .remove_author(follower, followee)
+            .await
+            .map_err(store_down)
+    }
+}
