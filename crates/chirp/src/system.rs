@@ -289,3 +289,19 @@ impl System {
         }
     }
 }
+
+impl System {
+    /// What the timeline store holds for `user` (empty when cold); for tests and tools.
+    pub async fn timeline_store_entries(
+        &self,
+        user: chirp_core::Id,
+    ) -> Vec<chirp_core::peers::TimelineEntry> {
+        use chirp_timeline::ports::TimelineStore;
+        self.timeline_store
+            .entries(user)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+}

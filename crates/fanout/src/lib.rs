@@ -44,7 +44,7 @@ impl FanoutMetrics {
         FanoutMetrics {
             deliveries: telemetry.counter(
                 "fanout_deliveries",
-                "Post ids delivered into home timelines",
+                "Home timelines a post id was delivered to",
             ),
             lag,
         }
@@ -103,6 +103,7 @@ impl FanoutService {
                 };
                 self.for_audience(*author_id, |users| async move {
                     self.timelines.deliver(&users, entry).await?;
+                    self.metrics.deliveries.inc_by(users.len() as u64);
                     Ok(users.len())
                 })
                 .await?;
@@ -141,9 +142,6 @@ impl EventHandler for FanoutService {
             self.apply(e)
                 .await
                 .map_err(|err| anyhow::anyhow!("fanout of event {} failed: {err:#}", e.id))?;
-            if let EventBody::PostCreated { .. } = e.body {
-                self.metrics.deliveries.inc();
-            }
         }
         Ok(())
     }

@@ -44,7 +44,7 @@ impl WriteService {
         let text = PostText::parse(text).map_err(ApiError::Unprocessable)?;
         if let Some(parent) = reply_to {
             let live = self.store.head(parent).await.map_err(unavailable)?;
-            if !live.is_some_and(|h| !h.deleted) {
+            if live.is_none_or(|h| h.deleted) {
                 return Err(ApiError::Unprocessable(format!(
                     "reply_to: no post {parent}"
                 )));

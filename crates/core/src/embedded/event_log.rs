@@ -163,7 +163,7 @@ impl EventConsumer for SqliteConsumer {
             .await?;
         self.committed = self.read_to;
         self.commits += 1;
-        if self.commits % 64 == 0 {
+        if self.commits.is_multiple_of(64) {
             self.log.prune().await?;
         }
         Ok(())

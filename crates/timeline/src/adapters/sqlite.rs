@@ -38,7 +38,7 @@ impl PostsSource for SqlitePostsSource {
                 });
             }
         }
-        all.sort_unstable_by(|a, b| b.post.cmp(&a.post));
+        all.sort_unstable_by_key(|e| std::cmp::Reverse(e.post));
         all.truncate(limit);
         Ok(all)
     }

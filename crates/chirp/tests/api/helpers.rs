@@ -1,0 +1,395 @@
+//! `TestApp`: the whole system started on port 0 with a fresh data directory, and typed
+//! helpers so that each test reads as the scenario it checks. Logs print with TEST_LOG=1.
+
+use std::future::Future;
+use std::sync::{Arc, Once};
+use std::time::{Duration, Instant};
+
+use chirp::system::System;
+use chirp::{Application, Command, Settings};
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+/// How long eventual effects (fanout, search, counts) may take: API.md allows 5 s.
+pub const EVENTUALLY: Duration = Duration::from_secs(5);
+
+static LOGS: Once = Once::new();
+
+fn init_logs() {
+    LOGS.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter("info,sqlx=warn,tantivy=warn")
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub system: Arc<System>,
+    pub data_dir: Arc<tempfile::TempDir>,
+    stop: CancellationToken,
+    running: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// A signed-up user and their tokens.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: String,
+    pub handle: String,
+    pub email: String,
+    pub password: String,
+    pub access: String,
+    pub refresh: String,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = Arc::new(tempfile::tempdir().expect("temporary data directory"));
+    let mut settings = Settings::for_tests(dir.path().to_path_buf());
+    configure(&mut settings);
+    start(settings, dir).await
+}
+
+/// Starts an app on an existing data directory (a restart).
+pub async fn start(settings: Settings, dir: Arc<tempfile::TempDir>) -> TestApp {
+    init_logs();
+    let app = Application::build(Command::All, &settings)
+        .await
+        .expect("the application builds");
+    let addr = app.local_addr().expect("bound address");
+    let system = app.system();
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(app.run_until_stopped(stop.clone()));
+    TestApp {
+        base: format!("http://{addr}"),
+        http: reqwest::Client::new(),
+        system,
+        data_dir: dir,
+        stop,
+        running: Some(running),
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// Retries `check` until it returns `Some`, for up to [`EVENTUALLY`].
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if started.elapsed() > EVENTUALLY {
+            panic!("not within {EVENTUALLY:?}: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+pub fn ids(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|i| i["id"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub async fn body(res: Response) -> Value {
+    let text = res.text().await.expect("a body");
+    if text.is_empty() {
+        return Value::Null;
+    }
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// Asserts a problem document with `status`, and returns it.
+pub async fn assert_problem(res: Response, status: StatusCode) -> Value {
+    assert_eq!(res.status(), status, "unexpected status");
+    let ct = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(
+        ct, "application/problem+json",
+        "errors are problem documents"
+    );
+    let doc = body(res).await;
+    assert_eq!(doc["status"], status.as_u16());
+    for field in ["type", "title", "detail"] {
+        assert!(doc[field].is_string(), "problem without {field}: {doc}");
+    }
+    doc
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A request with an optional bearer token and JSON body.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        json: Option<Value>,
+    ) -> Response {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(j) = json {
+            req = req.json(&j);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        self.send(Method::GET, path, token, None).await
+    }
+
+    pub async fn get_json(&self, path: &str, token: Option<&str>) -> Value {
+        let res = self.get(path, token).await;
+        assert_eq!(res.status(), StatusCode::OK, "GET {path}");
+        body(res).await
+    }
+
+    pub async fn signup_raw(&self, body: Value) -> Response {
+        self.send(Method::POST, "/api/v1/auth/signup", None, Some(body))
+            .await
+    }
+
+    /// Signs up `handle` with `<handle>@example.com` and a fixed password.
+    pub async fn signup(&self, handle: &str) -> TestUser {
+        let email = format!("{handle}@example.com");
+        let password = format!("{handle}-secret-password");
+        let res = self
+            .signup_raw(json!({"handle": handle, "email": email, "password": password}))
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED, "signup {handle}");
+        let t = body(res).await;
+        TestUser {
+            id: t["user"]["id"].as_str().expect("user id").to_owned(),
+            handle: handle.to_owned(),
+            email,
+            password,
+            access: t["access_token"].as_str().expect("access token").to_owned(),
+            refresh: t["refresh_token"]
+                .as_str()
+                .expect("refresh token")
+                .to_owned(),
+        }
+    }
+
+    pub async fn login(&self, login: &str, password: &str) -> Response {
+        self.send(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"login": login, "password": password})),
+        )
+        .await
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.send(
+            Method::POST,
+            "/api/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": refresh_token})),
+        )
+        .await
+    }
+
+    pub async fn follow(&self, who: &TestUser, whom: &TestUser) {
+        let res = self.follow_raw(&who.access, &whom.id).await;
+        assert_eq!(res.status(), StatusCode::NO_CONTENT, "follow");
+    }
+
+    pub async fn follow_raw(&self, token: &str, id: &str) -> Response {
+        self.send(
+            Method::POST,
+            &format!("/api/v1/users/{id}/follow"),
+            Some(token),
+            None,
+        )
+        .await
+    }
+
+    pub async fn unfollow(&self, who: &TestUser, whom: &TestUser) {
+        let res = self
+            .send(
+                Method::DELETE,
+                &format!("/api/v1/users/{}/follow", whom.id),
+                Some(&who.access),
+                None,
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::NO_CONTENT, "unfollow");
+    }
+
+    pub async fn post_raw(&self, token: &str, body: Value) -> Response {
+        self.send(Method::POST, "/api/v1/posts", Some(token), Some(body))
+            .await
+    }
+
+    /// Posts `text` as `who`; returns the post.
+    pub async fn post(&self, who: &TestUser, text: &str) -> Value {
+        let res = self.post_raw(&who.access, json!({"text": text})).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "post {text:?}");
+        body(res).await
+    }
+
+    pub async fn post_id(&self, who: &TestUser, text: &str) -> String {
+        self.post(who, text).await["id"]
+            .as_str()
+            .expect("post id")
+            .to_owned()
+    }
+
+    pub async fn edit(&self, who: &TestUser, id: &str, text: &str) -> Response {
+        self.send(
+            Method::PATCH,
+            &format!("/api/v1/posts/{id}"),
+            Some(&who.access),
+            Some(json!({"text": text})),
+        )
+        .await
+    }
+
+    pub async fn delete(&self, who: &TestUser, id: &str) -> Response {
+        self.send(
+            Method::DELETE,
+            &format!("/api/v1/posts/{id}"),
+            Some(&who.access),
+            None,
+        )
+        .await
+    }
+
+    pub async fn home(&self, who: &TestUser, query: &str) -> Value {
+        self.get_json(&format!("/api/v1/timelines/home{query}"), Some(&who.access))
+            .await
+    }
+
+    pub async fn home_ids(&self, who: &TestUser) -> Vec<String> {
+        ids(&self.home(who, "?limit=100").await)
+    }
+
+    pub async fn user(&self, id: &str) -> Value {
+        self.get_json(&format!("/api/v1/users/{id}"), None).await
+    }
+
+    pub async fn search_posts(&self, q: &str) -> Value {
+        self.get_json(&format!("/api/v1/search/posts?q={}", urlencode(q)), None)
+            .await
+    }
+
+    pub async fn search_users(&self, q: &str) -> Value {
+        self.get_json(&format!("/api/v1/search/users?q={}", urlencode(q)), None)
+            .await
+    }
+
+    /// Waits until `who`'s home timeline holds exactly `expected` (newest first).
+    pub async fn home_becomes(&self, who: &TestUser, expected: &[String]) {
+        eventually(
+            &format!("{}'s home is {expected:?}", who.handle),
+            || async { (self.home_ids(who).await == expected).then_some(()) },
+        )
+        .await
+    }
+
+    /// Waits until searching posts for `q` gives exactly `expected`.
+    pub async fn search_becomes(&self, q: &str, expected: &[String]) {
+        eventually(&format!("search {q:?} gives {expected:?}"), || async {
+            (ids(&self.search_posts(q).await) == expected).then_some(())
+        })
+        .await
+    }
+
+    /// Row counts of every table a request could change, and the number of events ever
+    /// logged, once every outbox has drained into the log.
+    pub async fn fingerprint(&self) -> Vec<i64> {
+        use sqlx::Row;
+        eventually("the outboxes drain", || async {
+            let row = sqlx::query(
+                "SELECT (SELECT COUNT(*) FROM auth_outbox) + (SELECT COUNT(*) FROM write_outbox)
+                      + (SELECT COUNT(*) FROM graph_outbox)",
+            )
+            .fetch_one(&self.system.db.reader)
+            .await
+            .expect("outbox query");
+            (row.get::<i64, _>(0) == 0).then_some(())
+        })
+        .await;
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM auth_identities), (SELECT COUNT(*) FROM profiles),
+                    (SELECT COUNT(*) FROM auth_sessions), (SELECT COUNT(*) FROM posts),
+                    (SELECT COUNT(*) FROM posts WHERE deleted_at IS NOT NULL),
+                    (SELECT COALESCE(SUM(version), 0) FROM posts),
+                    (SELECT COUNT(*) FROM follows), (SELECT COUNT(*) FROM post_idempotency),
+                    (SELECT COALESCE(SUM(posts), 0) FROM post_counts),
+                    (SELECT COALESCE(SUM(followers + following), 0) FROM follow_counts)",
+        )
+        .fetch_one(&self.system.db.reader)
+        .await
+        .expect("fingerprint query");
+        let mut counts: Vec<i64> = (0..10).map(|i| row.get::<i64, _>(i)).collect();
+        let log = sqlx::SqlitePool::connect(&format!(
+            "sqlite://{}?mode=ro",
+            self.data_dir.path().join("events.db").display()
+        ))
+        .await
+        .expect("the event log opens");
+        let logged: i64 = sqlx::query("SELECT COALESCE(MAX(pos), 0) FROM events")
+            .fetch_one(&log)
+            .await
+            .expect("event log query")
+            .get(0);
+        log.close().await;
+        counts.push(logged);
+        counts
+    }
+
+    /// Stops the app gracefully and waits for it.
+    pub async fn shutdown(mut self) {
+        self.stop.cancel();
+        if let Some(h) = self.running.take() {
+            h.await.expect("app task").expect("app stopped cleanly");
+        }
+    }
+}
+
+pub fn urlencode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

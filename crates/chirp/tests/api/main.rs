@@ -1,0 +1,14 @@
+//! Black-box tests of the public API (../shared/API.md) over HTTP, against `chirp all`
+//! started on port 0 with a temporary data directory.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod auth;
+mod graph;
+mod helpers;
+mod ops;
+mod posts;
+mod promises;
+mod reads;
+mod roles;
+mod search;
+mod timelines;

@@ -1,0 +1,59 @@
+//! Operations routes and the edges of the router.
+
+use reqwest::{Method, StatusCode};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn health_readiness_and_metrics() {
+    let app = spawn_app().await;
+    assert_eq!(app.get("/healthz", None).await.status(), StatusCode::OK);
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.status(), StatusCode::OK);
+    let u = app.signup("metric").await;
+    app.post(&u, "counted").await;
+    let metrics = app.get("/metrics", None).await;
+    assert_eq!(metrics.status(), StatusCode::OK);
+    let text = metrics.text().await.unwrap();
+    assert!(
+        text.contains(r#"chirp_http_requests_total{service="write",route="/api/v1/posts",method="POST",status="201"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains("chirp_http_request_duration_seconds_bucket"));
+    assert!(text.contains(r#"service="auth",route="/api/v1/auth/signup""#));
+}
+
+#[tokio::test]
+async fn readiness_names_a_dependency_that_is_down() {
+    let app = spawn_app().await;
+    app.system.db.reader.close().await;
+    let doc = assert_problem(
+        app.get("/readyz", None).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+    )
+    .await;
+    assert!(
+        doc["detail"].as_str().unwrap().contains("database"),
+        "{doc}"
+    );
+    // Requests that need the store get 503 too, never a 500 or a panic.
+    assert_problem(
+        app.get("/api/v1/users/1", None).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+    )
+    .await;
+    assert_eq!(app.get("/healthz", None).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_are_problem_documents() {
+    let app = spawn_app().await;
+    assert_problem(app.get("/nowhere", None).await, StatusCode::NOT_FOUND).await;
+    assert_problem(app.get("/api/v1/nope", None).await, StatusCode::NOT_FOUND).await;
+    let res = app.send(Method::PUT, "/api/v1/posts", None, None).await;
+    assert_problem(res, StatusCode::METHOD_NOT_ALLOWED).await;
+    let res = app
+        .send(Method::DELETE, "/api/v1/auth/me", None, None)
+        .await;
+    assert_problem(res, StatusCode::METHOD_NOT_ALLOWED).await;
+}

@@ -1,0 +1,456 @@
+//! The promises at the end of API.md, each with a test that fails if it breaks.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chirp_core::events::{EventHandler, EventLog, Topic};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::*;
+
+/// `chirp all` as a child process, so that it can be killed without warning.
+struct Process {
+    child: Child,
+    base: String,
+}
+
+impl Process {
+    fn start(data_dir: &std::path::Path) -> Process {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_chirp"))
+            .args([
+                "all",
+                "--listen",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+                "--insecure-fast-hashing",
+            ])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("chirp starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(at) = line.find("listening on http://") {
+                    let rest = &line[at + "listening on ".len()..];
+                    let url: String = rest
+                        .chars()
+                        .take_while(|c| !c.is_whitespace() && *c != '"')
+                        .collect();
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(url);
+                    }
+                }
+            }
+        });
+        let base = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("chirp logs where it listens");
+        Process { child, base }
+    }
+
+    /// SIGKILL: no shutdown, no flush.
+    fn kill(mut self) {
+        self.child.kill().expect("kill");
+        self.child.wait().expect("reaped");
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn signup(http: &reqwest::Client, base: &str, handle: &str) -> (String, String) {
+    let res = http
+        .post(format!("{base}/api/v1/auth/signup"))
+        .json(&json!({"handle": handle, "email": format!("{handle}@example.com"), "password": "long enough"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let t: serde_json::Value = res.json().await.unwrap();
+    (
+        t["user"]["id"].as_str().unwrap().to_owned(),
+        t["access_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// Promise 1: a post acknowledged with 201 survives SIGKILL of the whole process, and is
+/// in its followers' home timelines and the search index after the restart.
+#[tokio::test]
+async fn acknowledged_posts_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let first = Process::start(dir.path());
+    let (author, author_token) = signup(&http, &first.base, "writer").await;
+    let mut followers = Vec::new();
+    for i in 0..2 {
+        let (id, token) = signup(&http, &first.base, &format!("reader{i}")).await;
+        let res = http
+            .post(format!("{}/api/v1/users/{author}/follow", first.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::NO_CONTENT);
+        followers.push((id, token));
+    }
+
+    // Four writers post as fast as they can; the process is killed under them.
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let (http, base, token, acked) = (
+            http.clone(),
+            first.base.clone(),
+            author_token.clone(),
+            acknowledged.clone(),
+        );
+        writers.push(tokio::spawn(async move {
+            for i in 0..100 {
+                let sent = http
+                    .post(format!("{base}/api/v1/posts"))
+                    .bearer_auth(&token)
+                    .json(&json!({"text": format!("durable crashtest w{w} n{i}")}))
+                    .send()
+                    .await;
+                let Ok(res) = sent else { return };
+                if res.status() != StatusCode::CREATED {
+                    return;
+                }
+                let Ok(post) = res.json::<serde_json::Value>().await else {
+                    return;
+                };
+                acked
+                    .lock()
+                    .unwrap()
+                    .push(post["id"].as_str().unwrap().to_owned());
+            }
+        }));
+    }
+    // Kill once a good number is acknowledged, while the writers are still going.
+    for _ in 0..300 {
+        if acknowledged.lock().unwrap().len() >= 60 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    first.kill();
+    for w in writers {
+        w.await.unwrap();
+    }
+    let acked = acknowledged.lock().unwrap().clone();
+    assert!(
+        acked.len() >= 10,
+        "too few posts before the kill: {}",
+        acked.len()
+    );
+    assert!(
+        acked.len() < 400,
+        "the kill came after every write: nothing was tested"
+    );
+
+    let second = Process::start(dir.path());
+    for id in &acked {
+        let res = http
+            .get(format!("{}/api/v1/posts/{id}", second.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "post {id} was lost");
+    }
+    for (_, token) in &followers {
+        let mut home = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut url = format!("{}/api/v1/timelines/home?limit=100", second.base);
+            if let Some(c) = &cursor {
+                url.push_str(&format!("&cursor={}", urlencode(c)));
+            }
+            let page: serde_json::Value = http
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            home.extend(ids(&page));
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => break,
+            }
+        }
+        // Posts committed whose 201 the kill swallowed may be there too; no acknowledged
+        // one may be missing, and none may appear twice.
+        for id in &acked {
+            assert!(
+                home.contains(id),
+                "acknowledged post {id} missing from a follower's home"
+            );
+        }
+        let mut distinct = home.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), home.len(), "a post appears twice");
+    }
+    eventually(
+        "every acknowledged post is searchable after the crash",
+        || async {
+            let mut found = 0;
+            let mut cursor: Option<String> = None;
+            loop {
+                let mut url = format!("{}/api/v1/search/posts?q=crashtest&limit=100", second.base);
+                if let Some(c) = &cursor {
+                    url.push_str(&format!("&cursor={}", urlencode(c)));
+                }
+                let page: serde_json::Value = http.get(url).send().await.ok()?.json().await.ok()?;
+                found += ids(&page).iter().filter(|id| acked.contains(id)).count();
+                match page["next_cursor"].as_str() {
+                    Some(c) => cursor = Some(c.to_owned()),
+                    None => break,
+                }
+            }
+            (found == acked.len()).then_some(())
+        },
+    )
+    .await;
+    let count = http
+        .get(format!("{}/api/v1/users/{author}", second.base))
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()["posts_count"]
+        .as_u64()
+        .unwrap() as usize;
+    assert!(
+        count >= acked.len(),
+        "posts_count {count} < {} acknowledged",
+        acked.len()
+    );
+}
+
+/// Promise 4: delivering the same events again to every consumer changes nothing.
+#[tokio::test]
+async fn redelivered_events_change_nothing() {
+    let app = spawn_app().await;
+    // A consumer group of our own, registered first, sees the whole history.
+    let mut history = app
+        .system
+        .log
+        .consumer("redelivery-test", &Topic::ALL)
+        .await
+        .unwrap();
+    let a = app.signup("alpha").await;
+    let b = app.signup("bravo").await;
+    let c = app.signup("charlie").await;
+    app.follow(&b, &a).await;
+    app.follow(&c, &a).await;
+    let p1 = app.post_id(&a, "replayed words one").await;
+    let p2 = app.post_id(&a, "replayed words two").await;
+    let p3 = app.post_id(&a, "replayed words three").await;
+    assert_eq!(
+        app.edit(&a, &p1, "replayed edited one").await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(app.delete(&a, &p2).await.status(), StatusCode::NO_CONTENT);
+    app.unfollow(&c, &a).await;
+    app.follow(&c, &a).await;
+    let expected = vec![p3.clone(), p1.clone()];
+    for u in [&a, &b, &c] {
+        app.home_becomes(u, &expected).await;
+    }
+    app.search_becomes("replayed", &expected).await;
+    app.search_becomes("edited", std::slice::from_ref(&p1))
+        .await;
+    eventually("counts settle", || async {
+        (app.user(&a.id).await["followers_count"] == 2).then_some(())
+    })
+    .await;
+
+    let snapshot = || async {
+        let mut s = Vec::new();
+        for u in [&a, &b, &c] {
+            s.push(json!(app.home_ids(u).await));
+            let held = app
+                .system
+                .timeline_store_entries(chirp_core::Id(u.id.parse().unwrap()))
+                .await;
+            s.push(json!(held
+                .iter()
+                .map(|e| e.post.to_string())
+                .collect::<Vec<_>>()));
+            s.push(app.user(&u.id).await);
+        }
+        for q in ["replayed", "edited", "two", "one", "#x"] {
+            s.push(json!(ids(&app.search_posts(q).await)));
+        }
+        s.push(json!(ids(&app.search_users("a").await)));
+        s
+    };
+    let before = snapshot().await;
+
+    let mut events = Vec::new();
+    loop {
+        let batch = history
+            .next_batch(1000, Duration::from_millis(100))
+            .await
+            .unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        events.extend(batch);
+    }
+    assert!(
+        events.len() >= 12,
+        "the history has every event: {}",
+        events.len()
+    );
+    let search = app.system.search.clone().unwrap();
+    for _ in 0..2 {
+        app.system.fanout.handle(&events).await.unwrap();
+        search.handle(&events).await.unwrap();
+        // And each event on its own, twice in a row.
+        for e in &events {
+            app.system
+                .fanout
+                .handle(&[e.clone(), e.clone()])
+                .await
+                .unwrap();
+            search.handle(&[e.clone(), e.clone()]).await.unwrap();
+        }
+    }
+    assert_eq!(snapshot().await, before);
+}
+
+/// A request that must be refused, and the status it must get.
+type BadRequest<'a> = (
+    reqwest::Method,
+    String,
+    Option<&'a str>,
+    Option<serde_json::Value>,
+    StatusCode,
+);
+
+/// Promise 5: rejected input changes nothing, whatever the endpoint.
+#[tokio::test]
+async fn rejected_input_changes_nothing() {
+    let app = spawn_app().await;
+    let u = app.signup("uma").await;
+    let v = app.signup("vic").await;
+    let post = app.post_id(&u, "existing").await;
+    app.follow(&v, &u).await;
+    app.home_becomes(&v, std::slice::from_ref(&post)).await;
+    let before = app.fingerprint().await;
+    let home_before = app.home_ids(&v).await;
+
+    let bad: Vec<BadRequest> = vec![
+        (
+            reqwest::Method::POST,
+            "/api/v1/auth/signup".into(),
+            None,
+            Some(json!({"handle": "uma", "email": "x@example.com", "password": "long enough"})),
+            StatusCode::CONFLICT,
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/auth/signup".into(),
+            None,
+            Some(json!({"handle": "x", "email": "x@example.com", "password": "long enough"})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/auth/login".into(),
+            None,
+            Some(json!({"login": "uma"})),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/auth/refresh".into(),
+            None,
+            Some(json!({"refresh_token": "nope"})),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/posts".into(),
+            Some(&v.access),
+            Some(json!({"text": ""})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/posts".into(),
+            None,
+            Some(json!({"text": "no token"})),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            reqwest::Method::PATCH,
+            format!("/api/v1/posts/{post}"),
+            Some(&v.access),
+            Some(json!({"text": "not mine"})),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            reqwest::Method::PATCH,
+            format!("/api/v1/posts/{post}"),
+            Some(&u.access),
+            Some(json!({"txt": "typo"})),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("/api/v1/posts/{post}"),
+            Some(&v.access),
+            None,
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/api/v1/users/{}/follow", v.id),
+            Some(&v.access),
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/users/1/follow".into(),
+            Some(&v.access),
+            None,
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("/api/v1/users/{}/follow", u.id),
+            Some("forged.token.here"),
+            None,
+            StatusCode::UNAUTHORIZED,
+        ),
+    ];
+    for (method, path, token, body, status) in bad {
+        let res = app.send(method.clone(), &path, token, body).await;
+        assert_problem(res, status).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.fingerprint().await, before);
+    assert_eq!(app.home_ids(&v).await, home_before);
+    assert_eq!(app.user(&u.id).await["followers_count"], 1);
+}

@@ -1,0 +1,89 @@
+//! ReadService: users by id and handle, posts, user timelines.
+
+use reqwest::StatusCode;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn users_by_id_and_by_handle_ignoring_case() {
+    let app = spawn_app().await;
+    let eve = app.signup("Eve_1").await;
+    let by_id = app.user(&eve.id).await;
+    assert_eq!(by_id["handle"], "Eve_1");
+    let by_handle = app.get_json("/api/v1/users?handle=eve_1", None).await;
+    assert_eq!(by_handle, by_id);
+    assert_problem(
+        app.get("/api/v1/users?handle=nobody", None).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    assert_problem(
+        app.get("/api/v1/users", None).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_problem(
+        app.get("/api/v1/users/123", None).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    assert_problem(
+        app.get("/api/v1/users/nope", None).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    assert_problem(
+        app.get("/api/v1/posts/123", None).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    assert_problem(
+        app.get("/api/v1/users/123/posts", None).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn user_timeline_pages_newest_first_while_posts_arrive() {
+    let app = spawn_app().await;
+    let fox = app.signup("fox").await;
+    let mut posted = Vec::new();
+    for i in 0..11 {
+        posted.push(app.post_id(&fox, &format!("post {i}")).await);
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let q = match &cursor {
+            Some(c) => format!("?limit=4&cursor={}", urlencode(c)),
+            None => "?limit=4".to_owned(),
+        };
+        let page = app
+            .get_json(&format!("/api/v1/users/{}/posts{q}", fox.id), None)
+            .await;
+        seen.extend(ids(&page));
+        // New posts between pages must not disturb the walk.
+        app.post_id(&fox, "arrives meanwhile").await;
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    posted.reverse();
+    assert_eq!(seen, posted);
+}
+
+#[tokio::test]
+async fn default_page_size_is_20() {
+    let app = spawn_app().await;
+    let gil = app.signup("gil").await;
+    for i in 0..25 {
+        app.post_id(&gil, &format!("n{i}")).await;
+    }
+    let page = app
+        .get_json(&format!("/api/v1/users/{}/posts", gil.id), None)
+        .await;
+    assert_eq!(ids(&page).len(), 20);
+    assert!(page["next_cursor"].is_string());
+}

@@ -1,0 +1,261 @@
+//! Home timelines: fanout, pagination, backfill and purge, edits and deletes, the cap,
+//! hybrid fanout, rebuilds.
+
+use chirp_core::Id;
+use reqwest::{Method, StatusCode};
+
+use crate::helpers::*;
+
+fn id(s: &str) -> Id {
+    Id(s.parse().unwrap())
+}
+
+#[tokio::test]
+async fn home_holds_own_posts_and_those_of_followees() {
+    let app = spawn_app().await;
+    let ava = app.signup("ava").await;
+    let bea = app.signup("bea").await;
+    let cal = app.signup("cal").await;
+    app.follow(&ava, &bea).await;
+    let own = app.post_id(&ava, "mine").await;
+    let followed = app.post_id(&bea, "from bea").await;
+    app.post_id(&cal, "from cal, not followed").await;
+    app.home_becomes(&ava, &[followed.clone(), own.clone()])
+        .await;
+    app.home_becomes(&bea, &[followed]).await;
+    assert_problem(
+        app.get("/api/v1/timelines/home", None).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn walking_home_pages_sees_every_post_once_while_posts_arrive() {
+    let app = spawn_app().await;
+    let reader = app.signup("reader").await;
+    let mut authors = Vec::new();
+    for i in 0..3 {
+        let a = app.signup(&format!("author{i}")).await;
+        app.follow(&reader, &a).await;
+        authors.push(a);
+    }
+    let mut expected = Vec::new();
+    for i in 0..24 {
+        expected.push(app.post_id(&authors[i % 3], &format!("post {i}")).await);
+    }
+    expected.reverse();
+    eventually("every post reaches the home timeline", || async {
+        (ids(&app.home(&reader, "?limit=100").await) == expected).then_some(())
+    })
+    .await;
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let q = match &cursor {
+            Some(c) => format!("?limit=5&cursor={}", urlencode(c)),
+            None => "?limit=5".to_owned(),
+        };
+        let page = app.home(&reader, &q).await;
+        pages += 1;
+        seen.extend(ids(&page));
+        for a in &authors {
+            app.post_id(a, "arrives between pages").await;
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert!(pages >= 5);
+    assert_eq!(seen, expected);
+}
+
+#[tokio::test]
+async fn follow_backfills_and_unfollow_purges() {
+    let app = spawn_app().await;
+    let dan = app.signup("dan").await;
+    let eli = app.signup("eli").await;
+    let mut eli_posts = Vec::new();
+    for i in 0..3 {
+        eli_posts.push(app.post_id(&eli, &format!("eli {i}")).await);
+    }
+    eli_posts.reverse();
+    let own = app.post_id(&dan, "dan's own").await;
+    // Dan's timeline is warm (read once) before the follow, so the backfill is what
+    // brings Eli's posts in, not a rebuild.
+    app.home_becomes(&dan, std::slice::from_ref(&own)).await;
+    app.follow(&dan, &eli).await;
+    let mut with_eli = eli_posts.clone();
+    with_eli.insert(0, own.clone());
+    with_eli.sort_by_key(|p| std::cmp::Reverse(id(p)));
+    app.home_becomes(&dan, &with_eli).await;
+
+    app.unfollow(&dan, &eli).await;
+    app.home_becomes(&dan, std::slice::from_ref(&own)).await;
+    let held = app.system.timeline_store_entries(id(&dan.id)).await;
+    assert!(
+        held.iter().all(|e| e.author != id(&eli.id)),
+        "purged from the store too"
+    );
+}
+
+#[tokio::test]
+async fn edits_and_deletes_reach_timelines() {
+    let app = spawn_app().await;
+    let fin = app.signup("fin").await;
+    let gem = app.signup("gem").await;
+    app.follow(&fin, &gem).await;
+    let keep = app.post_id(&gem, "keep me").await;
+    let gone = app.post_id(&gem, "delete me").await;
+    app.home_becomes(&fin, &[gone.clone(), keep.clone()]).await;
+
+    assert_eq!(
+        app.edit(&gem, &keep, "kept, edited").await.status(),
+        StatusCode::OK
+    );
+    let home = app.home(&fin, "").await;
+    assert_eq!(home["items"][1]["text"], "kept, edited");
+    assert!(home["items"][1]["edited_at"].is_string());
+
+    assert_eq!(
+        app.delete(&gem, &gone).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    app.home_becomes(&fin, std::slice::from_ref(&keep)).await;
+    eventually("the deleted post leaves the timeline store", || async {
+        let held = app.system.timeline_store_entries(id(&fin.id)).await;
+        held.iter().all(|e| e.post != id(&gone)).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn timelines_are_capped() {
+    let app = spawn_app_with(|s| s.timeline_cap = 5).await;
+    let hub = app.signup("hub").await;
+    let ida = app.signup("ida").await;
+    app.follow(&ida, &hub).await;
+    let mut posted = Vec::new();
+    for i in 0..8 {
+        posted.push(app.post_id(&hub, &format!("p{i}")).await);
+    }
+    posted.reverse();
+    app.home_becomes(&ida, &posted[..5]).await;
+    eventually("the store holds at most the cap", || async {
+        (app.system.timeline_store_entries(id(&ida.id)).await.len() == 5).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn hybrid_fanout_merges_celebrities_at_read_time() {
+    let app = spawn_app_with(|s| s.celebrity_threshold = 2).await;
+    let celeb = app.signup("celeb").await;
+    let fans: Vec<TestUser> = {
+        let mut v = Vec::new();
+        for i in 0..3 {
+            let f = app.signup(&format!("fan{i}")).await;
+            app.follow(&f, &celeb).await;
+            v.push(f);
+        }
+        v
+    };
+    let friend = app.signup("friend").await;
+    app.follow(&fans[0], &friend).await;
+    // Warm every timeline involved first, so fanout (not a rebuild) would be the path.
+    for u in fans.iter().chain([&celeb, &friend]) {
+        app.home(u, "").await;
+    }
+    let mut expected = Vec::new();
+    let mut celebrity_posts = Vec::new();
+    for i in 0..6 {
+        let p = app.post_id(&celeb, &format!("celebrity post {i}")).await;
+        celebrity_posts.push(p.clone());
+        expected.push(p);
+        expected.push(app.post_id(&friend, &format!("friend post {i}")).await);
+    }
+    expected.reverse();
+    celebrity_posts.reverse();
+    app.home_becomes(&fans[0], &expected).await;
+    app.home_becomes(&fans[1], &celebrity_posts).await;
+    // The celebrity sees their own posts too.
+    app.home_becomes(&celeb, &celebrity_posts).await;
+
+    // Pages merge both sources without gaps or repeats.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let q = match &cursor {
+            Some(c) => format!("?limit=4&cursor={}", urlencode(c)),
+            None => "?limit=4".to_owned(),
+        };
+        let page = app.home(&fans[0], &q).await;
+        seen.extend(ids(&page));
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, expected);
+
+    // The timeline store holds none of the celebrity's posts, anywhere.
+    for u in fans.iter().chain([&celeb]) {
+        let held = app.system.timeline_store_entries(id(&u.id)).await;
+        assert!(
+            held.iter().all(|e| e.author != id(&celeb.id)),
+            "{} holds a celebrity post",
+            u.handle
+        );
+    }
+    let held = app.system.timeline_store_entries(id(&fans[0].id)).await;
+    assert_eq!(held.len(), 6, "the friend's posts are stored: {held:?}");
+}
+
+#[tokio::test]
+async fn a_lost_timeline_is_rebuilt_from_the_posts_store() {
+    let app = spawn_app_with(|s| s.celebrity_threshold = 1).await;
+    let jan = app.signup("jan").await;
+    let kay = app.signup("kay").await;
+    let big = app.signup("big").await;
+    app.follow(&jan, &kay).await;
+    app.follow(&jan, &big).await;
+    app.follow(&kay, &big).await; // big has 2 followers: above the threshold of 1
+    let a = app.post_id(&kay, "a").await;
+    let b = app.post_id(&big, "b").await;
+    let c = app.post_id(&jan, "c").await;
+    app.home_becomes(&jan, &[c.clone(), b.clone(), a.clone()])
+        .await;
+
+    let restarted = {
+        let dir = app.data_dir.clone();
+        app.shutdown().await;
+        let mut s = chirp::Settings::for_tests(dir.path().to_path_buf());
+        s.celebrity_threshold = 1;
+        start(s, dir).await
+    };
+    assert!(restarted
+        .system
+        .timeline_store_entries(id(&jan.id))
+        .await
+        .is_empty());
+    assert_eq!(restarted.home_ids(&jan).await, [c, b.clone(), a]);
+    let held = restarted.system.timeline_store_entries(id(&jan.id)).await;
+    assert_eq!(
+        held.len(),
+        2,
+        "the rebuild leaves the celebrity out of the store"
+    );
+    assert!(held.iter().all(|e| e.post != id(&b)));
+    let res = restarted
+        .send(
+            Method::GET,
+            "/api/v1/timelines/home",
+            Some(&jan.access),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
