@@ -100,23 +100,14 @@ async fn followers_paginate_newest_first_exactly_once() {
         app.follow(&fan, &star).await;
         fans.push(fan.id);
     }
-    let mut seen = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let q = match &cursor {
-            Some(c) => format!("?limit=3&cursor={}", urlencode(c)),
-            None => "?limit=3".to_owned(),
-        };
-        let page = app
-            .get_json(&format!("/api/v1/users/{}/followers{q}", star.id), None)
-            .await;
-        assert!(page["items"].as_array().unwrap().len() <= 3);
-        seen.extend(ids(&page));
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => break,
-        }
-    }
+    let seen = app
+        .walk(
+            &format!("/api/v1/users/{}/followers", star.id),
+            None,
+            3,
+            || async {},
+        )
+        .await;
     fans.reverse();
     assert_eq!(seen, fans);
 }

@@ -393,3 +393,59 @@ pub fn urlencode(s: &str) -> String {
     }
     out
 }
+
+/// Walks every page of the list at `url` (which may carry a query already) with pages of
+/// `limit`, calling `between` after each page; returns the ids seen, in order.
+pub async fn walk_pages<F, Fut>(
+    http: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    limit: usize,
+    mut between: F,
+) -> Vec<String>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut page_url = format!("{url}{sep}limit={limit}");
+        if let Some(c) = &cursor {
+            page_url.push_str(&format!("&cursor={}", urlencode(c)));
+        }
+        let mut req = http.get(&page_url);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let res = req.send().await.expect("page request");
+        assert_eq!(res.status(), StatusCode::OK, "GET {page_url}");
+        let page = body(res).await;
+        let items = ids(&page);
+        assert!(items.len() <= limit, "a page larger than its limit");
+        seen.extend(items);
+        between().await;
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return seen,
+        }
+    }
+}
+
+impl TestApp {
+    /// [`walk_pages`] on this app.
+    pub async fn walk<F, Fut>(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        limit: usize,
+        between: F,
+    ) -> Vec<String>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        walk_pages(&self.http, &self.url(path), token, limit, between).await
+    }
+}

@@ -172,28 +172,14 @@ async fn acknowledged_posts_survive_sigkill() {
         assert_eq!(res.status(), StatusCode::OK, "post {id} was lost");
     }
     for (_, token) in &followers {
-        let mut home = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let mut url = format!("{}/api/v1/timelines/home?limit=100", second.base);
-            if let Some(c) = &cursor {
-                url.push_str(&format!("&cursor={}", urlencode(c)));
-            }
-            let page: serde_json::Value = http
-                .get(url)
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            home.extend(ids(&page));
-            match page["next_cursor"].as_str() {
-                Some(c) => cursor = Some(c.to_owned()),
-                None => break,
-            }
-        }
+        let home = walk_pages(
+            &http,
+            &format!("{}/api/v1/timelines/home", second.base),
+            Some(token),
+            100,
+            || async {},
+        )
+        .await;
         // Posts committed whose 201 the kill swallowed may be there too; no acknowledged
         // one may be missing, and none may appear twice.
         for id in &acked {
@@ -210,20 +196,12 @@ async fn acknowledged_posts_survive_sigkill() {
     eventually(
         "every acknowledged post is searchable after the crash",
         || async {
-            let mut found = 0;
-            let mut cursor: Option<String> = None;
-            loop {
-                let mut url = format!("{}/api/v1/search/posts?q=crashtest&limit=100", second.base);
-                if let Some(c) = &cursor {
-                    url.push_str(&format!("&cursor={}", urlencode(c)));
-                }
-                let page: serde_json::Value = http.get(url).send().await.ok()?.json().await.ok()?;
-                found += ids(&page).iter().filter(|id| acked.contains(id)).count();
-                match page["next_cursor"].as_str() {
-                    Some(c) => cursor = Some(c.to_owned()),
-                    None => break,
-                }
-            }
+            let url = format!("{}/api/v1/search/posts?q=crashtest", second.base);
+            let found = walk_pages(&http, &url, None, 100, || async {})
+                .await
+                .iter()
+                .filter(|id| acked.contains(id))
+                .count();
             (found == acked.len()).then_some(())
         },
     )
@@ -453,4 +431,58 @@ async fn rejected_input_changes_nothing() {
     assert_eq!(app.fingerprint().await, before);
     assert_eq!(app.home_ids(&v).await, home_before);
     assert_eq!(app.user(&u.id).await["followers_count"], 1);
+}
+
+/// SIGTERM stops `chirp all` gracefully: it exits 0, and what it acknowledged is there
+/// after a restart (searchable too: the index was flushed).
+#[tokio::test]
+async fn sigterm_shuts_down_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let mut first = Process::start(dir.path());
+    let (_, token) = signup(&http, &first.base, "leaver").await;
+    let res = http
+        .post(format!("{}/api/v1/posts", first.base))
+        .bearer_auth(&token)
+        .json(&json!({"text": "goodbye gracefully"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let id = res.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let term = Command::new("kill")
+        .args(["-TERM", &first.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let mut status = None;
+    for _ in 0..200 {
+        if let Some(s) = first.child.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = status.expect("chirp stops within 10 s of SIGTERM");
+    assert!(status.success(), "exit status {status}");
+
+    let second = Process::start(dir.path());
+    eventually(
+        "the post is searchable after a graceful restart",
+        || async {
+            let page: serde_json::Value = http
+                .get(format!("{}/api/v1/search/posts?q=gracefully", second.base))
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            (ids(&page) == [id.clone()]).then_some(())
+        },
+    )
+    .await;
 }

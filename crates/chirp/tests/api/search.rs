@@ -74,23 +74,11 @@ async fn post_search_paginates() {
     }
     posted.reverse();
     app.search_becomes("paging", &posted).await;
-    let mut seen = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let q = match &cursor {
-            Some(c) => format!("&limit=3&cursor={}", urlencode(c)),
-            None => "&limit=3".to_owned(),
-        };
-        let page = app
-            .get_json(&format!("/api/v1/search/posts?q=paging{q}"), None)
-            .await;
-        seen.extend(ids(&page));
-        app.post_id(&ray, "paging arrives meanwhile").await;
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => break,
-        }
-    }
+    let seen = app
+        .walk("/api/v1/search/posts?q=paging", None, 3, || async {
+            app.post_id(&ray, "paging arrives meanwhile").await;
+        })
+        .await;
     assert_eq!(seen, posted);
 }
 

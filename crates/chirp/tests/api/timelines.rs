@@ -50,25 +50,18 @@ async fn walking_home_pages_sees_every_post_once_while_posts_arrive() {
     })
     .await;
 
-    let mut seen = Vec::new();
-    let mut cursor: Option<String> = None;
     let mut pages = 0;
-    loop {
-        let q = match &cursor {
-            Some(c) => format!("?limit=5&cursor={}", urlencode(c)),
-            None => "?limit=5".to_owned(),
-        };
-        let page = app.home(&reader, &q).await;
-        pages += 1;
-        seen.extend(ids(&page));
-        for a in &authors {
-            app.post_id(a, "arrives between pages").await;
-        }
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => break,
-        }
-    }
+    let seen = app
+        .walk("/api/v1/timelines/home", Some(&reader.access), 5, || {
+            pages += 1;
+            let (app, authors) = (&app, &authors);
+            async move {
+                for a in authors {
+                    app.post_id(a, "arrives between pages").await;
+                }
+            }
+        })
+        .await;
     assert!(pages >= 5);
     assert_eq!(seen, expected);
 }
@@ -185,20 +178,14 @@ async fn hybrid_fanout_merges_celebrities_at_read_time() {
     app.home_becomes(&celeb, &celebrity_posts).await;
 
     // Pages merge both sources without gaps or repeats.
-    let mut seen = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let q = match &cursor {
-            Some(c) => format!("?limit=4&cursor={}", urlencode(c)),
-            None => "?limit=4".to_owned(),
-        };
-        let page = app.home(&fans[0], &q).await;
-        seen.extend(ids(&page));
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => break,
-        }
-    }
+    let seen = app
+        .walk(
+            "/api/v1/timelines/home",
+            Some(&fans[0].access),
+            4,
+            || async {},
+        )
+        .await;
     assert_eq!(seen, expected);
 
     // The timeline store holds none of the celebrity's posts, anywhere.
