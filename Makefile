@@ -2,7 +2,7 @@
 
 CARGO ?= cargo
 
-.PHONY: build serve test unit api lint fmt walkthrough clean
+.PHONY: build serve test suites lint fmt walkthrough clean
 
 ## Build the release binary.
 build:
@@ -12,9 +12,15 @@ build:
 serve:
 	$(CARGO) run --release
 
-## Every test: lint, unit and black-box API tests, and the README walk-through.
+## Every test: lint, then (with PostgreSQL and Redis started if none runs) the unit and
+## port suites, the black-box API suite on the embedded defaults and again on the deployed
+## adapters, and the README walk-through.
 test: lint
+	scripts/with-deps.sh $(MAKE) suites
+
+suites:
 	$(CARGO) test --workspace
+	CHIRP_TEST_WITH=postgres $(CARGO) test -p chirp --test api
 	$(MAKE) walkthrough
 
 ## Formatting and lints, as CI checks them.

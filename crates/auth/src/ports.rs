@@ -25,13 +25,32 @@ pub enum CreateError {
     Store(#[from] anyhow::Error),
 }
 
-/// Identities, and the public profile rows and `user.created` events that go with them.
+/// Identities: who can log in, unique by handle and by email, ignoring case. Deployed:
+/// MongoDB. Embedded: SQLite.
 #[async_trait]
 pub trait IdentityStore: Send + Sync {
-    /// Stores the identity, its public profile and `event`, all or nothing.
-    async fn create(&self, identity: &Identity, event: &Event) -> Result<(), CreateError>;
+    async fn insert(&self, identity: &Identity) -> Result<(), CreateError>;
+    /// Takes back an insert whose signup could not finish.
+    async fn remove(&self, id: Id) -> anyhow::Result<()>;
     /// The identity whose handle or email, ignoring case, is `login`.
     async fn find_by_login(&self, login: &str) -> anyhow::Result<Option<Identity>>;
+    async fn ping(&self) -> anyhow::Result<()>;
+}
+
+/// What everyone may see of a user, in the store ReadService joins posts with.
+#[derive(Debug, Clone)]
+pub struct PublicProfile {
+    pub id: Id,
+    pub handle: String,
+    pub display_name: String,
+    pub created_at_ms: i64,
+}
+
+/// Public profile rows, written with their `user.*` event in one transaction. Deployed:
+/// PostgreSQL. Embedded: SQLite.
+#[async_trait]
+pub trait ProfileStore: Send + Sync {
+    async fn create(&self, profile: &PublicProfile, event: &Event) -> anyhow::Result<()>;
     async fn ping(&self) -> anyhow::Result<()>;
 }
 

@@ -21,7 +21,10 @@ use tokio::sync::Notify;
 
 use crate::domain::{DisplayName, Email, Handle, Password};
 use crate::passwords::PasswordHashing;
-use crate::ports::{CreateError, Identity, IdentityStore, LoginThrottle, Rotation, SessionStore};
+use crate::ports::{
+    CreateError, Identity, IdentityStore, LoginThrottle, ProfileStore, PublicProfile, Rotation,
+    SessionStore,
+};
 
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
@@ -65,6 +68,7 @@ pub struct SignupRequest {
 pub struct AuthService {
     pub config: AuthConfig,
     pub identities: Arc<dyn IdentityStore>,
+    pub profiles: Arc<dyn ProfileStore>,
     pub sessions: Arc<dyn SessionStore>,
     pub throttle: Arc<dyn LoginThrottle>,
     /// Users with their counts, for the `user` of a token response.
@@ -117,7 +121,7 @@ impl AuthService {
                 created_at_ms,
             },
         };
-        match self.identities.create(&identity, &event).await {
+        match self.identities.insert(&identity).await {
             Ok(()) => {}
             Err(CreateError::HandleTaken) => {
                 return Err(ApiError::Conflict("that handle is taken".into()))
@@ -128,6 +132,20 @@ impl AuthService {
                 ))
             }
             Err(CreateError::Store(e)) => return Err(unavailable(e)),
+        }
+        let profile = PublicProfile {
+            id,
+            handle: identity.handle.clone(),
+            display_name: identity.display_name.clone(),
+            created_at_ms,
+        };
+        if let Err(e) = self.profiles.create(&profile, &event).await {
+            // Without its profile the account cannot be used: take the identity back so
+            // that the same signup can be tried again.
+            if let Err(undo) = self.identities.remove(id).await {
+                tracing::error!(user = %id, error = format!("{undo:#}"), "an identity without a profile remains");
+            }
+            return Err(ApiError::unavailable("profile store", e));
         }
         self.outbox_wake.notify_one();
         let user = User {

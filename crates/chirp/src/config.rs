@@ -156,6 +156,11 @@ pub struct Settings {
     #[arg(long, env = "CHIRP_TRUST_FORWARDED_FOR", global = true)]
     pub trust_forwarded_for: bool,
 
+    /// PostgreSQL for posts, profiles and outboxes (`postgres://user:pass@host/db`);
+    /// unset: SQLite in the data directory.
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+
     /// Log format on stdout.
     #[arg(
         long,

@@ -7,30 +7,39 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::Router;
 use chirp_auth::adapters::memory::MemoryThrottle;
+use chirp_auth::adapters::postgres::PgProfileStore;
 use chirp_auth::adapters::sqlite::SqliteAuthStore;
 use chirp_auth::passwords::PasswordHashing;
+use chirp_auth::ports::ProfileStore;
 use chirp_auth::{AuthService, AuthState};
+use chirp_core::deployed::postgres::{PgDb, PgOutbox};
 use chirp_core::embedded::event_log::SqliteEventLog;
 use chirp_core::embedded::outbox::SqliteOutbox;
 use chirp_core::embedded::sqlite::SqliteDb;
 use chirp_core::events::{run_consumer, EventLog};
 use chirp_core::http::extract::TrustForwardedFor;
 use chirp_core::http::{service_routes, Readiness, ReadinessCheck, Telemetry};
-use chirp_core::outbox::OutboxRelay;
+use chirp_core::outbox::{OutboxRelay, OutboxSource};
 use chirp_core::peers::{Directory, LateDirectory, SocialGraph, Timelines};
 use chirp_core::token::TokenVerifier;
 use chirp_core::IdGenerator;
 use chirp_fanout::{FanoutMetrics, FanoutService};
 use chirp_graph::adapters::sqlite::SqliteFollowStore;
 use chirp_graph::{GraphService, GraphState};
+use chirp_read::adapters::postgres::PgReadStore;
 use chirp_read::adapters::sqlite::SqliteReadStore;
+use chirp_read::ports::ReadStore;
 use chirp_read::{ReadService, ReadState};
 use chirp_search::adapters::tantivy::TantivyIndex;
 use chirp_search::SearchService;
 use chirp_timeline::adapters::memory::MemoryTimelines;
+use chirp_timeline::adapters::postgres::PgPostsSource;
 use chirp_timeline::adapters::sqlite::SqlitePostsSource;
+use chirp_timeline::ports::PostsSource;
 use chirp_timeline::{TimelineConfig, TimelineService};
+use chirp_write::adapters::postgres::PgPostStore;
 use chirp_write::adapters::sqlite::SqlitePostStore;
+use chirp_write::ports::PostStore;
 use chirp_write::{WriteService, WriteState};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -41,6 +50,8 @@ use crate::config::{Command, Settings};
 /// Every service of the process, reachable for tests and tools.
 pub struct System {
     pub db: SqliteDb,
+    /// PostgreSQL, when configured.
+    pub pg: Option<PgDb>,
     pub log: Arc<SqliteEventLog>,
     pub auth: Arc<AuthService>,
     pub write: Arc<WriteService>,
@@ -56,13 +67,16 @@ pub struct System {
     pub readiness: Readiness,
     verifier: TokenVerifier,
     trust_forwarded_for: bool,
-    wakes: Wakes,
+    outboxes: Vec<Outbox>,
 }
 
-struct Wakes {
-    auth: Arc<Notify>,
-    write: Arc<Notify>,
-    graph: Arc<Notify>,
+/// A service's outbox, the signal its writers give after each commit, and the role whose
+/// process relays it.
+struct Outbox {
+    role: Command,
+    name: &'static str,
+    source: Arc<dyn OutboxSource>,
+    wake: Arc<Notify>,
 }
 
 fn runs(role: Command, service: Command) -> bool {
@@ -77,16 +91,28 @@ impl System {
         let log = Arc::new(SqliteEventLog::open(&data.join("events.db")).await?);
         let ids = Arc::new(IdGenerator::new(s.worker_id).map_err(anyhow::Error::msg)?);
         let telemetry = Telemetry::new();
-        let wakes = Wakes {
-            auth: Arc::new(Notify::new()),
-            write: Arc::new(Notify::new()),
-            graph: Arc::new(Notify::new()),
-        };
+        let (auth_wake, write_wake, graph_wake) = (
+            Arc::new(Notify::new()),
+            Arc::new(Notify::new()),
+            Arc::new(Notify::new()),
+        );
 
         // Every service's tables exist whichever role starts first.
         let auth_store = Arc::new(SqliteAuthStore::new(db.clone()).await?);
-        let post_store = Arc::new(SqlitePostStore::new(db.clone()).await?);
         let follow_store = Arc::new(SqliteFollowStore::new(db.clone()).await?);
+        let pg = match &s.database_url {
+            Some(url) => Some(PgDb::connect_lazy(url)?),
+            None => None,
+        };
+        let relational = match &pg {
+            Some(pg) => {
+                // Wait a moment for the schema, then let it finish in the background.
+                let migrating = tokio::spawn(migrate_postgres(pg.clone()));
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(5), migrating).await;
+                Relational::postgres(pg)
+            }
+            None => Relational::sqlite(&db).await?,
+        };
 
         let signing_key = chirp_auth::keys::load_or_create(data)?;
         let verifier = TokenVerifier::with_keys([signing_key.verifying_key()]);
@@ -96,7 +122,7 @@ impl System {
             store: follow_store,
             directory: late_directory.clone(),
             ids: ids.clone(),
-            outbox_wake: wakes.graph.clone(),
+            outbox_wake: graph_wake.clone(),
         });
         let timeline_store = Arc::new(MemoryTimelines::default());
         let timelines = Arc::new(TimelineService {
@@ -106,11 +132,11 @@ impl System {
                 ..TimelineConfig::default()
             },
             store: timeline_store.clone(),
-            posts: Arc::new(SqlitePostsSource { db: db.clone() }),
+            posts: relational.posts_source.clone(),
             graph: graph.clone(),
         });
         let read = Arc::new(ReadService {
-            store: Arc::new(SqliteReadStore { db: db.clone() }),
+            store: relational.read.clone(),
             graph: graph.clone(),
             timelines: timelines.clone(),
             celebrity_threshold: s.celebrity_threshold,
@@ -121,6 +147,7 @@ impl System {
         let auth = Arc::new(AuthService {
             config: s.auth_config(),
             identities: auth_store.clone(),
+            profiles: relational.profiles.clone(),
             sessions: auth_store,
             throttle: Arc::new(MemoryThrottle::default()),
             directory: directory.clone(),
@@ -128,13 +155,13 @@ impl System {
             signing_key,
             verifier: verifier.clone(),
             ids: ids.clone(),
-            outbox_wake: wakes.auth.clone(),
+            outbox_wake: auth_wake.clone(),
         });
         let write = Arc::new(WriteService {
-            store: post_store,
+            store: relational.posts.clone(),
             directory: directory.clone(),
             ids,
-            outbox_wake: wakes.write.clone(),
+            outbox_wake: write_wake.clone(),
         });
         let fanout = Arc::new(FanoutService {
             graph: graph.clone() as Arc<dyn SocialGraph>,
@@ -174,8 +201,32 @@ impl System {
             }));
         }
 
+        let outboxes = vec![
+            Outbox {
+                role: Command::Auth,
+                name: "auth",
+                source: relational.auth_outbox,
+                wake: auth_wake,
+            },
+            Outbox {
+                role: Command::Write,
+                name: "write",
+                source: relational.write_outbox,
+                wake: write_wake,
+            },
+            Outbox {
+                role: Command::Graph,
+                name: "graph",
+                source: Arc::new(SqliteOutbox::new(
+                    db.clone(),
+                    chirp_graph::adapters::sqlite::OUTBOX,
+                )),
+                wake: graph_wake,
+            },
+        ];
         Ok(System {
             db,
+            pg,
             log,
             auth,
             write,
@@ -189,7 +240,7 @@ impl System {
             readiness,
             verifier,
             trust_forwarded_for: s.trust_forwarded_for,
-            wakes,
+            outboxes,
         })
     }
 
@@ -238,33 +289,13 @@ impl System {
     /// Starts the background workers of `role`: outbox relays and consumer groups.
     pub fn spawn_workers(&self, role: Command, stop: &CancellationToken, tasks: &mut JoinSet<()>) {
         let log: Arc<dyn EventLog> = self.log.clone();
-        let relays = [
-            (
-                Command::Auth,
-                "auth",
-                chirp_auth::adapters::sqlite::OUTBOX,
-                &self.wakes.auth,
-            ),
-            (
-                Command::Write,
-                "write",
-                chirp_write::adapters::sqlite::OUTBOX,
-                &self.wakes.write,
-            ),
-            (
-                Command::Graph,
-                "graph",
-                chirp_graph::adapters::sqlite::OUTBOX,
-                &self.wakes.graph,
-            ),
-        ];
-        for (service, name, table, wake) in relays {
-            if runs(role, service) {
+        for outbox in &self.outboxes {
+            if runs(role, outbox.role) {
                 let relay = OutboxRelay {
-                    name,
-                    source: Arc::new(SqliteOutbox::new(self.db.clone(), table)),
+                    name: outbox.name,
+                    source: outbox.source.clone(),
                     log: log.clone(),
-                    wake: wake.clone(),
+                    wake: outbox.wake.clone(),
                 };
                 tasks.spawn(relay.run(stop.clone()));
             }
@@ -303,5 +334,86 @@ impl System {
             .ok()
             .flatten()
             .unwrap_or_default()
+    }
+}
+
+/// The stores that live in the relational database (PostgreSQL deployed, SQLite
+/// embedded): posts and outboxes, public profiles, and the reads that join them.
+struct Relational {
+    posts: Arc<dyn PostStore>,
+    profiles: Arc<dyn ProfileStore>,
+    read: Arc<dyn ReadStore>,
+    posts_source: Arc<dyn PostsSource>,
+    auth_outbox: Arc<dyn OutboxSource>,
+    write_outbox: Arc<dyn OutboxSource>,
+}
+
+impl Relational {
+    async fn sqlite(db: &SqliteDb) -> anyhow::Result<Self> {
+        let posts = Arc::new(SqlitePostStore::new(db.clone()).await?);
+        let profiles = Arc::new(SqliteAuthStore::new(db.clone()).await?);
+        Ok(Relational {
+            posts,
+            profiles,
+            read: Arc::new(SqliteReadStore { db: db.clone() }),
+            posts_source: Arc::new(SqlitePostsSource { db: db.clone() }),
+            auth_outbox: Arc::new(SqliteOutbox::new(
+                db.clone(),
+                chirp_auth::adapters::sqlite::OUTBOX,
+            )),
+            write_outbox: Arc::new(SqliteOutbox::new(
+                db.clone(),
+                chirp_write::adapters::sqlite::OUTBOX,
+            )),
+        })
+    }
+
+    /// The stores answer 503 until PostgreSQL answers and the schema is in place (see
+    /// [`migrate_postgres`]).
+    fn postgres(pg: &PgDb) -> Self {
+        let posts = Arc::new(PgPostStore::new(pg.clone()));
+        let profiles = Arc::new(PgProfileStore::new(pg.clone()));
+        Relational {
+            posts,
+            profiles,
+            read: Arc::new(PgReadStore { db: pg.clone() }),
+            posts_source: Arc::new(PgPostsSource { db: pg.clone() }),
+            auth_outbox: Arc::new(PgOutbox::new(
+                pg.clone(),
+                chirp_auth::adapters::postgres::OUTBOX,
+            )),
+            write_outbox: Arc::new(PgOutbox::new(
+                pg.clone(),
+                chirp_write::adapters::postgres::OUTBOX,
+            )),
+        }
+    }
+}
+
+/// Runs every PostgreSQL migration this process's services own, retrying until the
+/// database answers: a database that is down at start makes the process unready, not
+/// dead.
+async fn migrate_postgres(pg: PgDb) {
+    let mut backoff = chirp_core::events::Backoff::default();
+    let never = CancellationToken::new();
+    loop {
+        let done = async {
+            chirp_write::adapters::postgres::migrate(&pg).await?;
+            chirp_auth::adapters::postgres::migrate(&pg).await
+        }
+        .await;
+        match done {
+            Ok(()) => {
+                pg.mark_schema_ready();
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "PostgreSQL migrations failed; retrying"
+                );
+                let _ = backoff.wait(&never).await;
+            }
+        }
     }
 }

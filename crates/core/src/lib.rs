@@ -2,6 +2,7 @@
 //! objects, events and the ports they travel through, access tokens, the ports services
 //! use to reach each other, the HTTP scaffold, and the embedded (SQLite) defaults.
 
+pub mod deployed;
 pub mod embedded;
 pub mod error;
 pub mod events;

@@ -1,2 +1,3 @@
 pub mod memory;
+pub mod postgres;
 pub mod sqlite;

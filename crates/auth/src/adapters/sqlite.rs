@@ -8,7 +8,9 @@ use chirp_core::Id;
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
-use crate::ports::{CreateError, Identity, IdentityStore, Rotation, SessionStore};
+use crate::ports::{
+    CreateError, Identity, IdentityStore, ProfileStore, PublicProfile, Rotation, SessionStore,
+};
 
 pub const OUTBOX: &str = "auth_outbox";
 
@@ -74,8 +76,7 @@ fn identity(row: &SqliteRow) -> sqlx::Result<Identity> {
 
 #[async_trait]
 impl IdentityStore for SqliteAuthStore {
-    async fn create(&self, i: &Identity, event: &Event) -> Result<(), CreateError> {
-        let mut tx = self.db.writer.begin().await.map_err(anyhow::Error::from)?;
+    async fn insert(&self, i: &Identity) -> Result<(), CreateError> {
         let inserted = sqlx::query(
             "INSERT INTO auth_identities
                (id, handle, handle_key, email, email_key, display_name, password_hash, created_at)
@@ -89,33 +90,21 @@ impl IdentityStore for SqliteAuthStore {
         .bind(&i.display_name)
         .bind(&i.password_hash)
         .bind(i.created_at_ms)
-        .execute(&mut *tx)
+        .execute(&self.db.writer)
         .await;
-        if let Err(e) = inserted {
-            return Err(if is_unique_violation(&e, "handle_key") {
-                CreateError::HandleTaken
-            } else if is_unique_violation(&e, "email_key") {
-                CreateError::EmailTaken
-            } else {
-                CreateError::Store(e.into())
-            });
+        match inserted {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e, "handle_key") => Err(CreateError::HandleTaken),
+            Err(e) if is_unique_violation(&e, "email_key") => Err(CreateError::EmailTaken),
+            Err(e) => Err(CreateError::Store(e.into())),
         }
-        sqlx::query(
-            "INSERT INTO profiles (id, handle, handle_key, display_name, created_at)
-             VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(i.id.as_i64())
-        .bind(&i.handle)
-        .bind(i.handle.to_ascii_lowercase())
-        .bind(&i.display_name)
-        .bind(i.created_at_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(anyhow::Error::from)?;
-        outbox::enqueue(&mut tx, OUTBOX, event)
-            .await
-            .map_err(anyhow::Error::from)?;
-        tx.commit().await.map_err(anyhow::Error::from)?;
+    }
+
+    async fn remove(&self, id: Id) -> anyhow::Result<()> {
+        sqlx::query("DELETE FROM auth_identities WHERE id = ?")
+            .bind(id.as_i64())
+            .execute(&self.db.writer)
+            .await?;
         Ok(())
     }
 
@@ -129,6 +118,31 @@ impl IdentityStore for SqliteAuthStore {
         .fetch_optional(&self.db.reader)
         .await?;
         Ok(row.as_ref().map(identity).transpose()?)
+    }
+
+    async fn ping(&self) -> anyhow::Result<()> {
+        self.db.ping().await
+    }
+}
+
+#[async_trait]
+impl ProfileStore for SqliteAuthStore {
+    async fn create(&self, p: &PublicProfile, event: &Event) -> anyhow::Result<()> {
+        let mut tx = self.db.writer.begin().await?;
+        sqlx::query(
+            "INSERT INTO profiles (id, handle, handle_key, display_name, created_at)
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(p.id.as_i64())
+        .bind(&p.handle)
+        .bind(p.handle.to_ascii_lowercase())
+        .bind(&p.display_name)
+        .bind(p.created_at_ms)
+        .execute(&mut *tx)
+        .await?;
+        outbox::enqueue(&mut tx, OUTBOX, event).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn ping(&self) -> anyhow::Result<()> {

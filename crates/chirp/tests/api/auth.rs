@@ -439,9 +439,7 @@ async fn jwks_publishes_the_key_that_verifies_tokens() {
 async fn tokens_survive_a_restart() {
     let app = spawn_app().await;
     let pat = app.signup("pat").await;
-    let dir = app.data_dir.clone();
-    app.shutdown().await;
-    let again = start(chirp::Settings::for_tests(dir.path().to_path_buf()), dir).await;
+    let again = app.restart(|_| {}).await;
     let me = again.get_json("/api/v1/auth/me", Some(&pat.access)).await;
     assert_eq!(me["handle"], "pat");
     assert_eq!(again.refresh(&pat.refresh).await.status(), StatusCode::OK);

@@ -32,6 +32,10 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub system: Arc<System>,
     pub data_dir: Arc<tempfile::TempDir>,
+    /// What the app was started with, to restart it the same way.
+    pub settings: Settings,
+    /// The deployed stores this run uses, kept alive (and dropped) with the app.
+    pub deps: Arc<Deps>,
     stop: CancellationToken,
     running: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -51,15 +55,62 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
-pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
-    let dir = Arc::new(tempfile::tempdir().expect("temporary data directory"));
-    let mut settings = Settings::for_tests(dir.path().to_path_buf());
-    configure(&mut settings);
-    start(settings, dir).await
+/// The deployed dependencies the suite runs against, named in `CHIRP_TEST_WITH`
+/// (comma-separated; `postgres`); none means the embedded defaults.
+#[derive(Default)]
+pub struct Deps {
+    pub postgres: Option<chirp_testkit::TestDatabase>,
 }
 
-/// Starts an app on an existing data directory (a restart).
-pub async fn start(settings: Settings, dir: Arc<tempfile::TempDir>) -> TestApp {
+impl Deps {
+    pub async fn from_env() -> Deps {
+        let wanted = std::env::var("CHIRP_TEST_WITH").unwrap_or_default();
+        let wanted: Vec<&str> = wanted
+            .split(',')
+            .map(str::trim)
+            .filter(|w| !w.is_empty())
+            .collect();
+        for w in &wanted {
+            assert!(
+                ["postgres"].contains(w),
+                "CHIRP_TEST_WITH names an unknown dependency: {w}"
+            );
+        }
+        Deps {
+            postgres: if wanted.contains(&"postgres") {
+                Some(chirp_testkit::postgres().await)
+            } else {
+                None
+            },
+        }
+    }
+
+    /// Points `settings` at these dependencies.
+    pub fn configure(&self, settings: &mut Settings) {
+        settings.database_url = self.postgres.as_ref().map(|d| d.url.clone());
+    }
+
+    /// The same, as environment variables for a `chirp` process.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        let mut env = Vec::new();
+        if let Some(pg) = &self.postgres {
+            env.push(("DATABASE_URL", pg.url.clone()));
+        }
+        env
+    }
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = Arc::new(tempfile::tempdir().expect("temporary data directory"));
+    let deps = Arc::new(Deps::from_env().await);
+    let mut settings = Settings::for_tests(dir.path().to_path_buf());
+    deps.configure(&mut settings);
+    configure(&mut settings);
+    start(settings, dir, deps).await
+}
+
+/// Starts an app on a data directory and dependencies (a restart, when they were used).
+pub async fn start(settings: Settings, dir: Arc<tempfile::TempDir>, deps: Arc<Deps>) -> TestApp {
     init_logs();
     let app = Application::build(Command::All, &settings)
         .await
@@ -73,6 +124,8 @@ pub async fn start(settings: Settings, dir: Arc<tempfile::TempDir>) -> TestApp {
         http: reqwest::Client::new(),
         system,
         data_dir: dir,
+        settings,
+        deps,
         stop,
         running: Some(running),
     }
@@ -332,45 +385,89 @@ impl TestApp {
     /// Row counts of every table a request could change, and the number of events ever
     /// logged, once every outbox has drained into the log.
     pub async fn fingerprint(&self) -> Vec<i64> {
-        use sqlx::Row;
+        const RELATIONAL_OUTBOXES: &str =
+            "SELECT CAST((SELECT COUNT(*) FROM auth_outbox) + (SELECT COUNT(*) FROM write_outbox) AS BIGINT)";
+        const RELATIONAL: &str =
+            "SELECT (SELECT COUNT(*) FROM profiles), (SELECT COUNT(*) FROM posts),
+                (SELECT COUNT(*) FROM posts WHERE deleted_at IS NOT NULL),
+                CAST((SELECT COALESCE(SUM(version), 0) FROM posts) AS BIGINT),
+                (SELECT COUNT(*) FROM post_idempotency),
+                CAST((SELECT COALESCE(SUM(posts), 0) FROM post_counts) AS BIGINT)";
+        const EMBEDDED: &str =
+            "SELECT (SELECT COUNT(*) FROM auth_identities), (SELECT COUNT(*) FROM auth_sessions),
+                (SELECT COUNT(*) FROM follows),
+                CAST((SELECT COALESCE(SUM(followers + following), 0) FROM follow_counts) AS BIGINT),
+                (SELECT COUNT(*) FROM graph_outbox)";
+        let sqlite = &self.system.db.reader;
+        let pg = self.system.pg.as_ref().map(|p| p.pool.clone());
         eventually("the outboxes drain", || async {
-            let row = sqlx::query(
-                "SELECT (SELECT COUNT(*) FROM auth_outbox) + (SELECT COUNT(*) FROM write_outbox)
-                      + (SELECT COUNT(*) FROM graph_outbox)",
-            )
-            .fetch_one(&self.system.db.reader)
-            .await
+            let relational: i64 = match &pg {
+                Some(pool) => {
+                    sqlx::query_scalar(RELATIONAL_OUTBOXES)
+                        .fetch_one(pool)
+                        .await
+                }
+                None => {
+                    sqlx::query_scalar(RELATIONAL_OUTBOXES)
+                        .fetch_one(sqlite)
+                        .await
+                }
+            }
             .expect("outbox query");
-            (row.get::<i64, _>(0) == 0).then_some(())
+            let graph: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM graph_outbox")
+                .fetch_one(sqlite)
+                .await
+                .expect("outbox query");
+            (relational + graph == 0).then_some(())
         })
         .await;
-        let row = sqlx::query(
-            "SELECT (SELECT COUNT(*) FROM auth_identities), (SELECT COUNT(*) FROM profiles),
-                    (SELECT COUNT(*) FROM auth_sessions), (SELECT COUNT(*) FROM posts),
-                    (SELECT COUNT(*) FROM posts WHERE deleted_at IS NOT NULL),
-                    (SELECT COALESCE(SUM(version), 0) FROM posts),
-                    (SELECT COUNT(*) FROM follows), (SELECT COUNT(*) FROM post_idempotency),
-                    (SELECT COALESCE(SUM(posts), 0) FROM post_counts),
-                    (SELECT COALESCE(SUM(followers + following), 0) FROM follow_counts)",
-        )
-        .fetch_one(&self.system.db.reader)
-        .await
-        .expect("fingerprint query");
-        let mut counts: Vec<i64> = (0..10).map(|i| row.get::<i64, _>(i)).collect();
+        let mut counts: Vec<i64> = match &pg {
+            Some(pool) => {
+                let row = sqlx::query(RELATIONAL)
+                    .fetch_one(pool)
+                    .await
+                    .expect("counts");
+                (0..6).map(|i| sqlx::Row::get::<i64, _>(&row, i)).collect()
+            }
+            None => {
+                let row = sqlx::query(RELATIONAL)
+                    .fetch_one(sqlite)
+                    .await
+                    .expect("counts");
+                (0..6).map(|i| sqlx::Row::get::<i64, _>(&row, i)).collect()
+            }
+        };
+        let row = sqlx::query(EMBEDDED)
+            .fetch_one(sqlite)
+            .await
+            .expect("counts");
+        counts.extend((0..5).map(|i| sqlx::Row::get::<i64, _>(&row, i)));
         let log = sqlx::SqlitePool::connect(&format!(
             "sqlite://{}?mode=ro",
             self.data_dir.path().join("events.db").display()
         ))
         .await
         .expect("the event log opens");
-        let logged: i64 = sqlx::query("SELECT COALESCE(MAX(pos), 0) FROM events")
+        let logged: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(pos), 0) FROM events")
             .fetch_one(&log)
             .await
-            .expect("event log query")
-            .get(0);
+            .expect("event log query");
         log.close().await;
         counts.push(logged);
         counts
+    }
+
+    /// Stops the app gracefully, then starts it again on the same data and dependencies,
+    /// with `change` applied to its settings.
+    pub async fn restart(self, change: impl FnOnce(&mut Settings)) -> TestApp {
+        let (dir, deps, mut settings) = (
+            self.data_dir.clone(),
+            self.deps.clone(),
+            self.settings.clone(),
+        );
+        self.shutdown().await;
+        change(&mut settings);
+        start(settings, dir, deps).await
     }
 
     /// Stops the app gracefully and waits for it.

@@ -18,8 +18,9 @@ struct Process {
 }
 
 impl Process {
-    fn start(data_dir: &std::path::Path) -> Process {
+    fn start(data_dir: &std::path::Path, deps: &Deps) -> Process {
         let mut child = Command::new(env!("CARGO_BIN_EXE_chirp"))
+            .envs(deps.env())
             .args([
                 "all",
                 "--listen",
@@ -93,7 +94,8 @@ async fn signup(http: &reqwest::Client, base: &str, handle: &str) -> (String, St
 async fn acknowledged_posts_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let http = reqwest::Client::new();
-    let first = Process::start(dir.path());
+    let deps = Deps::from_env().await;
+    let first = Process::start(dir.path(), &deps);
     let (author, author_token) = signup(&http, &first.base, "writer").await;
     let mut followers = Vec::new();
     for i in 0..2 {
@@ -162,7 +164,7 @@ async fn acknowledged_posts_survive_sigkill() {
         "the kill came after every write: nothing was tested"
     );
 
-    let second = Process::start(dir.path());
+    let second = Process::start(dir.path(), &deps);
     for id in &acked {
         let res = http
             .get(format!("{}/api/v1/posts/{id}", second.base))
@@ -439,7 +441,8 @@ async fn rejected_input_changes_nothing() {
 async fn sigterm_shuts_down_gracefully() {
     let dir = tempfile::tempdir().unwrap();
     let http = reqwest::Client::new();
-    let mut first = Process::start(dir.path());
+    let deps = Deps::from_env().await;
+    let mut first = Process::start(dir.path(), &deps);
     let (_, token) = signup(&http, &first.base, "leaver").await;
     let res = http
         .post(format!("{}/api/v1/posts", first.base))
@@ -469,7 +472,7 @@ async fn sigterm_shuts_down_gracefully() {
     let status = status.expect("chirp stops within 10 s of SIGTERM");
     assert!(status.success(), "exit status {status}");
 
-    let second = Process::start(dir.path());
+    let second = Process::start(dir.path(), &deps);
     eventually(
         "the post is searchable after a graceful restart",
         || async {

@@ -216,13 +216,7 @@ async fn a_lost_timeline_is_rebuilt_from_the_posts_store() {
     app.home_becomes(&jan, &[c.clone(), b.clone(), a.clone()])
         .await;
 
-    let restarted = {
-        let dir = app.data_dir.clone();
-        app.shutdown().await;
-        let mut s = chirp::Settings::for_tests(dir.path().to_path_buf());
-        s.celebrity_threshold = 1;
-        start(s, dir).await
-    };
+    let restarted = app.restart(|_| {}).await;
     assert!(restarted
         .system
         .timeline_store_entries(id(&jan.id))

@@ -1,0 +1,3 @@
+//! Deployed adapters shared by several services: PostgreSQL (and its outbox) and Redis.
+
+pub mod postgres;

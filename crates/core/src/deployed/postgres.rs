@@ -1,0 +1,226 @@
+//! PostgreSQL: a pool, migrations that each service owns, and the outbox on it.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgConnection, PgPool, Row};
+
+use crate::events::Event;
+use crate::outbox::{OutboxSource, PendingEvent};
+
+/// A connection pool. Connecting is lazy: a database that is down at start makes the
+/// process unready, not dead, and it recovers when the database returns.
+#[derive(Debug, Clone)]
+pub struct PgDb {
+    pub pool: PgPool,
+    /// Set once this process's migrations have run.
+    schema_ready: Arc<AtomicBool>,
+}
+
+impl PgDb {
+    pub fn connect_lazy(url: &str) -> anyhow::Result<Self> {
+        let options: PgConnectOptions = url
+            .parse()
+            .context("DATABASE_URL is not a PostgreSQL URL")?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(3))
+            .connect_lazy_with(options);
+        Ok(PgDb {
+            pool,
+            schema_ready: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// Applies `owner`'s schema steps not yet applied. An advisory lock serialises
+    /// processes that start together.
+    ///
+    /// The future is boxed as `Send` here, where its lifetimes are concrete, so that
+    /// callers can spawn it.
+    pub fn migrate<'a>(
+        &'a self,
+        owner: &'a str,
+        steps: &'a [&'a str],
+    ) -> futures::future::BoxFuture<'a, anyhow::Result<()>> {
+        let owner = owner.to_owned();
+        let steps: Vec<String> = steps.iter().map(|s| (*s).to_owned()).collect();
+        let me = self.clone();
+        Box::pin(async move { me.migrate_now(owner, steps).await })
+    }
+
+    async fn migrate_now(self, owner: String, steps: Vec<String>) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(7263011920384001)")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                owner TEXT NOT NULL, version BIGINT NOT NULL, PRIMARY KEY (owner, version))",
+        )
+        .execute(&mut *tx)
+        .await?;
+        for (i, step) in steps.iter().enumerate() {
+            let version = i as i64 + 1;
+            let done =
+                sqlx::query("SELECT 1 FROM schema_migrations WHERE owner = $1 AND version = $2")
+                    .bind(&owner)
+                    .bind(version)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .is_some();
+            if !done {
+                sqlx::Executor::execute(&mut *tx, step.as_str())
+                    .await
+                    .with_context(|| format!("migration {owner} #{version}"))?;
+                sqlx::query("INSERT INTO schema_migrations (owner, version) VALUES ($1, $2)")
+                    .bind(&owner)
+                    .bind(version)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub fn mark_schema_ready(&self) {
+        self.schema_ready.store(true, Ordering::Release);
+    }
+
+    /// Answers when the database does and the schema is in place.
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        anyhow::ensure!(
+            self.schema_ready.load(Ordering::Acquire),
+            "migrations have not run yet"
+        );
+        Ok(())
+    }
+}
+
+/// The statement that creates an outbox table called `table`.
+pub fn create_outbox(table: &str) -> String {
+    format!("CREATE TABLE {table} (seq BIGSERIAL PRIMARY KEY, payload TEXT NOT NULL)")
+}
+
+/// Adds `event` to `table` inside the caller's transaction.
+pub async fn enqueue(conn: &mut PgConnection, table: &str, event: &Event) -> sqlx::Result<()> {
+    sqlx::query(&format!("INSERT INTO {table} (payload) VALUES ($1)"))
+        .bind(event.to_json())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// An outbox table in PostgreSQL. Each process of the service runs a relay, and only one
+/// relays at a time: the leader holds a session advisory lock on a connection of its own,
+/// so the table's events reach the log in commit order. When the leader's connection
+/// dies, its lock goes with it and another relay takes over from the head of the table.
+pub struct PgOutbox {
+    db: PgDb,
+    table: &'static str,
+    lock_key: i64,
+    leader: tokio::sync::Mutex<Option<PgConnection>>,
+}
+
+impl PgOutbox {
+    pub fn new(db: PgDb, table: &'static str) -> Self {
+        let lock_key = table.bytes().fold(1_469_598_103_934_665_603u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(1_099_511_628_211)
+        }) as i64;
+        PgOutbox {
+            db,
+            table,
+            lock_key,
+            leader: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// Runs `f` on the leader connection, becoming leader first if no relay is; `None`
+    /// when another relay leads. A failed call gives up the leadership.
+    async fn as_leader<T>(
+        &self,
+        f: impl for<'c> FnOnce(&'c mut PgConnection) -> futures::future::BoxFuture<'c, sqlx::Result<T>>,
+    ) -> anyhow::Result<Option<T>> {
+        use sqlx::Connection;
+        let mut guard = self.leader.lock().await;
+        if guard.is_none() {
+            let mut conn = self.db.pool.acquire().await?.detach();
+            let locked: bool = sqlx::query("SELECT pg_try_advisory_lock($1)")
+                .bind(self.lock_key)
+                .fetch_one(&mut conn)
+                .await?
+                .try_get(0)?;
+            if !locked {
+                let _ = conn.close().await;
+                return Ok(None);
+            }
+            *guard = Some(conn);
+        }
+        let Some(conn) = guard.as_mut() else {
+            return Ok(None);
+        };
+        match f(conn).await {
+            Ok(v) => Ok(Some(v)),
+            Err(e) => {
+                *guard = None;
+                Err(e.into())
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl OutboxSource for PgOutbox {
+    async fn pending(&self, max: usize) -> anyhow::Result<Vec<PendingEvent>> {
+        let sql = format!(
+            "SELECT seq, payload FROM {} ORDER BY seq LIMIT $1",
+            self.table
+        );
+        let rows = self
+            .as_leader(move |conn| {
+                Box::pin(async move { sqlx::query(&sql).bind(max as i64).fetch_all(conn).await })
+            })
+            .await?
+            .unwrap_or_default();
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let payload: String = row.try_get(1)?;
+            out.push(PendingEvent {
+                seq: row.try_get(0)?,
+                event: Event::from_json(&payload)?,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn remove_through(&self, seq: i64) -> anyhow::Result<()> {
+        let sql = format!("DELETE FROM {} WHERE seq <= $1", self.table);
+        self.as_leader(move |conn| {
+            Box::pin(async move { sqlx::query(&sql).bind(seq).execute(conn).await.map(|_| ()) })
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn backlog(&self) -> anyhow::Result<u64> {
+        let row = sqlx::query(&format!("SELECT COUNT(*) FROM {}", self.table))
+            .fetch_one(&self.db.pool)
+            .await?;
+        Ok(row.try_get::<i64, _>(0)? as u64)
+    }
+}
+
+/// Whether a PostgreSQL error is the violation of the unique constraint `constraint`.
+pub fn is_unique_violation(err: &sqlx::Error, constraint: &str) -> bool {
+    match err {
+        sqlx::Error::Database(db) => {
+            db.is_unique_violation() && db.constraint() == Some(constraint)
+        }
+        _ => false,
+    }
+}

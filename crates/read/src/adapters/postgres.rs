@@ -1,0 +1,126 @@
+//! ReadService on PostgreSQL: the deployed adapter. Reads the tables WriteService and
+//! AuthService own; a page of posts and their authors is one query.
+
+use async_trait::async_trait;
+use chirp_core::deployed::postgres::PgDb;
+use chirp_core::model::{Author, Post};
+use chirp_core::page::PageRequest;
+use chirp_core::time::rfc3339;
+use chirp_core::Id;
+use sqlx::postgres::PgRow;
+use sqlx::Row;
+
+use crate::ports::{Profile, ReadStore};
+
+#[derive(Debug, Clone)]
+pub struct PgReadStore {
+    pub db: PgDb,
+}
+
+const POST_COLUMNS: &str = "p.id, p.author_id, p.text, p.reply_to, p.created_at, p.edited_at,
+    u.handle, u.display_name";
+
+fn post(row: &PgRow) -> sqlx::Result<Post> {
+    Ok(Post {
+        id: Id::from_i64(row.try_get(0)?),
+        author: Author {
+            id: Id::from_i64(row.try_get(1)?),
+            handle: row.try_get(6)?,
+            display_name: row.try_get(7)?,
+        },
+        text: row.try_get(2)?,
+        reply_to: row.try_get::<Option<i64>, _>(3)?.map(Id::from_i64),
+        created_at: rfc3339(row.try_get(4)?),
+        edited_at: row.try_get::<Option<i64>, _>(5)?.map(rfc3339),
+    })
+}
+
+fn raw(ids: &[Id]) -> Vec<i64> {
+    ids.iter().map(|i| i.as_i64()).collect()
+}
+
+#[async_trait]
+impl ReadStore for PgReadStore {
+    async fn profiles(&self, ids: &[Id]) -> anyhow::Result<Vec<Profile>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "SELECT u.id, u.handle, u.display_name, u.created_at, COALESCE(c.posts, 0)
+             FROM profiles u LEFT JOIN post_counts c ON c.user_id = u.id
+             WHERE u.id = ANY($1)",
+        )
+        .bind(raw(ids))
+        .fetch_all(&self.db.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Profile {
+                    id: Id::from_i64(r.try_get(0)?),
+                    handle: r.try_get(1)?,
+                    display_name: r.try_get(2)?,
+                    created_at_ms: r.try_get(3)?,
+                    posts_count: r.try_get::<i64, _>(4)?.max(0) as u64,
+                })
+            })
+            .collect()
+    }
+
+    async fn profile_id_by_handle(&self, handle_key: &str) -> anyhow::Result<Option<Id>> {
+        let row = sqlx::query("SELECT id FROM profiles WHERE handle_key = $1")
+            .bind(handle_key)
+            .fetch_optional(&self.db.pool)
+            .await?;
+        Ok(row
+            .map(|r| r.try_get::<i64, _>(0).map(Id::from_i64))
+            .transpose()?)
+    }
+
+    async fn profile_exists(&self, id: Id) -> anyhow::Result<bool> {
+        let row = sqlx::query("SELECT 1 FROM profiles WHERE id = $1")
+            .bind(id.as_i64())
+            .fetch_optional(&self.db.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    async fn posts(&self, ids: &[Id]) -> anyhow::Result<Vec<Post>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {POST_COLUMNS} FROM posts p JOIN profiles u ON u.id = p.author_id
+             WHERE p.id = ANY($1) AND p.deleted_at IS NULL"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(raw(ids))
+            .fetch_all(&self.db.pool)
+            .await?;
+        Ok(rows.iter().map(post).collect::<sqlx::Result<_>>()?)
+    }
+
+    async fn posts_by(&self, authors: &[Id], page: PageRequest) -> anyhow::Result<Vec<Post>> {
+        if authors.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {POST_COLUMNS} FROM posts p JOIN profiles u ON u.id = p.author_id
+             WHERE p.author_id = ANY($1) AND p.deleted_at IS NULL AND p.id < $2
+             ORDER BY p.id DESC LIMIT $3"
+        );
+        let before = page
+            .before
+            .map_or(i64::MAX, |b| b.min(i64::MAX as u64) as i64);
+        let rows = sqlx::query(&sql)
+            .bind(raw(authors))
+            .bind(before)
+            .bind(page.limit as i64 + 1)
+            .fetch_all(&self.db.pool)
+            .await?;
+        Ok(rows.iter().map(post).collect::<sqlx::Result<_>>()?)
+    }
+
+    async fn ping(&self) -> anyhow::Result<()> {
+        self.db.ping().await
+    }
+}

@@ -1,0 +1,82 @@
+//! Real dependencies for tests: each test gets its own PostgreSQL database (dropped when
+//! it ends) and its own Redis key prefix. A dependency that cannot be reached fails the
+//! test; `make test` starts them.
+#![allow(clippy::expect_used)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sqlx::{Connection, PgConnection};
+
+/// The server tests create their databases on.
+pub fn postgres_admin_url() -> String {
+    std::env::var("CHIRP_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// The Redis server tests use, each under its own key prefix.
+pub fn redis_url() -> String {
+    std::env::var("CHIRP_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// A name no other test of any process uses: `<stem>_<pid>_<nanos>_<n>`.
+pub fn unique(stem: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{stem}_{}_{nanos}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A PostgreSQL database made for one test and dropped after it.
+pub struct TestDatabase {
+    pub url: String,
+    name: String,
+}
+
+pub async fn postgres() -> TestDatabase {
+    let admin = postgres_admin_url();
+    let name = unique("chirp_test");
+    let mut conn = PgConnection::connect(&admin).await.unwrap_or_else(|e| {
+        panic!("PostgreSQL at {admin} is not reachable ({e}); `make test` starts it")
+    });
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("creating a test database");
+    let _ = conn.close().await;
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+    TestDatabase {
+        url: format!("{base}/{name}"),
+        name,
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let name = std::mem::take(&mut self.name);
+        // Drop runs inside or outside a runtime: use a thread with a runtime of its own.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                if let Ok(mut conn) = PgConnection::connect(&postgres_admin_url()).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
+                    let _ = conn.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Runs a command with the real dependencies the tests need, and stops what it started.
+#
+#   scripts/with-deps.sh COMMAND...
+#
+# PostgreSQL: the server on 127.0.0.1:5432 if one answers; else a private cluster on a
+# free port under .build/ (installed with apt-get if missing). Redis likewise on 6379.
+# The command sees CHIRP_TEST_POSTGRES_URL and CHIRP_TEST_REDIS_URL. Under CI (CI=true) a
+# dependency that does not start is an error; so it is everywhere else too. Set
+# CHIRP_PRIVATE_DEPS=1 to start private servers even when shared ones answer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+build="$root/.build/deps"
+mkdir -p "$build"
+
+started=()
+cleanup() {
+  for s in "${started[@]:-}"; do
+    case "$s" in
+      postgres:*) su postgres -c "${s#postgres:} stop -m fast -D '$build/pg'" >/dev/null 2>&1 || true ;;
+      redis:*) kill "$(cat "${s#redis:}")" 2>/dev/null || true ;;
+    esac
+  done
+}
+trap cleanup EXIT
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+apt_install() {
+  if [ "$(id -u)" != 0 ]; then
+    echo "$* is missing and only root can install it" >&2
+    exit 1
+  fi
+  echo "installing $*" >&2
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# --- PostgreSQL ------------------------------------------------------------------------
+pg_bin() {
+  ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1
+}
+if [ -z "${CHIRP_TEST_POSTGRES_URL:-}" ]; then
+  if [ -z "${CHIRP_PRIVATE_DEPS:-}" ] && command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432; then
+    export CHIRP_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres
+  else
+    [ -n "$(pg_bin)" ] || apt_install postgresql
+    bin=$(pg_bin)
+    port=$(free_port)
+    rm -rf "$build/pg"
+    mkdir -p "$build/pg"
+    chown postgres "$build/pg"
+    su postgres -c "$bin/initdb -A trust -U postgres -D '$build/pg'" >/dev/null
+    su postgres -c "$bin/pg_ctl -D '$build/pg' -l '$build/pg/server.log' -w -o '-p $port -k /tmp -c listen_addresses=127.0.0.1' start" >/dev/null
+    started+=("postgres:$bin/pg_ctl")
+    export CHIRP_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
+    echo "started PostgreSQL on 127.0.0.1:$port" >&2
+  fi
+fi
+
+# --- Redis -----------------------------------------------------------------------------
+if [ -z "${CHIRP_TEST_REDIS_URL:-}" ]; then
+  if [ -z "${CHIRP_PRIVATE_DEPS:-}" ] && command -v redis-cli >/dev/null && [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = PONG ]; then
+    export CHIRP_TEST_REDIS_URL=redis://127.0.0.1:6379
+  else
+    command -v redis-server >/dev/null || apt_install redis-server
+    port=$(free_port)
+    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+      --pidfile "$build/redis.pid" --dir "$build" --logfile "$build/redis.log"
+    for _ in $(seq 1 50); do
+      [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ] && break
+      sleep 0.1
+    done
+    started+=("redis:$build/redis.pid")
+    export CHIRP_TEST_REDIS_URL="redis://127.0.0.1:$port"
+    echo "started Redis on 127.0.0.1:$port" >&2
+  fi
+fi
+
+"$@"
