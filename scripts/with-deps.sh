@@ -5,7 +5,8 @@
 #
 # PostgreSQL: the server on 127.0.0.1:5432 if one answers; else a private cluster on a
 # free port under .build/ (installed with apt-get if missing). Redis likewise on 6379.
-# The command sees CHIRP_TEST_POSTGRES_URL and CHIRP_TEST_REDIS_URL. Under CI (CI=true) a
+# A three-node Redis Cluster is always started privately. The command sees
+# CHIRP_TEST_POSTGRES_URL, CHIRP_TEST_REDIS_URL and CHIRP_TEST_REDIS_CLUSTER_URLS. Under CI (CI=true) a
 # dependency that does not start is an error; so it is everywhere else too. Set
 # CHIRP_PRIVATE_DEPS=1 to start private servers even when shared ones answer.
 set -euo pipefail
@@ -77,6 +78,37 @@ if [ -z "${CHIRP_TEST_REDIS_URL:-}" ]; then
     export CHIRP_TEST_REDIS_URL="redis://127.0.0.1:$port"
     echo "started Redis on 127.0.0.1:$port" >&2
   fi
+fi
+
+# --- Redis Cluster (always private: three primaries) ---------------------------------
+if [ -z "${CHIRP_TEST_REDIS_CLUSTER_URLS:-}" ]; then
+  mkdir -p "$build/cluster"
+  urls=()
+  nodes=()
+  for i in 1 2 3; do
+    port=$(free_port)
+    dir="$build/cluster/$port"
+    mkdir -p "$dir"
+    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+      --cluster-enabled yes --cluster-config-file "nodes-$port.conf" --cluster-node-timeout 5000 \
+      --pidfile "$dir/redis.pid" --dir "$dir" --logfile "$dir/redis.log"
+    started+=("redis:$dir/redis.pid")
+    nodes+=("127.0.0.1:$port")
+    urls+=("redis://127.0.0.1:$port")
+  done
+  for n in "${nodes[@]}"; do
+    for _ in $(seq 1 50); do
+      [ "$(redis-cli -h "${n%:*}" -p "${n#*:}" ping 2>/dev/null)" = PONG ] && break
+      sleep 0.1
+    done
+  done
+  redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >/dev/null
+  for _ in $(seq 1 100); do
+    redis-cli -p "${nodes[0]#*:}" cluster info 2>/dev/null | grep -q 'cluster_state:ok' && break
+    sleep 0.1
+  done
+  export CHIRP_TEST_REDIS_CLUSTER_URLS=$(IFS=,; echo "${urls[*]}")
+  echo "started a Redis Cluster on ${nodes[*]}" >&2
 fi
 
 "$@"

@@ -65,27 +65,30 @@ pub enum Rotation {
     Invalid,
 }
 
-/// Refresh sessions. Tokens are stored only as SHA-256 hashes.
+/// A refresh token as stores see it: the session it names, and the SHA-256 of the whole
+/// token (the token itself is never stored). Tokens read `<session>.<secret>`, so that a
+/// store can keep a session's tokens together (one Redis Cluster slot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenRef {
+    pub session: Id,
+    pub hash: [u8; 32],
+}
+
+/// Refresh sessions.
 #[async_trait]
 pub trait SessionStore: Send + Sync {
-    async fn start(
-        &self,
-        session: Id,
-        user: Id,
-        token_hash: &[u8; 32],
-        expires_at_ms: i64,
-    ) -> anyhow::Result<()>;
+    async fn start(&self, user: Id, token: &TokenRef, expires_at_ms: i64) -> anyhow::Result<()>;
     /// Atomically marks `old` used and adds `new` to the same session, if `old` is current.
     async fn rotate(
         &self,
-        old: &[u8; 32],
-        new: &[u8; 32],
+        old: &TokenRef,
+        new: &TokenRef,
         now_ms: i64,
         expires_at_ms: i64,
     ) -> anyhow::Result<Rotation>;
     async fn revoke(&self, session: Id) -> anyhow::Result<()>;
-    /// The session a token belongs to, used or not.
-    async fn session_of(&self, token_hash: &[u8; 32]) -> anyhow::Result<Option<Id>>;
+    /// Whether `token` is one of its session's tokens, used or not.
+    async fn knows(&self, token: &TokenRef) -> anyhow::Result<bool>;
 }
 
 /// Counts of recent failed logins, per key (an account, a client address).

@@ -23,7 +23,7 @@ use crate::domain::{DisplayName, Email, Handle, Password};
 use crate::passwords::PasswordHashing;
 use crate::ports::{
     CreateError, Identity, IdentityStore, LoginThrottle, ProfileStore, PublicProfile, Rotation,
-    SessionStore,
+    SessionStore, TokenRef,
 };
 
 #[derive(Debug, Clone)]
@@ -233,13 +233,13 @@ impl AuthService {
 
     pub async fn refresh(&self, refresh_token: &str) -> ApiResult<Tokens> {
         let invalid = || ApiError::Unauthorized("the refresh token is invalid".into());
-        let old = token_hash(refresh_token).ok_or_else(invalid)?;
-        let (new_token, new_hash) = new_refresh_token();
+        let old = token_ref(refresh_token).ok_or_else(invalid)?;
+        let (new_token, new_ref) = new_refresh_token(old.session);
         let now = now_ms();
         let expires = now + self.config.refresh_ttl.as_millis() as i64;
         match self
             .sessions
-            .rotate(&old, &new_hash, now, expires)
+            .rotate(&old, &new_ref, now, expires)
             .await
             .map_err(unavailable)?
         {
@@ -258,11 +258,14 @@ impl AuthService {
 
     /// Ends the session of `refresh_token`. Unknown tokens end nothing, quietly.
     pub async fn logout(&self, refresh_token: &str) -> ApiResult<()> {
-        let Some(hash) = token_hash(refresh_token) else {
+        let Some(token) = token_ref(refresh_token) else {
             return Ok(());
         };
-        if let Some(session) = self.sessions.session_of(&hash).await.map_err(unavailable)? {
-            self.sessions.revoke(session).await.map_err(unavailable)?;
+        if self.sessions.knows(&token).await.map_err(unavailable)? {
+            self.sessions
+                .revoke(token.session)
+                .await
+                .map_err(unavailable)?;
         }
         Ok(())
     }
@@ -278,10 +281,10 @@ impl AuthService {
 
     async fn open_session(&self, user: User) -> ApiResult<Tokens> {
         let session = self.ids.next_id();
-        let (token, hash) = new_refresh_token();
+        let (token, token_ref) = new_refresh_token(session);
         let expires = now_ms() + self.config.refresh_ttl.as_millis() as i64;
         self.sessions
-            .start(session, user.id, &hash, expires)
+            .start(user.id, &token_ref, expires)
             .await
             .map_err(unavailable)?;
         Ok(self.tokens(user, session, token))
@@ -307,19 +310,27 @@ impl AuthService {
     }
 }
 
-/// A new opaque refresh token and its hash; only the hash is stored.
-fn new_refresh_token() -> (String, [u8; 32]) {
+/// A new refresh token of `session`, `<session>.<32 random bytes, base64url>`, and what the
+/// stores keep of it.
+fn new_refresh_token(session: Id) -> (String, TokenRef) {
     let mut raw = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut raw);
-    let token = URL_SAFE_NO_PAD.encode(raw);
+    let token = format!("{session}.{}", URL_SAFE_NO_PAD.encode(raw));
     let hash = Sha256::digest(token.as_bytes()).into();
-    (token, hash)
+    (token, TokenRef { session, hash })
 }
 
-fn token_hash(token: &str) -> Option<[u8; 32]> {
-    // Tokens we mint are 43 characters; anything far off is not one of ours.
-    if token.is_empty() || token.len() > 256 {
+/// What the stores know a presented token by; `None` for anything not of our shape.
+fn token_ref(token: &str) -> Option<TokenRef> {
+    if token.len() > 128 {
         return None;
     }
-    Some(Sha256::digest(token.as_bytes()).into())
+    let (session, secret) = token.split_once('.')?;
+    if secret.len() != 43 {
+        return None;
+    }
+    Some(TokenRef {
+        session: session.parse().ok()?,
+        hash: Sha256::digest(token.as_bytes()).into(),
+    })
 }

@@ -161,6 +161,20 @@ pub struct Settings {
     #[arg(long, env = "DATABASE_URL", global = true)]
     pub database_url: Option<String>,
 
+    /// Redis for home timelines, refresh sessions and login throttles: one `redis://` URL,
+    /// or several, comma-separated, for a Redis Cluster; unset: process memory and SQLite.
+    #[arg(long, env = "REDIS_URL", global = true)]
+    pub redis_url: Option<String>,
+
+    /// Prefix of every Redis key this deployment writes.
+    #[arg(
+        long,
+        env = "CHIRP_REDIS_PREFIX",
+        default_value = "chirp:",
+        global = true
+    )]
+    pub redis_prefix: String,
+
     /// Log format on stdout.
     #[arg(
         long,

@@ -8,11 +8,14 @@ use anyhow::Context;
 use axum::Router;
 use chirp_auth::adapters::memory::MemoryThrottle;
 use chirp_auth::adapters::postgres::PgProfileStore;
+use chirp_auth::adapters::redis::{RedisSessions, RedisThrottle};
 use chirp_auth::adapters::sqlite::SqliteAuthStore;
 use chirp_auth::passwords::PasswordHashing;
 use chirp_auth::ports::ProfileStore;
+use chirp_auth::ports::{LoginThrottle, SessionStore};
 use chirp_auth::{AuthService, AuthState};
 use chirp_core::deployed::postgres::{PgDb, PgOutbox};
+use chirp_core::deployed::redis::Redis;
 use chirp_core::embedded::event_log::SqliteEventLog;
 use chirp_core::embedded::outbox::SqliteOutbox;
 use chirp_core::embedded::sqlite::SqliteDb;
@@ -24,7 +27,9 @@ use chirp_core::peers::{Directory, LateDirectory, SocialGraph, Timelines};
 use chirp_core::token::TokenVerifier;
 use chirp_core::IdGenerator;
 use chirp_fanout::{FanoutMetrics, FanoutService};
+use chirp_graph::adapters::postgres::PgFollowStore;
 use chirp_graph::adapters::sqlite::SqliteFollowStore;
+use chirp_graph::ports::FollowStore;
 use chirp_graph::{GraphService, GraphState};
 use chirp_read::adapters::postgres::PgReadStore;
 use chirp_read::adapters::sqlite::SqliteReadStore;
@@ -34,8 +39,9 @@ use chirp_search::adapters::tantivy::TantivyIndex;
 use chirp_search::SearchService;
 use chirp_timeline::adapters::memory::MemoryTimelines;
 use chirp_timeline::adapters::postgres::PgPostsSource;
+use chirp_timeline::adapters::redis::RedisTimelines;
 use chirp_timeline::adapters::sqlite::SqlitePostsSource;
-use chirp_timeline::ports::PostsSource;
+use chirp_timeline::ports::{PostsSource, TimelineStore};
 use chirp_timeline::{TimelineConfig, TimelineService};
 use chirp_write::adapters::postgres::PgPostStore;
 use chirp_write::adapters::sqlite::SqlitePostStore;
@@ -57,8 +63,10 @@ pub struct System {
     pub write: Arc<WriteService>,
     pub graph: Arc<GraphService>,
     pub timelines: Arc<TimelineService>,
-    /// The embedded timeline store itself, to look inside.
-    pub timeline_store: Arc<MemoryTimelines>,
+    /// The timeline store itself, to look inside.
+    pub timeline_store: Arc<dyn TimelineStore>,
+    /// Redis, when configured.
+    pub redis: Option<Redis>,
     pub read: Arc<ReadService>,
     pub fanout: Arc<FanoutService>,
     /// Present when the role indexes or searches.
@@ -99,7 +107,7 @@ impl System {
 
         // Every service's tables exist whichever role starts first.
         let auth_store = Arc::new(SqliteAuthStore::new(db.clone()).await?);
-        let follow_store = Arc::new(SqliteFollowStore::new(db.clone()).await?);
+        let sqlite_follows = Arc::new(SqliteFollowStore::new(db.clone()).await?);
         let pg = match &s.database_url {
             Some(url) => Some(PgDb::connect_lazy(url)?),
             None => None,
@@ -108,23 +116,43 @@ impl System {
             Some(pg) => {
                 // Wait a moment for the schema, then let it finish in the background.
                 let migrating = tokio::spawn(migrate_postgres(pg.clone()));
-                let _ = tokio::time::timeout(std::time::Duration::from_secs(5), migrating).await;
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(3), migrating).await;
                 Relational::postgres(pg)
             }
-            None => Relational::sqlite(&db).await?,
+            None => Relational::sqlite(&db, sqlite_follows).await?,
         };
 
         let signing_key = chirp_auth::keys::load_or_create(data)?;
         let verifier = TokenVerifier::with_keys([signing_key.verifying_key()]);
 
+        let redis = match &s.redis_url {
+            Some(urls) => Some(Redis::new(urls, &s.redis_prefix)?),
+            None => None,
+        };
+        let (timeline_store, sessions, throttle): (
+            Arc<dyn TimelineStore>,
+            Arc<dyn SessionStore>,
+            Arc<dyn LoginThrottle>,
+        ) = match &redis {
+            Some(r) => (
+                Arc::new(RedisTimelines::new(r.clone())),
+                Arc::new(RedisSessions::new(r.clone())),
+                Arc::new(RedisThrottle::new(r.clone())),
+            ),
+            None => (
+                Arc::new(MemoryTimelines::default()),
+                auth_store.clone(),
+                Arc::new(MemoryThrottle::default()),
+            ),
+        };
+
         let late_directory = Arc::new(LateDirectory::default());
         let graph = Arc::new(GraphService {
-            store: follow_store,
+            store: relational.follows.clone(),
             directory: late_directory.clone(),
             ids: ids.clone(),
             outbox_wake: graph_wake.clone(),
         });
-        let timeline_store = Arc::new(MemoryTimelines::default());
         let timelines = Arc::new(TimelineService {
             config: TimelineConfig {
                 cap: s.timeline_cap,
@@ -148,8 +176,8 @@ impl System {
             config: s.auth_config(),
             identities: auth_store.clone(),
             profiles: relational.profiles.clone(),
-            sessions: auth_store,
-            throttle: Arc::new(MemoryThrottle::default()),
+            sessions,
+            throttle,
             directory: directory.clone(),
             passwords: PasswordHashing::new(s.hash_cost())?,
             signing_key,
@@ -185,6 +213,20 @@ impl System {
             let db = ping_db.clone();
             async move { db.ping().await }
         }));
+        if let Some(pg) = &pg {
+            let pg = pg.clone();
+            readiness.add(ReadinessCheck::new("postgres", move || {
+                let pg = pg.clone();
+                async move { pg.ping().await }
+            }));
+        }
+        if let Some(r) = &redis {
+            let r = r.clone();
+            readiness.add(ReadinessCheck::new("redis", move || {
+                let r = r.clone();
+                async move { r.ping().await }
+            }));
+        }
         if matches!(
             role,
             Command::All
@@ -217,10 +259,7 @@ impl System {
             Outbox {
                 role: Command::Graph,
                 name: "graph",
-                source: Arc::new(SqliteOutbox::new(
-                    db.clone(),
-                    chirp_graph::adapters::sqlite::OUTBOX,
-                )),
+                source: relational.graph_outbox,
                 wake: graph_wake,
             },
         ];
@@ -233,6 +272,7 @@ impl System {
             graph,
             timelines,
             timeline_store,
+            redis,
             read,
             fanout,
             search,
@@ -327,7 +367,6 @@ impl System {
         &self,
         user: chirp_core::Id,
     ) -> Vec<chirp_core::peers::TimelineEntry> {
-        use chirp_timeline::ports::TimelineStore;
         self.timeline_store
             .entries(user)
             .await
@@ -341,19 +380,22 @@ impl System {
 /// embedded): posts and outboxes, public profiles, and the reads that join them.
 struct Relational {
     posts: Arc<dyn PostStore>,
+    follows: Arc<dyn FollowStore>,
     profiles: Arc<dyn ProfileStore>,
     read: Arc<dyn ReadStore>,
     posts_source: Arc<dyn PostsSource>,
     auth_outbox: Arc<dyn OutboxSource>,
     write_outbox: Arc<dyn OutboxSource>,
+    graph_outbox: Arc<dyn OutboxSource>,
 }
 
 impl Relational {
-    async fn sqlite(db: &SqliteDb) -> anyhow::Result<Self> {
+    async fn sqlite(db: &SqliteDb, follows: Arc<SqliteFollowStore>) -> anyhow::Result<Self> {
         let posts = Arc::new(SqlitePostStore::new(db.clone()).await?);
         let profiles = Arc::new(SqliteAuthStore::new(db.clone()).await?);
         Ok(Relational {
             posts,
+            follows,
             profiles,
             read: Arc::new(SqliteReadStore { db: db.clone() }),
             posts_source: Arc::new(SqlitePostsSource { db: db.clone() }),
@@ -365,6 +407,10 @@ impl Relational {
                 db.clone(),
                 chirp_write::adapters::sqlite::OUTBOX,
             )),
+            graph_outbox: Arc::new(SqliteOutbox::new(
+                db.clone(),
+                chirp_graph::adapters::sqlite::OUTBOX,
+            )),
         })
     }
 
@@ -375,6 +421,7 @@ impl Relational {
         let profiles = Arc::new(PgProfileStore::new(pg.clone()));
         Relational {
             posts,
+            follows: Arc::new(PgFollowStore::new(pg.clone())),
             profiles,
             read: Arc::new(PgReadStore { db: pg.clone() }),
             posts_source: Arc::new(PgPostsSource { db: pg.clone() }),
@@ -385,6 +432,10 @@ impl Relational {
             write_outbox: Arc::new(PgOutbox::new(
                 pg.clone(),
                 chirp_write::adapters::postgres::OUTBOX,
+            )),
+            graph_outbox: Arc::new(PgOutbox::new(
+                pg.clone(),
+                chirp_graph::adapters::postgres::OUTBOX,
             )),
         }
     }
@@ -399,6 +450,7 @@ async fn migrate_postgres(pg: PgDb) {
     loop {
         let done = async {
             chirp_write::adapters::postgres::migrate(&pg).await?;
+            chirp_graph::adapters::postgres::migrate(&pg).await?;
             chirp_auth::adapters::postgres::migrate(&pg).await
         }
         .await;

@@ -19,6 +19,12 @@ pub fn redis_url() -> String {
     std::env::var("CHIRP_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
 
+/// The nodes of a Redis Cluster, comma-separated (started by `scripts/with-deps.sh`).
+pub fn redis_cluster_urls() -> String {
+    std::env::var("CHIRP_TEST_REDIS_CLUSTER_URLS")
+        .expect("CHIRP_TEST_REDIS_CLUSTER_URLS is not set: run the tests with `make test`")
+}
+
 /// A name no other test of any process uses: `<stem>_<pid>_<nanos>_<n>`.
 pub fn unique(stem: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
@@ -76,6 +82,44 @@ impl Drop for TestDatabase {
                     let _ = conn.close().await;
                 }
             });
+        })
+        .join();
+    }
+}
+
+/// A Redis key prefix of one test on the test server; its keys are deleted after it.
+pub struct TestRedisPrefix {
+    pub url: String,
+    pub prefix: String,
+}
+
+impl TestRedisPrefix {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        TestRedisPrefix {
+            url: redis_url(),
+            prefix: format!("{}:", unique("test")),
+        }
+    }
+}
+
+impl Drop for TestRedisPrefix {
+    fn drop(&mut self) {
+        let (url, pattern) = (self.url.clone(), format!("{}*", self.prefix));
+        let _ = std::thread::spawn(move || {
+            let Ok(client) = redis::Client::open(url) else {
+                return;
+            };
+            let Ok(mut conn) = client.get_connection() else {
+                return;
+            };
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(&pattern)
+                .query(&mut conn)
+                .unwrap_or_default();
+            for k in keys {
+                let _: redis::RedisResult<()> = redis::cmd("DEL").arg(&k).query(&mut conn);
+            }
         })
         .join();
     }

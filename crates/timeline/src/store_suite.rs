@@ -93,3 +93,27 @@ async fn memory_store_passes_the_suite() {
     removals_by_post_and_author(&s).await;
     a_rebuild_keeps_concurrent_writes_and_removals(&s).await;
 }
+
+async fn redis_suite(urls: &str) {
+    let redis = chirp_core::deployed::redis::Redis::new(
+        urls,
+        &format!("{}:", chirp_testkit::unique("test")),
+    )
+    .unwrap();
+    let s = crate::adapters::redis::RedisTimelines::new(redis.clone());
+    cold_timelines_ignore_writes(&s).await;
+    inserts_are_idempotent_sorted_and_capped(&s).await;
+    removals_by_post_and_author(&s).await;
+    a_rebuild_keeps_concurrent_writes_and_removals(&s).await;
+    redis.delete_prefix().await.unwrap();
+}
+
+#[tokio::test]
+async fn redis_store_passes_the_suite() {
+    redis_suite(&chirp_testkit::redis_url()).await;
+}
+
+#[tokio::test]
+async fn redis_cluster_store_passes_the_suite() {
+    redis_suite(&chirp_testkit::redis_cluster_urls()).await;
+}

@@ -1,3 +1,6 @@
 pub mod memory;
 pub mod postgres;
+pub mod redis;
 pub mod sqlite;
+#[cfg(test)]
+mod suite;

@@ -10,6 +10,7 @@ use sqlx::Row;
 
 use crate::ports::{
     CreateError, Identity, IdentityStore, ProfileStore, PublicProfile, Rotation, SessionStore,
+    TokenRef,
 };
 
 pub const OUTBOX: &str = "auth_outbox";
@@ -152,16 +153,10 @@ impl ProfileStore for SqliteAuthStore {
 
 #[async_trait]
 impl SessionStore for SqliteAuthStore {
-    async fn start(
-        &self,
-        session: Id,
-        user: Id,
-        hash: &[u8; 32],
-        expires_at_ms: i64,
-    ) -> anyhow::Result<()> {
+    async fn start(&self, user: Id, token: &TokenRef, expires_at_ms: i64) -> anyhow::Result<()> {
         let mut tx = self.db.writer.begin().await?;
         sqlx::query("INSERT INTO auth_sessions (id, user_id, created_at) VALUES (?, ?, ?)")
-            .bind(session.as_i64())
+            .bind(token.session.as_i64())
             .bind(user.as_i64())
             .bind(chirp_core::time::now_ms())
             .execute(&mut *tx)
@@ -169,8 +164,8 @@ impl SessionStore for SqliteAuthStore {
         sqlx::query(
             "INSERT INTO auth_refresh_tokens (hash, session_id, expires_at) VALUES (?, ?, ?)",
         )
-        .bind(&hash[..])
-        .bind(session.as_i64())
+        .bind(&token.hash[..])
+        .bind(token.session.as_i64())
         .bind(expires_at_ms)
         .execute(&mut *tx)
         .await?;
@@ -180,24 +175,24 @@ impl SessionStore for SqliteAuthStore {
 
     async fn rotate(
         &self,
-        old: &[u8; 32],
-        new: &[u8; 32],
+        old: &TokenRef,
+        new: &TokenRef,
         now_ms: i64,
         expires_at_ms: i64,
     ) -> anyhow::Result<Rotation> {
         let mut tx = self.db.writer.begin().await?;
         let row = sqlx::query(
-            "SELECT t.session_id, t.used_at, t.expires_at, s.user_id, s.revoked_at
+            "SELECT t.used_at, t.expires_at, s.user_id, s.revoked_at
              FROM auth_refresh_tokens t JOIN auth_sessions s ON s.id = t.session_id
-             WHERE t.hash = ?",
+             WHERE t.hash = ? AND t.session_id = ?",
         )
-        .bind(&old[..])
+        .bind(&old.hash[..])
+        .bind(old.session.as_i64())
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
             return Ok(Rotation::Invalid);
         };
-        let session = Id::from_i64(row.try_get("session_id")?);
         let used_at: Option<i64> = row.try_get("used_at")?;
         let expires_at: i64 = row.try_get("expires_at")?;
         let revoked_at: Option<i64> = row.try_get("revoked_at")?;
@@ -205,28 +200,30 @@ impl SessionStore for SqliteAuthStore {
             return Ok(Rotation::Invalid);
         }
         if used_at.is_some() {
-            return Ok(Rotation::Reused { session });
+            return Ok(Rotation::Reused {
+                session: old.session,
+            });
         }
-        if expires_at <= now_ms {
+        if expires_at <= now_ms || new.session != old.session {
             return Ok(Rotation::Invalid);
         }
         sqlx::query("UPDATE auth_refresh_tokens SET used_at = ? WHERE hash = ?")
             .bind(now_ms)
-            .bind(&old[..])
+            .bind(&old.hash[..])
             .execute(&mut *tx)
             .await?;
         sqlx::query(
             "INSERT INTO auth_refresh_tokens (hash, session_id, expires_at) VALUES (?, ?, ?)",
         )
-        .bind(&new[..])
-        .bind(session.as_i64())
+        .bind(&new.hash[..])
+        .bind(new.session.as_i64())
         .bind(expires_at_ms)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(Rotation::Rotated {
             user: Id::from_i64(row.try_get("user_id")?),
-            session,
+            session: old.session,
         })
     }
 
@@ -239,13 +236,13 @@ impl SessionStore for SqliteAuthStore {
         Ok(())
     }
 
-    async fn session_of(&self, hash: &[u8; 32]) -> anyhow::Result<Option<Id>> {
-        let row = sqlx::query("SELECT session_id FROM auth_refresh_tokens WHERE hash = ?")
-            .bind(&hash[..])
-            .fetch_optional(&self.db.reader)
-            .await?;
-        Ok(row
-            .map(|r| r.try_get::<i64, _>(0).map(Id::from_i64))
-            .transpose()?)
+    async fn knows(&self, token: &TokenRef) -> anyhow::Result<bool> {
+        let row =
+            sqlx::query("SELECT 1 FROM auth_refresh_tokens WHERE hash = ? AND session_id = ?")
+                .bind(&token.hash[..])
+                .bind(token.session.as_i64())
+                .fetch_optional(&self.db.reader)
+                .await?;
+        Ok(row.is_some())
     }
 }

@@ -26,16 +26,23 @@ async fn health_readiness_and_metrics() {
 #[tokio::test]
 async fn readiness_names_a_dependency_that_is_down() {
     let app = spawn_app().await;
-    app.system.db.reader.close().await;
+    // Take away the store that holds users: PostgreSQL when configured, else SQLite.
+    let name = match &app.system.pg {
+        Some(pg) => {
+            pg.pool.close().await;
+            "postgres"
+        }
+        None => {
+            app.system.db.reader.close().await;
+            "database"
+        }
+    };
     let doc = assert_problem(
         app.get("/readyz", None).await,
         StatusCode::SERVICE_UNAVAILABLE,
     )
     .await;
-    assert!(
-        doc["detail"].as_str().unwrap().contains("database"),
-        "{doc}"
-    );
+    assert!(doc["detail"].as_str().unwrap().contains(name), "{doc}");
     // Requests that need the store get 503 too, never a 500 or a panic.
     assert_problem(
         app.get("/api/v1/users/1", None).await,
@@ -56,4 +63,34 @@ async fn unknown_routes_and_methods_are_problem_documents() {
         .send(Method::DELETE, "/api/v1/auth/me", None, None)
         .await;
     assert_problem(res, StatusCode::METHOD_NOT_ALLOWED).await;
+}
+
+/// Configured dependencies that are down make the process unready and the requests that
+/// need them 503; the process starts anyway and keeps serving what it can.
+#[tokio::test]
+async fn dependencies_down_at_start_are_503_not_a_crash() {
+    // Nothing listens on port 1.
+    let app = spawn_app_with(|s| {
+        s.database_url = Some("postgres://postgres@127.0.0.1:1/none".into());
+        s.redis_url = Some("redis://127.0.0.1:1".into());
+    })
+    .await;
+    assert_eq!(app.get("/healthz", None).await.status(), StatusCode::OK);
+    let doc = assert_problem(
+        app.get("/readyz", None).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+    )
+    .await;
+    let detail = doc["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("postgres") || detail.contains("redis"),
+        "{doc}"
+    );
+    assert_problem(
+        app.get("/api/v1/users/1", None).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+    )
+    .await;
+    let res = app.login("nobody", "whatever password").await;
+    assert_problem(res, StatusCode::SERVICE_UNAVAILABLE).await;
 }

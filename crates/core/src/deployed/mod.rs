@@ -1,3 +1,4 @@
 //! Deployed adapters shared by several services: PostgreSQL (and its outbox) and Redis.
 
 pub mod postgres;
+pub mod redis;

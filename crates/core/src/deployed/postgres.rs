@@ -28,7 +28,7 @@ impl PgDb {
             .context("DATABASE_URL is not a PostgreSQL URL")?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(3))
+            .acquire_timeout(Duration::from_secs(2))
             .connect_lazy_with(options);
         Ok(PgDb {
             pool,

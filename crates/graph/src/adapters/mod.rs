@@ -1,1 +1,4 @@
+pub mod postgres;
 pub mod sqlite;
+#[cfg(test)]
+mod suite;

@@ -1,3 +1,4 @@
 pub mod memory;
 pub mod postgres;
+pub mod redis;
 pub mod sqlite;

@@ -1,0 +1,250 @@
+//! Home timelines in Redis: the deployed adapter.
+//!
+//! A timeline is a sorted set scored 0 and ordered by member, each member
+//! `<post:020>:<author:020>`, so that lexical order is id order (scores are doubles and
+//! cannot hold a 64-bit id exactly). An empty member marks a timeline that exists but is
+//! empty. While a rebuild runs, a flag key and two sets record what was removed meanwhile.
+//! All keys of a user share the hash tag `{user}`, and every operation is one Lua script on
+//! one slot, so it is atomic on a single node and on a Cluster alike.
+
+use async_trait::async_trait;
+use chirp_core::deployed::redis::Redis;
+use chirp_core::page::PageRequest;
+use chirp_core::peers::TimelineEntry;
+use chirp_core::Id;
+use redis::Script;
+
+use crate::ports::TimelineStore;
+
+fn member(e: &TimelineEntry) -> String {
+    format!("{:020}:{:020}", e.post.get(), e.author.get())
+}
+
+fn parse(m: &str) -> Option<TimelineEntry> {
+    let (post, author) = m.split_once(':')?;
+    Some(TimelineEntry {
+        post: Id(post.parse().ok()?),
+        author: Id(author.parse().ok()?),
+    })
+}
+
+const PAGE: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('EXISTS', KEYS[2]) == 1 then return false end
+return redis.call('ZREVRANGEBYLEX', KEYS[1], ARGV[1], '(', 'LIMIT', 0, tonumber(ARGV[2]))
+";
+
+const TRIM: &str = r"
+local function trim(key, cap) redis.call('ZREMRANGEBYRANK', key, 1, -(cap + 1)) end
+";
+
+const INSERT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 0, ARGV[i]) end
+trim(KEYS[1], tonumber(ARGV[1]))
+return 1
+";
+
+const REMOVE_POST: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('ZREMRANGEBYLEX', KEYS[1], '[' .. ARGV[1] .. ':', '[' .. ARGV[1] .. ';')
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('SADD', KEYS[3], ARGV[1]) end
+return 1
+";
+
+const REMOVE_AUTHOR: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local suffix = ':' .. ARGV[1]
+for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 1, -1)) do
+  if string.sub(m, -#suffix) == suffix then redis.call('ZREM', KEYS[1], m) end
+end
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('SADD', KEYS[3], ARGV[1]) end
+return 1
+";
+
+const BEGIN_REBUILD: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('ZADD', KEYS[1], 0, '')
+  redis.call('SET', KEYS[2], 1, 'PX', 60000)
+end
+return 1
+";
+
+const FINISH_REBUILD: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('ZADD', KEYS[1], 0, '') end
+for i = 2, #ARGV do
+  local m = ARGV[i]
+  local post, author = string.sub(m, 1, 20), string.sub(m, 22)
+  if redis.call('SISMEMBER', KEYS[3], post) == 0 and redis.call('SISMEMBER', KEYS[4], author) == 0 then
+    redis.call('ZADD', KEYS[1], 0, m)
+  end
+end
+trim(KEYS[1], tonumber(ARGV[1]))
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
+return 1
+";
+
+pub struct RedisTimelines {
+    redis: Redis,
+    page: Script,
+    insert: Script,
+    remove_post: Script,
+    remove_author: Script,
+    begin: Script,
+    finish: Script,
+}
+
+/// The keys of one user's timeline: the set, the rebuild flag, removed posts and authors.
+struct Keys([String; 4]);
+
+impl RedisTimelines {
+    pub fn new(redis: Redis) -> Self {
+        let with_trim = |body: &str| Script::new(&format!("{TRIM}{body}"));
+        RedisTimelines {
+            redis,
+            page: Script::new(PAGE),
+            insert: with_trim(INSERT),
+            remove_post: Script::new(REMOVE_POST),
+            remove_author: Script::new(REMOVE_AUTHOR),
+            begin: Script::new(BEGIN_REBUILD),
+            finish: with_trim(FINISH_REBUILD),
+        }
+    }
+
+    fn keys(&self, user: Id) -> Keys {
+        Keys([
+            self.redis.key("tl", user, ""),
+            self.redis.key("tl", user, ":rebuilding"),
+            self.redis.key("tl", user, ":removed-posts"),
+            self.redis.key("tl", user, ":removed-authors"),
+        ])
+    }
+}
+
+#[async_trait]
+impl TimelineStore for RedisTimelines {
+    async fn page(&self, user: Id, page: PageRequest) -> anyhow::Result<Option<Vec<Id>>> {
+        let Keys(k) = self.keys(user);
+        let max = match page.before {
+            Some(b) => format!("({b:020}"),
+            None => "+".to_owned(),
+        };
+        let mut c = self.redis.conn().await?;
+        let members: Option<Vec<String>> = self
+            .page
+            .key(&k[0])
+            .key(&k[1])
+            .arg(max)
+            .arg(page.limit)
+            .invoke_async(&mut c)
+            .await?;
+        Ok(members.map(|ms| ms.iter().filter_map(|m| parse(m)).map(|e| e.post).collect()))
+    }
+
+    async fn insert(
+        &self,
+        users: &[Id],
+        entries: &[TimelineEntry],
+        cap: usize,
+    ) -> anyhow::Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let members: Vec<String> = entries.iter().map(member).collect();
+        let c = self.redis.conn().await?;
+        let calls = users.iter().map(|u| {
+            let Keys(k) = self.keys(*u);
+            let mut c = c.clone();
+            let mut inv = self.insert.key(&k[0]);
+            inv.arg(cap);
+            for m in &members {
+                inv.arg(m);
+            }
+            async move { inv.invoke_async::<i64>(&mut c).await }
+        });
+        for r in futures::future::join_all(calls).await {
+            r?;
+        }
+        Ok(())
+    }
+
+    async fn remove_post(&self, users: &[Id], post: Id) -> anyhow::Result<()> {
+        let c = self.redis.conn().await?;
+        let post = format!("{:020}", post.get());
+        let calls = users.iter().map(|u| {
+            let Keys(k) = self.keys(*u);
+            let mut c = c.clone();
+            let mut inv = self.remove_post.key(&k[0]);
+            inv.key(&k[1]).key(&k[2]).arg(&post);
+            async move { inv.invoke_async::<i64>(&mut c).await }
+        });
+        for r in futures::future::join_all(calls).await {
+            r?;
+        }
+        Ok(())
+    }
+
+    async fn remove_author(&self, user: Id, author: Id) -> anyhow::Result<()> {
+        let Keys(k) = self.keys(user);
+        let mut c = self.redis.conn().await?;
+        let _: i64 = self
+            .remove_author
+            .key(&k[0])
+            .key(&k[1])
+            .key(&k[3])
+            .arg(format!("{:020}", author.get()))
+            .invoke_async(&mut c)
+            .await?;
+        Ok(())
+    }
+
+    async fn begin_rebuild(&self, user: Id) -> anyhow::Result<()> {
+        let Keys(k) = self.keys(user);
+        let mut c = self.redis.conn().await?;
+        let _: i64 = self
+            .begin
+            .key(&k[0])
+            .key(&k[1])
+            .invoke_async(&mut c)
+            .await?;
+        Ok(())
+    }
+
+    async fn finish_rebuild(
+        &self,
+        user: Id,
+        entries: Vec<TimelineEntry>,
+        cap: usize,
+    ) -> anyhow::Result<()> {
+        let Keys(k) = self.keys(user);
+        let mut c = self.redis.conn().await?;
+        let mut inv = self.finish.key(&k[0]);
+        inv.key(&k[1]).key(&k[2]).key(&k[3]).arg(cap);
+        for e in &entries {
+            inv.arg(member(e));
+        }
+        let _: i64 = inv.invoke_async(&mut c).await?;
+        Ok(())
+    }
+
+    async fn entries(&self, user: Id) -> anyhow::Result<Option<Vec<TimelineEntry>>> {
+        let Keys(k) = self.keys(user);
+        let mut c = self.redis.conn().await?;
+        let exists: bool = redis::cmd("EXISTS").arg(&k[0]).query_async(&mut c).await?;
+        if !exists {
+            return Ok(None);
+        }
+        let members: Vec<String> = redis::cmd("ZRANGE")
+            .arg(&k[0])
+            .arg(1)
+            .arg(-1)
+            .query_async(&mut c)
+            .await?;
+        Ok(Some(
+            members.iter().rev().filter_map(|m| parse(m)).collect(),
+        ))
+    }
+
+    async fn ping(&self) -> anyhow::Result<()> {
+        self.redis.ping().await
+    }
+}
