@@ -6,7 +6,9 @@
 # PostgreSQL: the server on 127.0.0.1:5432 if one answers; else a private cluster on a
 # free port under .build/ (installed with apt-get if missing). Redis likewise on 6379.
 # A three-node Redis Cluster is always started privately. The command sees
-# CHIRP_TEST_POSTGRES_URL, CHIRP_TEST_REDIS_URL and CHIRP_TEST_REDIS_CLUSTER_URLS. Under CI (CI=true) a
+# CHIRP_TEST_POSTGRES_URL, CHIRP_TEST_REDIS_URL and CHIRP_TEST_REDIS_CLUSTER_URLS. An
+# Elasticsearch-API server (osmem-server, from PyPI into .build/venv) is always private:
+# CHIRP_TEST_ELASTICSEARCH_URL. Under CI (CI=true) a
 # dependency that does not start is an error; so it is everywhere else too. Set
 # CHIRP_PRIVATE_DEPS=1 to start private servers even when shared ones answer.
 set -euo pipefail
@@ -20,7 +22,7 @@ cleanup() {
   for s in "${started[@]:-}"; do
     case "$s" in
       postgres:*) su postgres -c "${s#postgres:} stop -m fast -D '$build/pg'" >/dev/null 2>&1 || true ;;
-      redis:*) kill "$(cat "${s#redis:}")" 2>/dev/null || true ;;
+      redis:*|pid:*) kill "$(cat "${s#*:}")" 2>/dev/null || true ;;
     esac
   done
 }
@@ -28,6 +30,25 @@ trap cleanup EXIT
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# A free port P whose cluster bus port P+10000 is free too.
+free_cluster_port() {
+  python3 - <<'PY'
+import random, socket
+def free(p):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+while True:
+    p = random.randint(20000, 45000)
+    if free(p) and free(p + 10000):
+        print(p); break
+PY
 }
 
 apt_install() {
@@ -86,7 +107,7 @@ if [ -z "${CHIRP_TEST_REDIS_CLUSTER_URLS:-}" ]; then
   urls=()
   nodes=()
   for i in 1 2 3; do
-    port=$(free_port)
+    port=$(free_cluster_port)
     dir="$build/cluster/$port"
     mkdir -p "$dir"
     redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
@@ -109,6 +130,29 @@ if [ -z "${CHIRP_TEST_REDIS_CLUSTER_URLS:-}" ]; then
   done
   export CHIRP_TEST_REDIS_CLUSTER_URLS=$(IFS=,; echo "${urls[*]}")
   echo "started a Redis Cluster on ${nodes[*]}" >&2
+fi
+
+# --- Python tools (a virtualenv under .build) -----------------------------------------
+venv="$root/.build/venv"
+pip_tool() { # MODULE PACKAGE
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/python" -c "import $1" 2>/dev/null || "$venv/bin/pip" install -q "$2"
+}
+
+# --- Elasticsearch API: osmem-server (always private) -----------------------------------
+if [ -z "${CHIRP_TEST_ELASTICSEARCH_URL:-}" ]; then
+  pip_tool osmem_server osmem-server
+  osmem="$("$venv/bin/python" -c 'import osmem_server,os;print(os.path.dirname(osmem_server.__file__))')/bin/osmem-server"
+  port=$(free_port)
+  "$osmem" -addr "127.0.0.1:$port" -no-stdin-watch </dev/null >"$build/osmem.log" 2>&1 &
+  echo $! >"$build/osmem.pid"
+  started+=("pid:$build/osmem.pid")
+  for _ in $(seq 1 100); do
+    curl -fs "http://127.0.0.1:$port/_cluster/health" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  export CHIRP_TEST_ELASTICSEARCH_URL="http://127.0.0.1:$port"
+  echo "started osmem-server (Elasticsearch API) on 127.0.0.1:$port" >&2
 fi
 
 "$@"

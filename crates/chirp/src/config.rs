@@ -175,6 +175,20 @@ pub struct Settings {
     )]
     pub redis_prefix: String,
 
+    /// Elasticsearch 8 or OpenSearch 2 (`http://host:9200`) for the search index; unset:
+    /// tantivy in the data directory.
+    #[arg(long, env = "ELASTICSEARCH_URL", global = true)]
+    pub elasticsearch_url: Option<String>,
+
+    /// Prefix of the search index names (`<prefix>posts`, `<prefix>users`).
+    #[arg(
+        long,
+        env = "CHIRP_ELASTICSEARCH_INDEX_PREFIX",
+        default_value = "chirp-",
+        global = true
+    )]
+    pub elasticsearch_index_prefix: String,
+
     /// Log format on stdout.
     #[arg(
         long,

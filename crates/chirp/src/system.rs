@@ -35,7 +35,9 @@ use chirp_read::adapters::postgres::PgReadStore;
 use chirp_read::adapters::sqlite::SqliteReadStore;
 use chirp_read::ports::ReadStore;
 use chirp_read::{ReadService, ReadState};
+use chirp_search::adapters::elasticsearch::ElasticIndex;
 use chirp_search::adapters::tantivy::TantivyIndex;
+use chirp_search::ports::SearchIndex;
 use chirp_search::SearchService;
 use chirp_timeline::adapters::memory::MemoryTimelines;
 use chirp_timeline::adapters::postgres::PgPostsSource;
@@ -198,11 +200,11 @@ impl System {
             metrics: FanoutMetrics::new(&telemetry),
         });
         let search = if runs(role, Command::Search) {
-            let index = TantivyIndex::open(&data.join("search"))?;
-            Some(Arc::new(SearchService {
-                index: Arc::new(index),
-                directory,
-            }))
+            let index: Arc<dyn SearchIndex> = match &s.elasticsearch_url {
+                Some(url) => Arc::new(ElasticIndex::new(url, &s.elasticsearch_index_prefix)?),
+                None => Arc::new(TantivyIndex::open(&data.join("search"))?),
+            };
+            Some(Arc::new(SearchService { index, directory }))
         } else {
             None
         };
@@ -218,6 +220,13 @@ impl System {
             readiness.add(ReadinessCheck::new("postgres", move || {
                 let pg = pg.clone();
                 async move { pg.ping().await }
+            }));
+        }
+        if let Some(search) = &search {
+            let index = search.index.clone();
+            readiness.add(ReadinessCheck::new("search index", move || {
+                let index = index.clone();
+                async move { index.ping().await }
             }));
         }
         if let Some(r) = &redis {

@@ -124,3 +124,17 @@ impl Drop for TestRedisPrefix {
         .join();
     }
 }
+
+/// The Elasticsearch-API server tests use (started by `scripts/with-deps.sh`).
+pub fn elasticsearch_url() -> String {
+    std::env::var("CHIRP_TEST_ELASTICSEARCH_URL")
+        .expect("CHIRP_TEST_ELASTICSEARCH_URL is not set: run the tests with `make test`")
+}
+
+/// Deletes the indices a test made under `prefix`.
+pub async fn drop_indices(url: &str, prefix: &str) {
+    let http = reqwest::Client::new();
+    for index in ["posts", "users"] {
+        let _ = http.delete(format!("{url}/{prefix}{index}")).send().await;
+    }
+}

@@ -56,11 +56,30 @@ pub async fn spawn_app() -> TestApp {
 }
 
 /// The deployed dependencies the suite runs against, named in `CHIRP_TEST_WITH`
-/// (comma-separated: `postgres`, `redis`); none means the embedded defaults.
+/// (comma-separated: `postgres`, `redis`, `elasticsearch`); none means the embedded
+/// defaults.
 #[derive(Default)]
 pub struct Deps {
     pub postgres: Option<chirp_testkit::TestDatabase>,
     pub redis: Option<chirp_testkit::TestRedisPrefix>,
+    /// Elasticsearch: the server and this test's index prefix.
+    pub elasticsearch: Option<(String, String)>,
+}
+
+impl Drop for Deps {
+    fn drop(&mut self) {
+        if let Some((url, prefix)) = self.elasticsearch.take() {
+            let _ = std::thread::spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    rt.block_on(chirp_testkit::drop_indices(&url, &prefix));
+                }
+            })
+            .join();
+        }
+    }
 }
 
 impl Deps {
@@ -73,7 +92,7 @@ impl Deps {
             .collect();
         for w in &wanted {
             assert!(
-                ["postgres", "redis"].contains(w),
+                ["postgres", "redis", "elasticsearch"].contains(w),
                 "CHIRP_TEST_WITH names an unknown dependency: {w}"
             );
         }
@@ -86,6 +105,12 @@ impl Deps {
             redis: wanted
                 .contains(&"redis")
                 .then(chirp_testkit::TestRedisPrefix::new),
+            elasticsearch: wanted.contains(&"elasticsearch").then(|| {
+                (
+                    chirp_testkit::elasticsearch_url(),
+                    format!("{}-", chirp_testkit::unique("test")).to_lowercase(),
+                )
+            }),
         }
     }
 
@@ -95,6 +120,10 @@ impl Deps {
         if let Some(r) = &self.redis {
             settings.redis_url = Some(r.url.clone());
             settings.redis_prefix = r.prefix.clone();
+        }
+        if let Some((url, prefix)) = &self.elasticsearch {
+            settings.elasticsearch_url = Some(url.clone());
+            settings.elasticsearch_index_prefix = prefix.clone();
         }
     }
 
@@ -107,6 +136,10 @@ impl Deps {
         if let Some(r) = &self.redis {
             env.push(("REDIS_URL", r.url.clone()));
             env.push(("CHIRP_REDIS_PREFIX", r.prefix.clone()));
+        }
+        if let Some((url, prefix)) = &self.elasticsearch {
+            env.push(("ELASTICSEARCH_URL", url.clone()));
+            env.push(("CHIRP_ELASTICSEARCH_INDEX_PREFIX", prefix.clone()));
         }
         env
     }

@@ -1,1 +1,4 @@
+pub mod elasticsearch;
+#[cfg(test)]
+mod suite;
 pub mod tantivy;
