@@ -155,4 +155,19 @@ if [ -z "${CHIRP_TEST_ELASTICSEARCH_URL:-}" ]; then
   echo "started osmem-server (Elasticsearch API) on 127.0.0.1:$port" >&2
 fi
 
+# --- MongoDB protocol: nx-27017 (always private, in memory) ------------------------------
+if [ -z "${CHIRP_TEST_MONGODB_URL:-}" ]; then
+  pip_tool nx_27017 nx-27017 2>/dev/null || "$venv/bin/pip" install -q nx-27017
+  port=$(free_port)
+  "$venv/bin/nx-27017" --db memory --host 127.0.0.1 -p "$port" </dev/null >"$build/mongo.log" 2>&1 &
+  echo $! >"$build/mongo.pid"
+  started+=("pid:$build/mongo.pid")
+  for _ in $(seq 1 100); do
+    python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 0.2)" 2>/dev/null && break
+    sleep 0.1
+  done
+  export CHIRP_TEST_MONGODB_URL="mongodb://127.0.0.1:$port"
+  echo "started nx-27017 (MongoDB protocol) on 127.0.0.1:$port" >&2
+fi
+
 "$@"

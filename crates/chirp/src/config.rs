@@ -189,6 +189,10 @@ pub struct Settings {
     )]
     pub elasticsearch_index_prefix: String,
 
+    /// MongoDB for identities (`mongodb://host:27017/chirp`); unset: SQLite.
+    #[arg(long, env = "MONGODB_URL", global = true)]
+    pub mongodb_url: Option<String>,
+
     /// Log format on stdout.
     #[arg(
         long,

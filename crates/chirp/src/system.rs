@@ -7,12 +7,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::Router;
 use chirp_auth::adapters::memory::MemoryThrottle;
+use chirp_auth::adapters::mongo::MongoIdentities;
 use chirp_auth::adapters::postgres::PgProfileStore;
 use chirp_auth::adapters::redis::{RedisSessions, RedisThrottle};
 use chirp_auth::adapters::sqlite::SqliteAuthStore;
 use chirp_auth::passwords::PasswordHashing;
 use chirp_auth::ports::ProfileStore;
-use chirp_auth::ports::{LoginThrottle, SessionStore};
+use chirp_auth::ports::{IdentityStore, LoginThrottle, SessionStore};
 use chirp_auth::{AuthService, AuthState};
 use chirp_core::deployed::postgres::{PgDb, PgOutbox};
 use chirp_core::deployed::redis::Redis;
@@ -148,6 +149,11 @@ impl System {
             ),
         };
 
+        let identities: Arc<dyn IdentityStore> = match &s.mongodb_url {
+            Some(url) => Arc::new(MongoIdentities::connect(url).await?),
+            None => auth_store.clone(),
+        };
+
         let late_directory = Arc::new(LateDirectory::default());
         let graph = Arc::new(GraphService {
             store: relational.follows.clone(),
@@ -176,7 +182,7 @@ impl System {
 
         let auth = Arc::new(AuthService {
             config: s.auth_config(),
-            identities: auth_store.clone(),
+            identities: identities.clone(),
             profiles: relational.profiles.clone(),
             sessions,
             throttle,
@@ -227,6 +233,13 @@ impl System {
             readiness.add(ReadinessCheck::new("search index", move || {
                 let index = index.clone();
                 async move { index.ping().await }
+            }));
+        }
+        if s.mongodb_url.is_some() && runs(role, Command::Auth) {
+            let identities = identities.clone();
+            readiness.add(ReadinessCheck::new("mongodb", move || {
+                let identities = identities.clone();
+                async move { identities.ping().await }
             }));
         }
         if let Some(r) = &redis {

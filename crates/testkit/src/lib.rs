@@ -138,3 +138,10 @@ pub async fn drop_indices(url: &str, prefix: &str) {
         let _ = http.delete(format!("{url}/{prefix}{index}")).send().await;
     }
 }
+
+/// The MongoDB-protocol server tests use (started by `scripts/with-deps.sh`), without a
+/// database; tests add one of their own.
+pub fn mongodb_url() -> String {
+    std::env::var("CHIRP_TEST_MONGODB_URL")
+        .expect("CHIRP_TEST_MONGODB_URL is not set: run the tests with `make test`")
+}

@@ -1,4 +1,5 @@
 pub mod memory;
+pub mod mongo;
 pub mod postgres;
 pub mod redis;
 pub mod sqlite;

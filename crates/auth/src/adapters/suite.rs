@@ -8,7 +8,9 @@ use chirp_core::Id;
 use super::memory::MemoryThrottle;
 use super::redis::{RedisSessions, RedisThrottle};
 use super::sqlite::SqliteAuthStore;
-use crate::ports::{LoginThrottle, Rotation, SessionStore, TokenRef};
+use crate::ports::{
+    CreateError, Identity, IdentityStore, LoginThrottle, Rotation, SessionStore, TokenRef,
+};
 
 fn token(session: u64, n: u8) -> TokenRef {
     TokenRef {
@@ -101,11 +103,63 @@ async fn throttle_suite(t: &dyn LoginThrottle) {
     assert_eq!(t.failures("a", 0).await.unwrap(), (0, None));
 }
 
+fn identity(id: u64, handle: &str, email: &str) -> Identity {
+    Identity {
+        id: Id(id),
+        handle: handle.into(),
+        email: email.into(),
+        display_name: handle.into(),
+        password_hash: "$argon2id$...".into(),
+        created_at_ms: 1,
+    }
+}
+
+async fn identities_suite(s: &dyn IdentityStore) {
+    s.insert(&identity(1, "Alice", "Alice@Example.com"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.insert(&identity(2, "ALICE", "other@example.com")).await,
+        Err(CreateError::HandleTaken)
+    ));
+    assert!(matches!(
+        s.insert(&identity(3, "alice2", "alice@EXAMPLE.com")).await,
+        Err(CreateError::EmailTaken)
+    ));
+    for login in ["alice", "ALICE", "alice@example.com"] {
+        let found = s.find_by_login(login).await.unwrap().expect("found");
+        assert_eq!(
+            (found.id, found.handle.as_str(), found.email.as_str()),
+            (Id(1), "Alice", "Alice@Example.com")
+        );
+    }
+    assert!(s.find_by_login("bob").await.unwrap().is_none());
+    // A removed identity frees its handle and email.
+    s.remove(Id(1)).await.unwrap();
+    assert!(s.find_by_login("alice").await.unwrap().is_none());
+    s.insert(&identity(4, "alice", "alice@example.com"))
+        .await
+        .unwrap();
+    s.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn mongodb_passes_the_identities_suite() {
+    let url = format!(
+        "{}/{}",
+        chirp_testkit::mongodb_url().trim_end_matches('/'),
+        chirp_testkit::unique("test")
+    );
+    identities_suite(&super::mongo::MongoIdentities::connect(&url).await.unwrap()).await;
+}
+
 #[tokio::test]
 async fn sqlite_and_memory_pass_the_suites() {
     let dir = tempfile::tempdir().unwrap();
     let db = SqliteDb::open(&dir.path().join("t.db")).await.unwrap();
-    sessions_suite(&SqliteAuthStore::new(db).await.unwrap()).await;
+    let store = SqliteAuthStore::new(db).await.unwrap();
+    sessions_suite(&store).await;
+    identities_suite(&store).await;
     throttle_suite(&MemoryThrottle::default()).await;
 }
 

@@ -56,14 +56,16 @@ pub async fn spawn_app() -> TestApp {
 }
 
 /// The deployed dependencies the suite runs against, named in `CHIRP_TEST_WITH`
-/// (comma-separated: `postgres`, `redis`, `elasticsearch`); none means the embedded
-/// defaults.
+/// (comma-separated: `postgres`, `redis`, `elasticsearch`, `mongodb`); none means the
+/// embedded defaults.
 #[derive(Default)]
 pub struct Deps {
     pub postgres: Option<chirp_testkit::TestDatabase>,
     pub redis: Option<chirp_testkit::TestRedisPrefix>,
     /// Elasticsearch: the server and this test's index prefix.
     pub elasticsearch: Option<(String, String)>,
+    /// MongoDB: a database of this test's own.
+    pub mongodb: Option<String>,
 }
 
 impl Drop for Deps {
@@ -92,7 +94,7 @@ impl Deps {
             .collect();
         for w in &wanted {
             assert!(
-                ["postgres", "redis", "elasticsearch"].contains(w),
+                ["postgres", "redis", "elasticsearch", "mongodb"].contains(w),
                 "CHIRP_TEST_WITH names an unknown dependency: {w}"
             );
         }
@@ -111,6 +113,13 @@ impl Deps {
                     format!("{}-", chirp_testkit::unique("test")).to_lowercase(),
                 )
             }),
+            mongodb: wanted.contains(&"mongodb").then(|| {
+                format!(
+                    "{}/{}",
+                    chirp_testkit::mongodb_url().trim_end_matches('/'),
+                    chirp_testkit::unique("test")
+                )
+            }),
         }
     }
 
@@ -121,6 +130,7 @@ impl Deps {
             settings.redis_url = Some(r.url.clone());
             settings.redis_prefix = r.prefix.clone();
         }
+        settings.mongodb_url = self.mongodb.clone();
         if let Some((url, prefix)) = &self.elasticsearch {
             settings.elasticsearch_url = Some(url.clone());
             settings.elasticsearch_index_prefix = prefix.clone();
@@ -136,6 +146,9 @@ impl Deps {
         if let Some(r) = &self.redis {
             env.push(("REDIS_URL", r.url.clone()));
             env.push(("CHIRP_REDIS_PREFIX", r.prefix.clone()));
+        }
+        if let Some(url) = &self.mongodb {
+            env.push(("MONGODB_URL", url.clone()));
         }
         if let Some((url, prefix)) = &self.elasticsearch {
             env.push(("ELASTICSEARCH_URL", url.clone()));
