@@ -20,7 +20,7 @@ test: lint
 
 suites:
 	$(CARGO) test --workspace
-	CHIRP_TEST_WITH=postgres,redis,elasticsearch,mongodb $(CARGO) test -p chirp --test api
+	CHIRP_TEST_WITH=postgres,redis,elasticsearch,mongodb,kafka $(CARGO) test -p chirp --test api
 	$(MAKE) walkthrough
 
 ## Formatting and lints, as CI checks them.

@@ -170,4 +170,25 @@ if [ -z "${CHIRP_TEST_MONGODB_URL:-}" ]; then
   echo "started nx-27017 (MongoDB protocol) on 127.0.0.1:$port" >&2
 fi
 
+# --- Kafka protocol: tansu (always private, in memory) -----------------------------------
+if [ -z "${CHIRP_TEST_KAFKA_BROKERS:-}" ]; then
+  tansu=$(command -v tansu || echo "${CARGO_HOME:-$HOME/.cargo}/bin/tansu")
+  if [ ! -x "$tansu" ]; then
+    echo "installing tansu 0.6.0, a Kafka-compatible broker (about 15 minutes, once per machine)" >&2
+    cargo install tansu@0.6.0 --locked --features dynostore,postgres >&2
+    tansu="${CARGO_HOME:-$HOME/.cargo}/bin/tansu"
+  fi
+  port=$(free_port)
+  "$tansu" broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
+    --storage-engine memory://tansu/ </dev/null >"$build/tansu.log" 2>&1 &
+  echo $! >"$build/tansu.pid"
+  started+=("pid:$build/tansu.pid")
+  for _ in $(seq 1 100); do
+    python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 0.2)" 2>/dev/null && break
+    sleep 0.1
+  done
+  export CHIRP_TEST_KAFKA_BROKERS="127.0.0.1:$port"
+  echo "started tansu (Kafka protocol) on 127.0.0.1:$port" >&2
+fi
+
 "$@"

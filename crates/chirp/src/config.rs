@@ -193,6 +193,29 @@ pub struct Settings {
     #[arg(long, env = "MONGODB_URL", global = true)]
     pub mongodb_url: Option<String>,
 
+    /// Kafka brokers (`host:9092[,host:9092...]`) for the event log; unset: an SQLite log
+    /// in the data directory.
+    #[arg(long, env = "KAFKA_BROKERS", global = true)]
+    pub kafka_brokers: Option<String>,
+
+    /// Prefix of the Kafka topic names (`<prefix>chirp.posts`, ...).
+    #[arg(
+        long,
+        env = "CHIRP_KAFKA_TOPIC_PREFIX",
+        default_value = "",
+        global = true
+    )]
+    pub kafka_topic_prefix: String,
+
+    /// Partitions of each topic, when Chirp creates them.
+    #[arg(
+        long,
+        env = "CHIRP_KAFKA_PARTITIONS",
+        default_value_t = 6,
+        global = true
+    )]
+    pub kafka_partitions: i32,
+
     /// Log format on stdout.
     #[arg(
         long,

@@ -2,6 +2,7 @@
 //! connected to the others in process. A role says which services' routes a process
 //! serves and which background workers it runs.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -15,6 +16,7 @@ use chirp_auth::passwords::PasswordHashing;
 use chirp_auth::ports::ProfileStore;
 use chirp_auth::ports::{IdentityStore, LoginThrottle, SessionStore};
 use chirp_auth::{AuthService, AuthState};
+use chirp_core::deployed::kafka::KafkaEventLog;
 use chirp_core::deployed::postgres::{PgDb, PgOutbox};
 use chirp_core::deployed::redis::Redis;
 use chirp_core::embedded::event_log::SqliteEventLog;
@@ -61,7 +63,7 @@ pub struct System {
     pub db: SqliteDb,
     /// PostgreSQL, when configured.
     pub pg: Option<PgDb>,
-    pub log: Arc<SqliteEventLog>,
+    pub log: Arc<dyn EventLog>,
     pub auth: Arc<AuthService>,
     pub write: Arc<WriteService>,
     pub graph: Arc<GraphService>,
@@ -79,6 +81,8 @@ pub struct System {
     verifier: TokenVerifier,
     trust_forwarded_for: bool,
     outboxes: Vec<Outbox>,
+    /// One flag per consumer group this process runs, set once it has joined.
+    consumers_joined: Vec<(Command, Arc<AtomicBool>)>,
 }
 
 /// A service's outbox, the signal its writers give after each commit, and the role whose
@@ -99,7 +103,14 @@ impl System {
         let data = &s.data_dir;
         std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
         let db = SqliteDb::open(&data.join("chirp.db")).await?;
-        let log = Arc::new(SqliteEventLog::open(&data.join("events.db")).await?);
+        let log: Arc<dyn EventLog> = match &s.kafka_brokers {
+            Some(brokers) => Arc::new(KafkaEventLog::new(
+                brokers,
+                &s.kafka_topic_prefix,
+                s.kafka_partitions,
+            )?),
+            None => Arc::new(SqliteEventLog::open(&data.join("events.db")).await?),
+        };
         let ids = Arc::new(IdGenerator::new(s.worker_id).map_err(anyhow::Error::msg)?);
         let telemetry = Telemetry::new();
         let (auth_wake, write_wake, graph_wake) = (
@@ -259,9 +270,32 @@ impl System {
                 | Command::Search
         ) {
             let ping_log = log.clone();
-            readiness.add(ReadinessCheck::new("event log", move || {
+            let name = if s.kafka_brokers.is_some() {
+                "kafka"
+            } else {
+                "event log"
+            };
+            readiness.add(ReadinessCheck::new(name, move || {
                 let log = ping_log.clone();
                 async move { log.ping().await }
+            }));
+        }
+
+        // Consumers count as ready once they have joined their group.
+        let consumers_joined: Vec<(Command, Arc<AtomicBool>)> = [Command::Fanout, Command::Search]
+            .into_iter()
+            .filter(|c| runs(role, *c))
+            .map(|c| (c, Arc::new(AtomicBool::new(false))))
+            .collect();
+        if !consumers_joined.is_empty() {
+            let flags: Vec<Arc<AtomicBool>> =
+                consumers_joined.iter().map(|(_, f)| f.clone()).collect();
+            readiness.add(ReadinessCheck::new("event consumers", move || {
+                let all = flags.iter().all(|f| f.load(Ordering::Acquire));
+                async move {
+                    anyhow::ensure!(all, "not every consumer has joined its group yet");
+                    Ok(())
+                }
             }));
         }
 
@@ -303,6 +337,7 @@ impl System {
             verifier,
             trust_forwarded_for: s.trust_forwarded_for,
             outboxes,
+            consumers_joined,
         })
     }
 
@@ -350,7 +385,7 @@ impl System {
 
     /// Starts the background workers of `role`: outbox relays and consumer groups.
     pub fn spawn_workers(&self, role: Command, stop: &CancellationToken, tasks: &mut JoinSet<()>) {
-        let log: Arc<dyn EventLog> = self.log.clone();
+        let log = self.log.clone();
         for outbox in &self.outboxes {
             if runs(role, outbox.role) {
                 let relay = OutboxRelay {
@@ -362,12 +397,20 @@ impl System {
                 tasks.spawn(relay.run(stop.clone()));
             }
         }
+        let joined = |c: Command| {
+            self.consumers_joined
+                .iter()
+                .find(|(role, _)| *role == c)
+                .map(|(_, f)| f.clone())
+                .unwrap_or_default()
+        };
         if runs(role, Command::Fanout) {
             tasks.spawn(run_consumer(
                 log.clone(),
                 chirp_fanout::GROUP,
                 chirp_fanout::TOPICS,
                 self.fanout.clone(),
+                joined(Command::Fanout),
                 stop.clone(),
             ));
         }
@@ -377,6 +420,7 @@ impl System {
                 chirp_search::service::GROUP,
                 chirp_search::service::TOPICS,
                 search.clone(),
+                joined(Command::Search),
                 stop.clone(),
             ));
         }

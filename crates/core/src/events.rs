@@ -129,6 +129,10 @@ pub trait EventConsumer: Send {
     async fn next_batch(&mut self, max: usize, wait: Duration) -> anyhow::Result<Vec<Event>>;
     /// Records that every event returned so far has been handled.
     async fn commit(&mut self) -> anyhow::Result<()>;
+    /// Whether this member has joined its group and been given something to read.
+    fn joined(&self) -> bool {
+        true
+    }
 }
 
 /// What a consumer group does with a batch. It must be idempotent: after a crash the
@@ -145,6 +149,7 @@ pub async fn run_consumer(
     group: &'static str,
     topics: &'static [Topic],
     handler: Arc<dyn EventHandler>,
+    joined: Arc<std::sync::atomic::AtomicBool>,
     stop: CancellationToken,
 ) {
     let mut backoff = Backoff::default();
@@ -160,11 +165,17 @@ pub async fn run_consumer(
         }
     };
     backoff.reset();
+    if consumer.joined() {
+        joined.store(true, std::sync::atomic::Ordering::Release);
+    }
     while !stop.is_cancelled() {
         let batch = tokio::select! {
             b = consumer.next_batch(512, Duration::from_millis(500)) => b,
             _ = stop.cancelled() => return,
         };
+        if consumer.joined() {
+            joined.store(true, std::sync::atomic::Ordering::Release);
+        }
         let batch = match batch {
             Ok(b) => b,
             Err(e) => {

@@ -5,6 +5,8 @@
 pub mod deployed;
 pub mod embedded;
 pub mod error;
+#[cfg(test)]
+mod event_log_suite;
 pub mod events;
 pub mod http;
 pub mod id;
@@ -12,6 +14,7 @@ pub mod model;
 pub mod outbox;
 pub mod page;
 pub mod peers;
+pub mod peers_http;
 pub mod time;
 pub mod token;
 

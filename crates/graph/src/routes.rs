@@ -75,3 +75,60 @@ async fn following(
             .await?,
     ))
 }
+
+/// The internal API other services call (never routed by the gateway): the graph as
+/// fanout, timelines and reads need it.
+pub fn internal_router(graph: Arc<GraphService>) -> Router {
+    use chirp_core::http::ApiJson;
+    use chirp_core::peers::SocialGraph;
+    use chirp_core::peers_http::{CountsWire, GraphPageWire, Ids};
+    use chirp_core::Id;
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    struct PageQuery {
+        limit: usize,
+        before: Option<u64>,
+    }
+    #[derive(Deserialize)]
+    struct Above {
+        above: Option<u64>,
+    }
+    async fn followers(
+        State(g): State<Arc<GraphService>>,
+        PathId(id): PathId,
+        ApiQuery(q): ApiQuery<PageQuery>,
+    ) -> ApiResult<impl IntoResponse> {
+        let page = PageRequest {
+            limit: q.limit,
+            before: q.before,
+        };
+        Ok(Json(GraphPageWire::from(
+            SocialGraph::followers(g.as_ref(), id, page).await?,
+        )))
+    }
+    async fn followees(
+        State(g): State<Arc<GraphService>>,
+        PathId(id): PathId,
+        ApiQuery(q): ApiQuery<Above>,
+    ) -> ApiResult<Json<Vec<Id>>> {
+        Ok(Json(match q.above {
+            Some(t) => g.followees_above(id, t).await?,
+            None => g.all_followees(id).await?,
+        }))
+    }
+    async fn counts(
+        State(g): State<Arc<GraphService>>,
+        ApiJson(b): ApiJson<Ids>,
+    ) -> ApiResult<Json<CountsWire>> {
+        let c = g.counts(&b.ids).await?;
+        Ok(Json(
+            c.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        ))
+    }
+    Router::new()
+        .route("/internal/v1/graph/{id}/followers", get(followers))
+        .route("/internal/v1/graph/{id}/followees", get(followees))
+        .route("/internal/v1/graph/counts", post(counts))
+        .with_state(graph)
+}

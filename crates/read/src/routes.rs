@@ -79,3 +79,36 @@ async fn home(
         s.read.home(caller.id, PageRequest::try_from(p)?).await?,
     ))
 }
+
+/// The internal API other services call (never routed by the gateway): hydration.
+pub fn internal_router(read: Arc<ReadService>) -> Router {
+    use axum::routing::post;
+    use chirp_core::peers::Directory;
+    use chirp_core::peers_http::Ids;
+
+    async fn users(
+        State(r): State<Arc<ReadService>>,
+        ApiJsonIds(ids): ApiJsonIds,
+    ) -> ApiResult<impl IntoResponse> {
+        Ok(Json(r.users(&ids).await?))
+    }
+    async fn posts(
+        State(r): State<Arc<ReadService>>,
+        ApiJsonIds(ids): ApiJsonIds,
+    ) -> ApiResult<impl IntoResponse> {
+        Ok(Json(r.posts(&ids).await?))
+    }
+    struct ApiJsonIds(Vec<chirp_core::Id>);
+    impl<S: Send + Sync> axum::extract::FromRequest<S> for ApiJsonIds {
+        type Rejection = ApiError;
+        async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+            let chirp_core::http::ApiJson(Ids { ids }) =
+                chirp_core::http::ApiJson::<Ids>::from_request(req, state).await?;
+            Ok(ApiJsonIds(ids))
+        }
+    }
+    Router::new()
+        .route("/internal/v1/users", post(users))
+        .route("/internal/v1/posts", post(posts))
+        .with_state(read)
+}

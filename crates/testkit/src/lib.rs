@@ -145,3 +145,9 @@ pub fn mongodb_url() -> String {
     std::env::var("CHIRP_TEST_MONGODB_URL")
         .expect("CHIRP_TEST_MONGODB_URL is not set: run the tests with `make test`")
 }
+
+/// The Kafka-protocol broker tests use (started by `scripts/with-deps.sh`).
+pub fn kafka_brokers() -> String {
+    std::env::var("CHIRP_TEST_KAFKA_BROKERS")
+        .expect("CHIRP_TEST_KAFKA_BROKERS is not set: run the tests with `make test`")
+}

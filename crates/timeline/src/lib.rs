@@ -3,6 +3,7 @@
 
 pub mod adapters;
 pub mod ports;
+pub mod routes;
 pub mod service;
 #[cfg(test)]
 mod store_suite;

@@ -56,8 +56,8 @@ pub async fn spawn_app() -> TestApp {
 }
 
 /// The deployed dependencies the suite runs against, named in `CHIRP_TEST_WITH`
-/// (comma-separated: `postgres`, `redis`, `elasticsearch`, `mongodb`); none means the
-/// embedded defaults.
+/// (comma-separated: `postgres`, `redis`, `elasticsearch`, `mongodb`, `kafka`); none
+/// means the embedded defaults.
 #[derive(Default)]
 pub struct Deps {
     pub postgres: Option<chirp_testkit::TestDatabase>,
@@ -66,6 +66,8 @@ pub struct Deps {
     pub elasticsearch: Option<(String, String)>,
     /// MongoDB: a database of this test's own.
     pub mongodb: Option<String>,
+    /// Kafka: the brokers and this test's topic prefix.
+    pub kafka: Option<(String, String)>,
 }
 
 impl Drop for Deps {
@@ -94,7 +96,7 @@ impl Deps {
             .collect();
         for w in &wanted {
             assert!(
-                ["postgres", "redis", "elasticsearch", "mongodb"].contains(w),
+                ["postgres", "redis", "elasticsearch", "mongodb", "kafka"].contains(w),
                 "CHIRP_TEST_WITH names an unknown dependency: {w}"
             );
         }
@@ -120,6 +122,12 @@ impl Deps {
                     chirp_testkit::unique("test")
                 )
             }),
+            kafka: wanted.contains(&"kafka").then(|| {
+                (
+                    chirp_testkit::kafka_brokers(),
+                    format!("{}.", chirp_testkit::unique("test")),
+                )
+            }),
         }
     }
 
@@ -131,6 +139,11 @@ impl Deps {
             settings.redis_prefix = r.prefix.clone();
         }
         settings.mongodb_url = self.mongodb.clone();
+        if let Some((brokers, prefix)) = &self.kafka {
+            settings.kafka_brokers = Some(brokers.clone());
+            settings.kafka_topic_prefix = prefix.clone();
+            settings.kafka_partitions = 2;
+        }
         if let Some((url, prefix)) = &self.elasticsearch {
             settings.elasticsearch_url = Some(url.clone());
             settings.elasticsearch_index_prefix = prefix.clone();
@@ -150,6 +163,11 @@ impl Deps {
         if let Some(url) = &self.mongodb {
             env.push(("MONGODB_URL", url.clone()));
         }
+        if let Some((brokers, prefix)) = &self.kafka {
+            env.push(("KAFKA_BROKERS", brokers.clone()));
+            env.push(("CHIRP_KAFKA_TOPIC_PREFIX", prefix.clone()));
+            env.push(("CHIRP_KAFKA_PARTITIONS", "2".into()));
+        }
         if let Some((url, prefix)) = &self.elasticsearch {
             env.push(("ELASTICSEARCH_URL", url.clone()));
             env.push(("CHIRP_ELASTICSEARCH_INDEX_PREFIX", prefix.clone()));
@@ -167,8 +185,16 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     start(settings, dir, deps).await
 }
 
-/// Starts an app on a data directory and dependencies (a restart, when they were used).
+/// Starts an app on a data directory and dependencies (a restart, when they were used),
+/// and waits until it is ready.
 pub async fn start(settings: Settings, dir: Arc<tempfile::TempDir>, deps: Arc<Deps>) -> TestApp {
+    let app = launch(settings, dir, deps).await;
+    app.wait_until_ready().await;
+    app
+}
+
+/// Starts an app without waiting for it to be ready.
+pub async fn launch(settings: Settings, dir: Arc<tempfile::TempDir>, deps: Arc<Deps>) -> TestApp {
     init_logs();
     let app = Application::build(Command::All, &settings)
         .await
@@ -196,7 +222,16 @@ impl Drop for TestApp {
 }
 
 /// Retries `check` until it returns `Some`, for up to [`EVENTUALLY`].
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+pub async fn eventually<T, F, Fut>(what: &str, check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    eventually_within(EVENTUALLY, what, check).await
+}
+
+/// Retries `check` until it returns `Some`, for up to `bound`.
+pub async fn eventually_within<T, F, Fut>(bound: Duration, what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
@@ -206,8 +241,8 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        if started.elapsed() > EVENTUALLY {
-            panic!("not within {EVENTUALLY:?}: {what}");
+        if started.elapsed() > bound {
+            panic!("not within {bound:?}: {what}");
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
@@ -255,6 +290,20 @@ pub async fn assert_problem(res: Response, status: StatusCode) -> Value {
 }
 
 impl TestApp {
+    /// Waits until `/readyz` answers 200: stores reachable, consumers in their groups.
+    /// Gives up quietly after 30 s (a test of an unready app checks that itself).
+    pub async fn wait_until_ready(&self) {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(30) {
+            if let Ok(res) = self.http.get(self.url("/readyz")).send().await {
+                if res.status() == StatusCode::OK {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -435,7 +484,11 @@ impl TestApp {
     /// Waits until searching posts for `q` gives exactly `expected`.
     pub async fn search_becomes(&self, q: &str, expected: &[String]) {
         eventually(&format!("search {q:?} gives {expected:?}"), || async {
-            (ids(&self.search_posts(q).await) == expected).then_some(())
+            let got = ids(&self.search_posts(q).await);
+            if std::env::var_os("CHIRP_TEST_DEBUG").is_some() {
+                eprintln!("search {q:?}: {got:?}");
+            }
+            (got == expected).then_some(())
         })
         .await
     }
@@ -494,17 +547,22 @@ impl TestApp {
             .await
             .expect("counts");
         counts.extend((0..2).map(|i| sqlx::Row::get::<i64, _>(&row, i)));
-        let log = sqlx::SqlitePool::connect(&format!(
-            "sqlite://{}?mode=ro",
-            self.data_dir.path().join("events.db").display()
-        ))
-        .await
-        .expect("the event log opens");
-        let logged: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(pos), 0) FROM events")
-            .fetch_one(&log)
-            .await
-            .expect("event log query");
-        log.close().await;
+        // The number of events ever in the embedded log (none when Kafka is the log).
+        let events_db = self.data_dir.path().join("events.db");
+        let logged: i64 = if events_db.exists() {
+            let log =
+                sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", events_db.display()))
+                    .await
+                    .expect("the event log opens");
+            let n = sqlx::query_scalar("SELECT COALESCE(MAX(pos), 0) FROM events")
+                .fetch_one(&log)
+                .await
+                .expect("event log query");
+            log.close().await;
+            n
+        } else {
+            0
+        };
         counts.push(logged);
         counts
     }

@@ -70,11 +70,11 @@ async fn unknown_routes_and_methods_are_problem_documents() {
 #[tokio::test]
 async fn dependencies_down_at_start_are_503_not_a_crash() {
     // Nothing listens on port 1.
-    let app = spawn_app_with(|s| {
-        s.database_url = Some("postgres://postgres@127.0.0.1:1/none".into());
-        s.redis_url = Some("redis://127.0.0.1:1".into());
-    })
-    .await;
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let mut settings = chirp::Settings::for_tests(dir.path().to_path_buf());
+    settings.database_url = Some("postgres://postgres@127.0.0.1:1/none".into());
+    settings.redis_url = Some("redis://127.0.0.1:1".into());
+    let app = launch(settings, dir, std::sync::Arc::new(Deps::default())).await;
     assert_eq!(app.get("/healthz", None).await.status(), StatusCode::OK);
     let doc = assert_problem(
         app.get("/readyz", None).await,

@@ -42,6 +42,17 @@ async fn every_service_runs_alone_with_only_its_routes() {
         let base = format!("http://{}", app.local_addr().unwrap());
         let stop = CancellationToken::new();
         let running = tokio::spawn(app.run_until_stopped(stop.clone()));
+        // Ready once its consumers (if any) have joined their groups.
+        let started = std::time::Instant::now();
+        while reqwest::get(format!("{base}/readyz"))
+            .await
+            .unwrap()
+            .status()
+            != StatusCode::OK
+            && started.elapsed() < std::time::Duration::from_secs(10)
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
         for ops in ["/healthz", "/readyz", "/metrics"] {
             let res = reqwest::get(format!("{base}{ops}")).await.unwrap();
             assert_eq!(res.status(), StatusCode::OK, "{} {ops}", role.name());

@@ -1,4 +1,5 @@
 //! Deployed adapters shared by several services: PostgreSQL (and its outbox) and Redis.
 
+pub mod kafka;
 pub mod postgres;
 pub mod redis;

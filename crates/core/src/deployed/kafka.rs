@@ -1,0 +1,221 @@
+//! The event log on Kafka (any broker that speaks its protocol): the deployed adapter.
+//!
+//! Topics `chirp.posts`, `chirp.graph` and `chirp.users` (under an optional prefix) are
+//! made at start if missing. Events are keyed by [`Event::key`], so one entity's events
+//! share a partition and keep their order; the producer is idempotent and waits for every
+//! in-sync replica. Consumers belong to groups, so several processes split the partitions;
+//! each commits offsets only for what it has handled, so a crash redelivers, never skips.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::util::Timeout;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use tokio::sync::OnceCell;
+
+use crate::events::{Event, EventConsumer, EventLog, Topic};
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Clone)]
+pub struct KafkaEventLog {
+    brokers: String,
+    prefix: String,
+    partitions: i32,
+    producer: FutureProducer,
+    /// The topics are made once, on first use, so that a broker that is down at start
+    /// costs 503s rather than the process.
+    topics: Arc<OnceCell<()>>,
+}
+
+impl KafkaEventLog {
+    /// `brokers`: `host:port[,host:port...]`; `prefix`: of every topic name.
+    pub fn new(brokers: &str, prefix: &str, partitions: i32) -> anyhow::Result<Self> {
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("message.timeout.ms", "10000")
+            .set("socket.timeout.ms", "5000")
+            .set("linger.ms", "2")
+            .create()
+            .context("creating the Kafka producer")?;
+        Ok(KafkaEventLog {
+            brokers: brokers.to_owned(),
+            prefix: prefix.to_owned(),
+            partitions,
+            producer,
+            topics: Arc::new(OnceCell::new()),
+        })
+    }
+
+    pub fn topic_name(&self, t: Topic) -> String {
+        format!("{}{}", self.prefix, t.name())
+    }
+
+    async fn ensure_topics(&self) -> anyhow::Result<()> {
+        self.topics
+            .get_or_try_init(|| async {
+                let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+                    .set("bootstrap.servers", &self.brokers)
+                    .create()
+                    .context("creating the Kafka admin client")?;
+                let names: Vec<String> = Topic::ALL.iter().map(|t| self.topic_name(*t)).collect();
+                let wanted: Vec<NewTopic<'_>> = names
+                    .iter()
+                    .map(|n| NewTopic::new(n, self.partitions, TopicReplication::Fixed(1)))
+                    .collect();
+                let options = AdminOptions::new().operation_timeout(Some(TIMEOUT));
+                for outcome in admin.create_topics(&wanted, &options).await? {
+                    match outcome {
+                        Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                        Err((topic, code)) => anyhow::bail!("creating topic {topic}: {code}"),
+                    }
+                }
+                anyhow::Ok(())
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl EventLog for KafkaEventLog {
+    async fn append(&self, events: &[Event]) -> anyhow::Result<()> {
+        self.ensure_topics().await?;
+        let sends = events.iter().map(|e| {
+            let topic = self.topic_name(e.topic());
+            let key = e.key();
+            let payload = e.to_json();
+            let id = e.id.to_string();
+            async move {
+                let headers = OwnedHeaders::new().insert(Header {
+                    key: "event-id",
+                    value: Some(&id),
+                });
+                let record = FutureRecord::to(&topic)
+                    .key(&key)
+                    .payload(&payload)
+                    .headers(headers);
+                self.producer
+                    .send(record, Timeout::After(TIMEOUT))
+                    .await
+                    .map(|_| ())
+                    .map_err(|(e, _)| anyhow::anyhow!("publishing to {topic}: {e}"))
+            }
+        });
+        // All in flight at once; the idempotent producer keeps each partition's order.
+        for r in futures::future::join_all(sends).await {
+            r?;
+        }
+        Ok(())
+    }
+
+    async fn consumer(
+        &self,
+        group: &str,
+        topics: &[Topic],
+    ) -> anyhow::Result<Box<dyn EventConsumer>> {
+        self.ensure_topics().await?;
+        let consumer: StreamConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.brokers)
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "1000")
+            // Fanout lag is what users feel: do not let the broker hold fetches long.
+            .set("fetch.wait.max.ms", "50")
+            .create()
+            .context("creating a Kafka consumer")?;
+        let names: Vec<String> = topics.iter().map(|t| self.topic_name(*t)).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        consumer.subscribe(&refs)?;
+        Ok(Box::new(KafkaConsumer {
+            consumer: Arc::new(consumer),
+            done: HashMap::new(),
+        }))
+    }
+
+    async fn ping(&self) -> anyhow::Result<()> {
+        let producer = self.producer.clone();
+        tokio::task::spawn_blocking(move || {
+            producer
+                .client()
+                .fetch_metadata(None, Duration::from_secs(2))
+        })
+        .await?
+        .context("asking the Kafka brokers for metadata")?;
+        self.ensure_topics().await
+    }
+}
+
+struct KafkaConsumer {
+    consumer: Arc<StreamConsumer>,
+    /// The next offset of each partition read from, once handled.
+    done: HashMap<(String, i32), i64>,
+}
+
+#[async_trait]
+impl EventConsumer for KafkaConsumer {
+    async fn next_batch(&mut self, max: usize, wait: Duration) -> anyhow::Result<Vec<Event>> {
+        let mut events = Vec::new();
+        let mut deadline = wait;
+        while events.len() < max {
+            let msg = match tokio::time::timeout(deadline, self.consumer.recv()).await {
+                Err(_) => break,
+                Ok(m) => m?,
+            };
+            // After the first message, take only what has already arrived.
+            deadline = Duration::from_millis(5);
+            let key = (msg.topic().to_owned(), msg.partition());
+            self.done.insert(key, msg.offset() + 1);
+            let Some(payload) = msg.payload() else {
+                continue;
+            };
+            match std::str::from_utf8(payload)
+                .map_err(anyhow::Error::from)
+                .and_then(|s| Ok(Event::from_json(s)?))
+            {
+                Ok(e) => events.push(e),
+                Err(err) => {
+                    tracing::error!(topic = msg.topic(), offset = msg.offset(), error = %err, "unreadable event skipped")
+                }
+            }
+        }
+        Ok(events)
+    }
+
+    fn joined(&self) -> bool {
+        self.consumer.assignment().is_ok_and(|a| a.count() > 0)
+    }
+
+    async fn commit(&mut self) -> anyhow::Result<()> {
+        if self.done.is_empty() {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::new();
+        for ((topic, partition), next) in &self.done {
+            tpl.add_partition_offset(topic, *partition, Offset::Offset(*next))?;
+        }
+        let consumer = self.consumer.clone();
+        let committed =
+            tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync)).await?;
+        self.done.clear();
+        if let Err(e) = committed {
+            // After a rebalance the partitions may be another member's now: it will read
+            // from the last commit, so the worst case is a redelivery, which is harmless.
+            tracing::warn!(error = %e, "committing offsets failed; the events will be delivered again");
+        }
+        Ok(())
+    }
+}

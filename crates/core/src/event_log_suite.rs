@@ -1,0 +1,123 @@
+//! The behaviour every [`EventLog`] adapter must have, as one suite run against each.
+
+use std::time::{Duration, Instant};
+
+use crate::deployed::kafka::KafkaEventLog;
+use crate::embedded::event_log::SqliteEventLog;
+use crate::events::{Event, EventBody, EventConsumer, EventLog, Topic};
+use crate::id::Id;
+
+/// Events about one follow pair (one key), so their order is kept; and one user event.
+fn history(first_id: u64, n: u64) -> Vec<Event> {
+    (first_id..first_id + n)
+        .map(|i| Event {
+            id: Id(i),
+            version: i,
+            occurred_at_ms: 0,
+            body: if i % 2 == 0 {
+                EventBody::FollowCreated {
+                    follower: Id(1),
+                    followee: Id(2),
+                }
+            } else {
+                EventBody::FollowDeleted {
+                    follower: Id(1),
+                    followee: Id(2),
+                }
+            },
+        })
+        .collect()
+}
+
+fn user(id: u64) -> Event {
+    Event {
+        id: Id(id),
+        version: 1,
+        occurred_at_ms: 0,
+        body: EventBody::UserCreated {
+            user_id: Id(id),
+            handle: format!("u{id}"),
+            display_name: "U".into(),
+            created_at_ms: 0,
+        },
+    }
+}
+
+/// Reads until `n` events arrived (or a generous deadline passed), then a little more to
+/// catch any extra.
+async fn read(c: &mut Box<dyn EventConsumer>, n: usize) -> Vec<Id> {
+    let started = Instant::now();
+    let mut got = Vec::new();
+    while got.len() < n && started.elapsed() < Duration::from_secs(30) {
+        got.extend(
+            c.next_batch(100, Duration::from_millis(500))
+                .await
+                .unwrap()
+                .iter()
+                .map(|e| e.id),
+        );
+    }
+    got.extend(
+        c.next_batch(100, Duration::from_millis(300))
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.id),
+    );
+    got
+}
+
+async fn suite(log: &dyn EventLog) {
+    log.ping().await.unwrap();
+    let first = history(10, 6);
+    log.append(&first).await.unwrap();
+    log.append(&[user(100)]).await.unwrap();
+
+    // A group sees each event of its topics once, one key's events in order.
+    let mut a = log.consumer("group-a", &[Topic::Graph]).await.unwrap();
+    let got = read(&mut a, 6).await;
+    assert_eq!(got, first.iter().map(|e| e.id).collect::<Vec<_>>());
+    a.commit().await.unwrap();
+    drop(a);
+
+    // The group resumes after its commit: only what came since.
+    log.append(&history(20, 2)).await.unwrap();
+    let mut a = log.consumer("group-a", &[Topic::Graph]).await.unwrap();
+    assert_eq!(read(&mut a, 2).await, [Id(20), Id(21)]);
+    // Read but not committed: the next member of the group gets them again.
+    drop(a);
+    let mut a = log.consumer("group-a", &[Topic::Graph]).await.unwrap();
+    assert_eq!(read(&mut a, 2).await, [Id(20), Id(21)]);
+    drop(a);
+
+    // Another group reads everything; topics it did not ask for never reach it.
+    let mut b = log
+        .consumer("group-b", &[Topic::Graph, Topic::Users])
+        .await
+        .unwrap();
+    let mut all = read(&mut b, 9).await;
+    all.sort();
+    let mut expected: Vec<Id> = (10..16).chain([20, 21, 100]).map(Id).collect();
+    expected.sort();
+    assert_eq!(all, expected);
+    let mut c = log.consumer("group-c", &[Topic::Posts]).await.unwrap();
+    assert!(read(&mut c, 0).await.is_empty());
+}
+
+#[tokio::test]
+async fn sqlite_log_passes_the_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    suite(
+        &SqliteEventLog::open(&dir.path().join("events.db"))
+            .await
+            .unwrap(),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn kafka_log_passes_the_suite() {
+    let prefix = format!("{}.", chirp_testkit::unique("test"));
+    let log = KafkaEventLog::new(&chirp_testkit::kafka_brokers(), &prefix, 3).unwrap();
+    suite(&log).await;
+}

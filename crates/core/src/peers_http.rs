@@ -1,0 +1,252 @@
+//! The service-to-service clients: each [`crate::peers`] trait over HTTP, for services in
+//! processes of their own. The serving side is each service's `/internal/v1` routes, which
+//! the gateway never exposes. Every call has a timeout; a peer that is down or answers
+//! 5xx is a 503 naming it, and a 404 from it is a 404.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use crate::id::Id;
+use crate::model::{FollowCounts, Post, User};
+use crate::page::PageRequest;
+use crate::peers::{Directory, GraphPage, SocialGraph, TimelineEntry, Timelines};
+
+/// A peer service at a base URL.
+#[derive(Clone)]
+pub struct Peer {
+    http: reqwest::Client,
+    base: String,
+    name: &'static str,
+}
+
+impl Peer {
+    pub fn new(name: &'static str, base: &str) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(5))
+            .build()?;
+        Ok(Peer {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            name,
+        })
+    }
+
+    async fn call<R: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<R, ApiError> {
+        let res = req
+            .send()
+            .await
+            .map_err(|e| ApiError::unavailable(self.name, e))?;
+        let status = res.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Err(ApiError::NotFound(format!(
+                "{} found no such resource",
+                self.name
+            )));
+        }
+        if !status.is_success() {
+            return Err(ApiError::unavailable(
+                self.name,
+                anyhow::anyhow!("answered {status}"),
+            ));
+        }
+        if status == reqwest::StatusCode::NO_CONTENT {
+            return serde_json::from_str("null").map_err(|e| ApiError::unavailable(self.name, e));
+        }
+        res.json()
+            .await
+            .map_err(|e| ApiError::unavailable(self.name, e))
+    }
+
+    pub async fn get<R: DeserializeOwned>(&self, path: &str) -> Result<R, ApiError> {
+        self.call(self.http.get(format!("{}{path}", self.base)))
+            .await
+    }
+
+    pub async fn post<B: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<R, ApiError> {
+        self.call(self.http.post(format!("{}{path}", self.base)).json(body))
+            .await
+    }
+}
+
+/// A list of ids, as internal requests carry them.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Ids {
+    pub ids: Vec<Id>,
+}
+
+/// A page of the graph on the wire (keys as strings: they are 64-bit).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct GraphPageWire {
+    pub users: Vec<Id>,
+    pub keys: Vec<Id>,
+    pub more: bool,
+}
+
+impl From<GraphPage> for GraphPageWire {
+    fn from(p: GraphPage) -> Self {
+        GraphPageWire {
+            users: p.users,
+            keys: p.keys.into_iter().map(Id).collect(),
+            more: p.more,
+        }
+    }
+}
+
+/// Counts by user id, on the wire.
+pub type CountsWire = HashMap<String, FollowCounts>;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Delivery {
+    pub users: Vec<Id>,
+    pub post: Id,
+    pub author: Id,
+}
+
+fn page_query(p: PageRequest) -> String {
+    match p.before {
+        Some(b) => format!("limit={}&before={b}", p.limit),
+        None => format!("limit={}", p.limit),
+    }
+}
+
+/// ReadService, over HTTP.
+pub struct HttpDirectory(pub Peer);
+
+#[async_trait]
+impl Directory for HttpDirectory {
+    async fn users(&self, ids: &[Id]) -> Result<Vec<User>, ApiError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.0
+            .post("/internal/v1/users", &Ids { ids: ids.to_vec() })
+            .await
+    }
+
+    async fn posts(&self, ids: &[Id]) -> Result<Vec<Post>, ApiError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.0
+            .post("/internal/v1/posts", &Ids { ids: ids.to_vec() })
+            .await
+    }
+
+    async fn user_exists(&self, id: Id) -> Result<bool, ApiError> {
+        Ok(!self.users(&[id]).await?.is_empty())
+    }
+}
+
+/// UserGraphService, over HTTP.
+pub struct HttpGraph(pub Peer);
+
+#[async_trait]
+impl SocialGraph for HttpGraph {
+    async fn followers(&self, user: Id, page: PageRequest) -> Result<GraphPage, ApiError> {
+        let w: GraphPageWire = self
+            .0
+            .get(&format!(
+                "/internal/v1/graph/{user}/followers?{}",
+                page_query(page)
+            ))
+            .await?;
+        Ok(GraphPage {
+            users: w.users,
+            keys: w.keys.into_iter().map(Id::get).collect(),
+            more: w.more,
+        })
+    }
+
+    async fn all_followees(&self, user: Id) -> Result<Vec<Id>, ApiError> {
+        self.0
+            .get(&format!("/internal/v1/graph/{user}/followees"))
+            .await
+    }
+
+    async fn counts(&self, users: &[Id]) -> Result<HashMap<Id, FollowCounts>, ApiError> {
+        if users.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let w: CountsWire = self
+            .0
+            .post(
+                "/internal/v1/graph/counts",
+                &Ids {
+                    ids: users.to_vec(),
+                },
+            )
+            .await?;
+        Ok(w.into_iter()
+            .filter_map(|(k, v)| Some((k.parse().ok()?, v)))
+            .collect())
+    }
+
+    async fn followees_above(&self, user: Id, threshold: u64) -> Result<Vec<Id>, ApiError> {
+        self.0
+            .get(&format!(
+                "/internal/v1/graph/{user}/followees?above={threshold}"
+            ))
+            .await
+    }
+}
+
+/// TimelineService, over HTTP.
+pub struct HttpTimelines(pub Peer);
+
+#[async_trait]
+impl Timelines for HttpTimelines {
+    async fn page(&self, user: Id, page: PageRequest) -> Result<Vec<Id>, ApiError> {
+        self.0
+            .get(&format!(
+                "/internal/v1/timelines/{user}?{}",
+                page_query(page)
+            ))
+            .await
+    }
+
+    async fn deliver(&self, users: &[Id], entry: TimelineEntry) -> Result<(), ApiError> {
+        let body = Delivery {
+            users: users.to_vec(),
+            post: entry.post,
+            author: entry.author,
+        };
+        self.0.post("/internal/v1/timelines/deliver", &body).await
+    }
+
+    async fn retract(&self, users: &[Id], post: Id) -> Result<(), ApiError> {
+        let body = Delivery {
+            users: users.to_vec(),
+            post,
+            author: Id(0),
+        };
+        self.0.post("/internal/v1/timelines/retract", &body).await
+    }
+
+    async fn backfill(&self, follower: Id, followee: Id) -> Result<(), ApiError> {
+        self.0
+            .post(
+                &format!("/internal/v1/timelines/{follower}/backfill/{followee}"),
+                &(),
+            )
+            .await
+    }
+
+    async fn purge(&self, follower: Id, followee: Id) -> Result<(), ApiError> {
+        self.0
+            .post(
+                &format!("/internal/v1/timelines/{follower}/purge/{followee}"),
+                &(),
+            )
+            .await
+    }
+}
