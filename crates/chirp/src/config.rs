@@ -216,6 +216,23 @@ pub struct Settings {
     )]
     pub kafka_partitions: i32,
 
+    /// AuthService's base URL, for processes that do not run it: they verify tokens with
+    /// the keys it publishes at `/.well-known/jwks.json`.
+    #[arg(long, env = "CHIRP_AUTH_URL", global = true)]
+    pub auth_url: Option<String>,
+
+    /// ReadService's base URL, for processes that do not run it (users and posts).
+    #[arg(long, env = "CHIRP_READ_URL", global = true)]
+    pub read_url: Option<String>,
+
+    /// UserGraphService's base URL, for processes that do not run it.
+    #[arg(long, env = "CHIRP_GRAPH_URL", global = true)]
+    pub graph_url: Option<String>,
+
+    /// TimelineService's base URL, for processes that do not run it.
+    #[arg(long, env = "CHIRP_TIMELINE_URL", global = true)]
+    pub timeline_url: Option<String>,
+
     /// Log format on stdout.
     #[arg(
         long,

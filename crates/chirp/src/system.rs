@@ -27,6 +27,7 @@ use chirp_core::http::extract::TrustForwardedFor;
 use chirp_core::http::{service_routes, Readiness, ReadinessCheck, Telemetry};
 use chirp_core::outbox::{OutboxRelay, OutboxSource};
 use chirp_core::peers::{Directory, LateDirectory, SocialGraph, Timelines};
+use chirp_core::peers_http::{HttpDirectory, HttpGraph, HttpTimelines, Peer};
 use chirp_core::token::TokenVerifier;
 use chirp_core::IdGenerator;
 use chirp_fanout::{FanoutMetrics, FanoutService};
@@ -80,6 +81,8 @@ pub struct System {
     pub readiness: Readiness,
     verifier: TokenVerifier,
     trust_forwarded_for: bool,
+    /// AuthService's address, when tokens are checked against its published keys.
+    auth_url: Option<String>,
     outboxes: Vec<Outbox>,
     /// One flag per consumer group this process runs, set once it has joined.
     consumers_joined: Vec<(Command, Arc<AtomicBool>)>,
@@ -136,8 +139,23 @@ impl System {
             None => Relational::sqlite(&db, sqlite_follows).await?,
         };
 
+        // Peers: over HTTP when this process does not run them and their URL is set, in
+        // process otherwise.
+        let remote = |service: Command, url: &Option<String>| -> Option<String> {
+            if runs(role, service) {
+                None
+            } else {
+                url.clone()
+            }
+        };
         let signing_key = chirp_auth::keys::load_or_create(data)?;
-        let verifier = TokenVerifier::with_keys([signing_key.verifying_key()]);
+        // Tokens are verified locally: with the key itself where AuthService runs, else
+        // with the public keys AuthService publishes (refreshed in the background).
+        let auth_url = remote(Command::Auth, &s.auth_url);
+        let verifier = match &auth_url {
+            Some(_) => TokenVerifier::default(),
+            None => TokenVerifier::with_keys([signing_key.verifying_key()]),
+        };
 
         let redis = match &s.redis_url {
             Some(urls) => Some(Redis::new(urls, &s.redis_prefix)?),
@@ -166,12 +184,24 @@ impl System {
         };
 
         let late_directory = Arc::new(LateDirectory::default());
+        let remote_directory: Option<Arc<dyn Directory>> = match remote(Command::Read, &s.read_url)
+        {
+            Some(url) => Some(Arc::new(HttpDirectory(Peer::new("read service", &url)?))),
+            None => None,
+        };
         let graph = Arc::new(GraphService {
             store: relational.follows.clone(),
-            directory: late_directory.clone(),
+            directory: match &remote_directory {
+                Some(d) => d.clone(),
+                None => late_directory.clone(),
+            },
             ids: ids.clone(),
             outbox_wake: graph_wake.clone(),
         });
+        let social: Arc<dyn SocialGraph> = match remote(Command::Graph, &s.graph_url) {
+            Some(url) => Arc::new(HttpGraph(Peer::new("graph service", &url)?)),
+            None => graph.clone(),
+        };
         let timelines = Arc::new(TimelineService {
             config: TimelineConfig {
                 cap: s.timeline_cap,
@@ -180,16 +210,21 @@ impl System {
             },
             store: timeline_store.clone(),
             posts: relational.posts_source.clone(),
-            graph: graph.clone(),
+            graph: social.clone(),
         });
+        let timelines_peer: Arc<dyn Timelines> = match remote(Command::Timeline, &s.timeline_url) {
+            Some(url) => Arc::new(HttpTimelines(Peer::new("timeline service", &url)?)),
+            None => timelines.clone(),
+        };
         let read = Arc::new(ReadService {
             store: relational.read.clone(),
-            graph: graph.clone(),
-            timelines: timelines.clone(),
+            graph: social.clone(),
+            timelines: timelines_peer.clone(),
             celebrity_threshold: s.celebrity_threshold,
         });
-        let directory: Arc<dyn Directory> = read.clone();
-        late_directory.bind(&directory);
+        let local_directory: Arc<dyn Directory> = read.clone();
+        late_directory.bind(&local_directory);
+        let directory = remote_directory.unwrap_or(local_directory);
 
         let auth = Arc::new(AuthService {
             config: s.auth_config(),
@@ -211,8 +246,8 @@ impl System {
             outbox_wake: write_wake.clone(),
         });
         let fanout = Arc::new(FanoutService {
-            graph: graph.clone() as Arc<dyn SocialGraph>,
-            timelines: timelines.clone() as Arc<dyn Timelines>,
+            graph: social.clone(),
+            timelines: timelines_peer.clone(),
             celebrity_threshold: s.celebrity_threshold,
             metrics: FanoutMetrics::new(&telemetry),
         });
@@ -336,6 +371,7 @@ impl System {
             readiness,
             verifier,
             trust_forwarded_for: s.trust_forwarded_for,
+            auth_url,
             outboxes,
             consumers_joined,
         })
@@ -380,12 +416,38 @@ impl System {
                 chirp_search::router(search.clone()),
             ));
         }
+        // The internal API, for peers in other processes; `chirp all` needs none.
+        let internal = match role {
+            Command::Read => Some((
+                "read",
+                chirp_read::routes::internal_router(self.read.clone()),
+            )),
+            Command::Graph => Some((
+                "graph",
+                chirp_graph::routes::internal_router(self.graph.clone()),
+            )),
+            Command::Timeline => Some((
+                "timeline",
+                chirp_timeline::routes::internal_router(self.timelines.clone()),
+            )),
+            _ => None,
+        };
+        if let Some((service, router)) = internal {
+            api = api.merge(service_routes(service, t, router));
+        }
         api
     }
 
     /// Starts the background workers of `role`: outbox relays and consumer groups.
     pub fn spawn_workers(&self, role: Command, stop: &CancellationToken, tasks: &mut JoinSet<()>) {
         let log = self.log.clone();
+        if let Some(url) = &self.auth_url {
+            tasks.spawn(refresh_keys(
+                url.clone(),
+                self.verifier.clone(),
+                stop.clone(),
+            ));
+        }
         for outbox in &self.outboxes {
             if runs(role, outbox.role) {
                 let relay = OutboxRelay {
@@ -532,6 +594,40 @@ async fn migrate_postgres(pg: PgDb) {
                 );
                 let _ = backoff.wait(&never).await;
             }
+        }
+    }
+}
+
+/// Keeps `verifier`'s keys in step with AuthService's JWKS: at once, then every five
+/// minutes (every two seconds until the first answer).
+async fn refresh_keys(auth_url: String, verifier: TokenVerifier, stop: CancellationToken) {
+    let peer = match Peer::new("auth service", &auth_url) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(
+                error = format!("{e:#}"),
+                "cannot reach AuthService for its keys"
+            );
+            return;
+        }
+    };
+    let mut have_keys = false;
+    loop {
+        match peer
+            .get::<chirp_core::token::Jwks>("/.well-known/jwks.json")
+            .await
+        {
+            Ok(jwks) => {
+                let keys: Vec<_> = jwks.keys.iter().filter_map(|k| k.to_key()).collect();
+                have_keys = !keys.is_empty();
+                verifier.replace_keys(keys);
+            }
+            Err(e) => tracing::warn!(error = %e, "fetching the token keys failed"),
+        }
+        let wait = if have_keys { 300 } else { 2 };
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(wait)) => {}
+            _ = stop.cancelled() => return,
         }
     }
 }
