@@ -2,7 +2,9 @@
 
 CARGO ?= cargo
 
-.PHONY: build serve test suites lint fmt walkthrough clean
+.PHONY: build serve run stop test suites lint fmt walkthrough check-deploy clean
+
+COMPOSE = docker compose -f deploy/docker-compose.yml --env-file deploy/.env
 
 ## Build the release binary.
 build:
@@ -11,6 +13,14 @@ build:
 ## Run `chirp all` (the embedded default) on http://127.0.0.1:8080 with data in ./data.
 serve:
 	$(CARGO) run --release
+
+## The deployed shape with docker compose, gateway on http://127.0.0.1:8080 (needs
+## deploy/.env: copy deploy/.env.example).
+run:
+	$(COMPOSE) up -d --build
+
+stop:
+	$(COMPOSE) down
 
 ## Every test: lint, then (with PostgreSQL and Redis started if none runs) the unit and
 ## port suites, the black-box API suite on the embedded defaults and again on the deployed
@@ -22,6 +32,7 @@ suites:
 	$(CARGO) test --workspace
 	CHIRP_TEST_WITH=postgres,redis,elasticsearch,mongodb,kafka $(CARGO) test -p chirp --test api
 	$(MAKE) walkthrough
+	$(MAKE) check-deploy
 
 ## Formatting and lints, as CI checks them.
 lint:
@@ -35,6 +46,12 @@ fmt:
 walkthrough:
 	$(CARGO) build --bin chirp
 	scripts/readme-walkthrough.sh target/debug/chirp
+
+## The compose file and Kubernetes manifests against their schemas, the NGINX routes
+## in a real NGINX in front of `chirp all`.
+check-deploy:
+	$(CARGO) build --bin chirp
+	scripts/check-deploy.sh target/debug/chirp
 
 clean:
 	$(CARGO) clean

@@ -393,7 +393,11 @@ impl System {
                 posts: self.write.clone(),
                 verifier: self.verifier.clone(),
             };
-            api = api.merge(service_routes("write", t, chirp_write::router(state)));
+            api = api.merge(service_routes(
+                "write",
+                t,
+                chirp_write::router(state, role == Command::Write),
+            ));
         }
         if runs(role, Command::Graph) {
             let state = GraphState {

@@ -27,11 +27,31 @@ impl FromRef<WriteState> for TokenVerifier {
     }
 }
 
-pub fn router(state: WriteState) -> Router {
+/// With `serve_reads`, also `GET /api/v1/posts/{id}` (answered through ReadService), so
+/// that a gateway unable to route by method (a Kubernetes Ingress) can send every
+/// `/api/v1/posts/{id}` here. `chirp all` leaves that route to ReadService.
+pub fn router(state: WriteState, serve_reads: bool) -> Router {
+    let one = if serve_reads {
+        axum::routing::get(show).patch(edit).delete(delete)
+    } else {
+        patch(edit).delete(delete)
+    };
     Router::new()
         .route("/api/v1/posts", post(create))
-        .route("/api/v1/posts/{id}", patch(edit).delete(delete))
+        .route("/api/v1/posts/{id}", one)
         .with_state(state)
+}
+
+async fn show(State(s): State<WriteState>, PathId(id): PathId) -> ApiResult<impl IntoResponse> {
+    let post = s
+        .posts
+        .directory
+        .posts(&[id])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::NotFound(format!("no post {id}")))?;
+    Ok(Json(post))
 }
 
 #[derive(Deserialize)]

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Checks the deployment files that cannot run here (no Docker engine, no cluster) against
+# their official schemas, and runs the gateway's routes file in a real NGINX in front of
+# `chirp all`:
+#   - deploy/docker-compose.yml against the Compose Specification (check-jsonschema);
+#   - deploy/k8s rendered by kustomize, against the Kubernetes API schemas
+#     (kubernetes-validate --strict);
+#   - every YAML file with yamllint;
+#   - deploy/nginx/chirp-routes.conf: `nginx -t`, then requests through it.
+set -euo pipefail
+binary=${1:-target/debug/chirp}
+cd "$(dirname "$0")/.."
+root=$(pwd)
+venv="$root/.build/venv"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+for pkg in check-jsonschema kubernetes-validate yamllint; do
+  [ -x "$venv/bin/$pkg" ] || "$venv/bin/pip" install -q "$pkg"
+done
+if ! command -v nginx >/dev/null; then
+  echo "installing nginx" >&2
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light || \
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx) >/dev/null
+fi
+passed=0
+
+"$venv/bin/check-jsonschema" --builtin-schema vendor.compose-spec deploy/docker-compose.yml
+passed=$((passed + 1))
+
+kubectl kustomize deploy/k8s | "$venv/bin/kubernetes-validate" --strict -
+passed=$((passed + 1))
+
+"$venv/bin/yamllint" -d '{extends: relaxed, rules: {line-length: {max: 140}}}' deploy
+passed=$((passed + 1))
+
+# --- NGINX in front of `chirp all` -----------------------------------------------------
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done
+  [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+app=$(free_port)
+gw=$(free_port)
+"$binary" all --listen "127.0.0.1:$app" --data-dir "$work/data" --insecure-fast-hashing >"$work/chirp.log" 2>&1 &
+pids+=($!)
+mkdir -p "$work/logs" "$work/tmp"
+cat >"$work/nginx.conf" <<CONF
+worker_processes 1;
+pid $work/nginx.pid;
+error_log $work/logs/error.log warn;
+events { worker_connections 256; }
+http {
+    access_log $work/logs/access.log;
+    client_body_temp_path $work/tmp;
+    proxy_temp_path $work/tmp;
+    fastcgi_temp_path $work/tmp;
+    uwsgi_temp_path $work/tmp;
+    scgi_temp_path $work/tmp;
+    limit_req_zone \$binary_remote_addr zone=chirp_api:1m rate=1000r/s;
+    upstream chirp_auth   { server 127.0.0.1:$app; }
+    upstream chirp_write  { server 127.0.0.1:$app; }
+    upstream chirp_graph  { server 127.0.0.1:$app; }
+    upstream chirp_read   { server 127.0.0.1:$app; }
+    upstream chirp_search { server 127.0.0.1:$app; }
+    server {
+        listen 127.0.0.1:$gw;
+        include $root/deploy/nginx/chirp-routes.conf;
+    }
+}
+CONF
+nginx -t -q -p "$work" -c "$work/nginx.conf"
+passed=$((passed + 1))
+nginx -p "$work" -c "$work/nginx.conf"
+for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$app/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+
+base="http://127.0.0.1:$gw"
+expect() { # STATUS CONTENT-TYPE-PREFIX CURL-ARGS...
+  local status=$1 ctype=$2; shift 2
+  local out
+  out=$(curl -s -o "$work/body" -w '%{http_code} %{content_type}' "$@")
+  if [ "${out%% *}" != "$status" ] || [[ "${out#* }" != "$ctype"* ]]; then
+    echo "gateway check failed: $* -> $out (wanted $status $ctype)" >&2
+    cat "$work/body" >&2
+    exit 1
+  fi
+  passed=$((passed + 1))
+}
+expect 201 application/json -X POST "$base/api/v1/auth/signup" -H 'content-type: application/json' \
+  -d '{"handle":"gateway","email":"gw@example.com","password":"long enough"}'
+id=$(jq -r .user.id "$work/body")
+token=$(jq -r .access_token "$work/body")
+expect 200 application/json "$base/.well-known/jwks.json"
+expect 201 application/json -X POST "$base/api/v1/posts" -H "authorization: Bearer $token" \
+  -H 'content-type: application/json' -d '{"text":"through the gateway"}'
+post=$(jq -r .id "$work/body")
+expect 200 application/json "$base/api/v1/posts/$post"
+expect 200 application/json -X PATCH "$base/api/v1/posts/$post" -H "authorization: Bearer $token" \
+  -H 'content-type: application/json' -d '{"text":"edited through the gateway"}'
+expect 200 application/json "$base/api/v1/users/$id"
+expect 200 application/json "$base/api/v1/users?handle=gateway"
+expect 200 application/json "$base/api/v1/users/$id/posts"
+expect 200 application/json "$base/api/v1/users/$id/followers"
+expect 200 application/json "$base/api/v1/timelines/home" -H "authorization: Bearer $token"
+expect 200 application/json "$base/api/v1/search/posts?q=gateway"
+expect 204 "" -X DELETE "$base/api/v1/posts/$post" -H "authorization: Bearer $token"
+# The edge's own answers: unknown paths (the internal API included), bodies over 64 KiB.
+expect 404 application/problem+json "$base/internal/v1/users"
+expect 404 application/problem+json "$base/nowhere"
+head -c 70000 /dev/zero | tr '\0' 'x' >"$work/big"
+expect 413 application/problem+json -X POST "$base/api/v1/posts" -H 'content-type: application/json' \
+  --data-binary @"$work/big"
+echo "deployment checks: $passed passed, 0 failed"
