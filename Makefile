@@ -2,7 +2,7 @@
 
 CARGO ?= cargo
 
-.PHONY: build serve run stop test suites lint fmt walkthrough check-deploy clean
+.PHONY: build serve run stop stack-up stack-down test suites lint fmt walkthrough check-deploy clean
 
 COMPOSE = docker compose -f deploy/docker-compose.yml --env-file deploy/.env
 
@@ -21,6 +21,15 @@ run:
 
 stop:
 	$(COMPOSE) down
+
+## The deployed shape without Docker: every dependency on loopback, the seven services
+## as separate processes, NGINX in front; prints the gateway's URL.
+stack-up:
+	$(CARGO) build --bin chirp
+	scripts/stack.sh up
+
+stack-down:
+	scripts/stack.sh down
 
 ## Every test: lint, then (with PostgreSQL and Redis started if none runs) the unit and
 ## port suites, the black-box API suite on the embedded defaults and again on the deployed
