@@ -139,18 +139,28 @@ pip_tool() { # MODULE PACKAGE
   "$venv/bin/python" -c "import $1" 2>/dev/null || "$venv/bin/pip" install -q "$2"
 }
 
+# Starts `COMMAND...` in the background as NAME, to be stopped at the end, and waits until
+# something listens on PORT.
+start_bg() { # NAME PORT COMMAND...
+  local name=$1 port=$2
+  shift 2
+  "$@" </dev/null >"$build/$name.log" 2>&1 &
+  echo $! >"$build/$name.pid"
+  started+=("pid:$build/$name.pid")
+  for _ in $(seq 1 100); do
+    python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 0.2)" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "$name did not start; see $build/$name.log" >&2
+  return 1
+}
+
 # --- Elasticsearch API: osmem-server (always private) -----------------------------------
 if [ -z "${CHIRP_TEST_ELASTICSEARCH_URL:-}" ]; then
   pip_tool osmem_server osmem-server
   osmem="$("$venv/bin/python" -c 'import osmem_server,os;print(os.path.dirname(osmem_server.__file__))')/bin/osmem-server"
   port=$(free_port)
-  "$osmem" -addr "127.0.0.1:$port" -no-stdin-watch </dev/null >"$build/osmem.log" 2>&1 &
-  echo $! >"$build/osmem.pid"
-  started+=("pid:$build/osmem.pid")
-  for _ in $(seq 1 100); do
-    curl -fs "http://127.0.0.1:$port/_cluster/health" >/dev/null 2>&1 && break
-    sleep 0.1
-  done
+  start_bg osmem "$port" "$osmem" -addr "127.0.0.1:$port" -no-stdin-watch
   export CHIRP_TEST_ELASTICSEARCH_URL="http://127.0.0.1:$port"
   echo "started osmem-server (Elasticsearch API) on 127.0.0.1:$port" >&2
 fi
@@ -159,13 +169,7 @@ fi
 if [ -z "${CHIRP_TEST_MONGODB_URL:-}" ]; then
   pip_tool nx_27017 nx-27017 2>/dev/null || "$venv/bin/pip" install -q nx-27017
   port=$(free_port)
-  "$venv/bin/nx-27017" --db memory --host 127.0.0.1 -p "$port" </dev/null >"$build/mongo.log" 2>&1 &
-  echo $! >"$build/mongo.pid"
-  started+=("pid:$build/mongo.pid")
-  for _ in $(seq 1 100); do
-    python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 0.2)" 2>/dev/null && break
-    sleep 0.1
-  done
+  start_bg mongo "$port" "$venv/bin/nx-27017" --db memory --host 127.0.0.1 -p "$port"
   export CHIRP_TEST_MONGODB_URL="mongodb://127.0.0.1:$port"
   echo "started nx-27017 (MongoDB protocol) on 127.0.0.1:$port" >&2
 fi
@@ -179,14 +183,8 @@ if [ -z "${CHIRP_TEST_KAFKA_BROKERS:-}" ]; then
     tansu="${CARGO_HOME:-$HOME/.cargo}/bin/tansu"
   fi
   port=$(free_port)
-  "$tansu" broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
-    --storage-engine memory://tansu/ </dev/null >"$build/tansu.log" 2>&1 &
-  echo $! >"$build/tansu.pid"
-  started+=("pid:$build/tansu.pid")
-  for _ in $(seq 1 100); do
-    python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 0.2)" 2>/dev/null && break
-    sleep 0.1
-  done
+  start_bg tansu "$port" "$tansu" broker --listener-url "tcp://127.0.0.1:$port" \
+    --advertised-listener-url "tcp://127.0.0.1:$port" --storage-engine memory://tansu/
   export CHIRP_TEST_KAFKA_BROKERS="127.0.0.1:$port"
   echo "started tansu (Kafka protocol) on 127.0.0.1:$port" >&2
 fi

@@ -136,7 +136,7 @@ impl System {
                 let _ = tokio::time::timeout(std::time::Duration::from_secs(3), migrating).await;
                 Relational::postgres(pg)
             }
-            None => Relational::sqlite(&db, sqlite_follows).await?,
+            None => Relational::sqlite(&db, auth_store.clone(), sqlite_follows).await?,
         };
 
         // Peers: over HTTP when this process does not run them and their URL is set, in
@@ -522,9 +522,12 @@ struct Relational {
 }
 
 impl Relational {
-    async fn sqlite(db: &SqliteDb, follows: Arc<SqliteFollowStore>) -> anyhow::Result<Self> {
+    async fn sqlite(
+        db: &SqliteDb,
+        profiles: Arc<SqliteAuthStore>,
+        follows: Arc<SqliteFollowStore>,
+    ) -> anyhow::Result<Self> {
         let posts = Arc::new(SqlitePostStore::new(db.clone()).await?);
-        let profiles = Arc::new(SqliteAuthStore::new(db.clone()).await?);
         Ok(Relational {
             posts,
             follows,

@@ -289,19 +289,25 @@ pub async fn assert_problem(res: Response, status: StatusCode) -> Value {
     doc
 }
 
+/// Polls `<base>/readyz` until it answers 200 (true) or `within` has passed (false).
+pub async fn wait_ready(http: &reqwest::Client, base: &str, within: Duration) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < within {
+        if let Ok(res) = http.get(format!("{base}/readyz")).send().await {
+            if res.status() == StatusCode::OK {
+                return true;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
 impl TestApp {
     /// Waits until `/readyz` answers 200: stores reachable, consumers in their groups.
     /// Gives up quietly after 30 s (a test of an unready app checks that itself).
     pub async fn wait_until_ready(&self) {
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(30) {
-            if let Ok(res) = self.http.get(self.url("/readyz")).send().await {
-                if res.status() == StatusCode::OK {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_ready(&self.http, &self.base, Duration::from_secs(30)).await;
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -43,16 +43,12 @@ async fn every_service_runs_alone_with_only_its_routes() {
         let stop = CancellationToken::new();
         let running = tokio::spawn(app.run_until_stopped(stop.clone()));
         // Ready once its consumers (if any) have joined their groups.
-        let started = std::time::Instant::now();
-        while reqwest::get(format!("{base}/readyz"))
-            .await
-            .unwrap()
-            .status()
-            != StatusCode::OK
-            && started.elapsed() < std::time::Duration::from_secs(10)
-        {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+        crate::helpers::wait_ready(
+            &reqwest::Client::new(),
+            &base,
+            std::time::Duration::from_secs(10),
+        )
+        .await;
         for ops in ["/healthz", "/readyz", "/metrics"] {
             let res = reqwest::get(format!("{base}{ops}")).await.unwrap();
             assert_eq!(res.status(), StatusCode::OK, "{} {ops}", role.name());
@@ -135,22 +131,13 @@ async fn services_in_separate_applications_work_together_over_http() {
     let http = reqwest::Client::new();
     // Every service ready (consumers joined, keys fetched).
     for role in roles {
-        let started = std::time::Instant::now();
-        while http
-            .get(format!("{}/readyz", url(role.name())))
-            .send()
-            .await
-            .map(|r| r.status())
-            .ok()
-            != Some(StatusCode::OK)
-        {
-            assert!(
-                started.elapsed() < std::time::Duration::from_secs(20),
-                "{} never ready",
-                role.name()
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        let ready = crate::helpers::wait_ready(
+            &http,
+            &url(role.name()),
+            std::time::Duration::from_secs(20),
+        )
+        .await;
+        assert!(ready, "{} never ready", role.name());
     }
     let signup = |handle: &'static str| {
         let http = http.clone();
