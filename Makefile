@@ -2,7 +2,7 @@
 
 CARGO ?= cargo
 
-.PHONY: build serve run stop stack-up stack-down test suites lint fmt walkthrough check-deploy clean
+.PHONY: build serve run stop stack-up stack-down stack-suite test suites lint fmt walkthrough check-deploy clean
 
 COMPOSE = docker compose -f deploy/docker-compose.yml --env-file deploy/.env
 
@@ -31,15 +31,22 @@ stack-up:
 stack-down:
 	scripts/stack.sh down
 
+## The black-box API suite through NGINX in front of a local stack of its own.
+stack-suite:
+	$(CARGO) build --bin chirp
+	scripts/stack-suite.sh
+
 ## Every test: lint, then (with PostgreSQL and Redis started if none runs) the unit and
-## port suites, the black-box API suite on the embedded defaults and again on the deployed
-## adapters, and the README walk-through.
+## port suites and the fault tests on local stacks, the black-box API suite on the
+## embedded defaults, on the deployed adapters, and through NGINX in front of the local
+## stack, the README walk-through, and the deployment files.
 test: lint
 	scripts/with-deps.sh $(MAKE) suites
 
 suites:
 	$(CARGO) test --workspace
 	CHIRP_TEST_WITH=postgres,redis,elasticsearch,mongodb,kafka $(CARGO) test -p chirp --test api
+	$(MAKE) stack-suite
 	$(MAKE) walkthrough
 	$(MAKE) check-deploy
 

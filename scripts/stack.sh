@@ -1,25 +1,54 @@
 #!/usr/bin/env bash
-# The local stack, for machines without Docker: `scripts/stack.sh up` starts every
+# The local stack, for machines without Docker. `scripts/stack.sh up` starts every
 # dependency on loopback ports (PostgreSQL and Redis as private servers, MongoDB protocol
-# via nx-27017, Kafka protocol via tansu (in memory: tansu 0.6's PostgreSQL storage wants
-# a schema it does not create), the Elasticsearch API via
-# osmem-server), the seven services as separate `chirp` processes, and NGINX in front
-# with deploy/nginx/chirp-routes.conf; it prints the gateway's URL. `scripts/stack.sh
-# down` stops all of it. State and logs live in .build/stack.
+# via nx-27017, Kafka protocol via tansu keeping its log in an S3 bucket of moto's S3
+# server, the
+# Elasticsearch API via osmem-server), the seven services as separate `chirp` processes,
+# and NGINX in front with deploy/nginx/chirp-routes.conf; it prints the gateway's URL.
+# `scripts/stack.sh down` stops all of it.
+#
+# One part at a time, for fault tests and for poking at it by hand:
+#   scripts/stack.sh stop NAME    SIGTERM, and wait until it is gone
+#   scripts/stack.sh kill NAME    SIGKILL
+#   scripts/stack.sh start NAME   start it again, as it was started (same port)
+# where NAME is a service (auth, write, fanout, fanout2, ..., graph, timeline, read,
+# search) or redis, kafka, s3, mongo, elasticsearch.
+#
+# Settings: CHIRP_STACK_DIR (state and logs; default .build/stack), CHIRP_STACK_PORT (the
+# gateway's port), CHIRP_STACK_FANOUTS (fanout processes in one consumer group; default
+# 1), CHIRP_BINARY (default target/debug/chirp), CHIRP_STACK_EXTRA_ARGS (for every
+# service).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-state="$root/.build/stack"
+state=${CHIRP_STACK_DIR:-$root/.build/stack}
 binary=${CHIRP_BINARY:-$root/target/debug/chirp}
 venv="$root/.build/venv"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 1 200); do python3 -c "import socket; socket.create_connection(('127.0.0.1', $1), 0.2)" 2>/dev/null && return 0; sleep 0.1; done; echo "nothing listens on $1" >&2; return 1; }
-bg() { # NAME COMMAND...: runs in the background, pid in $state/NAME.pid, log in $state/NAME.log
+# A part of the stack is a command line in $state/NAME.cmd, so that `start` can start it
+# again; it runs in the background with its pid in NAME.pid and its log in NAME.log.
+define() { # NAME COMMAND...
   local name=$1; shift
-  "$@" </dev/null >"$state/$name.log" 2>&1 &
-  echo $! >"$state/$name.pid"
+  printf 'exec' >"$state/$name.cmd"
+  printf ' %q' "$@" >>"$state/$name.cmd"
+  echo >>"$state/$name.cmd"
 }
+launch() { # NAME
+  bash "$state/$1.cmd" </dev/null >>"$state/$1.log" 2>&1 &
+  echo $! >"$state/$1.pid"
+}
+alive() { [ -f "$state/$1.pid" ] && kill -0 "$(cat "$state/$1.pid")" 2>/dev/null; }
+signal() { # SIGNAL NAME: sends it, and waits until the process is gone
+  alive "$2" || { echo "$2 is not running" >&2; return 1; }
+  local pid; pid=$(cat "$state/$2.pid")
+  kill -"$1" "$pid"
+  for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  ! kill -0 "$pid" 2>/dev/null || { echo "$2 ($pid) did not stop" >&2; return 1; }
+  rm -f "$state/$2.pid"
+}
+port_of() { sed -n "s/^${1^^}_PORT=//p" "$state/env"; }
 
 down() {
   [ -d "$state" ] || return 0
@@ -27,7 +56,6 @@ down() {
   for f in "$state"/*.pid; do
     [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
   done
-  [ -f "$state/redis.pidfile" ] && kill "$(cat "$state/redis.pidfile")" 2>/dev/null || true
   if [ -d "$state/pg" ]; then
     su postgres -c "$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/pg_ctl stop -m fast -D '$state/pg'" >/dev/null 2>&1 || true
   fi
@@ -47,8 +75,8 @@ up() {
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   "$venv/bin/python" -c 'import osmem_server' 2>/dev/null || "$venv/bin/pip" install -q osmem-server
   [ -x "$venv/bin/nx-27017" ] || "$venv/bin/pip" install -q nx-27017
-  tansu=$(command -v tansu || echo "${CARGO_HOME:-$HOME/.cargo}/bin/tansu")
-  [ -x "$tansu" ] || cargo install tansu@0.6.0 --locked --features dynostore,postgres
+  [ -x "$venv/bin/moto_server" ] || "$venv/bin/pip" install -q 'moto[server]'
+  tansu=$(scripts/install-tansu.sh)
 
   # PostgreSQL: a private cluster.
   pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
@@ -57,38 +85,56 @@ up() {
   su postgres -c "$pgbin/initdb -A trust -U postgres -D '$state/pg'" >/dev/null
   su postgres -c "$pgbin/pg_ctl -D '$state/pg' -l '$state/pg/server.log' -w -o '-p $pg -k /tmp -c listen_addresses=127.0.0.1' start" >/dev/null
   psql -q -h 127.0.0.1 -p "$pg" -U postgres -c 'CREATE DATABASE chirp'
-  # Redis
+  # Redis: no persistence, so a restart starts it empty.
   redis=$(free_port)
-  redis-server --port "$redis" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
-    --pidfile "$state/redis.pidfile" --dir "$state" --logfile "$state/redis.log"
-  # MongoDB protocol, Elasticsearch API, Kafka protocol
-  mongo=$(free_port); bg mongo "$venv/bin/nx-27017" --db memory --host 127.0.0.1 -p "$mongo"
+  define redis redis-server --port "$redis" --bind 127.0.0.1 --save '' --appendonly no --dir "$state"
+  # MongoDB protocol, Elasticsearch API
+  mongo=$(free_port)
+  define mongo "$venv/bin/nx-27017" --db memory --host 127.0.0.1 -p "$mongo" \
+    --pid-file "$state/nx-27017.pid" --log-file "$state/nx-27017.log"
   es=$(free_port)
   osmem="$("$venv/bin/python" -c 'import osmem_server,os;print(os.path.dirname(osmem_server.__file__))')/bin/osmem-server"
-  bg elasticsearch "$osmem" -addr "127.0.0.1:$es" -no-stdin-watch
+  define elasticsearch "$osmem" -addr "127.0.0.1:$es" -no-stdin-watch
+  # Kafka protocol: tansu, its log in an S3 bucket (moto's S3 server here), so that the
+  # broker can stop and start again without losing a message or a committed offset.
+  s3=$(free_port)
+  define s3 "$venv/bin/moto_server" -H 127.0.0.1 -p "$s3"
   kafka=$(free_port)
-  bg kafka "$tansu" broker --listener-url "tcp://127.0.0.1:$kafka" --advertised-listener-url "tcp://127.0.0.1:$kafka" \
-    --storage-engine memory://tansu/
+  define kafka "$tansu" broker --listener-url "tcp://127.0.0.1:$kafka" --advertised-listener-url "tcp://127.0.0.1:$kafka" \
+    --storage-engine s3://tansu/
+  sed -i "1i export AWS_ENDPOINT=http://127.0.0.1:$s3 AWS_ACCESS_KEY_ID=chirp AWS_SECRET_ACCESS_KEY=chirp AWS_DEFAULT_REGION=us-east-1 AWS_ALLOW_HTTP=true" "$state/kafka.cmd"
+  launch s3
+  wait_port "$s3"
+  curl -fsS -X PUT "http://127.0.0.1:$s3/tansu" >/dev/null
+  for p in redis mongo elasticsearch kafka; do launch "$p"; done
   for p in "$redis" "$mongo" "$es" "$kafka"; do wait_port "$p"; done
 
-  # The seven services.
+  # The seven services (and more fanout processes, when asked for).
+  services=(auth write fanout)
+  for i in $(seq 2 "${CHIRP_STACK_FANOUTS:-1}"); do services+=("fanout$i"); done
+  services+=(graph timeline read search)
   declare -A port
-  for s in auth write fanout graph timeline read search; do port[$s]=$(free_port); done
-  export DATABASE_URL="postgres://postgres@127.0.0.1:$pg/chirp"
-  export MONGODB_URL="mongodb://127.0.0.1:$mongo/chirp"
-  export REDIS_URL="redis://127.0.0.1:$redis"
-  export KAFKA_BROKERS="127.0.0.1:$kafka"
-  export ELASTICSEARCH_URL="http://127.0.0.1:$es"
-  export CHIRP_AUTH_URL="http://127.0.0.1:${port[auth]}"
-  export CHIRP_READ_URL="http://127.0.0.1:${port[read]}"
-  export CHIRP_GRAPH_URL="http://127.0.0.1:${port[graph]}"
-  export CHIRP_TIMELINE_URL="http://127.0.0.1:${port[timeline]}"
-  export CHIRP_TRUST_FORWARDED_FOR=true
+  for s in "${services[@]}"; do port[$s]=$(free_port); done
+  {
+    echo "export DATABASE_URL=postgres://postgres@127.0.0.1:$pg/chirp"
+    echo "export MONGODB_URL=mongodb://127.0.0.1:$mongo/chirp"
+    echo "export REDIS_URL=redis://127.0.0.1:$redis"
+    echo "export KAFKA_BROKERS=127.0.0.1:$kafka"
+    echo "export ELASTICSEARCH_URL=http://127.0.0.1:$es"
+    echo "export CHIRP_AUTH_URL=http://127.0.0.1:${port[auth]}"
+    echo "export CHIRP_READ_URL=http://127.0.0.1:${port[read]}"
+    echo "export CHIRP_GRAPH_URL=http://127.0.0.1:${port[graph]}"
+    echo "export CHIRP_TIMELINE_URL=http://127.0.0.1:${port[timeline]}"
+    echo "export CHIRP_TRUST_FORWARDED_FOR=true"
+  } >"$state/services.env"
   worker=1
-  for s in auth write fanout graph timeline read search; do
+  for s in "${services[@]}"; do
     mkdir -p "$state/data-$s"
-    CHIRP_WORKER_ID=$worker bg "$s" "$binary" "$s" --listen "127.0.0.1:${port[$s]}" --data-dir "$state/data-$s" \
-      ${CHIRP_STACK_EXTRA_ARGS:-}
+    # shellcheck disable=SC2086 # extra arguments are words
+    define "$s" env CHIRP_WORKER_ID=$worker "$binary" "${s%%[0-9]*}" --listen "127.0.0.1:${port[$s]}" \
+      --data-dir "$state/data-$s" ${CHIRP_STACK_EXTRA_ARGS:-}
+    sed -i "1i . '$state/services.env'" "$state/$s.cmd"
+    launch "$s"
     worker=$((worker + 1))
   done
 
@@ -122,7 +168,7 @@ CONF
   nginx -p "$state/nginx" -c "$state/nginx/nginx.conf"
 
   # Ready when every service is.
-  for s in auth write fanout graph timeline read search; do
+  for s in "${services[@]}"; do
     for _ in $(seq 1 300); do
       [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${port[$s]}/readyz")" = 200 ] && break
       sleep 0.1
@@ -132,9 +178,15 @@ CONF
   done
   {
     echo "GATEWAY=http://127.0.0.1:$gw"
-    for s in auth write fanout graph timeline read search; do echo "${s^^}=http://127.0.0.1:${port[$s]}"; done
+    for s in "${services[@]}"; do
+      echo "${s^^}=http://127.0.0.1:${port[$s]}"
+      echo "${s^^}_PORT=${port[$s]}"
+    done
     echo "REDIS_PORT=$redis"
     echo "KAFKA_PORT=$kafka"
+    echo "MONGO_PORT=$mongo"
+    echo "ELASTICSEARCH_PORT=$es"
+    echo "S3_PORT=$s3"
     echo "POSTGRES_PORT=$pg"
   } >"$state/env"
   echo "stack up: gateway on http://127.0.0.1:$gw (addresses in $state/env)"
@@ -143,5 +195,13 @@ CONF
 case "${1:-}" in
   up) up ;;
   down) down ;;
-  *) echo "usage: $0 up|down" >&2; exit 2 ;;
+  stop) signal TERM "${2:?which part}" ;;
+  kill) signal KILL "${2:?which part}" ;;
+  start)
+    alive "${2:?which part}" && { echo "$2 is running" >&2; exit 1; }
+    [ -f "$state/$2.cmd" ] || { echo "no part of the stack is called $2" >&2; exit 1; }
+    launch "$2"
+    wait_port "$(port_of "$2")"
+    ;;
+  *) echo "usage: $0 up | down | stop NAME | kill NAME | start NAME" >&2; exit 2 ;;
 esac

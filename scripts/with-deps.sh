@@ -169,19 +169,17 @@ fi
 if [ -z "${CHIRP_TEST_MONGODB_URL:-}" ]; then
   pip_tool nx_27017 nx-27017 2>/dev/null || "$venv/bin/pip" install -q nx-27017
   port=$(free_port)
-  start_bg mongo "$port" "$venv/bin/nx-27017" --db memory --host 127.0.0.1 -p "$port"
+  # nx-27017 keeps a pid file and a log of its own (/tmp by default, where a second
+  # server would find the first's and refuse to start).
+  start_bg mongo "$port" "$venv/bin/nx-27017" --db memory --host 127.0.0.1 -p "$port" \
+    --pid-file "$build/nx-27017.pid" --log-file "$build/nx-27017.log"
   export CHIRP_TEST_MONGODB_URL="mongodb://127.0.0.1:$port"
   echo "started nx-27017 (MongoDB protocol) on 127.0.0.1:$port" >&2
 fi
 
 # --- Kafka protocol: tansu (always private, in memory) -----------------------------------
 if [ -z "${CHIRP_TEST_KAFKA_BROKERS:-}" ]; then
-  tansu=$(command -v tansu || echo "${CARGO_HOME:-$HOME/.cargo}/bin/tansu")
-  if [ ! -x "$tansu" ]; then
-    echo "installing tansu 0.6.0, a Kafka-compatible broker (about 15 minutes, once per machine)" >&2
-    cargo install tansu@0.6.0 --locked --features dynostore,postgres >&2
-    tansu="${CARGO_HOME:-$HOME/.cargo}/bin/tansu"
-  fi
+  tansu=$(scripts/install-tansu.sh)
   port=$(free_port)
   start_bg tansu "$port" "$tansu" broker --listener-url "tcp://127.0.0.1:$port" \
     --advertised-listener-url "tcp://127.0.0.1:$port" --storage-engine memory://tansu/

@@ -11,9 +11,12 @@ use crate::helpers::*;
 #[tokio::test]
 async fn signup_returns_tokens_and_the_user() {
     let app = spawn_app().await;
+    let handle = app.word("Ada_");
     let res = app
-        .signup_raw(json!({"handle": "Ada_L", "email": "ada@example.com",
-                            "password": "analytical engine", "display_name": "Ada Lovelace"}))
+        .signup_raw(
+            json!({"handle": handle, "email": format!("{handle}@example.com"),
+                            "password": "analytical engine", "display_name": "Ada Lovelace"}),
+        )
         .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let t = body(res).await;
@@ -26,7 +29,7 @@ async fn signup_returns_tokens_and_the_user() {
         u["id"].as_str().unwrap().parse::<u64>().is_ok(),
         "ids are strings"
     );
-    assert_eq!(u["handle"], "Ada_L");
+    assert_eq!(u["handle"], handle.as_str());
     assert_eq!(u["display_name"], "Ada Lovelace");
     assert!(u["created_at"].as_str().unwrap().ends_with('Z'));
     for c in ["followers_count", "following_count", "posts_count"] {
@@ -34,7 +37,7 @@ async fn signup_returns_tokens_and_the_user() {
     }
     // Without a display name, the handle is used.
     let bob = app.signup("bob").await;
-    assert_eq!(app.user(&bob.id).await["display_name"], "bob");
+    assert_eq!(app.user(&bob.id).await["display_name"], bob.handle.as_str());
 }
 
 #[tokio::test]
@@ -93,14 +96,14 @@ async fn signup_rejects_invalid_input_with_422_and_malformed_with_400() {
 #[tokio::test]
 async fn handles_and_emails_are_unique_ignoring_case() {
     let app = spawn_app().await;
-    app.signup("carol").await;
+    let carol = app.signup("carol").await;
     let before = app.fingerprint().await;
-    let taken_handle =
-        json!({"handle": "CAROL", "email": "other@example.com", "password": "long enough"});
+    let taken_handle = json!({"handle": carol.handle.to_uppercase(),
+        "email": format!("{}@example.com", app.word("other")), "password": "long enough"});
     let doc = assert_problem(app.signup_raw(taken_handle).await, StatusCode::CONFLICT).await;
     assert!(doc["detail"].as_str().unwrap().contains("handle"));
-    let taken_email =
-        json!({"handle": "carol2", "email": "Carol@Example.COM", "password": "long enough"});
+    let taken_email = json!({"handle": app.word("carol2"),
+        "email": carol.email.to_uppercase(), "password": "long enough"});
     let doc = assert_problem(app.signup_raw(taken_email).await, StatusCode::CONFLICT).await;
     assert!(doc["detail"].as_str().unwrap().contains("email"));
     assert_eq!(app.fingerprint().await, before);
@@ -110,8 +113,13 @@ async fn handles_and_emails_are_unique_ignoring_case() {
 async fn login_by_handle_or_email_ignoring_case() {
     let app = spawn_app().await;
     let dave = app.signup("dave").await;
-    for login in ["dave", "DAVE", dave.email.as_str(), "Dave@Example.com"] {
-        let res = app.login(login, &dave.password).await;
+    for login in [
+        dave.handle.clone(),
+        dave.handle.to_uppercase(),
+        dave.email.clone(),
+        dave.email.to_uppercase(),
+    ] {
+        let res = app.login(&login, &dave.password).await;
         assert_eq!(res.status(), StatusCode::OK, "login as {login}");
         let t = body(res).await;
         assert_eq!(t["user"]["id"], dave.id.as_str());
@@ -124,18 +132,18 @@ async fn unknown_user_and_wrong_password_get_the_same_401() {
     let app = spawn_app().await;
     let erin = app.signup("erin").await;
     let wrong = assert_problem(
-        app.login("erin", "not the password").await,
+        app.login(&erin.handle, "not the password").await,
         StatusCode::UNAUTHORIZED,
     )
     .await;
     let unknown = assert_problem(
-        app.login("nobody", "not the password").await,
+        app.login(&app.word("nobody"), "not the password").await,
         StatusCode::UNAUTHORIZED,
     )
     .await;
     assert_eq!(wrong["detail"], unknown["detail"]);
     assert_eq!(
-        app.login("erin", &erin.password).await.status(),
+        app.login(&erin.handle, &erin.password).await.status(),
         StatusCode::OK
     );
 }
@@ -146,12 +154,14 @@ async fn repeated_failures_on_one_account_are_throttled() {
     let frank = app.signup("frank").await;
     for _ in 0..10 {
         assert_eq!(
-            app.login("frank", "wrong password").await.status(),
+            app.login(&frank.handle, "wrong password").await.status(),
             StatusCode::UNAUTHORIZED
         );
     }
     // The 11th try is refused before the password is even checked, even the right one.
-    let res = app.login("FRANK", &frank.password).await;
+    let res = app
+        .login(&frank.handle.to_uppercase(), &frank.password)
+        .await;
     let retry: u64 = res.headers()["retry-after"]
         .to_str()
         .unwrap()
@@ -162,7 +172,7 @@ async fn repeated_failures_on_one_account_are_throttled() {
     // Other accounts are not affected.
     let grace = app.signup("grace").await;
     assert_eq!(
-        app.login("grace", &grace.password).await.status(),
+        app.login(&grace.handle, &grace.password).await.status(),
         StatusCode::OK
     );
 }
@@ -172,35 +182,22 @@ async fn a_success_resets_the_account_counter() {
     let app = spawn_app().await;
     let hal = app.signup("hal").await;
     for _ in 0..9 {
-        app.login("hal", "wrong password").await;
+        app.login(&hal.handle, "wrong password").await;
     }
     assert_eq!(
-        app.login("hal", &hal.password).await.status(),
+        app.login(&hal.handle, &hal.password).await.status(),
         StatusCode::OK
     );
     for _ in 0..9 {
         assert_eq!(
-            app.login("hal", "wrong password").await.status(),
+            app.login(&hal.handle, "wrong password").await.status(),
             StatusCode::UNAUTHORIZED
         );
     }
     assert_eq!(
-        app.login("hal", &hal.password).await.status(),
+        app.login(&hal.handle, &hal.password).await.status(),
         StatusCode::OK
     );
-}
-
-#[tokio::test]
-async fn repeated_failures_from_one_address_are_throttled() {
-    let app = spawn_app_with(|s| s.login_address_limit = 5).await;
-    let ivan = app.signup("ivan").await;
-    for i in 0..5 {
-        let res = app.login(&format!("user{i}"), "wrong password").await;
-        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    }
-    let res = app.login("ivan", &ivan.password).await;
-    assert!(res.headers().contains_key("retry-after"));
-    assert_problem(res, StatusCode::TOO_MANY_REQUESTS).await;
 }
 
 #[tokio::test]
@@ -224,7 +221,7 @@ async fn refresh_rotates_and_reuse_revokes_the_session() {
     assert_problem(app.refresh(&second_refresh).await, StatusCode::UNAUTHORIZED).await;
 
     // Another session of the same user is unaffected.
-    let other = body(app.login("judy", &judy.password).await).await;
+    let other = body(app.login(&judy.handle, &judy.password).await).await;
     let r = app.refresh(other["refresh_token"].as_str().unwrap()).await;
     assert_eq!(r.status(), StatusCode::OK);
 }
@@ -276,7 +273,7 @@ async fn me_needs_a_valid_token() {
     let leo = app.signup("leo").await;
     let me = app.get_json("/api/v1/auth/me", Some(&leo.access)).await;
     assert_eq!(me["id"], leo.id.as_str());
-    assert_eq!(me["handle"], "leo");
+    assert_eq!(me["handle"], leo.handle.as_str());
     assert_problem(
         app.get("/api/v1/auth/me", None).await,
         StatusCode::UNAUTHORIZED,
@@ -334,84 +331,6 @@ fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {
 }
 
 #[tokio::test]
-async fn forged_tampered_and_expired_tokens_are_401() {
-    let app = spawn_app().await;
-    let mia = app.signup("mia").await;
-    let nik = app.signup("nik").await;
-    let (header, claims) = parts(&mia.access);
-    assert_eq!(header["alg"], "EdDSA");
-    let kid = header["kid"].as_str().unwrap().to_owned();
-    let jwks = app.get_json("/.well-known/jwks.json", None).await;
-    let public_x = jwks["keys"][0]["x"].as_str().unwrap().to_owned();
-
-    let mut forged = Vec::new();
-    // alg: none
-    forged.push(format!(
-        "{}.{}.",
-        b64(&json!({"alg": "none", "typ": "JWT"})),
-        b64(&claims)
-    ));
-    // HS256 keyed with the public key (the classic algorithm confusion)
-    let h = b64(&json!({"alg": "HS256", "typ": "JWT", "kid": kid}));
-    let p = b64(&claims);
-    let mac = hmac_sha256(public_x.as_bytes(), format!("{h}.{p}").as_bytes());
-    forged.push(format!("{h}.{p}.{}", URL_SAFE_NO_PAD.encode(mac)));
-    // another Ed25519 key claiming the real kid
-    let other = SigningKey::from_bytes(&[7u8; 32]);
-    let h = b64(&json!({"alg": "EdDSA", "typ": "JWT", "kid": kid}));
-    let sig = other.sign(format!("{h}.{p}").as_bytes());
-    forged.push(format!(
-        "{h}.{p}.{}",
-        URL_SAFE_NO_PAD.encode(sig.to_bytes())
-    ));
-    // a tampered payload: mia's signature over nik's identity
-    let mut as_nik = claims.clone();
-    as_nik["sub"] = json!(nik.id);
-    let sig = mia.access.rsplit('.').next().unwrap();
-    forged.push(format!(
-        "{}.{}.{sig}",
-        mia.access.split('.').next().unwrap(),
-        b64(&as_nik)
-    ));
-    // expired, signed with the real key
-    let mut old = claims.clone();
-    old["exp"] = json!(claims["iat"].as_i64().unwrap() - 1);
-    let real = &app.system.auth.signing_key;
-    let h = mia.access.split('.').next().unwrap().to_owned();
-    let sig = real.sign(format!("{h}.{}", b64(&old)).as_bytes());
-    forged.push(format!(
-        "{h}.{}.{}",
-        b64(&old),
-        URL_SAFE_NO_PAD.encode(sig.to_bytes())
-    ));
-
-    for token in &forged {
-        assert_problem(
-            app.get("/api/v1/auth/me", Some(token)).await,
-            StatusCode::UNAUTHORIZED,
-        )
-        .await;
-        assert_problem(
-            app.post_raw(token, json!({"text": "forged"})).await,
-            StatusCode::UNAUTHORIZED,
-        )
-        .await;
-    }
-    // The same construction with an unexpired claim and the real key works, so the
-    // expired case failed for its expiry alone.
-    let sig = real.sign(format!("{h}.{}", b64(&claims)).as_bytes());
-    let genuine = format!(
-        "{h}.{}.{}",
-        b64(&claims),
-        URL_SAFE_NO_PAD.encode(sig.to_bytes())
-    );
-    assert_eq!(
-        app.get("/api/v1/auth/me", Some(&genuine)).await.status(),
-        StatusCode::OK
-    );
-}
-
-#[tokio::test]
 async fn jwks_publishes_the_key_that_verifies_tokens() {
     let app = spawn_app().await;
     let olga = app.signup("olga").await;
@@ -435,12 +354,109 @@ async fn jwks_publishes_the_key_that_verifies_tokens() {
     vk.verify_strict(signing_input.as_bytes(), &sig).unwrap();
 }
 
-#[tokio::test]
-async fn tokens_survive_a_restart() {
-    let app = spawn_app().await;
-    let pat = app.signup("pat").await;
-    let again = app.restart(|_| {}).await;
-    let me = again.get_json("/api/v1/auth/me", Some(&pat.access)).await;
-    assert_eq!(me["handle"], "pat");
-    assert_eq!(again.refresh(&pat.refresh).await.status(), StatusCode::OK);
+/// Tests that need a setting of their own or a look inside the process: they run
+/// in-process only, not against the stack.
+mod inside {
+    use super::*;
+
+    #[tokio::test]
+    async fn repeated_failures_from_one_address_are_throttled() {
+        let app = spawn_app_with(|s| s.login_address_limit = 5).await;
+        let ivan = app.signup("ivan").await;
+        for i in 0..5 {
+            let res = app.login(&format!("user{i}"), "wrong password").await;
+            assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        }
+        let res = app.login(&ivan.handle, &ivan.password).await;
+        assert!(res.headers().contains_key("retry-after"));
+        assert_problem(res, StatusCode::TOO_MANY_REQUESTS).await;
+    }
+
+    #[tokio::test]
+    async fn forged_tampered_and_expired_tokens_are_401() {
+        let app = spawn_local().await;
+        let mia = app.signup("mia").await;
+        let nik = app.signup("nik").await;
+        let (header, claims) = parts(&mia.access);
+        assert_eq!(header["alg"], "EdDSA");
+        let kid = header["kid"].as_str().unwrap().to_owned();
+        let jwks = app.get_json("/.well-known/jwks.json", None).await;
+        let public_x = jwks["keys"][0]["x"].as_str().unwrap().to_owned();
+
+        let mut forged = Vec::new();
+        // alg: none
+        forged.push(format!(
+            "{}.{}.",
+            b64(&json!({"alg": "none", "typ": "JWT"})),
+            b64(&claims)
+        ));
+        // HS256 keyed with the public key (the classic algorithm confusion)
+        let h = b64(&json!({"alg": "HS256", "typ": "JWT", "kid": kid}));
+        let p = b64(&claims);
+        let mac = hmac_sha256(public_x.as_bytes(), format!("{h}.{p}").as_bytes());
+        forged.push(format!("{h}.{p}.{}", URL_SAFE_NO_PAD.encode(mac)));
+        // another Ed25519 key claiming the real kid
+        let other = SigningKey::from_bytes(&[7u8; 32]);
+        let h = b64(&json!({"alg": "EdDSA", "typ": "JWT", "kid": kid}));
+        let sig = other.sign(format!("{h}.{p}").as_bytes());
+        forged.push(format!(
+            "{h}.{p}.{}",
+            URL_SAFE_NO_PAD.encode(sig.to_bytes())
+        ));
+        // a tampered payload: mia's signature over nik's identity
+        let mut as_nik = claims.clone();
+        as_nik["sub"] = json!(nik.id);
+        let sig = mia.access.rsplit('.').next().unwrap();
+        forged.push(format!(
+            "{}.{}.{sig}",
+            mia.access.split('.').next().unwrap(),
+            b64(&as_nik)
+        ));
+        // expired, signed with the real key
+        let mut old = claims.clone();
+        old["exp"] = json!(claims["iat"].as_i64().unwrap() - 1);
+        let real = &app.system().auth.signing_key;
+        let h = mia.access.split('.').next().unwrap().to_owned();
+        let sig = real.sign(format!("{h}.{}", b64(&old)).as_bytes());
+        forged.push(format!(
+            "{h}.{}.{}",
+            b64(&old),
+            URL_SAFE_NO_PAD.encode(sig.to_bytes())
+        ));
+
+        for token in &forged {
+            assert_problem(
+                app.get("/api/v1/auth/me", Some(token)).await,
+                StatusCode::UNAUTHORIZED,
+            )
+            .await;
+            assert_problem(
+                app.post_raw(token, json!({"text": "forged"})).await,
+                StatusCode::UNAUTHORIZED,
+            )
+            .await;
+        }
+        // The same construction with an unexpired claim and the real key works, so the
+        // expired case failed for its expiry alone.
+        let sig = real.sign(format!("{h}.{}", b64(&claims)).as_bytes());
+        let genuine = format!(
+            "{h}.{}.{}",
+            b64(&claims),
+            URL_SAFE_NO_PAD.encode(sig.to_bytes())
+        );
+        assert_eq!(
+            app.get("/api/v1/auth/me", Some(&genuine)).await.status(),
+            StatusCode::OK
+        );
+    }
+
+    #[tokio::test]
+    async fn tokens_survive_a_restart() {
+        let app = spawn_local().await;
+        let pat = app.signup("pat").await;
+        let again = app.restart(|_| {}).await;
+        let me = again.get_json("/api/v1/auth/me", Some(&pat.access)).await;
+        assert_eq!(me["handle"], pat.handle.as_str());
+        assert_eq!(again.refresh(&pat.refresh).await.status(), StatusCode::OK);
+    }
 }

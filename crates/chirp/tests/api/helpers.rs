@@ -27,17 +27,80 @@ fn init_logs() {
     });
 }
 
+/// The system under test: `chirp all` in this process (the default), or, when
+/// `CHIRP_TEST_STACK` names the env file `scripts/stack.sh up` wrote, the local stack's
+/// gateway (NGINX in front of seven processes), shared by every test of the run.
 pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
-    pub system: Arc<System>,
-    pub data_dir: Arc<tempfile::TempDir>,
+    /// Letters of this app's own that [`TestApp::signup`] and [`TestApp::word`] add, so
+    /// that tests sharing one stack never meet each other's users or words.
+    pub tag: String,
+    local: Option<Local>,
+    stack: Option<Arc<Stack>>,
+}
+
+/// What an in-process app holds besides its address.
+struct Local {
+    system: Arc<System>,
+    data_dir: Arc<tempfile::TempDir>,
     /// What the app was started with, to restart it the same way.
-    pub settings: Settings,
+    settings: Settings,
     /// The deployed stores this run uses, kept alive (and dropped) with the app.
-    pub deps: Arc<Deps>,
+    deps: Arc<Deps>,
     stop: CancellationToken,
     running: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// The local stack the suite runs against, as `scripts/stack.sh` describes it.
+pub struct Stack {
+    pub gateway: String,
+    /// The stack's PostgreSQL database, for [`TestApp::fingerprint`].
+    pub database_url: String,
+}
+
+impl Stack {
+    /// The stack named by `CHIRP_TEST_STACK`, if any.
+    pub fn from_env() -> Option<Stack> {
+        let file = std::env::var_os("CHIRP_TEST_STACK")?;
+        let text = std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("CHIRP_TEST_STACK={file:?}: {e}"));
+        let vars: std::collections::HashMap<&str, &str> =
+            text.lines().filter_map(|l| l.split_once('=')).collect();
+        let get = |k: &str| {
+            vars.get(k)
+                .unwrap_or_else(|| panic!("{file:?} has no {k}"))
+                .to_string()
+        };
+        Some(Stack {
+            gateway: get("GATEWAY"),
+            database_url: format!(
+                "postgres://postgres@127.0.0.1:{}/chirp",
+                get("POSTGRES_PORT")
+            ),
+        })
+    }
+}
+
+/// Five letters no other app of this run has.
+fn fresh_tag() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let mut n = nanos.wrapping_mul(6364136223846793005).wrapping_add(
+        N.fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(1442695040888963407),
+    ) ^ u64::from(std::process::id());
+    (0..5)
+        .map(|_| {
+            let c = (b'a' + (n % 26) as u8) as char;
+            n /= 26;
+            c
+        })
+        .collect()
 }
 
 /// A signed-up user and their tokens.
@@ -51,8 +114,19 @@ pub struct TestUser {
     pub refresh: String,
 }
 
+/// The system under test: the local stack when `CHIRP_TEST_STACK` names one, else a new
+/// `chirp all` in this process on the dependencies `CHIRP_TEST_WITH` names.
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(|_| {}).await
+    match Stack::from_env() {
+        Some(stack) => TestApp {
+            base: stack.gateway.clone(),
+            http: reqwest::Client::new(),
+            tag: fresh_tag(),
+            local: None,
+            stack: Some(Arc::new(stack)),
+        },
+        None => spawn_app_with(|_| {}).await,
+    }
 }
 
 /// The deployed dependencies the suite runs against, named in `CHIRP_TEST_WITH`
@@ -176,6 +250,8 @@ impl Deps {
     }
 }
 
+/// A new `chirp all` in this process, with `configure` applied to its settings: for the
+/// tests that need a setting of their own or a look inside (`mod inside` in each file).
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = Arc::new(tempfile::tempdir().expect("temporary data directory"));
     let deps = Arc::new(Deps::from_env().await);
@@ -206,18 +282,24 @@ pub async fn launch(settings: Settings, dir: Arc<tempfile::TempDir>, deps: Arc<D
     TestApp {
         base: format!("http://{addr}"),
         http: reqwest::Client::new(),
-        system,
-        data_dir: dir,
-        settings,
-        deps,
-        stop,
-        running: Some(running),
+        tag: fresh_tag(),
+        local: Some(Local {
+            system,
+            data_dir: dir,
+            settings,
+            deps,
+            stop,
+            running: Some(running),
+        }),
+        stack: None,
     }
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        self.stop.cancel();
+        if let Some(local) = &self.local {
+            local.stop.cancel();
+        }
     }
 }
 
@@ -304,6 +386,27 @@ pub async fn wait_ready(http: &reqwest::Client, base: &str, within: Duration) ->
 }
 
 impl TestApp {
+    fn local(&self) -> &Local {
+        self.local
+            .as_ref()
+            .expect("a look inside needs the app in this process (a test of `mod inside`)")
+    }
+
+    /// The in-process system, for tests that look inside.
+    pub fn system(&self) -> &Arc<System> {
+        &self.local().system
+    }
+
+    /// The in-process system, or none when the suite runs against a stack.
+    pub fn system_if_local(&self) -> Option<&Arc<System>> {
+        self.local.as_ref().map(|l| &l.system)
+    }
+
+    /// `stem` with this app's tag: a word, handle or search term no other test uses.
+    pub fn word(&self, stem: &str) -> String {
+        format!("{stem}{}", self.tag)
+    }
+
     /// Waits until `/readyz` answers 200: stores reachable, consumers in their groups.
     /// Gives up quietly after 30 s (a test of an unready app checks that itself).
     pub async fn wait_until_ready(&self) {
@@ -347,8 +450,9 @@ impl TestApp {
             .await
     }
 
-    /// Signs up `handle` with `<handle>@example.com` and a fixed password.
+    /// Signs up `<handle>_<tag>` with `<that>@example.com` and a fixed password.
     pub async fn signup(&self, handle: &str) -> TestUser {
+        let handle = &format!("{handle}_{}", self.tag);
         let email = format!("{handle}@example.com");
         let password = format!("{handle}-secret-password");
         let res = self
@@ -500,53 +604,24 @@ impl TestApp {
     }
 
     /// Row counts of every table a request could change, and the number of events ever
-    /// logged, once every outbox has drained into the log.
+    /// logged, once every outbox has drained into the log. Against a stack, the counts of
+    /// its PostgreSQL tables (the suite runs one test at a time there).
     pub async fn fingerprint(&self) -> Vec<i64> {
-        const RELATIONAL_OUTBOXES: &str = "SELECT CAST((SELECT COUNT(*) FROM auth_outbox)
-                + (SELECT COUNT(*) FROM write_outbox) + (SELECT COUNT(*) FROM graph_outbox) AS BIGINT)";
-        const RELATIONAL: &str = "SELECT (SELECT COUNT(*) FROM profiles), (SELECT COUNT(*) FROM posts),
-                (SELECT COUNT(*) FROM posts WHERE deleted_at IS NOT NULL),
-                CAST((SELECT COALESCE(SUM(version), 0) FROM posts) AS BIGINT),
-                (SELECT COUNT(*) FROM post_idempotency),
-                CAST((SELECT COALESCE(SUM(posts), 0) FROM post_counts) AS BIGINT),
-                (SELECT COUNT(*) FROM follows),
-                CAST((SELECT COALESCE(SUM(followers + following), 0) FROM follow_counts) AS BIGINT)";
+        if let Some(stack) = &self.stack {
+            let pool = sqlx::PgPool::connect(&stack.database_url)
+                .await
+                .expect("the stack's PostgreSQL answers");
+            let counts = relational_counts(&pool).await;
+            pool.close().await;
+            return counts;
+        }
         const EMBEDDED: &str =
             "SELECT (SELECT COUNT(*) FROM auth_identities), (SELECT COUNT(*) FROM auth_sessions)";
-        let sqlite = &self.system.db.reader;
-        let pg = self.system.pg.as_ref().map(|p| p.pool.clone());
-        eventually("the outboxes drain", || async {
-            let relational: i64 = match &pg {
-                Some(pool) => {
-                    sqlx::query_scalar(RELATIONAL_OUTBOXES)
-                        .fetch_one(pool)
-                        .await
-                }
-                None => {
-                    sqlx::query_scalar(RELATIONAL_OUTBOXES)
-                        .fetch_one(sqlite)
-                        .await
-                }
-            }
-            .expect("outbox query");
-            (relational == 0).then_some(())
-        })
-        .await;
-        let mut counts: Vec<i64> = match &pg {
-            Some(pool) => {
-                let row = sqlx::query(RELATIONAL)
-                    .fetch_one(pool)
-                    .await
-                    .expect("counts");
-                (0..8).map(|i| sqlx::Row::get::<i64, _>(&row, i)).collect()
-            }
-            None => {
-                let row = sqlx::query(RELATIONAL)
-                    .fetch_one(sqlite)
-                    .await
-                    .expect("counts");
-                (0..8).map(|i| sqlx::Row::get::<i64, _>(&row, i)).collect()
-            }
+        let local = self.local();
+        let sqlite = &local.system.db.reader;
+        let mut counts = match local.system.pg.as_ref() {
+            Some(pg) => relational_counts(&pg.pool).await,
+            None => relational_counts(sqlite).await,
         };
         let row = sqlx::query(EMBEDDED)
             .fetch_one(sqlite)
@@ -554,7 +629,7 @@ impl TestApp {
             .expect("counts");
         counts.extend((0..2).map(|i| sqlx::Row::get::<i64, _>(&row, i)));
         // The number of events ever in the embedded log (none when Kafka is the log).
-        let events_db = self.data_dir.path().join("events.db");
+        let events_db = local.data_dir.path().join("events.db");
         let logged: i64 = if events_db.exists() {
             let log =
                 sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", events_db.display()))
@@ -576,10 +651,11 @@ impl TestApp {
     /// Stops the app gracefully, then starts it again on the same data and dependencies,
     /// with `change` applied to its settings.
     pub async fn restart(self, change: impl FnOnce(&mut Settings)) -> TestApp {
+        let local = self.local();
         let (dir, deps, mut settings) = (
-            self.data_dir.clone(),
-            self.deps.clone(),
-            self.settings.clone(),
+            local.data_dir.clone(),
+            local.deps.clone(),
+            local.settings.clone(),
         );
         self.shutdown().await;
         change(&mut settings);
@@ -588,11 +664,46 @@ impl TestApp {
 
     /// Stops the app gracefully and waits for it.
     pub async fn shutdown(mut self) {
-        self.stop.cancel();
-        if let Some(h) = self.running.take() {
+        let local = self.local.as_mut().expect("an app in this process");
+        local.stop.cancel();
+        if let Some(h) = local.running.take() {
             h.await.expect("app task").expect("app stopped cleanly");
         }
     }
+}
+
+/// The relational stores' row counts (profiles, posts, deletions, versions, idempotency
+/// keys, post counts, follows, follow counts), once the outboxes have drained.
+async fn relational_counts<DB>(pool: &sqlx::Pool<DB>) -> Vec<i64>
+where
+    DB: sqlx::Database,
+    for<'c> &'c sqlx::Pool<DB>: sqlx::Executor<'c, Database = DB>,
+    i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+    for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+{
+    const OUTBOXES: &str = "SELECT CAST((SELECT COUNT(*) FROM auth_outbox)
+            + (SELECT COUNT(*) FROM write_outbox) + (SELECT COUNT(*) FROM graph_outbox) AS BIGINT)";
+    const RELATIONAL: &str = "SELECT (SELECT COUNT(*) FROM profiles), (SELECT COUNT(*) FROM posts),
+            (SELECT COUNT(*) FROM posts WHERE deleted_at IS NOT NULL),
+            CAST((SELECT COALESCE(SUM(version), 0) FROM posts) AS BIGINT),
+            (SELECT COUNT(*) FROM post_idempotency),
+            CAST((SELECT COALESCE(SUM(posts), 0) FROM post_counts) AS BIGINT),
+            (SELECT COUNT(*) FROM follows),
+            CAST((SELECT COALESCE(SUM(followers + following), 0) FROM follow_counts) AS BIGINT)";
+    eventually("the outboxes drain", || async {
+        let waiting: i64 = sqlx::query_scalar(OUTBOXES)
+            .fetch_one(pool)
+            .await
+            .expect("outbox query");
+        (waiting == 0).then_some(())
+    })
+    .await;
+    let row = sqlx::query(RELATIONAL)
+        .fetch_one(pool)
+        .await
+        .expect("counts");
+    (0..8).map(|i| sqlx::Row::get::<i64, _>(&row, i)).collect()
 }
 
 pub fn urlencode(s: &str) -> String {
@@ -661,4 +772,9 @@ impl TestApp {
     {
         walk_pages(&self.http, &self.url(path), token, limit, between).await
     }
+}
+
+/// A new `chirp all` in this process, whatever `CHIRP_TEST_STACK` says.
+pub async fn spawn_local() -> TestApp {
+    spawn_app_with(|_| {}).await
 }

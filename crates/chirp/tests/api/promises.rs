@@ -98,240 +98,6 @@ async fn signup(http: &reqwest::Client, base: &str, handle: &str) -> (String, St
     )
 }
 
-/// Promise 1: a post acknowledged with 201 survives SIGKILL of the whole process, and is
-/// in its followers' home timelines and the search index after the restart.
-#[tokio::test]
-async fn acknowledged_posts_survive_sigkill() {
-    let dir = tempfile::tempdir().unwrap();
-    let http = reqwest::Client::new();
-    let deps = Deps::from_env().await;
-    let first = Process::start(dir.path(), &deps);
-    let (author, author_token) = signup(&http, &first.base, "writer").await;
-    let mut followers = Vec::new();
-    for i in 0..2 {
-        let (id, token) = signup(&http, &first.base, &format!("reader{i}")).await;
-        let res = http
-            .post(format!("{}/api/v1/users/{author}/follow", first.base))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::NO_CONTENT);
-        followers.push((id, token));
-    }
-
-    // Four writers post as fast as they can; the process is killed under them.
-    let acknowledged = Arc::new(Mutex::new(Vec::new()));
-    let mut writers = Vec::new();
-    for w in 0..4 {
-        let (http, base, token, acked) = (
-            http.clone(),
-            first.base.clone(),
-            author_token.clone(),
-            acknowledged.clone(),
-        );
-        writers.push(tokio::spawn(async move {
-            for i in 0..100 {
-                let sent = http
-                    .post(format!("{base}/api/v1/posts"))
-                    .bearer_auth(&token)
-                    .json(&json!({"text": format!("durable crashtest w{w} n{i}")}))
-                    .send()
-                    .await;
-                let Ok(res) = sent else { return };
-                if res.status() != StatusCode::CREATED {
-                    return;
-                }
-                let Ok(post) = res.json::<serde_json::Value>().await else {
-                    return;
-                };
-                acked
-                    .lock()
-                    .unwrap()
-                    .push(post["id"].as_str().unwrap().to_owned());
-            }
-        }));
-    }
-    // Kill once a good number is acknowledged, while the writers are still going.
-    for _ in 0..300 {
-        if acknowledged.lock().unwrap().len() >= 60 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    first.kill();
-    for w in writers {
-        w.await.unwrap();
-    }
-    let acked = acknowledged.lock().unwrap().clone();
-    assert!(
-        acked.len() >= 10,
-        "too few posts before the kill: {}",
-        acked.len()
-    );
-    assert!(
-        acked.len() < 400,
-        "the kill came after every write: nothing was tested"
-    );
-
-    let second = Process::start(dir.path(), &deps);
-    for id in &acked {
-        let res = http
-            .get(format!("{}/api/v1/posts/{id}", second.base))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::OK, "post {id} was lost");
-    }
-    for (_, token) in &followers {
-        let home = walk_pages(
-            &http,
-            &format!("{}/api/v1/timelines/home", second.base),
-            Some(token),
-            100,
-            || async {},
-        )
-        .await;
-        // Posts committed whose 201 the kill swallowed may be there too; no acknowledged
-        // one may be missing, and none may appear twice.
-        for id in &acked {
-            assert!(
-                home.contains(id),
-                "acknowledged post {id} missing from a follower's home"
-            );
-        }
-        let mut distinct = home.clone();
-        distinct.sort();
-        distinct.dedup();
-        assert_eq!(distinct.len(), home.len(), "a post appears twice");
-    }
-    eventually_within(
-        after_restart(&deps),
-        "every acknowledged post is searchable after the crash",
-        || async {
-            let url = format!("{}/api/v1/search/posts?q=crashtest", second.base);
-            let found = walk_pages(&http, &url, None, 100, || async {})
-                .await
-                .iter()
-                .filter(|id| acked.contains(id))
-                .count();
-            (found == acked.len()).then_some(())
-        },
-    )
-    .await;
-    let count = http
-        .get(format!("{}/api/v1/users/{author}", second.base))
-        .send()
-        .await
-        .unwrap()
-        .json::<serde_json::Value>()
-        .await
-        .unwrap()["posts_count"]
-        .as_u64()
-        .unwrap() as usize;
-    assert!(
-        count >= acked.len(),
-        "posts_count {count} < {} acknowledged",
-        acked.len()
-    );
-}
-
-/// Promise 4: delivering the same events again to every consumer changes nothing.
-#[tokio::test]
-async fn redelivered_events_change_nothing() {
-    let app = spawn_app().await;
-    let a = app.signup("alpha").await;
-    let b = app.signup("bravo").await;
-    let c = app.signup("charlie").await;
-    app.follow(&b, &a).await;
-    app.follow(&c, &a).await;
-    let p1 = app.post_id(&a, "replayed words one").await;
-    let p2 = app.post_id(&a, "replayed words two").await;
-    let p3 = app.post_id(&a, "replayed words three").await;
-    assert_eq!(
-        app.edit(&a, &p1, "replayed edited one").await.status(),
-        StatusCode::OK
-    );
-    assert_eq!(app.delete(&a, &p2).await.status(), StatusCode::NO_CONTENT);
-    app.unfollow(&c, &a).await;
-    app.follow(&c, &a).await;
-    let expected = vec![p3.clone(), p1.clone()];
-    for u in [&a, &b, &c] {
-        app.home_becomes(u, &expected).await;
-    }
-    app.search_becomes("replayed", &expected).await;
-    app.search_becomes("edited", std::slice::from_ref(&p1))
-        .await;
-    eventually("counts settle", || async {
-        (app.user(&a.id).await["followers_count"] == 2).then_some(())
-    })
-    .await;
-
-    let snapshot = || async {
-        let mut s = Vec::new();
-        for u in [&a, &b, &c] {
-            s.push(json!(app.home_ids(u).await));
-            let held = app
-                .system
-                .timeline_store_entries(chirp_core::Id(u.id.parse().unwrap()))
-                .await;
-            s.push(json!(held
-                .iter()
-                .map(|e| e.post.to_string())
-                .collect::<Vec<_>>()));
-            s.push(app.user(&u.id).await);
-        }
-        for q in ["replayed", "edited", "two", "one", "#x"] {
-            s.push(json!(ids(&app.search_posts(q).await)));
-        }
-        s.push(json!(ids(&app.search_users("a").await)));
-        s
-    };
-    let before = snapshot().await;
-
-    // A consumer group of our own, new now, reads the log from its start. (Registered
-    // late on purpose: an idle member of a fresh group slows the broker's other groups.)
-    let mut history = app
-        .system
-        .log
-        .consumer("redelivery-test", &Topic::ALL)
-        .await
-        .unwrap();
-    // Every event so far: 3 signups, 4 follow changes, 3 posts, an edit and a delete.
-    let mut events = Vec::new();
-    let started = std::time::Instant::now();
-    while events.len() < 12 && started.elapsed() < Duration::from_secs(30) {
-        events.extend(
-            history
-                .next_batch(1000, Duration::from_millis(500))
-                .await
-                .unwrap(),
-        );
-    }
-    events.extend(
-        history
-            .next_batch(1000, Duration::from_millis(300))
-            .await
-            .unwrap(),
-    );
-    assert_eq!(events.len(), 12, "the history has every event once");
-    let search = app.system.search.clone().unwrap();
-    for _ in 0..2 {
-        app.system.fanout.handle(&events).await.unwrap();
-        search.handle(&events).await.unwrap();
-        // And each event on its own, twice in a row.
-        for e in &events {
-            app.system
-                .fanout
-                .handle(&[e.clone(), e.clone()])
-                .await
-                .unwrap();
-            search.handle(&[e.clone(), e.clone()]).await.unwrap();
-        }
-    }
-    assert_eq!(snapshot().await, before);
-}
-
 /// A request that must be refused, and the status it must get.
 type BadRequest<'a> = (
     reqwest::Method,
@@ -358,7 +124,7 @@ async fn rejected_input_changes_nothing() {
             reqwest::Method::POST,
             "/api/v1/auth/signup".into(),
             None,
-            Some(json!({"handle": "uma", "email": "x@example.com", "password": "long enough"})),
+            Some(json!({"handle": u.handle, "email": "x@example.com", "password": "long enough"})),
             StatusCode::CONFLICT,
         ),
         (
@@ -449,58 +215,298 @@ async fn rejected_input_changes_nothing() {
     assert_eq!(app.user(&u.id).await["followers_count"], 1);
 }
 
-/// SIGTERM stops `chirp all` gracefully: it exits 0, and what it acknowledged is there
-/// after a restart (searchable too: the index was flushed).
-#[tokio::test]
-async fn sigterm_shuts_down_gracefully() {
-    let dir = tempfile::tempdir().unwrap();
-    let http = reqwest::Client::new();
-    let deps = Deps::from_env().await;
-    let mut first = Process::start(dir.path(), &deps);
-    let (_, token) = signup(&http, &first.base, "leaver").await;
-    let res = http
-        .post(format!("{}/api/v1/posts", first.base))
-        .bearer_auth(&token)
-        .json(&json!({"text": "goodbye gracefully"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let id = res.json::<serde_json::Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let term = Command::new("kill")
-        .args(["-TERM", &first.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(term.success());
-    let mut status = None;
-    for _ in 0..200 {
-        if let Some(s) = first.child.try_wait().unwrap() {
-            status = Some(s);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let status = status.expect("chirp stops within 10 s of SIGTERM");
-    assert!(status.success(), "exit status {status}");
+/// Tests that need a setting of their own or a look inside the process: they run
+/// in-process only, not against the stack.
+mod inside {
+    use super::*;
 
-    let second = Process::start(dir.path(), &deps);
-    eventually_within(
-        after_restart(&deps),
-        "the post is searchable after a graceful restart",
-        || async {
-            let page: serde_json::Value = http
-                .get(format!("{}/api/v1/search/posts?q=gracefully", second.base))
+    /// Promise 1: a post acknowledged with 201 survives SIGKILL of the whole process, and is
+    /// in its followers' home timelines and the search index after the restart.
+    #[tokio::test]
+    async fn acknowledged_posts_survive_sigkill() {
+        let dir = tempfile::tempdir().unwrap();
+        let http = reqwest::Client::new();
+        let deps = Deps::from_env().await;
+        let first = Process::start(dir.path(), &deps);
+        let (author, author_token) = signup(&http, &first.base, "writer").await;
+        let mut followers = Vec::new();
+        for i in 0..2 {
+            let (id, token) = signup(&http, &first.base, &format!("reader{i}")).await;
+            let res = http
+                .post(format!("{}/api/v1/users/{author}/follow", first.base))
+                .bearer_auth(&token)
                 .send()
                 .await
-                .ok()?
-                .json()
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::NO_CONTENT);
+            followers.push((id, token));
+        }
+
+        // Four writers post as fast as they can; the process is killed under them.
+        let acknowledged = Arc::new(Mutex::new(Vec::new()));
+        let mut writers = Vec::new();
+        for w in 0..4 {
+            let (http, base, token, acked) = (
+                http.clone(),
+                first.base.clone(),
+                author_token.clone(),
+                acknowledged.clone(),
+            );
+            writers.push(tokio::spawn(async move {
+                for i in 0..100 {
+                    let sent = http
+                        .post(format!("{base}/api/v1/posts"))
+                        .bearer_auth(&token)
+                        .json(&json!({"text": format!("durable crashtest w{w} n{i}")}))
+                        .send()
+                        .await;
+                    let Ok(res) = sent else { return };
+                    if res.status() != StatusCode::CREATED {
+                        return;
+                    }
+                    let Ok(post) = res.json::<serde_json::Value>().await else {
+                        return;
+                    };
+                    acked
+                        .lock()
+                        .unwrap()
+                        .push(post["id"].as_str().unwrap().to_owned());
+                }
+            }));
+        }
+        // Kill once a good number is acknowledged, while the writers are still going.
+        for _ in 0..300 {
+            if acknowledged.lock().unwrap().len() >= 60 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        first.kill();
+        for w in writers {
+            w.await.unwrap();
+        }
+        let acked = acknowledged.lock().unwrap().clone();
+        assert!(
+            acked.len() >= 10,
+            "too few posts before the kill: {}",
+            acked.len()
+        );
+        assert!(
+            acked.len() < 400,
+            "the kill came after every write: nothing was tested"
+        );
+
+        let second = Process::start(dir.path(), &deps);
+        for id in &acked {
+            let res = http
+                .get(format!("{}/api/v1/posts/{id}", second.base))
+                .send()
                 .await
-                .ok()?;
-            (ids(&page) == [id.clone()]).then_some(())
-        },
-    )
-    .await;
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::OK, "post {id} was lost");
+        }
+        for (_, token) in &followers {
+            let home = walk_pages(
+                &http,
+                &format!("{}/api/v1/timelines/home", second.base),
+                Some(token),
+                100,
+                || async {},
+            )
+            .await;
+            // Posts committed whose 201 the kill swallowed may be there too; no acknowledged
+            // one may be missing, and none may appear twice.
+            for id in &acked {
+                assert!(
+                    home.contains(id),
+                    "acknowledged post {id} missing from a follower's home"
+                );
+            }
+            let mut distinct = home.clone();
+            distinct.sort();
+            distinct.dedup();
+            assert_eq!(distinct.len(), home.len(), "a post appears twice");
+        }
+        eventually_within(
+            after_restart(&deps),
+            "every acknowledged post is searchable after the crash",
+            || async {
+                let url = format!("{}/api/v1/search/posts?q=crashtest", second.base);
+                let found = walk_pages(&http, &url, None, 100, || async {})
+                    .await
+                    .iter()
+                    .filter(|id| acked.contains(id))
+                    .count();
+                (found == acked.len()).then_some(())
+            },
+        )
+        .await;
+        let count = http
+            .get(format!("{}/api/v1/users/{author}", second.base))
+            .send()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()["posts_count"]
+            .as_u64()
+            .unwrap() as usize;
+        assert!(
+            count >= acked.len(),
+            "posts_count {count} < {} acknowledged",
+            acked.len()
+        );
+    }
+
+    /// Promise 4: delivering the same events again to every consumer changes nothing.
+    #[tokio::test]
+    async fn redelivered_events_change_nothing() {
+        let app = spawn_local().await;
+        let a = app.signup("alpha").await;
+        let b = app.signup("bravo").await;
+        let c = app.signup("charlie").await;
+        app.follow(&b, &a).await;
+        app.follow(&c, &a).await;
+        let p1 = app.post_id(&a, "replayed words one").await;
+        let p2 = app.post_id(&a, "replayed words two").await;
+        let p3 = app.post_id(&a, "replayed words three").await;
+        assert_eq!(
+            app.edit(&a, &p1, "replayed edited one").await.status(),
+            StatusCode::OK
+        );
+        assert_eq!(app.delete(&a, &p2).await.status(), StatusCode::NO_CONTENT);
+        app.unfollow(&c, &a).await;
+        app.follow(&c, &a).await;
+        let expected = vec![p3.clone(), p1.clone()];
+        for u in [&a, &b, &c] {
+            app.home_becomes(u, &expected).await;
+        }
+        app.search_becomes("replayed", &expected).await;
+        app.search_becomes("edited", std::slice::from_ref(&p1))
+            .await;
+        eventually("counts settle", || async {
+            (app.user(&a.id).await["followers_count"] == 2).then_some(())
+        })
+        .await;
+
+        let snapshot = || async {
+            let mut s = Vec::new();
+            for u in [&a, &b, &c] {
+                s.push(json!(app.home_ids(u).await));
+                let held = app
+                    .system()
+                    .timeline_store_entries(chirp_core::Id(u.id.parse().unwrap()))
+                    .await;
+                s.push(json!(held
+                    .iter()
+                    .map(|e| e.post.to_string())
+                    .collect::<Vec<_>>()));
+                s.push(app.user(&u.id).await);
+            }
+            for q in ["replayed", "edited", "two", "one", "#x"] {
+                s.push(json!(ids(&app.search_posts(q).await)));
+            }
+            s.push(json!(ids(&app.search_users("a").await)));
+            s
+        };
+        let before = snapshot().await;
+
+        // A consumer group of our own, new now, reads the log from its start. (Registered
+        // late on purpose: an idle member of a fresh group slows the broker's other groups.)
+        let mut history = app
+            .system()
+            .log
+            .consumer("redelivery-test", &Topic::ALL)
+            .await
+            .unwrap();
+        // Every event so far: 3 signups, 4 follow changes, 3 posts, an edit and a delete.
+        let mut events = Vec::new();
+        let started = std::time::Instant::now();
+        while events.len() < 12 && started.elapsed() < Duration::from_secs(30) {
+            events.extend(
+                history
+                    .next_batch(1000, Duration::from_millis(500))
+                    .await
+                    .unwrap(),
+            );
+        }
+        events.extend(
+            history
+                .next_batch(1000, Duration::from_millis(300))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(events.len(), 12, "the history has every event once");
+        let search = app.system().search.clone().unwrap();
+        for _ in 0..2 {
+            app.system().fanout.handle(&events).await.unwrap();
+            search.handle(&events).await.unwrap();
+            // And each event on its own, twice in a row.
+            for e in &events {
+                app.system()
+                    .fanout
+                    .handle(&[e.clone(), e.clone()])
+                    .await
+                    .unwrap();
+                search.handle(&[e.clone(), e.clone()]).await.unwrap();
+            }
+        }
+        assert_eq!(snapshot().await, before);
+    }
+
+    /// SIGTERM stops `chirp all` gracefully: it exits 0, and what it acknowledged is there
+    /// after a restart (searchable too: the index was flushed).
+    #[tokio::test]
+    async fn sigterm_shuts_down_gracefully() {
+        let dir = tempfile::tempdir().unwrap();
+        let http = reqwest::Client::new();
+        let deps = Deps::from_env().await;
+        let mut first = Process::start(dir.path(), &deps);
+        let (_, token) = signup(&http, &first.base, "leaver").await;
+        let res = http
+            .post(format!("{}/api/v1/posts", first.base))
+            .bearer_auth(&token)
+            .json(&json!({"text": "goodbye gracefully"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let id = res.json::<serde_json::Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let term = Command::new("kill")
+            .args(["-TERM", &first.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(term.success());
+        let mut status = None;
+        for _ in 0..200 {
+            if let Some(s) = first.child.try_wait().unwrap() {
+                status = Some(s);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let status = status.expect("chirp stops within 10 s of SIGTERM");
+        assert!(status.success(), "exit status {status}");
+
+        let second = Process::start(dir.path(), &deps);
+        eventually_within(
+            after_restart(&deps),
+            "the post is searchable after a graceful restart",
+            || async {
+                let page: serde_json::Value = http
+                    .get(format!("{}/api/v1/search/posts?q=gracefully", second.base))
+                    .send()
+                    .await
+                    .ok()?
+                    .json()
+                    .await
+                    .ok()?;
+                (ids(&page) == [id.clone()]).then_some(())
+            },
+        )
+        .await;
+    }
 }

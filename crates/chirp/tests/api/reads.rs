@@ -8,12 +8,22 @@ use crate::helpers::*;
 async fn users_by_id_and_by_handle_ignoring_case() {
     let app = spawn_app().await;
     let eve = app.signup("Eve_1").await;
+    assert!(eve.handle.starts_with("Eve_1"));
     let by_id = app.user(&eve.id).await;
-    assert_eq!(by_id["handle"], "Eve_1");
-    let by_handle = app.get_json("/api/v1/users?handle=eve_1", None).await;
+    assert_eq!(by_id["handle"], eve.handle.as_str());
+    let by_handle = app
+        .get_json(
+            &format!("/api/v1/users?handle={}", eve.handle.to_lowercase()),
+            None,
+        )
+        .await;
     assert_eq!(by_handle, by_id);
     assert_problem(
-        app.get("/api/v1/users?handle=nobody", None).await,
+        app.get(
+            &format!("/api/v1/users?handle={}", app.word("nobody")),
+            None,
+        )
+        .await,
         StatusCode::NOT_FOUND,
     )
     .await;

@@ -88,11 +88,14 @@ async fn follow_backfills_and_unfollow_purges() {
 
     app.unfollow(&dan, &eli).await;
     app.home_becomes(&dan, std::slice::from_ref(&own)).await;
-    let held = app.system.timeline_store_entries(id(&dan.id)).await;
-    assert!(
-        held.iter().all(|e| e.author != id(&eli.id)),
-        "purged from the store too"
-    );
+    // In process, look at the store itself too.
+    if let Some(system) = app.system_if_local() {
+        let held = system.timeline_store_entries(id(&dan.id)).await;
+        assert!(
+            held.iter().all(|e| e.author != id(&eli.id)),
+            "purged from the store too"
+        );
+    }
 }
 
 #[tokio::test]
@@ -118,129 +121,137 @@ async fn edits_and_deletes_reach_timelines() {
         StatusCode::NO_CONTENT
     );
     app.home_becomes(&fin, std::slice::from_ref(&keep)).await;
-    eventually("the deleted post leaves the timeline store", || async {
-        let held = app.system.timeline_store_entries(id(&fin.id)).await;
-        held.iter().all(|e| e.post != id(&gone)).then_some(())
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn timelines_are_capped() {
-    let app = spawn_app_with(|s| s.timeline_cap = 5).await;
-    let hub = app.signup("hub").await;
-    let ida = app.signup("ida").await;
-    app.follow(&ida, &hub).await;
-    let mut posted = Vec::new();
-    for i in 0..8 {
-        posted.push(app.post_id(&hub, &format!("p{i}")).await);
+    if let Some(system) = app.system_if_local() {
+        eventually("the deleted post leaves the timeline store", || async {
+            let held = system.timeline_store_entries(id(&fin.id)).await;
+            held.iter().all(|e| e.post != id(&gone)).then_some(())
+        })
+        .await;
     }
-    posted.reverse();
-    app.home_becomes(&ida, &posted[..5]).await;
-    eventually("the store holds at most the cap", || async {
-        (app.system.timeline_store_entries(id(&ida.id)).await.len() == 5).then_some(())
-    })
-    .await;
 }
 
-#[tokio::test]
-async fn hybrid_fanout_merges_celebrities_at_read_time() {
-    let app = spawn_app_with(|s| s.celebrity_threshold = 2).await;
-    let celeb = app.signup("celeb").await;
-    let fans: Vec<TestUser> = {
-        let mut v = Vec::new();
-        for i in 0..3 {
-            let f = app.signup(&format!("fan{i}")).await;
-            app.follow(&f, &celeb).await;
-            v.push(f);
+/// Tests that need a setting of their own or a look inside the process: they run
+/// in-process only, not against the stack.
+mod inside {
+    use super::*;
+
+    #[tokio::test]
+    async fn timelines_are_capped() {
+        let app = spawn_app_with(|s| s.timeline_cap = 5).await;
+        let hub = app.signup("hub").await;
+        let ida = app.signup("ida").await;
+        app.follow(&ida, &hub).await;
+        let mut posted = Vec::new();
+        for i in 0..8 {
+            posted.push(app.post_id(&hub, &format!("p{i}")).await);
         }
-        v
-    };
-    let friend = app.signup("friend").await;
-    app.follow(&fans[0], &friend).await;
-    // Warm every timeline involved first, so fanout (not a rebuild) would be the path.
-    for u in fans.iter().chain([&celeb, &friend]) {
-        app.home(u, "").await;
-    }
-    let mut expected = Vec::new();
-    let mut celebrity_posts = Vec::new();
-    for i in 0..6 {
-        let p = app.post_id(&celeb, &format!("celebrity post {i}")).await;
-        celebrity_posts.push(p.clone());
-        expected.push(p);
-        expected.push(app.post_id(&friend, &format!("friend post {i}")).await);
-    }
-    expected.reverse();
-    celebrity_posts.reverse();
-    app.home_becomes(&fans[0], &expected).await;
-    app.home_becomes(&fans[1], &celebrity_posts).await;
-    // The celebrity sees their own posts too.
-    app.home_becomes(&celeb, &celebrity_posts).await;
-
-    // Pages merge both sources without gaps or repeats.
-    let seen = app
-        .walk(
-            "/api/v1/timelines/home",
-            Some(&fans[0].access),
-            4,
-            || async {},
-        )
+        posted.reverse();
+        app.home_becomes(&ida, &posted[..5]).await;
+        eventually("the store holds at most the cap", || async {
+            (app.system().timeline_store_entries(id(&ida.id)).await.len() == 5).then_some(())
+        })
         .await;
-    assert_eq!(seen, expected);
+    }
 
-    // The timeline store holds none of the celebrity's posts, anywhere.
-    for u in fans.iter().chain([&celeb]) {
-        let held = app.system.timeline_store_entries(id(&u.id)).await;
-        assert!(
-            held.iter().all(|e| e.author != id(&celeb.id)),
-            "{} holds a celebrity post",
-            u.handle
+    #[tokio::test]
+    async fn hybrid_fanout_merges_celebrities_at_read_time() {
+        let app = spawn_app_with(|s| s.celebrity_threshold = 2).await;
+        let celeb = app.signup("celeb").await;
+        let fans: Vec<TestUser> = {
+            let mut v = Vec::new();
+            for i in 0..3 {
+                let f = app.signup(&format!("fan{i}")).await;
+                app.follow(&f, &celeb).await;
+                v.push(f);
+            }
+            v
+        };
+        let friend = app.signup("friend").await;
+        app.follow(&fans[0], &friend).await;
+        // Warm every timeline involved first, so fanout (not a rebuild) would be the path.
+        for u in fans.iter().chain([&celeb, &friend]) {
+            app.home(u, "").await;
+        }
+        let mut expected = Vec::new();
+        let mut celebrity_posts = Vec::new();
+        for i in 0..6 {
+            let p = app.post_id(&celeb, &format!("celebrity post {i}")).await;
+            celebrity_posts.push(p.clone());
+            expected.push(p);
+            expected.push(app.post_id(&friend, &format!("friend post {i}")).await);
+        }
+        expected.reverse();
+        celebrity_posts.reverse();
+        app.home_becomes(&fans[0], &expected).await;
+        app.home_becomes(&fans[1], &celebrity_posts).await;
+        // The celebrity sees their own posts too.
+        app.home_becomes(&celeb, &celebrity_posts).await;
+
+        // Pages merge both sources without gaps or repeats.
+        let seen = app
+            .walk(
+                "/api/v1/timelines/home",
+                Some(&fans[0].access),
+                4,
+                || async {},
+            )
+            .await;
+        assert_eq!(seen, expected);
+
+        // The timeline store holds none of the celebrity's posts, anywhere.
+        for u in fans.iter().chain([&celeb]) {
+            let held = app.system().timeline_store_entries(id(&u.id)).await;
+            assert!(
+                held.iter().all(|e| e.author != id(&celeb.id)),
+                "{} holds a celebrity post",
+                u.handle
+            );
+        }
+        let held = app.system().timeline_store_entries(id(&fans[0].id)).await;
+        assert_eq!(held.len(), 6, "the friend's posts are stored: {held:?}");
+    }
+
+    #[tokio::test]
+    async fn a_lost_timeline_is_rebuilt_from_the_posts_store() {
+        let app = spawn_app_with(|s| s.celebrity_threshold = 1).await;
+        let jan = app.signup("jan").await;
+        let kay = app.signup("kay").await;
+        let big = app.signup("big").await;
+        app.follow(&jan, &kay).await;
+        app.follow(&jan, &big).await;
+        app.follow(&kay, &big).await; // big has 2 followers: above the threshold of 1
+        let a = app.post_id(&kay, "a").await;
+        let b = app.post_id(&big, "b").await;
+        let c = app.post_id(&jan, "c").await;
+        app.home_becomes(&jan, &[c.clone(), b.clone(), a.clone()])
+            .await;
+
+        // A restart loses timelines held in memory; in Redis, lose them by hand.
+        let restarted = app.restart(|_| {}).await;
+        if let Some(redis) = &restarted.system().redis {
+            redis.delete_prefix().await.unwrap();
+        }
+        assert!(restarted
+            .system()
+            .timeline_store_entries(id(&jan.id))
+            .await
+            .is_empty());
+        assert_eq!(restarted.home_ids(&jan).await, [c, b.clone(), a]);
+        let held = restarted.system().timeline_store_entries(id(&jan.id)).await;
+        assert_eq!(
+            held.len(),
+            2,
+            "the rebuild leaves the celebrity out of the store"
         );
+        assert!(held.iter().all(|e| e.post != id(&b)));
+        let res = restarted
+            .send(
+                Method::GET,
+                "/api/v1/timelines/home",
+                Some(&jan.access),
+                None,
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
     }
-    let held = app.system.timeline_store_entries(id(&fans[0].id)).await;
-    assert_eq!(held.len(), 6, "the friend's posts are stored: {held:?}");
-}
-
-#[tokio::test]
-async fn a_lost_timeline_is_rebuilt_from_the_posts_store() {
-    let app = spawn_app_with(|s| s.celebrity_threshold = 1).await;
-    let jan = app.signup("jan").await;
-    let kay = app.signup("kay").await;
-    let big = app.signup("big").await;
-    app.follow(&jan, &kay).await;
-    app.follow(&jan, &big).await;
-    app.follow(&kay, &big).await; // big has 2 followers: above the threshold of 1
-    let a = app.post_id(&kay, "a").await;
-    let b = app.post_id(&big, "b").await;
-    let c = app.post_id(&jan, "c").await;
-    app.home_becomes(&jan, &[c.clone(), b.clone(), a.clone()])
-        .await;
-
-    // A restart loses timelines held in memory; in Redis, lose them by hand.
-    let restarted = app.restart(|_| {}).await;
-    if let Some(redis) = &restarted.system.redis {
-        redis.delete_prefix().await.unwrap();
-    }
-    assert!(restarted
-        .system
-        .timeline_store_entries(id(&jan.id))
-        .await
-        .is_empty());
-    assert_eq!(restarted.home_ids(&jan).await, [c, b.clone(), a]);
-    let held = restarted.system.timeline_store_entries(id(&jan.id)).await;
-    assert_eq!(
-        held.len(),
-        2,
-        "the rebuild leaves the celebrity out of the store"
-    );
-    assert!(held.iter().all(|e| e.post != id(&b)));
-    let res = restarted
-        .send(
-            Method::GET,
-            "/api/v1/timelines/home",
-            Some(&jan.access),
-            None,
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::OK);
 }

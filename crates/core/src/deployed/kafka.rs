@@ -8,14 +8,14 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use async_trait::async_trait;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
@@ -26,12 +26,39 @@ use crate::events::{Event, EventConsumer, EventLog, Topic};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
+fn make_producer(brokers: &str) -> anyhow::Result<FutureProducer> {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("message.timeout.ms", "10000")
+        .set("socket.timeout.ms", "5000")
+        .set("linger.ms", "2")
+        .create()
+        .context("creating the Kafka producer")
+}
+
+/// Errors after which an idempotent producer cannot go on.
+fn is_fatal_for_producer(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::ProducerFenced
+                | RDKafkaErrorCode::InvalidProducerEpoch
+                | RDKafkaErrorCode::UnknownProducerId
+                | RDKafkaErrorCode::OutOfOrderSequenceNumber
+                | RDKafkaErrorCode::Fatal
+        )
+    )
+}
+
 #[derive(Clone)]
 pub struct KafkaEventLog {
     brokers: String,
     prefix: String,
     partitions: i32,
-    producer: FutureProducer,
+    /// The producer, and how many times it has been made afresh.
+    producer: Arc<std::sync::RwLock<(u64, FutureProducer)>>,
     /// The topics are made once, on first use, so that a broker that is down at start
     /// costs 503s rather than the process.
     topics: Arc<OnceCell<()>>,
@@ -40,22 +67,41 @@ pub struct KafkaEventLog {
 impl KafkaEventLog {
     /// `brokers`: `host:port[,host:port...]`; `prefix`: of every topic name.
     pub fn new(brokers: &str, prefix: &str, partitions: i32) -> anyhow::Result<Self> {
-        let producer: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("message.timeout.ms", "10000")
-            .set("socket.timeout.ms", "5000")
-            .set("linger.ms", "2")
-            .create()
-            .context("creating the Kafka producer")?;
         Ok(KafkaEventLog {
             brokers: brokers.to_owned(),
             prefix: prefix.to_owned(),
             partitions,
-            producer,
+            producer: Arc::new(std::sync::RwLock::new((0, make_producer(brokers)?))),
             topics: Arc::new(OnceCell::new()),
         })
+    }
+
+    /// The current producer and its generation.
+    fn producer(&self) -> (u64, FutureProducer) {
+        match self.producer.read() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// An idempotent producer that the broker fenced (a broker restarted without the
+    /// producer's state, say) is done for: librdkafka calls that fatal. Make a new one,
+    /// once per generation however many sends saw the error; the relay's retry then
+    /// goes through it. A redelivered event is harmless: every consumer is idempotent.
+    fn renew_producer(&self, generation: u64) {
+        let Ok(mut current) = self.producer.write() else {
+            return;
+        };
+        if current.0 != generation {
+            return;
+        }
+        match make_producer(&self.brokers) {
+            Ok(p) => {
+                tracing::warn!("the Kafka producer hit a fatal error: made a new one");
+                *current = (generation + 1, p);
+            }
+            Err(e) => tracing::error!(error = %e, "making a new Kafka producer failed"),
+        }
     }
 
     pub fn topic_name(&self, t: Topic) -> String {
@@ -92,11 +138,13 @@ impl KafkaEventLog {
 impl EventLog for KafkaEventLog {
     async fn append(&self, events: &[Event]) -> anyhow::Result<()> {
         self.ensure_topics().await?;
+        let (generation, producer) = self.producer();
         let sends = events.iter().map(|e| {
             let topic = self.topic_name(e.topic());
             let key = e.key();
             let payload = e.to_json();
             let id = e.id.to_string();
+            let producer = &producer;
             async move {
                 let headers = OwnedHeaders::new().insert(Header {
                     key: "event-id",
@@ -106,11 +154,16 @@ impl EventLog for KafkaEventLog {
                     .key(&key)
                     .payload(&payload)
                     .headers(headers);
-                self.producer
+                producer
                     .send(record, Timeout::After(TIMEOUT))
                     .await
                     .map(|_| ())
-                    .map_err(|(e, _)| anyhow::anyhow!("publishing to {topic}: {e}"))
+                    .map_err(|(e, _)| {
+                        if is_fatal_for_producer(&e) || producer.client().fatal_error().is_some() {
+                            self.renew_producer(generation);
+                        }
+                        anyhow::anyhow!("publishing to {topic}: {e}")
+                    })
             }
         });
         // All in flight at once; the idempotent producer keeps each partition's order.
@@ -126,28 +179,31 @@ impl EventLog for KafkaEventLog {
         topics: &[Topic],
     ) -> anyhow::Result<Box<dyn EventConsumer>> {
         self.ensure_topics().await?;
-        let consumer: StreamConsumer = ClientConfig::new()
+        let mut config = ClientConfig::new();
+        config
             .set("bootstrap.servers", &self.brokers)
             .set("group.id", group)
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "1000")
+            // Also the rebalance timeout: how long a rebalance waits for members that
+            // vanished without leaving (a SIGKILLed process) before going on without them.
+            .set("max.poll.interval.ms", "15000")
             // Fanout lag is what users feel: do not let the broker hold fetches long.
-            .set("fetch.wait.max.ms", "50")
-            .create()
-            .context("creating a Kafka consumer")?;
-        let names: Vec<String> = topics.iter().map(|t| self.topic_name(*t)).collect();
-        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        consumer.subscribe(&refs)?;
+            .set("fetch.wait.max.ms", "50");
+        let topics: Vec<String> = topics.iter().map(|t| self.topic_name(*t)).collect();
         Ok(Box::new(KafkaConsumer {
-            consumer: Arc::new(consumer),
+            consumer: Arc::new(subscribe(&config, &topics)?),
+            config,
+            topics,
             done: HashMap::new(),
+            unassigned_since: Some(Instant::now()),
         }))
     }
 
     async fn ping(&self) -> anyhow::Result<()> {
-        let producer = self.producer.clone();
+        let (_, producer) = self.producer();
         tokio::task::spawn_blocking(move || {
             producer
                 .client()
@@ -159,15 +215,57 @@ impl EventLog for KafkaEventLog {
     }
 }
 
+fn subscribe(config: &ClientConfig, topics: &[String]) -> anyhow::Result<StreamConsumer> {
+    let consumer: StreamConsumer = config.create().context("creating a Kafka consumer")?;
+    let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&refs)?;
+    Ok(consumer)
+}
+
+/// How long a member may hold no partition before it joins its group afresh. A group
+/// that formed while a member that was killed still counted (its session not yet over)
+/// can be left with that member as leader: the others then hold nothing, for good, on a
+/// broker that does not rebalance again when the leader's session ends (tansu 0.6). A
+/// member that joins anew once the dead one is gone gets its share.
+const REJOIN_AFTER: Duration = Duration::from_secs(15);
+
 struct KafkaConsumer {
     consumer: Arc<StreamConsumer>,
+    config: ClientConfig,
+    topics: Vec<String>,
     /// The next offset of each partition read from, once handled.
     done: HashMap<(String, i32), i64>,
+    /// Since when this member has held no partition.
+    unassigned_since: Option<Instant>,
+}
+
+impl KafkaConsumer {
+    /// Joins the group afresh when this member has held nothing for too long.
+    fn watch_assignment(&mut self) -> anyhow::Result<()> {
+        if self.joined() {
+            self.unassigned_since = None;
+            return Ok(());
+        }
+        let since = *self.unassigned_since.get_or_insert_with(Instant::now);
+        if since.elapsed() > REJOIN_AFTER {
+            tracing::warn!(
+                topics = ?self.topics,
+                "no partition assigned for {REJOIN_AFTER:?}: joining the consumer group afresh"
+            );
+            // Nothing is held, so there is nothing to commit; dropping the old consumer
+            // leaves the group.
+            self.done.clear();
+            self.consumer = Arc::new(subscribe(&self.config, &self.topics)?);
+            self.unassigned_since = Some(Instant::now());
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
 impl EventConsumer for KafkaConsumer {
     async fn next_batch(&mut self, max: usize, wait: Duration) -> anyhow::Result<Vec<Event>> {
+        self.watch_assignment()?;
         let mut events = Vec::new();
         let mut deadline = wait;
         while events.len() < max {

@@ -1,0 +1,117 @@
+//! Each test: a stack, a population (authors, and followers who follow them all), posts
+//! written steadily through NGINX while one part of the stack fails and comes back, then
+//! the check that every acknowledged post is in every follower's home exactly once.
+
+use std::time::Duration;
+
+use crate::stack::*;
+
+/// One post every this often, from the authors in turn.
+const PACE: Duration = Duration::from_millis(40);
+
+/// How long delivery may take after the fault: a Kafka consumer group waits out a killed
+/// member's session (10 s) before it hands the member's partitions on.
+const SETTLE: Duration = Duration::from_secs(60);
+
+/// The write path is the posts store and its outbox: fanout, Kafka and Redis failing
+/// never refuse a post.
+fn assert_nothing_refused(out: &Outcome) {
+    assert!(
+        out.refused.is_empty(),
+        "posts were refused while a downstream part was down: {:?}",
+        out.refused
+    );
+    assert!(
+        out.acked.len() > 50,
+        "too few posts to tell: {}",
+        out.acked.len()
+    );
+}
+
+/// Starts a stack of its own, with authors and followers whose timelines are warm (what
+/// reaches them from then on, fanout delivers: a cold timeline would be rebuilt from the
+/// posts store on its first read and hide a lost delivery); writes posts steadily while
+/// `steps` run (each: wait, then `scripts/stack.sh VERB PART`); then checks that none was
+/// refused and that every one is in every follower's home exactly once.
+async fn posts_survive(name: &str, steps: &[(u64, &str, &str)]) {
+    let stack = Stack::up(name, 1).await;
+    let (authors, followers) = population(&stack, 4, 5).await;
+    read_every_home(&stack, &followers).await;
+    let writer = Writer::start(&stack, &authors, PACE);
+    for (after_secs, verb, part) in steps {
+        tokio::time::sleep(Duration::from_secs(*after_secs)).await;
+        stack.ctl(verb, part).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let out = writer.finish().await;
+    assert_nothing_refused(&out);
+    every_post_once_in_every_home(&stack, &followers, &out.acked, SETTLE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fanout_process_killed_mid_stream_loses_nothing() {
+    let _turn = TURN.lock().await;
+    posts_survive(
+        "fanout-kill",
+        &[(2, "kill", "fanout"), (3, "start", "fanout")],
+    )
+    .await;
+}
+
+/// The broker holds events nobody has consumed yet when it stops (the fanout process is
+/// stopped first, so that they pile up), and must still have them when it starts again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kafka_broker_stopped_for_seconds_loses_nothing() {
+    let _turn = TURN.lock().await;
+    posts_survive(
+        "kafka-stop",
+        &[
+            (2, "stop", "fanout"),
+            (2, "stop", "kafka"),
+            (4, "start", "kafka"),
+            (1, "start", "fanout"),
+        ],
+    )
+    .await;
+}
+
+/// Redis keeps nothing on disk: it comes back empty, and every timeline is rebuilt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarted_empty_rebuilds_every_timeline() {
+    let _turn = TURN.lock().await;
+    posts_survive(
+        "redis-restart",
+        &[(2, "stop", "redis"), (3, "start", "redis")],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_fanout_processes_share_the_work_and_deliver_each_post_once() {
+    let _turn = TURN.lock().await;
+    let stack = Stack::up("two-fanouts", 2).await;
+    // Posts are keyed by author: a dozen authors land on both halves of the partitions
+    // but for a chance of 2 in 4,096.
+    let (authors, followers) = population(&stack, 12, 3).await;
+    // Warm timelines: what reaches them from now on, fanout delivers (a cold one would
+    // be rebuilt from the posts store on its first read, and hide a lost delivery).
+    read_every_home(&stack, &followers).await;
+    let writer = Writer::start(&stack, &authors, PACE);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let out = writer.finish().await;
+    assert_nothing_refused(&out);
+    every_post_once_in_every_home(&stack, &followers, &out.acked, SETTLE).await;
+    let first = stack
+        .counter("FANOUT", "chirp_fanout_deliveries_total")
+        .await;
+    let second = stack
+        .counter("FANOUT2", "chirp_fanout_deliveries_total")
+        .await;
+    assert!(
+        first > 0.0 && second > 0.0,
+        "both fanout processes deliver: {first} and {second}"
+    );
+    // Each post to its followers' homes and its author's own, by one process or the other.
+    let expected = (out.acked.len() * (followers.len() + 1)) as f64;
+    assert_eq!(first + second, expected, "deliveries: {first} + {second}");
+}

@@ -1,0 +1,349 @@
+//! A local stack of this test's own, driven through `scripts/stack.sh`, and the traffic
+//! the fault tests put through it.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+/// One stack at a time: each is seven services and five servers on two cores.
+pub static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+pub struct Stack {
+    dir: PathBuf,
+    env: HashMap<String, String>,
+    pub http: reqwest::Client,
+}
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/stack.sh")
+}
+
+impl Stack {
+    /// Starts a stack named `name` with `fanouts` fanout processes in one consumer group.
+    pub async fn up(name: &str, fanouts: usize) -> Stack {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("stack-{name}"));
+        let mut stack = Stack {
+            dir,
+            env: HashMap::new(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(15))
+                .build()
+                .unwrap(),
+        };
+        let out = stack
+            .command("up")
+            .env("CHIRP_STACK_FANOUTS", fanouts.to_string())
+            .output()
+            .await
+            .expect("scripts/stack.sh runs");
+        assert!(
+            out.status.success(),
+            "the stack did not come up:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = std::fs::read_to_string(stack.dir.join("env")).unwrap();
+        stack.env = text
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        stack
+    }
+
+    fn command(&self, verb: &str) -> tokio::process::Command {
+        let mut c = tokio::process::Command::new("bash");
+        c.arg(script())
+            .arg(verb)
+            .env("CHIRP_STACK_DIR", &self.dir)
+            .env("CHIRP_BINARY", env!("CARGO_BIN_EXE_chirp"))
+            .kill_on_drop(true);
+        c
+    }
+
+    /// `scripts/stack.sh VERB PART`: stop, kill or start one part of the stack.
+    pub async fn ctl(&self, verb: &str, part: &str) {
+        let out = self
+            .command(verb)
+            .arg(part)
+            .output()
+            .await
+            .expect("scripts/stack.sh runs");
+        assert!(
+            out.status.success(),
+            "stack.sh {verb} {part}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    pub fn gateway(&self) -> &str {
+        &self.env["GATEWAY"]
+    }
+
+    /// A service's own address (`FANOUT`, `FANOUT2`, ...), for its /metrics and /readyz.
+    pub fn service(&self, name: &str) -> &str {
+        &self.env[name]
+    }
+
+    /// The sum of a counter's series on a service's /metrics.
+    pub async fn counter(&self, name: &str, metric: &str) -> f64 {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.service(name)))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .filter(|l| {
+                l.strip_prefix(metric)
+                    .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // A failed test keeps its stack's logs (in target/tmp/stack-NAME-logs) and shows
+        // the end of each.
+        if std::thread::panicking() {
+            let keep = self.dir.with_file_name(format!(
+                "{}-logs",
+                self.dir.file_name().unwrap().to_string_lossy()
+            ));
+            let _ = std::fs::remove_dir_all(&keep);
+            let _ = std::fs::create_dir_all(&keep);
+            if let Ok(entries) = std::fs::read_dir(&self.dir) {
+                for e in entries.flatten() {
+                    let path = e.path();
+                    if path.extension().is_some_and(|x| x == "log") {
+                        let _ = std::fs::copy(&path, keep.join(e.file_name()));
+                        let text = std::fs::read_to_string(&path).unwrap_or_default();
+                        let lines: Vec<&str> = text.lines().collect();
+                        eprintln!("--- {} (last lines) ---", path.display());
+                        for l in &lines[lines.len().saturating_sub(15)..] {
+                            eprintln!("{l}");
+                        }
+                    }
+                }
+            }
+        }
+        let _ = std::process::Command::new("bash")
+            .arg(script())
+            .arg("down")
+            .env("CHIRP_STACK_DIR", &self.dir)
+            .output();
+    }
+}
+
+#[derive(Clone)]
+pub struct User {
+    pub id: String,
+    pub token: String,
+}
+
+/// Signs up `handle` through the gateway.
+pub async fn signup(stack: &Stack, handle: &str) -> User {
+    let res = stack
+        .http
+        .post(format!("{}/api/v1/auth/signup", stack.gateway()))
+        .json(
+            &json!({"handle": handle, "email": format!("{handle}@example.com"),
+                      "password": "long enough"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED, "signup {handle}");
+    let t: Value = res.json().await.unwrap();
+    User {
+        id: t["user"]["id"].as_str().unwrap().to_owned(),
+        token: t["access_token"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// `authors` authors and `followers` followers who follow every one of them.
+pub async fn population(stack: &Stack, authors: usize, followers: usize) -> (Vec<User>, Vec<User>) {
+    let mut a = Vec::new();
+    for i in 0..authors {
+        a.push(signup(stack, &format!("author{i}")).await);
+    }
+    let mut f = Vec::new();
+    for i in 0..followers {
+        let fan = signup(stack, &format!("fan{i}")).await;
+        for author in &a {
+            let res = stack
+                .http
+                .post(format!(
+                    "{}/api/v1/users/{}/follow",
+                    stack.gateway(),
+                    author.id
+                ))
+                .bearer_auth(&fan.token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::NO_CONTENT, "follow");
+        }
+        f.push(fan);
+    }
+    (a, f)
+}
+
+/// Posts from the authors in turn, one every `every`, until stopped.
+pub struct Writer {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<Outcome>,
+}
+
+/// What the writer saw: the posts acknowledged with 201, and every other answer.
+#[derive(Default, Debug)]
+pub struct Outcome {
+    pub acked: Vec<String>,
+    pub refused: Vec<String>,
+}
+
+impl Writer {
+    pub fn start(stack: &Stack, authors: &[User], every: Duration) -> Writer {
+        let (http, url) = (
+            stack.http.clone(),
+            format!("{}/api/v1/posts", stack.gateway()),
+        );
+        let authors = authors.to_vec();
+        let stop = CancellationToken::new();
+        let token = stop.clone();
+        let task = tokio::spawn(async move {
+            let mut out = Outcome::default();
+            let mut n = 0usize;
+            while !token.is_cancelled() {
+                let author = &authors[n % authors.len()];
+                let res = http
+                    .post(&url)
+                    .bearer_auth(&author.token)
+                    .json(&json!({"text": format!("post number {n}")}))
+                    .send()
+                    .await;
+                match res {
+                    Ok(r) if r.status() == StatusCode::CREATED => {
+                        let v: Value = r.json().await.unwrap();
+                        out.acked.push(v["id"].as_str().unwrap().to_owned());
+                    }
+                    Ok(r) => out.refused.push(format!("{}", r.status())),
+                    Err(e) => out.refused.push(e.to_string()),
+                }
+                n += 1;
+                tokio::time::sleep(every).await;
+            }
+            out
+        });
+        Writer { stop, task }
+    }
+
+    pub async fn finish(self) -> Outcome {
+        self.stop.cancel();
+        self.task.await.unwrap()
+    }
+}
+
+/// Every id in `who`'s home timeline, walking every page; None while it cannot be read.
+async fn home(stack: &Stack, who: &User) -> Option<Vec<String>> {
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = format!("{}/api/v1/timelines/home?limit=100", stack.gateway());
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let res = stack
+            .http
+            .get(&url)
+            .bearer_auth(&who.token)
+            .send()
+            .await
+            .ok()?;
+        if res.status() != StatusCode::OK {
+            return None;
+        }
+        let page: Value = res.json().await.ok()?;
+        for item in page["items"].as_array()? {
+            seen.push(item["id"].as_str()?.to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return Some(seen),
+        }
+    }
+}
+
+/// Reads every follower's home timeline once (so that it is cached).
+pub async fn read_every_home(stack: &Stack, followers: &[User]) {
+    for fan in followers {
+        let started = Instant::now();
+        while home(stack, fan).await.is_none() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "home unreadable"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Waits (up to `within`) until every follower's home timeline holds every acknowledged
+/// post, then checks that it holds each exactly once and nothing else.
+pub async fn every_post_once_in_every_home(
+    stack: &Stack,
+    followers: &[User],
+    acked: &[String],
+    within: Duration,
+) {
+    let wanted: HashSet<&String> = acked.iter().collect();
+    assert_eq!(wanted.len(), acked.len(), "ids are unique");
+    let started = Instant::now();
+    for (i, fan) in followers.iter().enumerate() {
+        let got = loop {
+            let got = home(stack, fan).await;
+            if let Some(got) = &got {
+                let have: HashSet<&String> = got.iter().collect();
+                if wanted.is_subset(&have) {
+                    break got.clone();
+                }
+            }
+            if started.elapsed() > within {
+                let have: HashSet<String> = got.unwrap_or_default().into_iter().collect();
+                let missing: Vec<&&String> =
+                    wanted.iter().filter(|id| !have.contains(**id)).collect();
+                panic!(
+                    "follower {i}: {} of {} acknowledged posts missing after {within:?}, \
+                     among them {:?}",
+                    missing.len(),
+                    acked.len(),
+                    &missing[..missing.len().min(5)]
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        let mut counts: HashMap<&String, usize> = HashMap::new();
+        for id in &got {
+            *counts.entry(id).or_default() += 1;
+        }
+        let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(
+            twice.is_empty(),
+            "follower {i}: posts more than once: {twice:?}"
+        );
+        let strange: Vec<_> = got.iter().filter(|id| !wanted.contains(id)).collect();
+        assert!(
+            strange.is_empty(),
+            "follower {i}: posts nobody acknowledged: {strange:?}"
+        );
+    }
+}
