@@ -2,7 +2,7 @@
 
 CARGO ?= cargo
 
-.PHONY: build serve run stop stack-up stack-down stack-suite test suites lint fmt walkthrough check-deploy clean
+.PHONY: build serve run stop stack-up stack-down stack-suite test suites lint fmt walkthrough check-deploy check-observability clean
 
 COMPOSE = docker compose -f deploy/docker-compose.yml --env-file deploy/.env
 
@@ -49,6 +49,7 @@ suites:
 	$(MAKE) stack-suite
 	$(MAKE) walkthrough
 	$(MAKE) check-deploy
+	scripts/check-observability.sh
 
 ## Formatting and lints, as CI checks them.
 lint:
@@ -62,6 +63,11 @@ fmt:
 walkthrough:
 	$(CARGO) build --bin chirp
 	scripts/readme-walkthrough.sh target/debug/chirp
+
+## Prometheus configurations, alert rules and their unit tests (promtool), Grafana
+## dashboards, the Logstash pipeline and Kibana's saved objects, checked offline.
+check-observability:
+	scripts/check-observability.sh
 
 ## The compose file and Kubernetes manifests against their schemas, the NGINX routes
 ## in a real NGINX in front of `chirp all`.

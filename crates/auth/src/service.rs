@@ -8,6 +8,8 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chirp_core::events::{Event, EventBody};
+use chirp_core::http::metrics::CounterMetric;
+use chirp_core::http::Telemetry;
 use chirp_core::model::User;
 use chirp_core::peers::Directory;
 use chirp_core::time::{now_ms, rfc3339};
@@ -65,7 +67,33 @@ pub struct SignupRequest {
     pub display_name: Option<String>,
 }
 
+/// Logins by outcome: success, failure (wrong login or password), throttled.
+#[derive(Clone, Default)]
+pub struct LoginMetrics {
+    pub success: CounterMetric,
+    pub failure: CounterMetric,
+    pub throttled: CounterMetric,
+}
+
+impl LoginMetrics {
+    pub fn new(telemetry: &Telemetry) -> Self {
+        let logins = |outcome| {
+            telemetry.counter_with(
+                "logins",
+                "Login attempts, by outcome",
+                &[("service", "auth"), ("outcome", outcome)],
+            )
+        };
+        LoginMetrics {
+            success: logins("success"),
+            failure: logins("failure"),
+            throttled: logins("throttled"),
+        }
+    }
+}
+
 pub struct AuthService {
+    pub logins: LoginMetrics,
     pub config: AuthConfig,
     pub identities: Arc<dyn IdentityStore>,
     pub profiles: Arc<dyn ProfileStore>,
@@ -161,6 +189,22 @@ impl AuthService {
     }
 
     pub async fn login(
+        &self,
+        login: &str,
+        password: &str,
+        client: Option<IpAddr>,
+    ) -> ApiResult<Tokens> {
+        let outcome = self.try_login(login, password, client).await;
+        match &outcome {
+            Ok(_) => self.logins.success.inc(),
+            Err(ApiError::Unauthorized(_)) => self.logins.failure.inc(),
+            Err(ApiError::TooManyRequests { .. }) => self.logins.throttled.inc(),
+            Err(_) => 0,
+        };
+        outcome
+    }
+
+    async fn try_login(
         &self,
         login: &str,
         password: &str,

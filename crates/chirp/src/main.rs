@@ -42,9 +42,7 @@ fn init_logging(format: LogFormat, role: Command) {
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match format {
         LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
+            .event_format(chirp::logging::EcsFormat::new(role.name()))
             .init(),
         LogFormat::Text => builder.init(),
     }

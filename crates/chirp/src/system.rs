@@ -15,6 +15,7 @@ use chirp_auth::adapters::sqlite::SqliteAuthStore;
 use chirp_auth::passwords::PasswordHashing;
 use chirp_auth::ports::ProfileStore;
 use chirp_auth::ports::{IdentityStore, LoginThrottle, SessionStore};
+use chirp_auth::service::LoginMetrics;
 use chirp_auth::{AuthService, AuthState};
 use chirp_core::deployed::kafka::KafkaEventLog;
 use chirp_core::deployed::postgres::{PgDb, PgOutbox};
@@ -22,10 +23,11 @@ use chirp_core::deployed::redis::Redis;
 use chirp_core::embedded::event_log::SqliteEventLog;
 use chirp_core::embedded::outbox::SqliteOutbox;
 use chirp_core::embedded::sqlite::SqliteDb;
-use chirp_core::events::{run_consumer, EventLog};
+use chirp_core::events::{run_consumer, ConsumerMetrics, EventLog};
 use chirp_core::http::extract::TrustForwardedFor;
+use chirp_core::http::metrics::DependencyMetrics;
 use chirp_core::http::{service_routes, Readiness, ReadinessCheck, Telemetry};
-use chirp_core::outbox::{OutboxRelay, OutboxSource};
+use chirp_core::outbox::{OutboxRelay, OutboxSource, RelayMetrics};
 use chirp_core::peers::{Directory, LateDirectory, SocialGraph, Timelines};
 use chirp_core::peers_http::{HttpDirectory, HttpGraph, HttpTimelines, Peer};
 use chirp_core::token::TokenVerifier;
@@ -42,12 +44,14 @@ use chirp_read::{ReadService, ReadState};
 use chirp_search::adapters::elasticsearch::ElasticIndex;
 use chirp_search::adapters::tantivy::TantivyIndex;
 use chirp_search::ports::SearchIndex;
+use chirp_search::service::SearchMetrics;
 use chirp_search::SearchService;
 use chirp_timeline::adapters::memory::MemoryTimelines;
 use chirp_timeline::adapters::postgres::PgPostsSource;
 use chirp_timeline::adapters::redis::RedisTimelines;
 use chirp_timeline::adapters::sqlite::SqlitePostsSource;
 use chirp_timeline::ports::{PostsSource, TimelineStore};
+use chirp_timeline::service::TimelineMetrics;
 use chirp_timeline::{TimelineConfig, TimelineService};
 use chirp_write::adapters::postgres::PgPostStore;
 use chirp_write::adapters::sqlite::SqlitePostStore;
@@ -106,16 +110,16 @@ impl System {
         let data = &s.data_dir;
         std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
         let db = SqliteDb::open(&data.join("chirp.db")).await?;
+        let telemetry = Telemetry::new();
+        let calls = DependencyMetrics::new(&telemetry, role.name());
         let log: Arc<dyn EventLog> = match &s.kafka_brokers {
-            Some(brokers) => Arc::new(KafkaEventLog::new(
-                brokers,
-                &s.kafka_topic_prefix,
-                s.kafka_partitions,
-            )?),
+            Some(brokers) => Arc::new(
+                KafkaEventLog::new(brokers, &s.kafka_topic_prefix, s.kafka_partitions)?
+                    .with_metrics(calls.clone()),
+            ),
             None => Arc::new(SqliteEventLog::open(&data.join("events.db")).await?),
         };
         let ids = Arc::new(IdGenerator::new(s.worker_id).map_err(anyhow::Error::msg)?);
-        let telemetry = Telemetry::new();
         let (auth_wake, write_wake, graph_wake) = (
             Arc::new(Notify::new()),
             Arc::new(Notify::new()),
@@ -186,7 +190,9 @@ impl System {
         let late_directory = Arc::new(LateDirectory::default());
         let remote_directory: Option<Arc<dyn Directory>> = match remote(Command::Read, &s.read_url)
         {
-            Some(url) => Some(Arc::new(HttpDirectory(Peer::new("read service", &url)?))),
+            Some(url) => Some(Arc::new(HttpDirectory(
+                Peer::new("read service", &url)?.with_metrics(calls.clone()),
+            ))),
             None => None,
         };
         let graph = Arc::new(GraphService {
@@ -199,7 +205,9 @@ impl System {
             outbox_wake: graph_wake.clone(),
         });
         let social: Arc<dyn SocialGraph> = match remote(Command::Graph, &s.graph_url) {
-            Some(url) => Arc::new(HttpGraph(Peer::new("graph service", &url)?)),
+            Some(url) => Arc::new(HttpGraph(
+                Peer::new("graph service", &url)?.with_metrics(calls.clone()),
+            )),
             None => graph.clone(),
         };
         let timelines = Arc::new(TimelineService {
@@ -211,9 +219,12 @@ impl System {
             store: timeline_store.clone(),
             posts: relational.posts_source.clone(),
             graph: social.clone(),
+            metrics: TimelineMetrics::new(&telemetry),
         });
         let timelines_peer: Arc<dyn Timelines> = match remote(Command::Timeline, &s.timeline_url) {
-            Some(url) => Arc::new(HttpTimelines(Peer::new("timeline service", &url)?)),
+            Some(url) => Arc::new(HttpTimelines(
+                Peer::new("timeline service", &url)?.with_metrics(calls.clone()),
+            )),
             None => timelines.clone(),
         };
         let read = Arc::new(ReadService {
@@ -227,6 +238,7 @@ impl System {
         let directory = remote_directory.unwrap_or(local_directory);
 
         let auth = Arc::new(AuthService {
+            logins: LoginMetrics::new(&telemetry),
             config: s.auth_config(),
             identities: identities.clone(),
             profiles: relational.profiles.clone(),
@@ -253,10 +265,17 @@ impl System {
         });
         let search = if runs(role, Command::Search) {
             let index: Arc<dyn SearchIndex> = match &s.elasticsearch_url {
-                Some(url) => Arc::new(ElasticIndex::new(url, &s.elasticsearch_index_prefix)?),
+                Some(url) => Arc::new(
+                    ElasticIndex::new(url, &s.elasticsearch_index_prefix)?
+                        .with_metrics(calls.clone()),
+                ),
                 None => Arc::new(TantivyIndex::open(&data.join("search"))?),
             };
-            Some(Arc::new(SearchService { index, directory }))
+            Some(Arc::new(SearchService {
+                index,
+                directory,
+                metrics: SearchMetrics::new(&telemetry),
+            }))
         } else {
             None
         };
@@ -459,6 +478,11 @@ impl System {
                     source: outbox.source.clone(),
                     log: log.clone(),
                     wake: outbox.wake.clone(),
+                    metrics: Some(RelayMetrics::new(
+                        &self.telemetry,
+                        outbox.role.name(),
+                        outbox.name,
+                    )),
                 };
                 tasks.spawn(relay.run(stop.clone()));
             }
@@ -473,6 +497,10 @@ impl System {
         if runs(role, Command::Fanout) {
             tasks.spawn(run_consumer(
                 log.clone(),
+                Some(ConsumerMetrics {
+                    telemetry: self.telemetry.clone(),
+                    service: "fanout",
+                }),
                 chirp_fanout::GROUP,
                 chirp_fanout::TOPICS,
                 self.fanout.clone(),
@@ -483,6 +511,10 @@ impl System {
         if let Some(search) = &self.search {
             tasks.spawn(run_consumer(
                 log,
+                Some(ConsumerMetrics {
+                    telemetry: self.telemetry.clone(),
+                    service: "search",
+                }),
                 chirp_search::service::GROUP,
                 chirp_search::service::TOPICS,
                 search.clone(),

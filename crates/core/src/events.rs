@@ -133,6 +133,11 @@ pub trait EventConsumer: Send {
     fn joined(&self) -> bool {
         true
     }
+    /// How far the group's committed position is behind the log, per topic and
+    /// partition this member reads: `(topic, partition, events behind)`.
+    async fn lag(&mut self) -> anyhow::Result<Vec<(String, i32, i64)>> {
+        Ok(Vec::new())
+    }
 }
 
 /// What a consumer group does with a batch. It must be idempotent: after a crash the
@@ -142,10 +147,66 @@ pub trait EventHandler: Send + Sync {
     async fn handle(&self, events: &[Event]) -> anyhow::Result<()>;
 }
 
+/// What a consumer group of a service reports: the events it has handled, by topic.
+#[derive(Clone)]
+pub struct ConsumerMetrics {
+    pub telemetry: crate::http::Telemetry,
+    pub service: &'static str,
+}
+
+/// How often a consumer reports its lag.
+const LAG_EVERY: Duration = Duration::from_secs(5);
+
+impl ConsumerMetrics {
+    async fn report_lag(&self, group: &'static str, consumer: &mut dyn EventConsumer) {
+        match consumer.lag().await {
+            Ok(lags) => {
+                for (topic, partition, behind) in lags {
+                    let partition = partition.to_string();
+                    self.telemetry
+                        .gauge_with(
+                            "consumer_lag",
+                            "Events in the log that a consumer group has not yet handled",
+                            &[
+                                ("service", self.service),
+                                ("group", group),
+                                ("topic", &topic),
+                                ("partition", &partition),
+                            ],
+                        )
+                        .set(behind);
+                }
+            }
+            Err(e) => tracing::debug!(group, error = format!("{e:#}"), "no consumer lag"),
+        }
+    }
+
+    fn consumed(&self, group: &'static str, events: &[Event]) {
+        for topic in Topic::ALL {
+            let n = events.iter().filter(|e| e.topic() == topic).count() as u64;
+            if n > 0 {
+                self.telemetry
+                    .counter_with(
+                        "events_consumed",
+                        "Events handled by a consumer group",
+                        &[
+                            ("service", self.service),
+                            ("group", group),
+                            ("topic", topic.name()),
+                        ],
+                    )
+                    .inc_by(n);
+            }
+        }
+    }
+}
+
 /// Runs a consumer until `stop`: each batch is handled (retried with backoff until it
 /// succeeds) and only then committed.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_consumer(
     log: Arc<dyn EventLog>,
+    metrics: Option<ConsumerMetrics>,
     group: &'static str,
     topics: &'static [Topic],
     handler: Arc<dyn EventHandler>,
@@ -168,7 +229,14 @@ pub async fn run_consumer(
     if consumer.joined() {
         joined.store(true, std::sync::atomic::Ordering::Release);
     }
+    let mut lag_reported: Option<std::time::Instant> = None;
     while !stop.is_cancelled() {
+        if let Some(m) = &metrics {
+            if lag_reported.is_none_or(|at| at.elapsed() >= LAG_EVERY) {
+                m.report_lag(group, consumer.as_mut()).await;
+                lag_reported = Some(std::time::Instant::now());
+            }
+        }
         let batch = tokio::select! {
             b = consumer.next_batch(512, Duration::from_millis(500)) => b,
             _ = stop.cancelled() => return,
@@ -210,6 +278,9 @@ pub async fn run_consumer(
             }
         }
         backoff.reset();
+        if let Some(m) = &metrics {
+            m.consumed(group, &batch);
+        }
         while let Err(e) = consumer.commit().await {
             tracing::warn!(
                 group,

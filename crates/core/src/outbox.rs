@@ -3,13 +3,66 @@
 //! it; consumers are idempotent, so a second delivery changes nothing.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::events::{Backoff, Event, EventLog};
+use crate::http::metrics::{CounterMetric, FloatGauge, GaugeMetric};
+use crate::http::Telemetry;
+use crate::id::now_millis;
+
+/// An outbox's signals: events published, and what waits (how many, and how old the
+/// oldest is), sampled at most once a second.
+#[derive(Clone)]
+pub struct RelayMetrics {
+    telemetry: Telemetry,
+    service: &'static str,
+    backlog: GaugeMetric,
+    oldest_age: FloatGauge,
+}
+
+impl RelayMetrics {
+    /// The metrics of outbox `name`, which belongs to `service`.
+    pub fn new(telemetry: &Telemetry, service: &'static str, name: &'static str) -> Self {
+        let labels = [("service", service), ("outbox", name)];
+        RelayMetrics {
+            telemetry: telemetry.clone(),
+            service,
+            backlog: telemetry.gauge_with(
+                "outbox_backlog",
+                "Events in an outbox, waiting to be published",
+                &labels,
+            ),
+            oldest_age: telemetry.float_gauge_with(
+                "outbox_oldest_age_seconds",
+                "Age of the oldest event waiting in an outbox",
+                &labels,
+            ),
+        }
+    }
+
+    fn published(&self, events: &[Event]) {
+        let mut by_topic: Vec<(&'static str, u64)> = Vec::new();
+        for e in events {
+            let t = e.topic().name();
+            match by_topic.iter_mut().find(|(n, _)| *n == t) {
+                Some((_, c)) => *c += 1,
+                None => by_topic.push((t, 1)),
+            }
+        }
+        for (topic, n) in by_topic {
+            let c: CounterMetric = self.telemetry.counter_with(
+                "events_published",
+                "Events published to the event log",
+                &[("service", self.service), ("topic", topic)],
+            );
+            c.inc_by(n);
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct PendingEvent {
@@ -35,6 +88,7 @@ pub struct OutboxRelay {
     pub source: Arc<dyn OutboxSource>,
     pub log: Arc<dyn EventLog>,
     pub wake: Arc<Notify>,
+    pub metrics: Option<RelayMetrics>,
 }
 
 impl OutboxRelay {
@@ -42,7 +96,12 @@ impl OutboxRelay {
     /// for the next start.
     pub async fn run(self, stop: CancellationToken) {
         let mut backoff = Backoff::default();
+        let mut sampled: Option<Instant> = None;
         loop {
+            if sampled.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+                self.sample().await;
+                sampled = Some(Instant::now());
+            }
             match self.relay_once().await {
                 Ok(0) => {
                     if stop.is_cancelled() {
@@ -79,6 +138,26 @@ impl OutboxRelay {
         let events: Vec<Event> = batch.into_iter().map(|p| p.event).collect();
         self.log.append(&events).await?;
         self.source.remove_through(last).await?;
+        if let Some(m) = &self.metrics {
+            m.published(&events);
+        }
         Ok(events.len())
+    }
+
+    /// Samples the backlog and the age of its oldest event into the metrics.
+    async fn sample(&self) {
+        let Some(m) = &self.metrics else {
+            return;
+        };
+        if let Ok(n) = self.source.backlog().await {
+            m.backlog.set(n as i64);
+        }
+        if let Ok(oldest) = self.source.pending(1).await {
+            let age_ms = oldest
+                .first()
+                .map(|p| now_millis().saturating_sub(p.event.id.unix_millis()))
+                .unwrap_or(0);
+            m.oldest_age.set(age_ms as f64 / 1000.0);
+        }
     }
 }

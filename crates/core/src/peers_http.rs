@@ -22,6 +22,7 @@ pub struct Peer {
     http: reqwest::Client,
     base: String,
     name: &'static str,
+    metrics: Option<crate::http::metrics::DependencyMetrics>,
 }
 
 impl Peer {
@@ -34,10 +35,30 @@ impl Peer {
             http,
             base: base.trim_end_matches('/').to_owned(),
             name,
+            metrics: None,
         })
     }
 
+    /// Times every call into `metrics` (dependency `http`, operation the peer's name).
+    pub fn with_metrics(mut self, metrics: crate::http::metrics::DependencyMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
     async fn call<R: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<R, ApiError> {
+        crate::http::metrics::timed(
+            self.metrics.as_ref(),
+            "http",
+            self.name,
+            self.call_untimed(req),
+        )
+        .await
+    }
+
+    async fn call_untimed<R: DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<R, ApiError> {
         let res = req
             .send()
             .await

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chirp_core::events::{Event, EventBody, EventHandler, Topic};
+use chirp_core::http::metrics::Buckets;
 use chirp_core::http::Telemetry;
 use chirp_core::id::now_millis;
 use chirp_core::page::PageRequest;
@@ -33,20 +34,19 @@ pub struct FanoutMetrics {
 
 impl FanoutMetrics {
     pub fn new(telemetry: &Telemetry) -> Self {
-        let lag = Histogram::new([
-            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-        ]);
-        telemetry.register(
-            "fanout_lag_seconds",
-            "Time from a post's creation to its delivery to every follower's timeline",
-            lag.clone(),
-        );
+        let service = [("service", "fanout")];
         FanoutMetrics {
-            deliveries: telemetry.counter(
+            deliveries: telemetry.counter_with(
                 "fanout_deliveries",
                 "Home timelines a post id was delivered to",
+                &service,
             ),
-            lag,
+            lag: telemetry.histogram_with(
+                "fanout_lag_seconds",
+                "Time from a post's creation to its delivery to every follower's timeline",
+                Buckets::Lag,
+                &service,
+            ),
         }
     }
 }

@@ -4,6 +4,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chirp_core::events::{Event, EventBody, EventHandler, Topic};
+use chirp_core::http::metrics::{Buckets, HistogramMetric};
+use chirp_core::http::Telemetry;
+use chirp_core::id::now_millis;
 use chirp_core::model::{Post, User};
 use chirp_core::page::{Page, PageRequest};
 use chirp_core::peers::Directory;
@@ -18,7 +21,27 @@ pub const TOPICS: &[Topic] = &[Topic::Posts, Topic::Users];
 /// The longest query accepted.
 const MAX_QUERY_CHARS: usize = 256;
 
+/// Time from a post's creation to its being searchable.
+#[derive(Clone)]
+pub struct SearchMetrics {
+    pub indexing_lag: HistogramMetric,
+}
+
+impl SearchMetrics {
+    pub fn new(telemetry: &Telemetry) -> Self {
+        SearchMetrics {
+            indexing_lag: telemetry.histogram_with(
+                "search_indexing_lag_seconds",
+                "Time from a post's creation to its being searchable",
+                Buckets::Lag,
+                &[("service", "search")],
+            ),
+        }
+    }
+}
+
 pub struct SearchService {
+    pub metrics: SearchMetrics,
     pub index: Arc<dyn SearchIndex>,
     pub directory: Arc<dyn Directory>,
 }
@@ -122,6 +145,14 @@ impl EventHandler for SearchService {
         if ops.is_empty() {
             return Ok(());
         }
-        self.index.apply(ops).await
+        self.index.apply(ops).await?;
+        let now = now_millis() as i64;
+        for e in events {
+            if let EventBody::PostCreated { created_at_ms, .. } = &e.body {
+                let lag_ms = (now - created_at_ms).max(0);
+                self.metrics.indexing_lag.observe(lag_ms as f64 / 1000.0);
+            }
+        }
+        Ok(())
     }
 }

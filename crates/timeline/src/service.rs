@@ -5,6 +5,8 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chirp_core::http::metrics::CounterMetric;
+use chirp_core::http::Telemetry;
 use chirp_core::page::PageRequest;
 use chirp_core::peers::{SocialGraph, TimelineEntry, Timelines};
 use chirp_core::{ApiError, ApiResult, Id};
@@ -31,7 +33,39 @@ impl Default for TimelineConfig {
     }
 }
 
+/// Reads served from a held timeline, reads that found none, and rebuilds.
+#[derive(Clone, Default)]
+pub struct TimelineMetrics {
+    pub hits: CounterMetric,
+    pub misses: CounterMetric,
+    pub rebuilds: CounterMetric,
+}
+
+impl TimelineMetrics {
+    pub fn new(telemetry: &Telemetry) -> Self {
+        let service = [("service", "timeline")];
+        TimelineMetrics {
+            hits: telemetry.counter_with(
+                "timeline_cache_hits",
+                "Home timeline reads served from the timeline store",
+                &service,
+            ),
+            misses: telemetry.counter_with(
+                "timeline_cache_misses",
+                "Home timeline reads that found no timeline held",
+                &service,
+            ),
+            rebuilds: telemetry.counter_with(
+                "timeline_rebuilds",
+                "Home timelines rebuilt from the posts store",
+                &service,
+            ),
+        }
+    }
+}
+
 pub struct TimelineService {
+    pub metrics: TimelineMetrics,
     pub config: TimelineConfig,
     pub store: Arc<dyn TimelineStore>,
     pub posts: Arc<dyn PostsSource>,
@@ -63,7 +97,9 @@ impl TimelineService {
         self.store
             .finish_rebuild(user, entries, self.config.cap)
             .await
-            .map_err(store_down)
+            .map_err(store_down)?;
+        self.metrics.rebuilds.inc();
+        Ok(())
     }
 }
 
@@ -71,8 +107,10 @@ impl TimelineService {
 impl Timelines for TimelineService {
     async fn page(&self, user: Id, page: PageRequest) -> ApiResult<Vec<Id>> {
         if let Some(ids) = self.store.page(user, page).await.map_err(store_down)? {
+            self.metrics.hits.inc();
             return Ok(ids);
         }
+        self.metrics.misses.inc();
         self.rebuild(user).await?;
         Ok(self
             .store

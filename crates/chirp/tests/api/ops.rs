@@ -41,6 +41,120 @@ mod inside {
         assert!(text.contains(r#"service="auth",route="/api/v1/auth/signup""#));
     }
 
+    /// The system's own signals, each moved by the traffic that should move it.
+    #[tokio::test]
+    async fn metrics_follow_the_pipeline() {
+        let app = spawn_local().await;
+        let u = app.signup("piper").await;
+        let fan = app.signup("fan").await;
+        app.follow(&fan, &u).await;
+        assert_eq!(app.home_ids(&fan).await, Vec::<String>::new());
+        let id = app.post_id(&u, "measured words").await;
+        app.home_becomes(&fan, std::slice::from_ref(&id)).await;
+        app.search_becomes("measured", std::slice::from_ref(&id))
+            .await;
+        assert_eq!(
+            app.login(&u.handle, "wrong password").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            app.login(&u.handle, &u.password).await.status(),
+            StatusCode::OK
+        );
+        let metric = |text: &str, series: &str| -> f64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+        };
+        let text = eventually("every signal is out", || async {
+            let text = app.get("/metrics", None).await.text().await.unwrap();
+            // The index may answer before its consumer has recorded the batch; and a
+            // follow's backfill may bring the post home before the post's own event.
+            (text.contains("chirp_search_indexing_lag_seconds_count{service=\"search\"} 1")
+                && text.contains("chirp_fanout_lag_seconds_count{service=\"fanout\"} 1"))
+            .then_some(text)
+        })
+        .await;
+        let logins = r#"chirp_logins_total{service="auth",outcome="#;
+        assert_eq!(metric(&text, &format!(r#"{logins}"failure"}}"#)), 1.0);
+        assert_eq!(metric(&text, &format!(r#"{logins}"success"}}"#)), 1.0);
+        // A post to its author's home and its follower's.
+        assert_eq!(
+            metric(&text, r#"chirp_fanout_deliveries_total{service="fanout"}"#),
+            2.0
+        );
+        assert_eq!(
+            metric(&text, r#"chirp_fanout_lag_seconds_count{service="fanout"}"#),
+            1.0
+        );
+        assert_eq!(
+            metric(
+                &text,
+                r#"chirp_events_published_total{service="write",topic="chirp.posts"}"#
+            ),
+            1.0
+        );
+        assert!(
+            metric(
+                &text,
+                r#"chirp_events_consumed_total{service="fanout",group="chirp-fanout",topic="chirp.posts"}"#
+            ) >= 1.0
+        );
+        assert_eq!(
+            metric(
+                &text,
+                r#"chirp_search_indexing_lag_seconds_count{service="search"}"#
+            ),
+            1.0
+        );
+        // The first read found no timeline and rebuilt it; the later ones found it.
+        assert_eq!(
+            metric(
+                &text,
+                r#"chirp_timeline_cache_misses_total{service="timeline"}"#
+            ),
+            metric(
+                &text,
+                r#"chirp_timeline_rebuilds_total{service="timeline"}"#
+            )
+        );
+        assert!(
+            metric(
+                &text,
+                r#"chirp_timeline_cache_hits_total{service="timeline"}"#
+            ) >= 1.0
+        );
+        assert!(text.contains(r#"chirp_outbox_backlog{service="write",outbox="write"}"#));
+        assert!(text.contains(r#"chirp_outbox_oldest_age_seconds{service="write",outbox="write"}"#));
+        // Calls to the deployed dependencies are timed (the embedded ones are in-process).
+        let with = std::env::var("CHIRP_TEST_WITH").unwrap_or_default();
+        for (dependency, operation) in [("kafka", "publish"), ("elasticsearch", "bulk")] {
+            if with.contains(dependency) {
+                let series = format!(
+                    r#"chirp_dependency_duration_seconds_count{{service="all",dependency="{dependency}",operation="{operation}"}}"#
+                );
+                assert!(metric(&text, &series) >= 1.0, "{series}");
+            }
+        }
+        // Consumers report how far behind they are every few seconds; by now, nothing.
+        // (The topic label is the log's own name: with Kafka, behind the topic prefix.)
+        let lag = r#"chirp_consumer_lag{service="fanout",group="chirp-fanout",topic=""#;
+        eventually_within(
+            std::time::Duration::from_secs(15),
+            "the fanout group reports its lag",
+            || async {
+                let text = app.get("/metrics", None).await.text().await.unwrap();
+                let behind: Vec<f64> = text
+                    .lines()
+                    .filter(|l| l.starts_with(lag) && l.contains(r#"chirp.posts""#))
+                    .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+                    .collect();
+                (!behind.is_empty() && behind.iter().all(|b| *b == 0.0)).then_some(())
+            },
+        )
+        .await;
+    }
+
     #[tokio::test]
     async fn readiness_names_a_dependency_that_is_down() {
         let app = spawn_local().await;

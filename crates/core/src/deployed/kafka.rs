@@ -23,6 +23,7 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tokio::sync::OnceCell;
 
 use crate::events::{Event, EventConsumer, EventLog, Topic};
+use crate::http::metrics::{timed, DependencyMetrics};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -62,6 +63,7 @@ pub struct KafkaEventLog {
     /// The topics are made once, on first use, so that a broker that is down at start
     /// costs 503s rather than the process.
     topics: Arc<OnceCell<()>>,
+    metrics: Option<DependencyMetrics>,
 }
 
 impl KafkaEventLog {
@@ -73,7 +75,14 @@ impl KafkaEventLog {
             partitions,
             producer: Arc::new(std::sync::RwLock::new((0, make_producer(brokers)?))),
             topics: Arc::new(OnceCell::new()),
+            metrics: None,
         })
+    }
+
+    /// Times every publish into `metrics`.
+    pub fn with_metrics(mut self, metrics: DependencyMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The current producer and its generation.
@@ -134,10 +143,10 @@ impl KafkaEventLog {
     }
 }
 
-#[async_trait]
-impl EventLog for KafkaEventLog {
-    async fn append(&self, events: &[Event]) -> anyhow::Result<()> {
+impl KafkaEventLog {
+    async fn publish(&self, events: &[Event]) -> anyhow::Result<()> {
         self.ensure_topics().await?;
+
         let (generation, producer) = self.producer();
         let sends = events.iter().map(|e| {
             let topic = self.topic_name(e.topic());
@@ -171,6 +180,19 @@ impl EventLog for KafkaEventLog {
             r?;
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl EventLog for KafkaEventLog {
+    async fn append(&self, events: &[Event]) -> anyhow::Result<()> {
+        timed(
+            self.metrics.as_ref(),
+            "kafka",
+            "publish",
+            self.publish(events),
+        )
+        .await
     }
 
     async fn consumer(
@@ -295,6 +317,26 @@ impl EventConsumer for KafkaConsumer {
 
     fn joined(&self) -> bool {
         self.consumer.assignment().is_ok_and(|a| a.count() > 0)
+    }
+
+    /// The high watermark less the group's committed offset, per assigned partition.
+    async fn lag(&mut self) -> anyhow::Result<Vec<(String, i32, i64)>> {
+        let consumer = self.consumer.clone();
+        tokio::task::spawn_blocking(move || {
+            let committed = consumer.committed(Duration::from_secs(1))?;
+            let mut out = Vec::new();
+            for p in committed.elements() {
+                let (low, high) =
+                    consumer.fetch_watermarks(p.topic(), p.partition(), Duration::from_secs(1))?;
+                let at = match p.offset() {
+                    Offset::Offset(o) => o,
+                    _ => low,
+                };
+                out.push((p.topic().to_owned(), p.partition(), (high - at).max(0)));
+            }
+            anyhow::Ok(out)
+        })
+        .await?
     }
 
     async fn commit(&mut self) -> anyhow::Result<()> {

@@ -168,6 +168,21 @@ impl EventConsumer for SqliteConsumer {
         }
         Ok(())
     }
+
+    /// One log, one order: the events of the group's topics after its committed position.
+    async fn lag(&mut self) -> anyhow::Result<Vec<(String, i32, i64)>> {
+        let mut out = Vec::new();
+        for t in &self.topics {
+            let behind: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE pos >= ? AND topic = ?")
+                    .bind(self.committed)
+                    .bind(*t)
+                    .fetch_one(&self.log.db.reader)
+                    .await?;
+            out.push(((*t).to_owned(), 0, behind));
+        }
+        Ok(out)
+    }
 }
 
 #[cfg(test)]

@@ -101,7 +101,13 @@ where
         let verifier = TokenVerifier::from_ref(state);
         let now = crate::time::now_ms() / 1000;
         match verifier.verify(token, now) {
-            Ok((id, _)) => Ok(AuthUser { id }),
+            Ok((id, _)) => {
+                // The request log names the user.
+                if let Some(slot) = parts.extensions.get::<crate::http::layers::RequestUser>() {
+                    let _ = slot.0.set(id.get());
+                }
+                Ok(AuthUser { id })
+            }
             Err(e @ TokenError::Expired) => Err(ApiError::Unauthorized(e.to_string())),
             Err(_) => Err(ApiError::Unauthorized("the access token is invalid".into())),
         }

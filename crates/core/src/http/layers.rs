@@ -115,17 +115,37 @@ fn panic_response(err: Box<dyn Any + Send + 'static>) -> Response<Body> {
     )
 }
 
-async fn log_request(req: Request, next: Next) -> Response {
+/// Where the token check leaves the id of the user a request was made by, for its log.
+#[derive(Clone, Default)]
+pub struct RequestUser(pub std::sync::Arc<std::sync::OnceLock<u64>>);
+
+/// One log line per request: method, path (never the query, which may carry a search
+/// of someone's), status, duration in nanoseconds, and the user when known.
+async fn log_request(mut req: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    let user = RequestUser::default();
+    req.extensions_mut().insert(user.clone());
     let res = next.run(req).await;
-    tracing::info!(
-        http.request.method = %method,
-        url.path = %path,
-        http.response.status_code = res.status().as_u16(),
-        event.duration = started.elapsed().as_nanos() as u64,
-        "request"
-    );
+    let status = res.status().as_u16();
+    let duration = started.elapsed().as_nanos() as u64;
+    match user.0.get() {
+        Some(id) => tracing::info!(
+            http.request.method = %method,
+            url.path = %path,
+            http.response.status_code = status,
+            event.duration = duration,
+            user.id = %id,
+            "request"
+        ),
+        None => tracing::info!(
+            http.request.method = %method,
+            url.path = %path,
+            http.response.status_code = status,
+            event.duration = duration,
+            "request"
+        ),
+    }
     res
 }

@@ -1,6 +1,9 @@
 //! Prometheus metrics: one registry per process, served on `/metrics`. HTTP requests are
-//! counted and timed per service, route template, method and status.
+//! counted and timed per service, route template, method and status; each service adds
+//! its own signals as labelled series of families that the process shares (so that
+//! `chirp all`, which runs every service, shows each family once).
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -14,6 +17,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Metric, Registry};
 
+pub use prometheus_client::metrics::counter::Counter as CounterMetric;
+pub use prometheus_client::metrics::gauge::Gauge as GaugeMetric;
+pub use prometheus_client::metrics::histogram::Histogram as HistogramMetric;
+
 pub type Labels = Vec<(&'static str, String)>;
 
 /// Latency buckets in seconds, from 0.5 ms to 10 s.
@@ -21,14 +28,51 @@ pub const LATENCY_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// Lag buckets in seconds (an event's creation to its effect), from 5 ms to 30 s.
+pub const LAG_BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
 fn latency_histogram() -> Histogram {
     Histogram::new(LATENCY_BUCKETS)
+}
+
+fn lag_histogram() -> Histogram {
+    Histogram::new(LAG_BUCKETS)
+}
+
+/// Which buckets a histogram family has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Buckets {
+    /// [`LATENCY_BUCKETS`]: calls and requests.
+    Latency,
+    /// [`LAG_BUCKETS`]: pipelines.
+    Lag,
+}
+
+type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
+
+/// A gauge of seconds and other fractions.
+pub type FloatGauge = Gauge<f64, std::sync::atomic::AtomicU64>;
+
+/// The labelled families registered so far, by name.
+#[derive(Default)]
+struct Families {
+    counters: HashMap<&'static str, Family<Labels, Counter>>,
+    gauges: HashMap<&'static str, Family<Labels, Gauge>>,
+    float_gauges: HashMap<&'static str, Family<Labels, FloatGauge>>,
+    histograms: HashMap<&'static str, HistogramFamily>,
+}
+
+fn labels(pairs: &[(&'static str, &str)]) -> Labels {
+    pairs.iter().map(|(k, v)| (*k, (*v).to_owned())).collect()
 }
 
 /// The process's metrics registry and the HTTP metrics every service records.
 #[derive(Clone)]
 pub struct Telemetry {
     registry: Arc<Mutex<Registry>>,
+    families: Arc<Mutex<Families>>,
     requests: Family<Labels, Counter>,
     latency: Family<Labels, Histogram, fn() -> Histogram>,
 }
@@ -57,6 +101,7 @@ impl Telemetry {
         );
         Telemetry {
             registry: Arc::new(Mutex::new(registry)),
+            families: Arc::new(Mutex::new(Families::default())),
             requests,
             latency,
         }
@@ -79,6 +124,85 @@ impl Telemetry {
         let g = Gauge::default();
         self.register(name, help, g.clone());
         g
+    }
+
+    /// The counter of family `name` with `labels`, the family registered on first use.
+    pub fn counter_with(
+        &self,
+        name: &'static str,
+        help: &str,
+        pairs: &[(&'static str, &str)],
+    ) -> Counter {
+        self.counter_family(name, help)
+            .get_or_create(&labels(pairs))
+            .clone()
+    }
+
+    /// Family `name` of counters, registered on first use.
+    pub fn counter_family(&self, name: &'static str, help: &str) -> Family<Labels, Counter> {
+        self.family(name, help, |f| &mut f.counters, Family::default)
+    }
+
+    /// The gauge of family `name` with `labels`, the family registered on first use.
+    pub fn gauge_with(
+        &self,
+        name: &'static str,
+        help: &str,
+        pairs: &[(&'static str, &str)],
+    ) -> Gauge {
+        self.family(name, help, |f| &mut f.gauges, Family::default)
+            .get_or_create(&labels(pairs))
+            .clone()
+    }
+
+    /// The floating-point gauge of family `name` with `labels`, registered on first use.
+    pub fn float_gauge_with(
+        &self,
+        name: &'static str,
+        help: &str,
+        pairs: &[(&'static str, &str)],
+    ) -> FloatGauge {
+        self.family(name, help, |f| &mut f.float_gauges, Family::default)
+            .get_or_create(&labels(pairs))
+            .clone()
+    }
+
+    /// The histogram of family `name` with `labels`, the family registered on first use.
+    pub fn histogram_with(
+        &self,
+        name: &'static str,
+        help: &str,
+        buckets: Buckets,
+        pairs: &[(&'static str, &str)],
+    ) -> Histogram {
+        let make = || {
+            HistogramFamily::new_with_constructor(match buckets {
+                Buckets::Latency => latency_histogram,
+                Buckets::Lag => lag_histogram,
+            })
+        };
+        self.family(name, help, |f| &mut f.histograms, make)
+            .get_or_create(&labels(pairs))
+            .clone()
+    }
+
+    /// The family `name` of one kind (`pick`), made and registered on first use.
+    fn family<F: Metric + Clone>(
+        &self,
+        name: &'static str,
+        help: &str,
+        pick: impl FnOnce(&mut Families) -> &mut HashMap<&'static str, F>,
+        make: impl FnOnce() -> F,
+    ) -> F {
+        let mut families = self.families.lock().unwrap_or_else(|p| p.into_inner());
+        let kind = pick(&mut families);
+        if let Some(family) = kind.get(name) {
+            return family.clone();
+        }
+        let family = make();
+        self.register(name, help, family.clone());
+        kind.insert(name, family.clone());
+        family
     }
 
     pub fn render(&self) -> String {
@@ -112,6 +236,71 @@ impl Telemetry {
                 ("method", method.to_owned()),
             ])
             .observe(secs);
+    }
+}
+
+/// Latency and errors of the calls a process makes to a dependency, by dependency
+/// (`http`, `elasticsearch`, `kafka`, ...) and operation.
+#[derive(Clone)]
+pub struct DependencyMetrics {
+    telemetry: Telemetry,
+    service: &'static str,
+}
+
+impl DependencyMetrics {
+    /// The calls of the process that runs `service` (`all` for the whole system).
+    pub fn new(telemetry: &Telemetry, service: &'static str) -> Self {
+        DependencyMetrics {
+            telemetry: telemetry.clone(),
+            service,
+        }
+    }
+
+    /// Runs `call`, timing it and counting its failure.
+    pub async fn time<T, E>(
+        &self,
+        dependency: &'static str,
+        operation: &str,
+        call: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        let started = Instant::now();
+        let outcome = call.await;
+        let labels = [
+            ("service", self.service),
+            ("dependency", dependency),
+            ("operation", operation),
+        ];
+        self.telemetry
+            .histogram_with(
+                "dependency_duration_seconds",
+                "Time of calls to a dependency, by dependency and operation",
+                Buckets::Latency,
+                &labels,
+            )
+            .observe(started.elapsed().as_secs_f64());
+        if outcome.is_err() {
+            self.telemetry
+                .counter_with(
+                    "dependency_errors",
+                    "Calls to a dependency that failed, by dependency and operation",
+                    &labels,
+                )
+                .inc();
+        }
+        outcome
+    }
+}
+
+/// Times `call` when there are metrics to time it into.
+pub async fn timed<T, E>(
+    metrics: Option<&DependencyMetrics>,
+    dependency: &'static str,
+    operation: &str,
+    call: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    match metrics {
+        Some(m) => m.time(dependency, operation, call).await,
+        None => call.await,
     }
 }
 

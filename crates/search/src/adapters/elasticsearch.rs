@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
+use chirp_core::http::metrics::{timed, DependencyMetrics};
 use chirp_core::page::PageRequest;
 use chirp_core::Id;
 use serde_json::{json, Value};
@@ -31,6 +32,7 @@ pub struct ElasticIndex {
     users: String,
     /// Set once both indices are known to exist.
     ready: AtomicBool,
+    metrics: Option<DependencyMetrics>,
 }
 
 impl ElasticIndex {
@@ -46,7 +48,14 @@ impl ElasticIndex {
             posts: format!("{prefix}posts"),
             users: format!("{prefix}users"),
             ready: AtomicBool::new(false),
+            metrics: None,
         })
+    }
+
+    /// Times every search and bulk request into `metrics`.
+    pub fn with_metrics(mut self, metrics: DependencyMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     async fn ensure_indices(&self) -> anyhow::Result<()> {
@@ -95,6 +104,21 @@ impl ElasticIndex {
     }
 
     async fn search(&self, index: &str, query: Value, page: PageRequest) -> anyhow::Result<Hits> {
+        timed(
+            self.metrics.as_ref(),
+            "elasticsearch",
+            "search",
+            self.search_untimed(index, query, page),
+        )
+        .await
+    }
+
+    async fn search_untimed(
+        &self,
+        index: &str,
+        query: Value,
+        page: PageRequest,
+    ) -> anyhow::Result<Hits> {
         self.ensure_indices().await?;
         let mut filter = Vec::new();
         if let Some(before) = page.before {
@@ -129,9 +153,8 @@ impl ElasticIndex {
     }
 }
 
-#[async_trait]
-impl SearchIndex for ElasticIndex {
-    async fn apply(&self, ops: Vec<IndexOp>) -> anyhow::Result<()> {
+impl ElasticIndex {
+    async fn bulk(&self, ops: Vec<IndexOp>) -> anyhow::Result<()> {
         if ops.is_empty() {
             return Ok(());
         }
@@ -199,6 +222,19 @@ impl SearchIndex for ElasticIndex {
             }
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl SearchIndex for ElasticIndex {
+    async fn apply(&self, ops: Vec<IndexOp>) -> anyhow::Result<()> {
+        timed(
+            self.metrics.as_ref(),
+            "elasticsearch",
+            "bulk",
+            self.bulk(ops),
+        )
+        .await
     }
 
     async fn posts(&self, q: &PostQuery, page: PageRequest) -> anyhow::Result<Hits> {
