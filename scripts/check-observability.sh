@@ -71,7 +71,7 @@ check() { # NAME COMMAND...: runs COMMAND, counts it, shows its output only if i
 
 # --- the files' own checks, and the inputs promtool needs ------------------------------
 # Prints one "ok   ..." or "FAIL ..." line per check and their counts on its last line.
-"$py" - "$root" "$work" >"$work/py.log" 2>&1 <<'PY' || true
+PYTHONPATH="$root/scripts" "$py" - "$root" "$work" >"$work/py.log" 2>&1 <<'PY' || true
 import json, os, re, sys
 import yaml
 
@@ -102,37 +102,14 @@ chirp_http_request_duration_seconds chirp_fanout_lag_seconds
 chirp_search_indexing_lag_seconds chirp_dependency_duration_seconds
 """.split()
 KNOWN = set(COUNTERS_GAUGES) | {h + s for h in HISTOGRAMS for s in ("_bucket", "_sum", "_count")}
-PROMQL_WORDS = {
-    "sum", "min", "max", "avg", "count", "stddev", "stdvar", "topk", "bottomk", "quantile",
-    "count_values", "group", "by", "without", "on", "ignoring", "group_left", "group_right",
-    "and", "or", "unless", "bool", "offset", "inf", "nan",
-}
 DS = {"type": "prometheus", "uid": "prometheus"}
-
-def strip_strings(expr):
-    return re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
 
 def one_line(expr):
     # Collapses whitespace outside string literals.
     parts = re.split(r'("(?:[^"\\]|\\.)*")', expr)
     return "".join(p if i % 2 else re.sub(r"\s+", " ", p) for i, p in enumerate(parts)).strip()
 
-def metric_names(expr):
-    """Selectors' metric names: identifiers not followed by '(' nor inside {...} or [...]."""
-    s = strip_strings(expr)
-    s = re.sub(r"\{[^}]*\}", "{}", s)
-    s = re.sub(r"\[[^\]]*\]", "[]", s)
-    s = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", s)
-    names = set()
-    for m in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", s):
-        word = m.group(0)
-        after = s[m.end():].lstrip()
-        if after.startswith("(") or word.lower() in PROMQL_WORDS:
-            continue
-        if re.fullmatch(r"\d+[smhdwy]", word) or re.fullmatch(r"[eE]\d*", word):
-            continue
-        names.add(word)
-    return names
+from promql_names import metric_names, strip_strings  # noqa: E402
 
 expressions = []  # (source, expression as run)
 

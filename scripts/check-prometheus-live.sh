@@ -234,7 +234,7 @@ if ! scripts/check-observability.sh "$work/expressions.txt" "$work/expressions.o
   exit 1
 fi
 
-python3 - "$prom" "$work/expressions.txt" "$work/expressions.origins" "$KNOWN_MISSING" \
+PYTHONPATH="$root/scripts" python3 - "$prom" "$work/expressions.txt" "$work/expressions.origins" "$KNOWN_MISSING" \
   "${CHIRP_LIVE_VERBOSE:-}" <<'PY'
 import json, re, sys, urllib.error, urllib.parse, urllib.request
 
@@ -244,26 +244,7 @@ origins = [line.split("\t") for line in open(origins_path).read().splitlines()]
 assert len(exprs) == len(origins), "expressions and origins do not line up"
 missing = set(known_missing.split())
 
-WORDS = {"sum", "min", "max", "avg", "count", "stddev", "stdvar", "topk", "bottomk", "quantile",
-         "count_values", "group", "by", "without", "on", "ignoring", "group_left", "group_right",
-         "and", "or", "unless", "bool", "offset", "inf", "nan"}
-
-def metric_names(expr):
-    """The metric names an expression selects (identifiers outside strings, label
-    matchers, ranges and grouping clauses, not followed by '(')."""
-    s = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
-    s = re.sub(r"\{[^}]*\}", "{}", s)
-    s = re.sub(r"\[[^\]]*\]", "[]", s)
-    s = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", s)
-    names = set()
-    for m in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", s):
-        word = m.group(0)
-        if s[m.end():].lstrip().startswith("(") or word.lower() in WORDS:
-            continue
-        if re.fullmatch(r"\d+[smhdwy]", word) or re.fullmatch(r"[eE]\d*", word):
-            continue
-        names.add(word)
-    return names
+from promql_names import metric_names  # noqa: E402
 
 def base(name):
     return re.sub(r"_(bucket|sum|count)$", "", name)
