@@ -50,6 +50,7 @@ use chirp_timeline::adapters::memory::MemoryTimelines;
 use chirp_timeline::adapters::postgres::PgPostsSource;
 use chirp_timeline::adapters::redis::RedisTimelines;
 use chirp_timeline::adapters::sqlite::SqlitePostsSource;
+use chirp_timeline::adapters::timed::Timed;
 use chirp_timeline::ports::{PostsSource, TimelineStore};
 use chirp_timeline::service::TimelineMetrics;
 use chirp_timeline::{TimelineConfig, TimelineService};
@@ -171,7 +172,11 @@ impl System {
             Arc<dyn LoginThrottle>,
         ) = match &redis {
             Some(r) => (
-                Arc::new(RedisTimelines::new(r.clone())),
+                Arc::new(Timed::<dyn TimelineStore> {
+                    inner: Arc::new(RedisTimelines::new(r.clone())),
+                    dependency: "redis",
+                    metrics: calls.clone(),
+                }),
                 Arc::new(RedisSessions::new(r.clone())),
                 Arc::new(RedisThrottle::new(r.clone())),
             ),
@@ -217,7 +222,15 @@ impl System {
                 ..TimelineConfig::default()
             },
             store: timeline_store.clone(),
-            posts: relational.posts_source.clone(),
+            posts: if pg.is_some() {
+                Arc::new(Timed::<dyn PostsSource> {
+                    inner: relational.posts_source.clone(),
+                    dependency: "postgres",
+                    metrics: calls.clone(),
+                })
+            } else {
+                relational.posts_source.clone()
+            },
             graph: social.clone(),
             metrics: TimelineMetrics::new(&telemetry),
         });

@@ -128,7 +128,12 @@ mod inside {
         assert!(text.contains(r#"chirp_outbox_oldest_age_seconds{service="write",outbox="write"}"#));
         // Calls to the deployed dependencies are timed (the embedded ones are in-process).
         let with = std::env::var("CHIRP_TEST_WITH").unwrap_or_default();
-        for (dependency, operation) in [("kafka", "publish"), ("elasticsearch", "bulk")] {
+        for (dependency, operation) in [
+            ("kafka", "publish"),
+            ("elasticsearch", "bulk"),
+            ("redis", "timeline_page"),
+            ("postgres", "recent_posts"),
+        ] {
             if with.contains(dependency) {
                 let series = format!(
                     r#"chirp_dependency_duration_seconds_count{{service="all",dependency="{dependency}",operation="{operation}"}}"#
