@@ -388,6 +388,27 @@ mod inside {
             (app.user(&a.id).await["followers_count"] == 2).then_some(())
         })
         .await;
+        // Charlie's home already looked right before the unfollow and follow again were
+        // handled: wait until fanout has handled every event (4 follow changes; 3 posts,
+        // an edit and a delete), so that the snapshot is not taken between the two.
+        eventually_within(
+            after_restart(&Deps::default()),
+            "fanout catches up",
+            || async {
+                let text = app.get("/metrics", None).await.text().await.unwrap();
+                let consumed = |topic: &str| -> f64 {
+                    text.lines()
+                        .filter(|l| {
+                            l.starts_with(r#"chirp_events_consumed_total{service="fanout""#)
+                                && l.contains(&format!(r#"{topic}"}}"#))
+                        })
+                        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                        .sum()
+                };
+                (consumed("chirp.graph") >= 4.0 && consumed("chirp.posts") >= 5.0).then_some(())
+            },
+        )
+        .await;
 
         let snapshot = || async {
             let mut s = Vec::new();
