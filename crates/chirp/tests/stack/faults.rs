@@ -28,24 +28,45 @@ fn assert_nothing_refused(out: &Outcome) {
     );
 }
 
+/// How many authors post, how many followers follow them all, how many fanout processes
+/// share the group.
+struct Shape {
+    authors: usize,
+    followers: usize,
+    fanouts: usize,
+}
+
+const ONE_FANOUT: Shape = Shape {
+    authors: 4,
+    followers: 5,
+    fanouts: 1,
+};
+
 /// Starts a stack of its own, with authors and followers whose timelines are warm (what
 /// reaches them from then on, fanout delivers: a cold timeline would be rebuilt from the
 /// posts store on its first read and hide a lost delivery); writes posts steadily while
-/// `steps` run (each: wait, then `scripts/stack.sh VERB PART`); then checks that none was
-/// refused and that every one is in every follower's home exactly once.
-async fn posts_survive(name: &str, steps: &[(u64, &str, &str)]) {
-    let stack = Stack::up(name, 1).await;
-    let (authors, followers) = population(&stack, 4, 5).await;
+/// `steps` run (each: wait, then `scripts/stack.sh VERB PART`) and `tail_secs` after;
+/// then checks that none was refused and that every one is in every follower's home
+/// exactly once. Returns the stack, the number of followers and what the writer saw.
+async fn posts_survive(
+    name: &str,
+    shape: Shape,
+    steps: &[(u64, &str, &str)],
+    tail_secs: u64,
+) -> (Stack, usize, Outcome) {
+    let stack = Stack::up(name, shape.fanouts).await;
+    let (authors, followers) = population(&stack, shape.authors, shape.followers).await;
     read_every_home(&stack, &followers).await;
     let writer = Writer::start(&stack, &authors, PACE);
     for (after_secs, verb, part) in steps {
         tokio::time::sleep(Duration::from_secs(*after_secs)).await;
         stack.ctl(verb, part).await;
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::time::sleep(Duration::from_secs(tail_secs)).await;
     let out = writer.finish().await;
     assert_nothing_refused(&out);
     every_post_once_in_every_home(&stack, &followers, &out.acked, SETTLE).await;
+    (stack, followers.len(), out)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,7 +74,9 @@ async fn a_fanout_process_killed_mid_stream_loses_nothing() {
     let _turn = TURN.lock().await;
     posts_survive(
         "fanout-kill",
+        ONE_FANOUT,
         &[(2, "kill", "fanout"), (3, "start", "fanout")],
+        2,
     )
     .await;
 }
@@ -65,12 +88,14 @@ async fn the_kafka_broker_stopped_for_seconds_loses_nothing() {
     let _turn = TURN.lock().await;
     posts_survive(
         "kafka-stop",
+        ONE_FANOUT,
         &[
             (2, "stop", "fanout"),
             (2, "stop", "kafka"),
             (4, "start", "kafka"),
             (1, "start", "fanout"),
         ],
+        2,
     )
     .await;
 }
@@ -81,7 +106,9 @@ async fn redis_restarted_empty_rebuilds_every_timeline() {
     let _turn = TURN.lock().await;
     posts_survive(
         "redis-restart",
+        ONE_FANOUT,
         &[(2, "stop", "redis"), (3, "start", "redis")],
+        2,
     )
     .await;
 }
@@ -89,18 +116,14 @@ async fn redis_restarted_empty_rebuilds_every_timeline() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_fanout_processes_share_the_work_and_deliver_each_post_once() {
     let _turn = TURN.lock().await;
-    let stack = Stack::up("two-fanouts", 2).await;
     // Posts are keyed by author: a dozen authors land on both halves of the partitions
     // but for a chance of 2 in 4,096.
-    let (authors, followers) = population(&stack, 12, 3).await;
-    // Warm timelines: what reaches them from now on, fanout delivers (a cold one would
-    // be rebuilt from the posts store on its first read, and hide a lost delivery).
-    read_every_home(&stack, &followers).await;
-    let writer = Writer::start(&stack, &authors, PACE);
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    let out = writer.finish().await;
-    assert_nothing_refused(&out);
-    every_post_once_in_every_home(&stack, &followers, &out.acked, SETTLE).await;
+    let shape = Shape {
+        authors: 12,
+        followers: 3,
+        fanouts: 2,
+    };
+    let (stack, followers, out) = posts_survive("two-fanouts", shape, &[], 4).await;
     let first = stack
         .counter("FANOUT", "chirp_fanout_deliveries_total")
         .await;
@@ -112,6 +135,6 @@ async fn two_fanout_processes_share_the_work_and_deliver_each_post_once() {
         "both fanout processes deliver: {first} and {second}"
     );
     // Each post to its followers' homes and its author's own, by one process or the other.
-    let expected = (out.acked.len() * (followers.len() + 1)) as f64;
+    let expected = (out.acked.len() * (followers + 1)) as f64;
     assert_eq!(first + second, expected, "deliveries: {first} + {second}");
 }

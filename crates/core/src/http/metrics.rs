@@ -114,18 +114,6 @@ impl Telemetry {
         }
     }
 
-    pub fn counter(&self, name: &str, help: &str) -> Counter {
-        let c = Counter::default();
-        self.register(name, help, c.clone());
-        c
-    }
-
-    pub fn gauge(&self, name: &str, help: &str) -> Gauge {
-        let g = Gauge::default();
-        self.register(name, help, g.clone());
-        g
-    }
-
     /// The counter of family `name` with `labels`, the family registered on first use.
     pub fn counter_with(
         &self,
