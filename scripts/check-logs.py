@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Checks the logs of Chirp processes (`--log-format json`) after a full API run: every
 line is one JSON object with the Elastic Common Schema fields Chirp promises, every
-request has its line, and no line holds a password, a token or an email address.
+request has its line with the trace and span it belongs to, and no line holds a password,
+a token or an email address.
 
 usage: scripts/check-logs.py LOG...
 Exits non-zero, naming each offending line, when a check fails."""
@@ -26,7 +27,10 @@ REFRESH = re.compile(r"[0-9]+\.[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])")
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 
 ALWAYS = ["@timestamp", "log.level", "message", "service.name"]
-REQUEST = ["http.request.method", "url.path", "http.response.status_code", "event.duration"]
+REQUEST = ["http.request.method", "url.path", "http.response.status_code", "event.duration",
+           "trace.id", "span.id"]
+TRACE_ID = re.compile(r"[0-9a-f]{32}")
+SPAN_ID = re.compile(r"[0-9a-f]{16}")
 
 
 def main(paths):
@@ -63,6 +67,9 @@ def main(paths):
                     missing = [k for k in REQUEST if k not in doc]
                     if missing:
                         problems.append(f"{where}: a request line without {missing}")
+                    if not TRACE_ID.fullmatch(str(doc.get("trace.id", ""))) or \
+                            not SPAN_ID.fullmatch(str(doc.get("span.id", ""))):
+                        problems.append(f"{where}: a request line without valid trace ids")
                     if "user.id" in doc:
                         users += 1
     if requests == 0:

@@ -12,12 +12,14 @@
 #   scripts/stack.sh kill NAME    SIGKILL
 #   scripts/stack.sh start NAME   start it again, as it was started (same port)
 # where NAME is a service (auth, write, fanout, fanout2, ..., graph, timeline, read,
-# search) or redis, kafka, s3, mongo, elasticsearch.
+# search) or redis, kafka, s3, mongo, elasticsearch, otlp.
 #
 # Settings: CHIRP_STACK_DIR (state and logs; default .build/stack), CHIRP_STACK_PORT (the
 # gateway's port), CHIRP_STACK_FANOUTS (fanout processes in one consumer group; default
 # 1), CHIRP_BINARY (default target/debug/chirp), CHIRP_STACK_EXTRA_ARGS (for every
-# service).
+# service), CHIRP_STACK_TRACES=1 (start an OTLP collector, rotel, as part `otlp`, and
+# send every service's traces to it; the spans it receives are written, in rotel's
+# detailed debug format, to $CHIRP_STACK_DIR/otlp.log).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -77,6 +79,10 @@ up() {
   [ -x "$venv/bin/nx-27017" ] || "$venv/bin/pip" install -q nx-27017
   [ -x "$venv/bin/moto_server" ] || "$venv/bin/pip" install -q 'moto[server]'
   tansu=$(scripts/install-tansu.sh)
+  if [ "${CHIRP_STACK_TRACES:-0}" = 1 ]; then
+    "$venv/bin/python" -c 'import rotel' 2>/dev/null || "$venv/bin/pip" install -q 'rotel==0.0.1a15'
+    rotel="$("$venv/bin/python" -c 'import rotel,os;print(os.path.dirname(rotel.__file__))')/rotel-agent"
+  fi
 
   # PostgreSQL: a private cluster.
   pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
@@ -108,6 +114,16 @@ up() {
   curl -fsS -X PUT "http://127.0.0.1:$s3/tansu" >/dev/null
   for p in redis mongo elasticsearch kafka; do launch "$p"; done
   for p in "$redis" "$mongo" "$es" "$kafka"; do wait_port "$p"; done
+  # An OTLP collector, when asked for: rotel, printing every span it receives.
+  otlp=""
+  if [ -n "${rotel:-}" ]; then
+    otlp=$(free_port)
+    define otlp "$rotel" start --otlp-grpc-endpoint "127.0.0.1:$(free_port)" --otlp-http-endpoint "127.0.0.1:$otlp" \
+      --exporter blackhole --debug-log traces --debug-log-verbosity detailed \
+      --pid-file "$state/rotel-agent.pid" --log-file "$state/rotel-agent.log"
+    launch otlp
+    wait_port "$otlp"
+  fi
 
   # The seven services (and more fanout processes, when asked for).
   services=(auth write fanout)
@@ -126,6 +142,7 @@ up() {
     echo "export CHIRP_GRAPH_URL=http://127.0.0.1:${port[graph]}"
     echo "export CHIRP_TIMELINE_URL=http://127.0.0.1:${port[timeline]}"
     echo "export CHIRP_TRUST_FORWARDED_FOR=true"
+    [ -z "$otlp" ] || echo "export OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$otlp"
   } >"$state/services.env"
   worker=1
   for s in "${services[@]}"; do
@@ -188,6 +205,7 @@ CONF
     echo "ELASTICSEARCH_PORT=$es"
     echo "S3_PORT=$s3"
     echo "POSTGRES_PORT=$pg"
+    [ -z "$otlp" ] || echo "OTLP_PORT=$otlp"
   } >"$state/env"
   echo "stack up: gateway on http://127.0.0.1:$gw (addresses in $state/env)"
 }

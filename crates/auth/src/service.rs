@@ -142,6 +142,7 @@ impl AuthService {
             id: self.ids.next_id(),
             version: 1,
             occurred_at_ms: created_at_ms,
+            trace: chirp_core::traces::current(),
             body: EventBody::UserCreated {
                 user_id: id,
                 handle: identity.handle.clone(),

@@ -243,6 +243,12 @@ pub struct Settings {
     )]
     pub log_format: LogFormat,
 
+    /// Where to send traces: the base URL of an OTLP/HTTP collector (Jaeger, the
+    /// OpenTelemetry Collector), e.g. `http://127.0.0.1:4318`; they go to `/v1/traces`
+    /// under it. Without it, spans still give log lines their `trace.id`, but go nowhere.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true)]
+    pub otlp_endpoint: Option<String>,
+
     /// Cheap password hashing, for tests only: never in production.
     #[arg(long, env = "CHIRP_INSECURE_FAST_HASHING", hide = true, global = true)]
     pub insecure_fast_hashing: bool,

@@ -5,6 +5,7 @@ pub mod app;
 pub mod config;
 pub mod logging;
 pub mod system;
+pub mod traces;
 
 pub use app::Application;
 pub use config::{Cli, Command, Settings};

@@ -1,10 +1,15 @@
 //! Logs: one JSON object per line in the Elastic Common Schema (`--log-format json`), or
 //! human-readable text. The JSON lines carry `@timestamp`, `log.level`, `message`,
-//! `service.name`, `log.logger`, and the event's own fields under their ECS names
-//! (`http.request.method`, `url.path`, `http.response.status_code`, `event.duration`,
-//! `user.id`, `error.message` with its cause chain).
+//! `service.name`, `log.logger`, `trace.id` and `span.id` inside a traced span, and the
+//! event's own fields under their ECS names (`http.request.method`, `url.path`,
+//! `http.response.status_code`, `event.duration`, `user.id`, `error.message` with its
+//! cause chain).
 
 use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use opentelemetry::trace::TraceContextExt;
+use tracing::dispatcher::WeakDispatch;
 
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
@@ -16,13 +21,38 @@ use tracing_subscriber::registry::LookupSpan;
 /// Formats each event as one ECS JSON line.
 pub struct EcsFormat {
     service: String,
+    /// The subscriber this format is part of, once it is built: the trace ids of a span
+    /// are kept by its OpenTelemetry layer, and only the subscriber can look them up.
+    dispatch: Arc<OnceLock<WeakDispatch>>,
 }
 
 impl EcsFormat {
     pub fn new(service: impl Into<String>) -> Self {
         EcsFormat {
             service: service.into(),
+            dispatch: Arc::default(),
         }
+    }
+
+    /// Where to put the subscriber once it is built, for `trace.id` and `span.id`.
+    pub fn dispatch_slot(&self) -> Arc<OnceLock<WeakDispatch>> {
+        self.dispatch.clone()
+    }
+
+    /// The trace and span ids of the span an event happened in.
+    fn trace_ids<S>(
+        &self,
+        span: Option<tracing_subscriber::registry::SpanRef<'_, S>>,
+    ) -> Option<(String, String)>
+    where
+        S: for<'a> LookupSpan<'a>,
+    {
+        let span = span?;
+        let dispatch = self.dispatch.get()?.upgrade()?;
+        let cx = tracing_opentelemetry::get_otel_context(&span.id(), &dispatch)?;
+        let ids = cx.span().span_context().clone();
+        ids.is_valid()
+            .then(|| (ids.trace_id().to_string(), ids.span_id().to_string()))
     }
 }
 
@@ -76,7 +106,7 @@ where
 {
     fn format_event(
         &self,
-        _ctx: &FmtContext<'_, S, N>,
+        ctx: &FmtContext<'_, S, N>,
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
@@ -103,6 +133,10 @@ where
         line.insert("message".into(), message);
         line.insert("service.name".into(), Value::String(self.service.clone()));
         line.insert("log.logger".into(), Value::String(meta.target().to_owned()));
+        if let Some((trace, span)) = self.trace_ids(ctx.lookup_current()) {
+            line.insert("trace.id".into(), Value::String(trace));
+            line.insert("span.id".into(), Value::String(span));
+        }
         for (k, v) in fields.0 {
             line.entry(k).or_insert(v);
         }

@@ -11,7 +11,9 @@ use tracing_subscriber::EnvFilter;
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let role = cli.command.unwrap_or(Command::All);
-    init_logging(cli.settings.log_format, role);
+    let provider = chirp::traces::provider(role.name(), cli.settings.otlp_endpoint.as_deref())
+        .context("setting up traces")?;
+    init_telemetry(cli.settings.log_format, role, &provider);
 
     let app = Application::build(role, &cli.settings)
         .await
@@ -31,20 +33,56 @@ async fn main() -> anyhow::Result<()> {
         tracing::info!("shutting down: finishing in-flight requests");
         signal_stop.cancel();
     });
-    app.run_until_stopped(stop).await?;
+    let ran = app.run_until_stopped(stop).await;
     tracing::info!("stopped");
-    Ok(())
+    chirp::traces::shutdown(provider).await;
+    ran
 }
 
-fn init_logging(format: LogFormat, role: Command) {
+/// Logs to stdout (filtered by `RUST_LOG`) and spans to OpenTelemetry (Chirp's own, at
+/// info and above, whatever `RUST_LOG` says).
+fn init_telemetry(
+    format: LogFormat,
+    role: Command,
+    provider: &opentelemetry_sdk::trace::SdkTracerProvider,
+) {
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+
     let filter = EnvFilter::try_from_env("RUST_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tantivy=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match format {
-        LogFormat::Json => builder
-            .event_format(chirp::logging::EcsFormat::new(role.name()))
-            .init(),
-        LogFormat::Text => builder.init(),
+    let mut slot = None;
+    let logs = match format {
+        LogFormat::Json => {
+            let ecs = chirp::logging::EcsFormat::new(role.name());
+            slot = Some(ecs.dispatch_slot());
+            tracing_subscriber::fmt::layer()
+                .event_format(ecs)
+                .with_filter(filter)
+                .boxed()
+        }
+        LogFormat::Text => tracing_subscriber::fmt::layer().with_filter(filter).boxed(),
+    };
+    // Context activation off: a span is then built when first needed (a child, a
+    // traceparent), after routing has named it, not when first entered.
+    let spans = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("chirp"))
+        .with_context_activation(false)
+        .with_threads(false)
+        .with_tracked_inactivity(false)
+        .with_filter(
+            Targets::new()
+                .with_default(LevelFilter::OFF)
+                .with_target("chirp", LevelFilter::INFO),
+        );
+    tracing_subscriber::registry().with(spans).with(logs).init();
+    if let Some(slot) = slot {
+        tracing::dispatcher::get_default(|d| {
+            let _ = slot.set(d.downgrade());
+        });
     }
     tracing::debug!(service = role.name(), "logging initialised");
 }

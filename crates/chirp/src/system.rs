@@ -348,6 +348,19 @@ impl System {
             }));
         }
 
+        // A process that verifies AuthService's tokens is ready once it has its keys:
+        // before that, every signed-in request would be a 401.
+        if auth_url.is_some() {
+            let keys = verifier.clone();
+            readiness.add(ReadinessCheck::new("token keys", move || {
+                let known = keys.has_keys();
+                async move {
+                    anyhow::ensure!(known, "no token keys from AuthService yet");
+                    Ok(())
+                }
+            }));
+        }
+
         // Consumers count as ready once they have joined their group.
         let consumers_joined: Vec<(Command, Arc<AtomicBool>)> = [Command::Fanout, Command::Search]
             .into_iter()
@@ -651,7 +664,7 @@ async fn migrate_postgres(pg: PgDb) {
 }
 
 /// Keeps `verifier`'s keys in step with AuthService's JWKS: at once, then every five
-/// minutes (every two seconds until the first answer).
+/// minutes (every half second until the first answer).
 async fn refresh_keys(auth_url: String, verifier: TokenVerifier, stop: CancellationToken) {
     let peer = match Peer::new("auth service", &auth_url) {
         Ok(p) => p,
@@ -676,9 +689,9 @@ async fn refresh_keys(auth_url: String, verifier: TokenVerifier, stop: Cancellat
             }
             Err(e) => tracing::warn!(error = %e, "fetching the token keys failed"),
         }
-        let wait = if have_keys { 300 } else { 2 };
+        let wait = if have_keys { 300_000 } else { 500 };
         tokio::select! {
-            _ = tokio::time::sleep(std::time::Duration::from_secs(wait)) => {}
+            _ = tokio::time::sleep(std::time::Duration::from_millis(wait)) => {}
             _ = stop.cancelled() => return,
         }
     }

@@ -14,6 +14,7 @@ fn history(first_id: u64, n: u64) -> Vec<Event> {
             id: Id(i),
             version: i,
             occurred_at_ms: 0,
+            trace: None,
             body: if i % 2 == 0 {
                 EventBody::FollowCreated {
                     follower: Id(1),
@@ -29,11 +30,15 @@ fn history(first_id: u64, n: u64) -> Vec<Event> {
         .collect()
 }
 
+/// The trace context a user event is made in.
+const TRACE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
 fn user(id: u64) -> Event {
     Event {
         id: Id(id),
         version: 1,
         occurred_at_ms: 0,
+        trace: Some(TRACE.into()),
         body: EventBody::UserCreated {
             user_id: Id(id),
             handle: format!("u{id}"),
@@ -102,6 +107,21 @@ async fn suite(log: &dyn EventLog) {
     assert_eq!(all, expected);
     let mut c = log.consumer("group-c", &[Topic::Posts]).await.unwrap();
     assert!(read(&mut c, 0).await.is_empty());
+
+    // An event's trace context reaches its consumers with it; events without one have none.
+    let mut t = log
+        .consumer("group-t", &[Topic::Users, Topic::Graph])
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    while seen.len() < 9 && started.elapsed() < Duration::from_secs(30) {
+        seen.extend(t.next_batch(100, Duration::from_millis(500)).await.unwrap());
+    }
+    let traced: Vec<_> = seen.iter().filter(|e| e.trace.is_some()).collect();
+    assert_eq!(traced.len(), 1, "{seen:?}");
+    assert_eq!(traced[0].id, Id(100));
+    assert_eq!(traced[0].trace.as_deref(), Some(TRACE));
 }
 
 #[tokio::test]

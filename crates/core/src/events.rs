@@ -64,7 +64,8 @@ pub enum EventBody {
     },
 }
 
-/// An event: a unique id, the version of the entity it leaves behind, and what happened.
+/// An event: a unique id, the version of the entity it leaves behind, what happened, and
+/// the trace of the request that made it (a W3C `traceparent`, when traces are on).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     pub id: Id,
@@ -72,6 +73,12 @@ pub struct Event {
     pub occurred_at_ms: i64,
     #[serde(flatten)]
     pub body: EventBody,
+    #[serde(
+        rename = "traceparent",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub trace: Option<String>,
 }
 
 impl Event {
@@ -340,6 +347,7 @@ mod tests {
                 text: "hi".into(),
                 edited_at_ms: 1000,
             },
+            trace: None,
         };
         let json = e.to_json();
         assert!(json.contains("\"type\":\"post.edited\""), "{json}");
@@ -347,5 +355,14 @@ mod tests {
         assert_eq!(Event::from_json(&json).unwrap(), e);
         assert_eq!(e.topic(), Topic::Posts);
         assert_eq!(e.key(), "7");
+        assert!(!json.contains("traceparent"), "{json}");
+
+        let traced = Event {
+            trace: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
+            ..e
+        };
+        let json = traced.to_json();
+        assert!(json.contains("\"traceparent\":\"00-4bf9"), "{json}");
+        assert_eq!(Event::from_json(&json).unwrap(), traced);
     }
 }

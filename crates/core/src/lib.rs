@@ -17,6 +17,7 @@ pub mod peers;
 pub mod peers_http;
 pub mod time;
 pub mod token;
+pub mod traces;
 
 pub use error::{ApiError, ApiResult};
 pub use id::{Id, IdGenerator};

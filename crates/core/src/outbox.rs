@@ -13,6 +13,7 @@ use crate::events::{Backoff, Event, EventLog};
 use crate::http::metrics::{CounterMetric, FloatGauge, GaugeMetric};
 use crate::http::Telemetry;
 use crate::id::now_millis;
+use crate::traces;
 
 /// An outbox's signals: events published, and what waits (how many, and how old the
 /// oldest is), sampled at most once a second.
@@ -135,7 +136,20 @@ impl OutboxRelay {
         let Some(last) = batch.last().map(|p| p.seq) else {
             return Ok(0);
         };
-        let events: Vec<Event> = batch.into_iter().map(|p| p.event).collect();
+        let mut events: Vec<Event> = batch.into_iter().map(|p| p.event).collect();
+        // Each traced event is published in a span of its request's trace, and carries
+        // that span's context on to its consumers. The spans end when the log has them.
+        let _publishing: Vec<tracing::Span> = events
+            .iter_mut()
+            .filter(|e| e.trace.is_some())
+            .map(|e| {
+                let span = traces::publish_span(e);
+                if let Some(tp) = traces::traceparent(&span) {
+                    e.trace = Some(tp);
+                }
+                span
+            })
+            .collect();
         self.log.append(&events).await?;
         self.source.remove_through(last).await?;
         if let Some(m) = &self.metrics {

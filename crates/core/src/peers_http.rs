@@ -9,6 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 
 use crate::error::ApiError;
 use crate::id::Id;
@@ -45,22 +46,34 @@ impl Peer {
         self
     }
 
+    /// Calls the peer in a client span (the dependency timing's, or one of its own), whose
+    /// trace context goes with the request.
     async fn call<R: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<R, ApiError> {
-        crate::http::metrics::timed(
-            self.metrics.as_ref(),
-            "http",
-            self.name,
-            self.call_untimed(req),
-        )
-        .await
+        match &self.metrics {
+            Some(m) => m.time("http", self.name, self.call_untimed(req)).await,
+            None => {
+                let span = tracing::info_span!(
+                    "dependency",
+                    otel.name = format!("http {}", self.name),
+                    otel.kind = "client",
+                    peer.service = self.name,
+                );
+                self.call_untimed(req).instrument(span).await
+            }
+        }
     }
 
     async fn call_untimed<R: DeserializeOwned>(
         &self,
         req: reqwest::RequestBuilder,
     ) -> Result<R, ApiError> {
-        let res = req
-            .send()
+        let mut req = req
+            .build()
+            .map_err(|e| ApiError::unavailable(self.name, e))?;
+        crate::traces::inject(&tracing::Span::current(), req.headers_mut());
+        let res = self
+            .http
+            .execute(req)
             .await
             .map_err(|e| ApiError::unavailable(self.name, e))?;
         let status = res.status();

@@ -133,6 +133,12 @@ impl TokenVerifier {
         }
     }
 
+    /// Whether any key is known (a verifier fed from AuthService has none until the first
+    /// answer).
+    pub fn has_keys(&self) -> bool {
+        self.keys.read().is_ok_and(|g| !g.is_empty())
+    }
+
     pub fn jwks(&self) -> Jwks {
         let keys = match self.keys.read() {
             Ok(g) => g.values().map(Jwk::from_key).collect(),

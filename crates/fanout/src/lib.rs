@@ -13,9 +13,11 @@ use chirp_core::http::Telemetry;
 use chirp_core::id::now_millis;
 use chirp_core::page::PageRequest;
 use chirp_core::peers::{SocialGraph, TimelineEntry, Timelines};
+use chirp_core::traces;
 use chirp_core::{ApiResult, Id};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::histogram::Histogram;
+use tracing::Instrument;
 
 /// The consumer group of the timeline fanout.
 pub const GROUP: &str = "chirp-fanout";
@@ -140,6 +142,7 @@ impl EventHandler for FanoutService {
     async fn handle(&self, events: &[Event]) -> anyhow::Result<()> {
         for e in events {
             self.apply(e)
+                .instrument(traces::consume_span(GROUP, e))
                 .await
                 .map_err(|err| anyhow::anyhow!("fanout of event {} failed: {err:#}", e.id))?;
         }

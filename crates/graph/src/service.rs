@@ -103,6 +103,7 @@ impl GraphService {
             // A follow is a pair that exists or not; the newest event about it wins.
             version: 1,
             occurred_at_ms: now_ms(),
+            trace: chirp_core::traces::current(),
             body,
         }
     }

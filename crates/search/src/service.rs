@@ -10,10 +10,12 @@ use chirp_core::id::now_millis;
 use chirp_core::model::{Post, User};
 use chirp_core::page::{Page, PageRequest};
 use chirp_core::peers::Directory;
+use chirp_core::traces;
 use chirp_core::{ApiError, ApiResult};
 
 use crate::ports::{Hits, IndexOp, SearchIndex};
 use crate::text::{hashtags, name_key, words, PostQuery};
+use tracing::Instrument;
 
 pub const GROUP: &str = "chirp-search";
 pub const TOPICS: &[Topic] = &[Topic::Posts, Topic::Users];
@@ -145,7 +147,21 @@ impl EventHandler for SearchService {
         if ops.is_empty() {
             return Ok(());
         }
-        self.index.apply(ops).await?;
+        // One span per event, in its request's trace, open until the batch is indexed; the
+        // one bulk write is the first event's child and follows from the others.
+        let spans: Vec<tracing::Span> = events
+            .iter()
+            .filter(|e| index_op(e).is_some())
+            .map(|e| traces::consume_span(GROUP, e))
+            .collect();
+        let bulk = match spans.first() {
+            Some(first) => tracing::info_span!(parent: first, "index", otel.name = "index"),
+            None => tracing::Span::none(),
+        };
+        for other in spans.iter().skip(1) {
+            bulk.follows_from(other);
+        }
+        self.index.apply(ops).instrument(bulk).await?;
         let now = now_millis() as i64;
         for e in events {
             if let EventBody::PostCreated { created_at_ms, .. } = &e.body {

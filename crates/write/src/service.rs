@@ -56,6 +56,7 @@ impl WriteService {
             id: self.ids.next_id(),
             version: 1,
             occurred_at_ms: created_at_ms,
+            trace: chirp_core::traces::current(),
             body: EventBody::PostCreated {
                 post_id: id,
                 author_id: author,
@@ -101,6 +102,7 @@ impl WriteService {
                 id: self.ids.next_id(),
                 version: head.version + 1,
                 occurred_at_ms: edited_at_ms,
+                trace: chirp_core::traces::current(),
                 body: EventBody::PostEdited {
                     post_id: id,
                     author_id: head.author,
@@ -129,6 +131,7 @@ impl WriteService {
                 id: self.ids.next_id(),
                 version: head.version + 1,
                 occurred_at_ms: at,
+                trace: chirp_core::traces::current(),
                 body: EventBody::PostDeleted {
                     post_id: id,
                     author_id: head.author,

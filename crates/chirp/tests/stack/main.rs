@@ -2,8 +2,10 @@
 //! processes on PostgreSQL, MongoDB, Redis, Kafka and Elasticsearch, behind NGINX. Each
 //! test starts a stack of its own, breaks a part of it while posts are being written, and
 //! checks the promise that matters: every acknowledged post ends up in every follower's
-//! home timeline, exactly once. The stacks are heavy, so the tests take turns.
+//! home timeline, exactly once. One more follows a post's trace across the services. The
+//! stacks are heavy, so the tests take turns.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod faults;
 mod stack;
+mod traces;

@@ -25,6 +25,12 @@ fn script() -> PathBuf {
 impl Stack {
     /// Starts a stack named `name` with `fanouts` fanout processes in one consumer group.
     pub async fn up(name: &str, fanouts: usize) -> Stack {
+        Stack::up_with(name, &[("CHIRP_STACK_FANOUTS", &fanouts.to_string())]).await
+    }
+
+    /// Starts a stack named `name`, with `settings` in the environment of
+    /// `scripts/stack.sh up` (and so of every process it starts).
+    pub async fn up_with(name: &str, settings: &[(&str, &str)]) -> Stack {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("stack-{name}"));
         let mut stack = Stack {
             dir,
@@ -36,7 +42,7 @@ impl Stack {
         };
         let out = stack
             .command("up")
-            .env("CHIRP_STACK_FANOUTS", fanouts.to_string())
+            .envs(settings.iter().copied())
             .output()
             .await
             .expect("scripts/stack.sh runs");
@@ -78,6 +84,11 @@ impl Stack {
             "stack.sh {verb} {part}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    /// A file in the stack's directory (`write.log`, `otlp.log`, ...).
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
     }
 
     pub fn gateway(&self) -> &str {

@@ -16,7 +16,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -24,6 +24,7 @@ use tokio::sync::OnceCell;
 
 use crate::events::{Event, EventConsumer, EventLog, Topic};
 use crate::http::metrics::{timed, DependencyMetrics};
+use crate::traces;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -151,14 +152,26 @@ impl KafkaEventLog {
         let sends = events.iter().map(|e| {
             let topic = self.topic_name(e.topic());
             let key = e.key();
-            let payload = e.to_json();
+            // The trace context travels in a header, as Kafka tools expect, not in the body.
+            let trace = e.trace.clone();
+            let payload = Event {
+                trace: None,
+                ..e.clone()
+            }
+            .to_json();
             let id = e.id.to_string();
             let producer = &producer;
             async move {
-                let headers = OwnedHeaders::new().insert(Header {
+                let mut headers = OwnedHeaders::new().insert(Header {
                     key: "event-id",
                     value: Some(&id),
                 });
+                if let Some(tp) = &trace {
+                    headers = headers.insert(Header {
+                        key: traces::TRACEPARENT,
+                        value: Some(tp),
+                    });
+                }
                 let record = FutureRecord::to(&topic)
                     .key(&key)
                     .payload(&payload)
@@ -306,7 +319,12 @@ impl EventConsumer for KafkaConsumer {
                 .map_err(anyhow::Error::from)
                 .and_then(|s| Ok(Event::from_json(s)?))
             {
-                Ok(e) => events.push(e),
+                Ok(mut e) => {
+                    if let Some(tp) = header(&msg, traces::TRACEPARENT) {
+                        e.trace = Some(tp);
+                    }
+                    events.push(e)
+                }
                 Err(err) => {
                     tracing::error!(topic = msg.topic(), offset = msg.offset(), error = %err, "unreadable event skipped")
                 }
@@ -358,4 +376,14 @@ impl EventConsumer for KafkaConsumer {
         }
         Ok(())
     }
+}
+
+/// A header of a message, as text.
+fn header(msg: &impl Message, name: &str) -> Option<String> {
+    msg.headers()?
+        .iter()
+        .find(|h| h.key == name)
+        .and_then(|h| h.value)
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .map(str::to_owned)
 }

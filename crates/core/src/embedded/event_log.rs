@@ -196,6 +196,7 @@ mod tests {
             id: Id(n),
             version: 1,
             occurred_at_ms: 0,
+            trace: None,
             body: EventBody::FollowCreated {
                 follower: Id(n),
                 followee: Id(n + 1),

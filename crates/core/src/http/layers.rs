@@ -10,6 +10,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
+use tracing::Instrument;
 
 use crate::error::{problem_response, ApiError, PROBLEM_JSON};
 use crate::http::metrics::{track, RouteMetrics, Telemetry};
@@ -119,17 +120,35 @@ fn panic_response(err: Box<dyn Any + Send + 'static>) -> Response<Body> {
 #[derive(Clone, Default)]
 pub struct RequestUser(pub std::sync::Arc<std::sync::OnceLock<u64>>);
 
-/// One log line per request: method, path (never the query, which may carry a search
-/// of someone's), status, duration in nanoseconds, and the user when known.
+/// One span and one log line per request: method, path (never the query, which may carry
+/// a search of someone's), status, duration in nanoseconds, and the user when known. The
+/// span continues the caller's trace when the request carries a `traceparent`.
 async fn log_request(mut req: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    let span = tracing::info_span!(
+        "request",
+        otel.name = %method,
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = %method,
+        url.path = %path,
+        http.route = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+        chirp.service = tracing::field::Empty,
+    );
+    crate::traces::adopt_headers(&span, req.headers());
     let user = RequestUser::default();
     req.extensions_mut().insert(user.clone());
-    let res = next.run(req).await;
+    let res = next.run(req).instrument(span.clone()).await;
     let status = res.status().as_u16();
+    span.record("http.response.status_code", i64::from(status));
+    if status >= 500 {
+        span.record("otel.status_code", "ERROR");
+    }
     let duration = started.elapsed().as_nanos() as u64;
+    let _in = span.enter();
     match user.0.get() {
         Some(id) => tracing::info!(
             http.request.method = %method,

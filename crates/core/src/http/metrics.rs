@@ -16,6 +16,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Metric, Registry};
+use tracing::Instrument;
 
 pub use prometheus_client::metrics::counter::Counter as CounterMetric;
 pub use prometheus_client::metrics::gauge::Gauge as GaugeMetric;
@@ -244,7 +245,7 @@ impl DependencyMetrics {
         }
     }
 
-    /// Runs `call`, timing it and counting its failure.
+    /// Runs `call` in a client span of its own, timing it and counting its failure.
     pub async fn time<T, E>(
         &self,
         dependency: &'static str,
@@ -252,7 +253,18 @@ impl DependencyMetrics {
         call: impl std::future::Future<Output = Result<T, E>>,
     ) -> Result<T, E> {
         let started = Instant::now();
-        let outcome = call.await;
+        let span = tracing::info_span!(
+            "dependency",
+            otel.name = format!("{dependency} {operation}"),
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            peer.service = dependency,
+            chirp.operation = operation,
+        );
+        let outcome = call.instrument(span.clone()).await;
+        if outcome.is_err() {
+            span.record("otel.status_code", "ERROR");
+        }
         let labels = [
             ("service", self.service),
             ("dependency", dependency),
@@ -307,6 +319,11 @@ pub async fn track(State(m): State<RouteMetrics>, req: Request, next: Next) -> R
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
     let method = req.method().as_str().to_owned();
+    // Name the request's span (made before routing) by its route and service.
+    let span = tracing::Span::current();
+    span.record("otel.name", format!("{method} {route}"));
+    span.record("http.route", route.as_str());
+    span.record("chirp.service", m.service);
     let res = next.run(req).await;
     m.telemetry.observe(
         m.service,

@@ -14,6 +14,7 @@ fn ev(a: u64, b: u64) -> Event {
         id: Id(a * 1000 + b),
         version: 1,
         occurred_at_ms: 0,
+        trace: None,
         body: EventBody::FollowCreated {
             follower: Id(a),
             followee: Id(b),

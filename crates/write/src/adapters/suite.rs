@@ -23,6 +23,7 @@ fn event(post: u64) -> Event {
         id: Id(post + 1_000_000),
         version: 1,
         occurred_at_ms: 1,
+        trace: None,
         body: EventBody::PostDeleted {
             post_id: Id(post),
             author_id: Id(1),
