@@ -1,5 +1,6 @@
-//! The wiring of the embedded shape: every service built on its embedded adapters and
-//! connected to the others in process. A role says which services' routes a process
+//! The wiring: every service built on its adapters (the embedded defaults, or the
+//! deployed stores each URL names, timed into the dependency metrics) and connected to
+//! the others, in process or over HTTP. A role says which services' routes a process
 //! serves and which background workers it runs.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,7 +28,7 @@ use chirp_core::events::{run_consumer, ConsumerMetrics, EventLog};
 use chirp_core::http::extract::TrustForwardedFor;
 use chirp_core::http::metrics::DependencyMetrics;
 use chirp_core::http::{service_routes, Readiness, ReadinessCheck, Telemetry};
-use chirp_core::outbox::{OutboxRelay, OutboxSource, RelayMetrics};
+use chirp_core::outbox::{OutboxRelay, OutboxSource, RelayMetrics, TimedOutbox};
 use chirp_core::peers::{Directory, LateDirectory, SocialGraph, Timelines};
 use chirp_core::peers_http::{HttpDirectory, HttpGraph, HttpTimelines, Peer};
 use chirp_core::token::TokenVerifier;
@@ -91,6 +92,8 @@ pub struct System {
     outboxes: Vec<Outbox>,
     /// One flag per consumer group this process runs, set once it has joined.
     consumers_joined: Vec<(Command, Arc<AtomicBool>)>,
+    /// The in-process timeline store, when there is no Redis: its size is reported.
+    memory_timelines: Option<Arc<MemoryTimelines>>,
 }
 
 /// A service's outbox, the signal its writers give after each commit, and the role whose
@@ -139,7 +142,7 @@ impl System {
                 // Wait a moment for the schema, then let it finish in the background.
                 let migrating = tokio::spawn(migrate_postgres(pg.clone()));
                 let _ = tokio::time::timeout(std::time::Duration::from_secs(3), migrating).await;
-                Relational::postgres(pg)
+                Relational::postgres(pg, &calls)
             }
             None => Relational::sqlite(&db, auth_store.clone(), sqlite_follows).await?,
         };
@@ -166,6 +169,7 @@ impl System {
             Some(urls) => Some(Redis::new(urls, &s.redis_prefix)?),
             None => None,
         };
+        let memory_timelines = Arc::new(MemoryTimelines::default());
         let (timeline_store, sessions, throttle): (
             Arc<dyn TimelineStore>,
             Arc<dyn SessionStore>,
@@ -177,18 +181,30 @@ impl System {
                     dependency: "redis",
                     metrics: calls.clone(),
                 }),
-                Arc::new(RedisSessions::new(r.clone())),
-                Arc::new(RedisThrottle::new(r.clone())),
+                Arc::new(chirp_auth::adapters::timed::Timed::<dyn SessionStore> {
+                    inner: Arc::new(RedisSessions::new(r.clone())),
+                    dependency: "redis",
+                    metrics: calls.clone(),
+                }),
+                Arc::new(chirp_auth::adapters::timed::Timed::<dyn LoginThrottle> {
+                    inner: Arc::new(RedisThrottle::new(r.clone())),
+                    dependency: "redis",
+                    metrics: calls.clone(),
+                }),
             ),
             None => (
-                Arc::new(MemoryTimelines::default()),
+                memory_timelines.clone(),
                 auth_store.clone(),
                 Arc::new(MemoryThrottle::default()),
             ),
         };
 
         let identities: Arc<dyn IdentityStore> = match &s.mongodb_url {
-            Some(url) => Arc::new(MongoIdentities::connect(url).await?),
+            Some(url) => Arc::new(chirp_auth::adapters::timed::Timed::<dyn IdentityStore> {
+                inner: Arc::new(MongoIdentities::connect(url).await?),
+                dependency: "mongodb",
+                metrics: calls.clone(),
+            }),
             None => auth_store.clone(),
         };
 
@@ -222,15 +238,7 @@ impl System {
                 ..TimelineConfig::default()
             },
             store: timeline_store.clone(),
-            posts: if pg.is_some() {
-                Arc::new(Timed::<dyn PostsSource> {
-                    inner: relational.posts_source.clone(),
-                    dependency: "postgres",
-                    metrics: calls.clone(),
-                })
-            } else {
-                relational.posts_source.clone()
-            },
+            posts: relational.posts_source.clone(),
             graph: social.clone(),
             metrics: TimelineMetrics::new(&telemetry),
         });
@@ -419,6 +427,7 @@ impl System {
             auth_url,
             outboxes,
             consumers_joined,
+            memory_timelines: s.redis_url.is_none().then_some(memory_timelines),
         })
     }
 
@@ -490,6 +499,13 @@ impl System {
     /// Starts the background workers of `role`: outbox relays and consumer groups.
     pub fn spawn_workers(&self, role: Command, stop: &CancellationToken, tasks: &mut JoinSet<()>) {
         let log = self.log.clone();
+        if let (true, Some(store)) = (runs(role, Command::Timeline), &self.memory_timelines) {
+            tasks.spawn(report_footprint(
+                store.clone(),
+                self.telemetry.clone(),
+                stop.clone(),
+            ));
+        }
         if let Some(url) = &self.auth_url {
             tasks.spawn(refresh_keys(
                 url.clone(),
@@ -567,7 +583,8 @@ impl System {
 }
 
 /// The stores that live in the relational database (PostgreSQL deployed, SQLite
-/// embedded): posts and outboxes, public profiles, and the reads that join them.
+/// embedded): posts and outboxes, public profiles, and the reads that join them. The
+/// PostgreSQL ones are timed into the dependency metrics.
 struct Relational {
     posts: Arc<dyn PostStore>,
     follows: Arc<dyn FollowStore>,
@@ -608,28 +625,46 @@ impl Relational {
     }
 
     /// The stores answer 503 until PostgreSQL answers and the schema is in place (see
-    /// [`migrate_postgres`]).
-    fn postgres(pg: &PgDb) -> Self {
-        let posts = Arc::new(PgPostStore::new(pg.clone()));
-        let profiles = Arc::new(PgProfileStore::new(pg.clone()));
+    /// [`migrate_postgres`]). Every call is timed into `calls`.
+    fn postgres(pg: &PgDb, calls: &DependencyMetrics) -> Self {
+        let dependency = "postgres";
+        let metrics = calls.clone();
+        let outbox = |table| -> Arc<dyn OutboxSource> {
+            Arc::new(TimedOutbox {
+                inner: Arc::new(PgOutbox::new(pg.clone(), table)),
+                dependency,
+                metrics: metrics.clone(),
+            })
+        };
         Relational {
-            posts,
-            follows: Arc::new(PgFollowStore::new(pg.clone())),
-            profiles,
-            read: Arc::new(PgReadStore { db: pg.clone() }),
-            posts_source: Arc::new(PgPostsSource { db: pg.clone() }),
-            auth_outbox: Arc::new(PgOutbox::new(
-                pg.clone(),
-                chirp_auth::adapters::postgres::OUTBOX,
-            )),
-            write_outbox: Arc::new(PgOutbox::new(
-                pg.clone(),
-                chirp_write::adapters::postgres::OUTBOX,
-            )),
-            graph_outbox: Arc::new(PgOutbox::new(
-                pg.clone(),
-                chirp_graph::adapters::postgres::OUTBOX,
-            )),
+            posts: Arc::new(chirp_write::adapters::timed::Timed::<dyn PostStore> {
+                inner: Arc::new(PgPostStore::new(pg.clone())),
+                dependency,
+                metrics: metrics.clone(),
+            }),
+            follows: Arc::new(chirp_graph::adapters::timed::Timed::<dyn FollowStore> {
+                inner: Arc::new(PgFollowStore::new(pg.clone())),
+                dependency,
+                metrics: metrics.clone(),
+            }),
+            profiles: Arc::new(chirp_auth::adapters::timed::Timed::<dyn ProfileStore> {
+                inner: Arc::new(PgProfileStore::new(pg.clone())),
+                dependency,
+                metrics: metrics.clone(),
+            }),
+            read: Arc::new(chirp_read::adapters::timed::Timed::<dyn ReadStore> {
+                inner: Arc::new(PgReadStore { db: pg.clone() }),
+                dependency,
+                metrics: metrics.clone(),
+            }),
+            posts_source: Arc::new(Timed::<dyn PostsSource> {
+                inner: Arc::new(PgPostsSource { db: pg.clone() }),
+                dependency,
+                metrics: metrics.clone(),
+            }),
+            auth_outbox: outbox(chirp_auth::adapters::postgres::OUTBOX),
+            write_outbox: outbox(chirp_write::adapters::postgres::OUTBOX),
+            graph_outbox: outbox(chirp_graph::adapters::postgres::OUTBOX),
         }
     }
 }
@@ -659,6 +694,35 @@ async fn migrate_postgres(pg: PgDb) {
                 );
                 let _ = backoff.wait(&never).await;
             }
+        }
+    }
+}
+
+/// Reports the in-process timeline store's size every two seconds: entries held, and the
+/// bytes allocated for them.
+async fn report_footprint(
+    store: Arc<MemoryTimelines>,
+    telemetry: Telemetry,
+    stop: CancellationToken,
+) {
+    let labels = [("service", "timeline")];
+    let entries = telemetry.gauge_with(
+        "timeline_entries",
+        "Entries held in the in-process home-timeline store",
+        &labels,
+    );
+    let bytes = telemetry.gauge_with(
+        "timeline_bytes",
+        "Bytes allocated by the in-process home-timeline store for its timelines",
+        &labels,
+    );
+    loop {
+        let f = store.footprint();
+        entries.set(f.entries as i64);
+        bytes.set(f.bytes as i64);
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+            _ = stop.cancelled() => return,
         }
     }
 }

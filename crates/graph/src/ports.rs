@@ -1,5 +1,5 @@
-//! What UserGraphService needs from storage. Deployed: Redis, with graph events on Kafka.
-//! Embedded: SQLite, with an outbox.
+//! What UserGraphService needs from storage. Deployed: PostgreSQL, with an outbox whose
+//! events go to Kafka. Embedded: SQLite, with an outbox.
 
 use std::collections::HashMap;
 

@@ -5,3 +5,4 @@ pub mod redis;
 pub mod sqlite;
 #[cfg(test)]
 mod suite;
+pub mod timed;

@@ -132,7 +132,16 @@ mod inside {
             ("kafka", "publish"),
             ("elasticsearch", "bulk"),
             ("redis", "timeline_page"),
+            ("redis", "session_start"),
+            ("redis", "throttle_failures"),
             ("postgres", "recent_posts"),
+            ("postgres", "post_create"),
+            ("postgres", "follow"),
+            ("postgres", "profile_create"),
+            ("postgres", "posts_find"),
+            ("postgres", "outbox_pending"),
+            ("mongodb", "identity_insert"),
+            ("mongodb", "identity_find"),
         ] {
             if with.contains(dependency) {
                 let series = format!(

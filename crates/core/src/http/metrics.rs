@@ -304,6 +304,14 @@ pub async fn timed<T, E>(
     }
 }
 
+/// A store (or any port) of `dependency`, every call of which is timed into `metrics`.
+/// Each service's crate implements its own ports for `Timed<dyn Port>`.
+pub struct Timed<T: ?Sized> {
+    pub inner: std::sync::Arc<T>,
+    pub dependency: &'static str,
+    pub metrics: DependencyMetrics,
+}
+
 /// What the metrics middleware of one service needs.
 #[derive(Clone)]
 pub struct RouteMetrics {

@@ -1,2 +1,3 @@
 pub mod postgres;
 pub mod sqlite;
+pub mod timed;

@@ -18,8 +18,9 @@ const SHARDS: usize = 64;
 struct Timeline {
     /// Newest first, distinct posts.
     entries: Vec<TimelineEntry>,
-    /// Present while a rebuild is under way: what was removed since it began.
-    rebuilding: Option<Removed>,
+    /// Present while a rebuild is under way: what was removed since it began (boxed:
+    /// rare, and a timeline without it stays 32 bytes).
+    rebuilding: Option<Box<Removed>>,
 }
 
 #[derive(Debug, Default)]
@@ -42,6 +43,14 @@ impl Timeline {
     }
 }
 
+/// See [`MemoryTimelines::footprint`].
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Footprint {
+    pub timelines: usize,
+    pub entries: usize,
+    pub bytes: usize,
+}
+
 #[derive(Debug)]
 pub struct MemoryTimelines {
     shards: Vec<Mutex<HashMap<Id, Timeline>>>,
@@ -62,6 +71,24 @@ impl MemoryTimelines {
         self.shards[h % SHARDS]
             .lock()
             .map_err(|_| anyhow::anyhow!("timeline shard lock poisoned"))
+    }
+
+    /// What the store holds: timelines, entries, and the bytes allocated for them (the
+    /// maps' slots and each timeline's entry buffer; the allocator's own overhead aside).
+    pub fn footprint(&self) -> Footprint {
+        let mut f = Footprint::default();
+        let slot = std::mem::size_of::<Id>() + std::mem::size_of::<Timeline>() + 1;
+        for s in &self.shards {
+            if let Ok(map) = s.lock() {
+                f.timelines += map.len();
+                f.bytes += map.capacity() * slot;
+                for t in map.values() {
+                    f.entries += t.entries.len();
+                    f.bytes += t.entries.capacity() * std::mem::size_of::<TimelineEntry>();
+                }
+            }
+        }
+        f
     }
 
     /// How many timelines and entries are held.
@@ -146,7 +173,7 @@ impl TimelineStore for MemoryTimelines {
         let mut map = self.shard(user)?;
         map.entry(user).or_insert_with(|| Timeline {
             entries: Vec::new(),
-            rebuilding: Some(Removed::default()),
+            rebuilding: Some(Box::default()),
         });
         Ok(())
     }
@@ -165,6 +192,7 @@ impl TimelineStore for MemoryTimelines {
                 t.insert(e, cap);
             }
         }
+        t.entries.shrink_to_fit();
         Ok(())
     }
 
@@ -174,5 +202,31 @@ impl TimelineStore for MemoryTimelines {
 
     async fn ping(&self) -> anyhow::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_footprint_counts_entries_and_their_bytes() {
+        assert_eq!(std::mem::size_of::<Timeline>(), 32);
+        let store = MemoryTimelines::default();
+        for u in 1..=10u64 {
+            store.begin_rebuild(Id(u)).await.unwrap();
+            let entries = (0..100u64)
+                .map(|k| TimelineEntry {
+                    post: Id(1000 + k),
+                    author: Id(k % 7 + 1),
+                })
+                .collect();
+            store.finish_rebuild(Id(u), entries, 800).await.unwrap();
+        }
+        let f = store.footprint();
+        assert_eq!((f.timelines, f.entries), (10, 1000));
+        // 16 bytes an entry, exactly allocated after a rebuild, plus the map slots.
+        let per_entry = f.bytes as f64 / f.entries as f64;
+        assert!((16.0..20.0).contains(&per_entry), "{f:?}");
     }
 }

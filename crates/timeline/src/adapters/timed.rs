@@ -1,22 +1,13 @@
 //! Any timeline store or posts source, with every call timed into the dependency metrics
 //! (`chirp_dependency_duration_seconds`, `chirp_dependency_errors_total`).
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
-use chirp_core::http::metrics::DependencyMetrics;
+pub use chirp_core::http::metrics::Timed;
 use chirp_core::page::PageRequest;
 use chirp_core::peers::TimelineEntry;
 use chirp_core::Id;
 
 use crate::ports::{PostsSource, TimelineStore};
-
-/// A store or source of `dependency` (`redis`, `postgres`), timed.
-pub struct Timed<T: ?Sized> {
-    pub inner: Arc<T>,
-    pub dependency: &'static str,
-    pub metrics: DependencyMetrics,
-}
 
 #[async_trait]
 impl TimelineStore for Timed<dyn TimelineStore> {

@@ -2,3 +2,4 @@ pub mod postgres;
 pub mod sqlite;
 #[cfg(test)]
 mod suite;
+pub mod timed;
