@@ -2,7 +2,7 @@
 
 CARGO ?= cargo
 
-.PHONY: build serve run stop stack-up stack-down stack-suite test suites lint fmt walkthrough check-deploy check-observability clean
+.PHONY: build serve run stop stack-up stack-down stack-suite test suites lint fmt walkthrough check-deploy check-observability bench bench-stack bench-smoke clean
 
 COMPOSE = docker compose -f deploy/docker-compose.yml --env-file deploy/.env
 
@@ -50,6 +50,7 @@ suites:
 	$(MAKE) walkthrough
 	$(MAKE) check-deploy
 	scripts/check-observability.sh
+	$(MAKE) bench-smoke
 
 ## Formatting and lints, as CI checks them.
 lint:
@@ -74,6 +75,24 @@ check-observability:
 check-deploy:
 	$(CARGO) build --bin chirp
 	scripts/check-deploy.sh target/debug/chirp
+
+## The benchmark (BENCHMARKS.md): `chirp all` (release build), 10,000 users, the
+## social-network mix, baselines in the same run; report and plot in target/bench.
+bench:
+	$(CARGO) build --release --bin chirp --bin chirp-bench
+	target/release/chirp-bench --spawn target/release/chirp --out target/bench
+
+## The same through NGINX in front of the local stack (release binaries, Redis store).
+bench-stack:
+	$(CARGO) build --release --bin chirp --bin chirp-bench
+	scripts/bench-stack.sh
+
+## A few seconds of the benchmark on a tiny population, checking that it runs and
+## reports (not a timed test: no figure is judged).
+bench-smoke:
+	$(CARGO) build --bin chirp --bin chirp-bench
+	target/debug/chirp-bench --smoke --spawn target/debug/chirp --out target/bench-smoke
+	python3 scripts/check-bench-report.py target/bench-smoke/report.json
 
 clean:
 	$(CARGO) clean

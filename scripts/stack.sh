@@ -19,7 +19,8 @@
 # 1), CHIRP_BINARY (default target/debug/chirp), CHIRP_STACK_EXTRA_ARGS (for every
 # service), CHIRP_STACK_TRACES=1 (start an OTLP collector, rotel, as part `otlp`, and
 # send every service's traces to it; the spans it receives are written, in rotel's
-# detailed debug format, to $CHIRP_STACK_DIR/otlp.log).
+# detailed debug format, to $CHIRP_STACK_DIR/otlp.log), CHIRP_STACK_RATE (NGINX's
+# per-client rate limit; default 1000r/s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -170,7 +171,7 @@ http {
     fastcgi_temp_path $state/nginx/tmp;
     uwsgi_temp_path $state/nginx/tmp;
     scgi_temp_path $state/nginx/tmp;
-    limit_req_zone \$binary_remote_addr zone=chirp_api:10m rate=1000r/s;
+    limit_req_zone \$binary_remote_addr zone=chirp_api:10m rate=${CHIRP_STACK_RATE:-1000r/s};
     upstream chirp_auth   { server 127.0.0.1:${port[auth]}; keepalive 16; }
     upstream chirp_write  { server 127.0.0.1:${port[write]}; keepalive 16; }
     upstream chirp_graph  { server 127.0.0.1:${port[graph]}; keepalive 16; }

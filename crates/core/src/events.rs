@@ -152,6 +152,28 @@ pub trait EventConsumer: Send {
 #[async_trait]
 pub trait EventHandler: Send + Sync {
     async fn handle(&self, events: &[Event]) -> anyhow::Result<()>;
+
+    /// How this handler wants its events batched.
+    fn batching(&self) -> Batching {
+        Batching::default()
+    }
+}
+
+/// Batches of up to `max` events, at most one every `every`: a handler whose each batch
+/// has a fixed cost (a search index's commit) takes fewer, larger batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batching {
+    pub max: usize,
+    pub every: Duration,
+}
+
+impl Default for Batching {
+    fn default() -> Self {
+        Batching {
+            max: 512,
+            every: Duration::ZERO,
+        }
+    }
 }
 
 /// What a consumer group of a service reports: the events it has handled, by topic.
@@ -237,7 +259,16 @@ pub async fn run_consumer(
         joined.store(true, std::sync::atomic::Ordering::Release);
     }
     let mut lag_reported: Option<std::time::Instant> = None;
+    let batching = handler.batching();
+    let mut last_batch: Option<std::time::Instant> = None;
     while !stop.is_cancelled() {
+        if let Some(at) = last_batch {
+            let next = at + batching.every;
+            tokio::select! {
+                _ = tokio::time::sleep_until(next.into()) => {}
+                _ = stop.cancelled() => return,
+            }
+        }
         if let Some(m) = &metrics {
             if lag_reported.is_none_or(|at| at.elapsed() >= LAG_EVERY) {
                 m.report_lag(group, consumer.as_mut()).await;
@@ -245,7 +276,7 @@ pub async fn run_consumer(
             }
         }
         let batch = tokio::select! {
-            b = consumer.next_batch(512, Duration::from_millis(500)) => b,
+            b = consumer.next_batch(batching.max, Duration::from_millis(500)) => b,
             _ = stop.cancelled() => return,
         };
         if consumer.joined() {
@@ -285,6 +316,7 @@ pub async fn run_consumer(
             }
         }
         backoff.reset();
+        last_batch = Some(std::time::Instant::now());
         if let Some(m) = &metrics {
             m.consumed(group, &batch);
         }

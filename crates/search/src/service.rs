@@ -1,9 +1,10 @@
 //! SearchService's logic: what each event does to the index, and how a query reads.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use chirp_core::events::{Event, EventBody, EventHandler, Topic};
+use chirp_core::events::{Batching, Event, EventBody, EventHandler, Topic};
 use chirp_core::http::metrics::{Buckets, HistogramMetric};
 use chirp_core::http::Telemetry;
 use chirp_core::id::now_millis;
@@ -142,6 +143,15 @@ pub fn index_op(event: &Event) -> Option<IndexOp> {
 
 #[async_trait]
 impl EventHandler for SearchService {
+    /// Each batch ends in a commit of the index, whose cost hardly depends on its size:
+    /// at most two a second, as a search engine refreshes (Elasticsearch: every second).
+    fn batching(&self) -> Batching {
+        Batching {
+            max: 8192,
+            every: Duration::from_millis(500),
+        }
+    }
+
     async fn handle(&self, events: &[Event]) -> anyhow::Result<()> {
         let ops: Vec<IndexOp> = events.iter().filter_map(index_op).collect();
         if ops.is_empty() {

@@ -19,7 +19,9 @@ use tantivy::{Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocum
 use crate::ports::{Hits, IndexOp, SearchIndex};
 use crate::text::PostQuery;
 
-const WRITER_MEMORY: usize = 32 * 1024 * 1024;
+/// The indexing arena of the one writer thread: tantivy's smallest (each commit starts a
+/// new one, zeroed, so a larger one only costs more per commit at Chirp's batch sizes).
+const WRITER_MEMORY: usize = 15 * 1024 * 1024;
 
 struct Part {
     index: Index,

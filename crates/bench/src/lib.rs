@@ -1,0 +1,12 @@
+//! `chirp-bench`: Chirp's benchmark. See `BENCHMARKS.md` for the method and the figures.
+
+pub mod baseline;
+pub mod client;
+pub mod fanout;
+pub mod hist;
+pub mod mix;
+pub mod plan;
+pub mod plot;
+pub mod progress;
+pub mod run;
+pub mod schedule;

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The benchmark through NGINX in front of the local stack (scripts/stack.sh): the seven
+# services as separate release-built processes on PostgreSQL, MongoDB, Redis, Kafka and
+# Elasticsearch. The stack runs with the benchmark's settings (the celebrity threshold,
+# day-long access tokens, fast password hashing for the population, and NGINX's
+# per-client limit raised: the benchmark is one client). Report in target/bench-stack.
+# Extra arguments go to chirp-bench.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CHIRP_STACK_DIR=${CHIRP_STACK_DIR:-$PWD/.build/bench-stack}
+export CHIRP_BINARY=${CHIRP_BINARY:-$PWD/target/release/chirp}
+export CHIRP_STACK_RATE=1000000r/s
+export CHIRP_STACK_EXTRA_ARGS="--celebrity-threshold 2000 --access-token-ttl-secs 86400 --insecure-fast-hashing"
+export RUST_LOG=${RUST_LOG:-warn}
+trap 'scripts/stack.sh down >/dev/null' EXIT
+scripts/stack.sh up
+# shellcheck disable=SC1091 # written by stack.sh up
+. <(sed 's/^/export /' "$CHIRP_STACK_DIR/env")
+target/release/chirp-bench --target "$GATEWAY" --metrics-url "$FANOUT/metrics" \
+  --redis-url "redis://127.0.0.1:$REDIS_PORT" --out target/bench-stack "$@"

@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Checks a chirp-bench report (report.json) for completeness after a smoke run: every
+section is there, every step sent its requests and got answers without errors, fanout
+delivered everything it owed, the fanout lag was sampled, the memory figures were read,
+and the plot was written. Figures are not judged: a smoke run is not a timed test.
+
+usage: scripts/check-bench-report.py REPORT"""
+
+import json
+import os
+import sys
+
+
+def main(path):
+    with open(path, encoding="utf-8") as f:
+        r = json.load(f)
+    problems = []
+
+    def need(cond, what):
+        if not cond:
+            problems.append(what)
+
+    for key in ("machine", "settings", "population", "targets", "baselines", "mix",
+                "compose", "fanout", "fanout_lag", "memory"):
+        need(key in r, f"no {key} section")
+    if problems:
+        return report(problems)
+    pop = r["population"]
+    need(pop["users"] > 0 and pop["follows"] > 0, "an empty population")
+    need(pop["celebrity_followers"] > r["settings"]["threshold"],
+         "the celebrity is not above the threshold")
+    searches = {"http floor": r["baselines"]["http_floor"], "mix": r["mix"],
+                "compose": r["compose"]}
+    for name, s in searches.items():
+        need(len(s["steps"]) > 0, f"{name}: no steps")
+        need(s["sustained"] is not None, f"{name}: not even the first step held")
+        for step in s["steps"]:
+            for op, o in step["ops"].items():
+                need(o["ok"] > 0, f"{name} at {step['rate']}/s: no {op} answered")
+                need(o["errors"] == 0,
+                     f"{name} at {step['rate']}/s: {op} errors: {o.get('first_error')}")
+                need(o["latency"]["p99_ms"] > 0, f"{name}: {op} has no latency")
+    mix_ops = set(r["mix"]["steps"][0]["ops"]) if r["mix"]["steps"] else set()
+    need(mix_ops == {"home", "user", "compose"}, f"the mix ran {sorted(mix_ops)}")
+    need(r["baselines"]["raw_store"]["reads_per_sec"] > 0, "the raw store was not read")
+    need(r["fanout"]["complete"], "fanout did not deliver everything it owed")
+    need(r["fanout"]["deliveries_per_sec"] > 0, "no fanout rate")
+    lag = r["fanout_lag"].get("lag") or {}
+    need(lag.get("samples", 0) > 0, "no fanout lag samples")
+    need(lag.get("timeouts", 1) == 0, "fanout lag samples timed out")
+    need((r["memory"]["timeline_entries"] or 0) > 0, "no timeline entries counted")
+    need((r["memory"]["bytes_per_entry"] or 0) > 0, "no bytes per entry")
+    need(len(r["targets"]) == 6, "not every target reported")
+    plot = os.path.join(os.path.dirname(path), "plot.svg")
+    need(os.path.exists(plot) and open(plot, encoding="utf-8").read().startswith("<svg"),
+         "no plot.svg")
+    return report(problems)
+
+
+def report(problems):
+    for p in problems:
+        print(p, file=sys.stderr)
+    if problems:
+        print(f"bench report: {len(problems)} problems", file=sys.stderr)
+        return 1
+    print("bench report: complete")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
