@@ -39,15 +39,14 @@ async fn main() -> anyhow::Result<()> {
     ran
 }
 
-/// Logs to stdout (filtered by `RUST_LOG`) and spans to OpenTelemetry (Chirp's own, at
-/// info and above, whatever `RUST_LOG` says).
+/// Logs to stdout and spans to OpenTelemetry, both filtered by `RUST_LOG` (default:
+/// info, which every span of Chirp's is).
 fn init_telemetry(
     format: LogFormat,
     role: Command,
     provider: &opentelemetry_sdk::trace::SdkTracerProvider,
 ) {
     use opentelemetry::trace::TracerProvider as _;
-    use tracing_subscriber::filter::{LevelFilter, Targets};
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::Layer;
@@ -59,12 +58,9 @@ fn init_telemetry(
         LogFormat::Json => {
             let ecs = chirp::logging::EcsFormat::new(role.name());
             slot = Some(ecs.dispatch_slot());
-            tracing_subscriber::fmt::layer()
-                .event_format(ecs)
-                .with_filter(filter)
-                .boxed()
+            tracing_subscriber::fmt::layer().event_format(ecs).boxed()
         }
-        LogFormat::Text => tracing_subscriber::fmt::layer().with_filter(filter).boxed(),
+        LogFormat::Text => tracing_subscriber::fmt::layer().boxed(),
     };
     // Context activation off: a span is then built when first needed (a child, a
     // traceparent), after routing has named it, not when first entered.
@@ -72,13 +68,14 @@ fn init_telemetry(
         .with_tracer(provider.tracer("chirp"))
         .with_context_activation(false)
         .with_threads(false)
-        .with_tracked_inactivity(false)
-        .with_filter(
-            Targets::new()
-                .with_default(LevelFilter::OFF)
-                .with_target("chirp", LevelFilter::INFO),
-        );
-    tracing_subscriber::registry().with(spans).with(logs).init();
+        .with_tracked_inactivity(false);
+    // One filter for both: with a filter per layer, a span made right after an event one
+    // layer filtered out could be missed by the other (its first request lost its ids).
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(spans)
+        .with(logs)
+        .init();
     if let Some(slot) = slot {
         tracing::dispatcher::get_default(|d| {
             let _ = slot.set(d.downgrade());

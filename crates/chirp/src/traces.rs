@@ -1,6 +1,6 @@
 //! Traces out of the process: the OpenTelemetry tracer behind the services' `tracing`
-//! spans. Spans always get trace and span ids (so log lines can be joined across
-//! services); they are exported only when an OTLP endpoint is configured, by OTLP over
+//! spans. Spans get trace and span ids whether or not they are exported (so log lines can
+//! be joined across services); they are exported only when an OTLP endpoint is configured, by OTLP over
 //! HTTP (protobuf) to `{endpoint}/v1/traces`, in batches, from a thread of the SDK's own.
 //!
 //! The standard variables apply: `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES` add to
