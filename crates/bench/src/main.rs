@@ -122,35 +122,24 @@ impl Args {
     }
 }
 
-/// A `chirp all` of the benchmark's own, stopped when dropped.
+/// A `chirp all` of the benchmark's own, stopped (and its data removed) when dropped.
 struct Spawned {
     child: tokio::process::Child,
-    _dir: tempdir::Dir,
-}
-
-mod tempdir {
-    /// A directory removed when dropped.
-    pub struct Dir(pub std::path::PathBuf);
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    _dir: tempfile::TempDir,
 }
 
 async fn spawn(args: &Args) -> anyhow::Result<(String, Spawned)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let dir = std::env::temp_dir().join(format!("chirp-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
+    let dir = tempfile::Builder::new().prefix("chirp-bench-").tempdir()?;
     std::fs::create_dir_all(&args.out)?;
     let log = std::fs::File::create(args.out.join("chirp.log"))?;
     let mut child = tokio::process::Command::new(&args.spawn)
         .arg("all")
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .arg("--data-dir")
-        .arg(&dir)
+        .arg(dir.path())
         .args(["--celebrity-threshold", &args.threshold.to_string()])
         .args(["--timeline-cap", &args.timeline_cap.to_string()])
         // The run outlasts the default 15-minute access tokens.
@@ -185,13 +174,7 @@ async fn spawn(args: &Args) -> anyhow::Result<(String, Spawned)> {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Ok((
-        base,
-        Spawned {
-            child,
-            _dir: tempdir::Dir(dir),
-        },
-    ))
+    Ok((base, Spawned { child, _dir: dir }))
 }
 
 /// Resident memory of a process, in bytes.

@@ -57,9 +57,7 @@ impl Plan {
             // Log-normal out-degree: median `median_follows`, sigma 0.9.
             let z: f64 = normal.sample(&mut rng);
             let want = (shape.median_follows * (0.9 * z).exp()).round() as usize;
-            let want = want
-                .clamp(1, (n - 2).max(1))
-                .min(n.saturating_sub(2).max(1));
+            let want = want.clamp(1, n.saturating_sub(2).max(1));
             let mut tries = 0;
             while mine.len() < want && tries < want * 20 {
                 tries += 1;

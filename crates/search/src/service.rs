@@ -153,17 +153,16 @@ impl EventHandler for SearchService {
     }
 
     async fn handle(&self, events: &[Event]) -> anyhow::Result<()> {
-        let ops: Vec<IndexOp> = events.iter().filter_map(index_op).collect();
+        // One span per event that changes the index, in its request's trace, open until
+        // the batch is indexed; the one bulk write is the first event's child and follows
+        // from the others.
+        let (ops, spans): (Vec<IndexOp>, Vec<tracing::Span>) = events
+            .iter()
+            .filter_map(|e| Some((index_op(e)?, traces::consume_span(GROUP, e))))
+            .unzip();
         if ops.is_empty() {
             return Ok(());
         }
-        // One span per event, in its request's trace, open until the batch is indexed; the
-        // one bulk write is the first event's child and follows from the others.
-        let spans: Vec<tracing::Span> = events
-            .iter()
-            .filter(|e| index_op(e).is_some())
-            .map(|e| traces::consume_span(GROUP, e))
-            .collect();
         let bulk = match spans.first() {
             Some(first) => tracing::info_span!(parent: first, "index", otel.name = "index"),
             None => tracing::Span::none(),
