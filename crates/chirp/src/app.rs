@@ -70,8 +70,7 @@ impl Application {
         if drained.is_err() {
             tracing::warn!("background workers did not stop in time");
         }
-        self.system.db.writer.close().await;
-        self.system.db.reader.close().await;
+        self.system.db.close().await;
         served.context("serving HTTP")
     }
 }

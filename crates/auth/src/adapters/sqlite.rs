@@ -5,8 +5,7 @@ use chirp_core::embedded::outbox;
 use chirp_core::embedded::sqlite::{is_unique_violation, SqliteDb};
 use chirp_core::events::Event;
 use chirp_core::Id;
-use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
+use rusqlite::{params, OptionalExtension};
 
 use crate::ports::{
     CreateError, Identity, IdentityStore, ProfileStore, PublicProfile, Rotation, SessionStore,
@@ -64,61 +63,69 @@ impl SqliteAuthStore {
     }
 }
 
-fn identity(row: &SqliteRow) -> sqlx::Result<Identity> {
+fn identity(row: &rusqlite::Row<'_>) -> rusqlite::Result<Identity> {
     Ok(Identity {
-        id: Id::from_i64(row.try_get("id")?),
-        handle: row.try_get("handle")?,
-        email: row.try_get("email")?,
-        display_name: row.try_get("display_name")?,
-        password_hash: row.try_get("password_hash")?,
-        created_at_ms: row.try_get("created_at")?,
+        id: Id::from_i64(row.get("id")?),
+        handle: row.get("handle")?,
+        email: row.get("email")?,
+        display_name: row.get("display_name")?,
+        password_hash: row.get("password_hash")?,
+        created_at_ms: row.get("created_at")?,
     })
 }
 
 #[async_trait]
 impl IdentityStore for SqliteAuthStore {
     async fn insert(&self, i: &Identity) -> Result<(), CreateError> {
-        let inserted = sqlx::query(
-            "INSERT INTO auth_identities
-               (id, handle, handle_key, email, email_key, display_name, password_hash, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(i.id.as_i64())
-        .bind(&i.handle)
-        .bind(i.handle.to_ascii_lowercase())
-        .bind(&i.email)
-        .bind(i.email.to_lowercase())
-        .bind(&i.display_name)
-        .bind(&i.password_hash)
-        .bind(i.created_at_ms)
-        .execute(&self.db.writer)
-        .await;
+        let i = i.clone();
+        let inserted = self
+            .db
+            .write(move |c| {
+                c.prepare_cached(
+                    "INSERT INTO auth_identities
+                       (id, handle, handle_key, email, email_key, display_name, password_hash,
+                        created_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                )?
+                .execute(params![
+                    i.id.as_i64(),
+                    i.handle,
+                    i.handle.to_ascii_lowercase(),
+                    i.email,
+                    i.email.to_lowercase(),
+                    i.display_name,
+                    i.password_hash,
+                    i.created_at_ms
+                ])?;
+                Ok(())
+            })
+            .await;
         match inserted {
-            Ok(_) => Ok(()),
+            Ok(()) => Ok(()),
             Err(e) if is_unique_violation(&e, "handle_key") => Err(CreateError::HandleTaken),
             Err(e) if is_unique_violation(&e, "email_key") => Err(CreateError::EmailTaken),
-            Err(e) => Err(CreateError::Store(e.into())),
+            Err(e) => Err(CreateError::Store(e)),
         }
     }
 
     async fn remove(&self, id: Id) -> anyhow::Result<()> {
-        sqlx::query("DELETE FROM auth_identities WHERE id = ?")
-            .bind(id.as_i64())
-            .execute(&self.db.writer)
-            .await?;
-        Ok(())
+        self.db
+            .write(move |c| {
+                c.execute("DELETE FROM auth_identities WHERE id = ?", [id.as_i64()])?;
+                Ok(())
+            })
+            .await
     }
 
     async fn find_by_login(&self, login: &str) -> anyhow::Result<Option<Identity>> {
         let key = login.to_lowercase();
-        let row = sqlx::query(
-            "SELECT * FROM auth_identities WHERE handle_key = ? OR email_key = ? LIMIT 1",
-        )
-        .bind(&key)
-        .bind(&key)
-        .fetch_optional(&self.db.reader)
-        .await?;
-        Ok(row.as_ref().map(identity).transpose()?)
+        self.db.read(|c| {
+            c.prepare_cached(
+                "SELECT * FROM auth_identities WHERE handle_key = ?1 OR email_key = ?1 LIMIT 1",
+            )?
+            .query_row([&key], identity)
+            .optional()
+        })
     }
 
     async fn ping(&self) -> anyhow::Result<()> {
@@ -129,21 +136,24 @@ impl IdentityStore for SqliteAuthStore {
 #[async_trait]
 impl ProfileStore for SqliteAuthStore {
     async fn create(&self, p: &PublicProfile, event: &Event) -> anyhow::Result<()> {
-        let mut tx = self.db.writer.begin().await?;
-        sqlx::query(
-            "INSERT INTO profiles (id, handle, handle_key, display_name, created_at)
-             VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(p.id.as_i64())
-        .bind(&p.handle)
-        .bind(p.handle.to_ascii_lowercase())
-        .bind(&p.display_name)
-        .bind(p.created_at_ms)
-        .execute(&mut *tx)
-        .await?;
-        outbox::enqueue(&mut tx, OUTBOX, event).await?;
-        tx.commit().await?;
-        Ok(())
+        let (p, event) = (p.clone(), event.clone());
+        self.db
+            .write(move |c| {
+                c.prepare_cached(
+                    "INSERT INTO profiles (id, handle, handle_key, display_name, created_at)
+                     VALUES (?, ?, ?, ?, ?)",
+                )?
+                .execute(params![
+                    p.id.as_i64(),
+                    p.handle,
+                    p.handle.to_ascii_lowercase(),
+                    p.display_name,
+                    p.created_at_ms
+                ])?;
+                outbox::enqueue(c, OUTBOX, &event)?;
+                Ok(())
+            })
+            .await
     }
 
     async fn ping(&self) -> anyhow::Result<()> {
@@ -154,23 +164,29 @@ impl ProfileStore for SqliteAuthStore {
 #[async_trait]
 impl SessionStore for SqliteAuthStore {
     async fn start(&self, user: Id, token: &TokenRef, expires_at_ms: i64) -> anyhow::Result<()> {
-        let mut tx = self.db.writer.begin().await?;
-        sqlx::query("INSERT INTO auth_sessions (id, user_id, created_at) VALUES (?, ?, ?)")
-            .bind(token.session.as_i64())
-            .bind(user.as_i64())
-            .bind(chirp_core::time::now_ms())
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO auth_refresh_tokens (hash, session_id, expires_at) VALUES (?, ?, ?)",
-        )
-        .bind(&token.hash[..])
-        .bind(token.session.as_i64())
-        .bind(expires_at_ms)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        let token = *token;
+        self.db
+            .write(move |c| {
+                c.prepare_cached(
+                    "INSERT INTO auth_sessions (id, user_id, created_at) VALUES (?, ?, ?)",
+                )?
+                .execute(params![
+                    token.session.as_i64(),
+                    user.as_i64(),
+                    chirp_core::time::now_ms()
+                ])?;
+                c.prepare_cached(
+                    "INSERT INTO auth_refresh_tokens (hash, session_id, expires_at)
+                     VALUES (?, ?, ?)",
+                )?
+                .execute(params![
+                    &token.hash[..],
+                    token.session.as_i64(),
+                    expires_at_ms
+                ])?;
+                Ok(())
+            })
+            .await
     }
 
     async fn rotate(
@@ -180,69 +196,68 @@ impl SessionStore for SqliteAuthStore {
         now_ms: i64,
         expires_at_ms: i64,
     ) -> anyhow::Result<Rotation> {
-        let mut tx = self.db.writer.begin().await?;
-        let row = sqlx::query(
-            "SELECT t.used_at, t.expires_at, s.user_id, s.revoked_at
-             FROM auth_refresh_tokens t JOIN auth_sessions s ON s.id = t.session_id
-             WHERE t.hash = ? AND t.session_id = ?",
-        )
-        .bind(&old.hash[..])
-        .bind(old.session.as_i64())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            return Ok(Rotation::Invalid);
-        };
-        let used_at: Option<i64> = row.try_get("used_at")?;
-        let expires_at: i64 = row.try_get("expires_at")?;
-        let revoked_at: Option<i64> = row.try_get("revoked_at")?;
-        if revoked_at.is_some() {
-            return Ok(Rotation::Invalid);
-        }
-        if used_at.is_some() {
-            return Ok(Rotation::Reused {
-                session: old.session,
-            });
-        }
-        if expires_at <= now_ms || new.session != old.session {
-            return Ok(Rotation::Invalid);
-        }
-        sqlx::query("UPDATE auth_refresh_tokens SET used_at = ? WHERE hash = ?")
-            .bind(now_ms)
-            .bind(&old.hash[..])
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO auth_refresh_tokens (hash, session_id, expires_at) VALUES (?, ?, ?)",
-        )
-        .bind(&new.hash[..])
-        .bind(new.session.as_i64())
-        .bind(expires_at_ms)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Rotation::Rotated {
-            user: Id::from_i64(row.try_get("user_id")?),
-            session: old.session,
-        })
+        let (old, new) = (*old, *new);
+        self.db
+            .write(move |c| {
+                let row: Option<(Option<i64>, i64, i64, Option<i64>)> = c
+                    .prepare_cached(
+                        "SELECT t.used_at, t.expires_at, s.user_id, s.revoked_at
+                         FROM auth_refresh_tokens t JOIN auth_sessions s ON s.id = t.session_id
+                         WHERE t.hash = ? AND t.session_id = ?",
+                    )?
+                    .query_row(params![&old.hash[..], old.session.as_i64()], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                    })
+                    .optional()?;
+                let Some((used_at, expires_at, user, revoked_at)) = row else {
+                    return Ok(Rotation::Invalid);
+                };
+                if revoked_at.is_some() {
+                    return Ok(Rotation::Invalid);
+                }
+                if used_at.is_some() {
+                    return Ok(Rotation::Reused {
+                        session: old.session,
+                    });
+                }
+                if expires_at <= now_ms || new.session != old.session {
+                    return Ok(Rotation::Invalid);
+                }
+                c.prepare_cached("UPDATE auth_refresh_tokens SET used_at = ? WHERE hash = ?")?
+                    .execute(params![now_ms, &old.hash[..]])?;
+                c.prepare_cached(
+                    "INSERT INTO auth_refresh_tokens (hash, session_id, expires_at)
+                     VALUES (?, ?, ?)",
+                )?
+                .execute(params![
+                    &new.hash[..],
+                    new.session.as_i64(),
+                    expires_at_ms
+                ])?;
+                Ok(Rotation::Rotated {
+                    user: Id::from_i64(user),
+                    session: old.session,
+                })
+            })
+            .await
     }
 
     async fn revoke(&self, session: Id) -> anyhow::Result<()> {
-        sqlx::query("UPDATE auth_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-            .bind(chirp_core::time::now_ms())
-            .bind(session.as_i64())
-            .execute(&self.db.writer)
-            .await?;
-        Ok(())
+        self.db
+            .write(move |c| {
+                c.execute(
+                    "UPDATE auth_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                    params![chirp_core::time::now_ms(), session.as_i64()],
+                )?;
+                Ok(())
+            })
+            .await
     }
 
     async fn knows(&self, token: &TokenRef) -> anyhow::Result<bool> {
-        let row =
-            sqlx::query("SELECT 1 FROM auth_refresh_tokens WHERE hash = ? AND session_id = ?")
-                .bind(&token.hash[..])
-                .bind(token.session.as_i64())
-                .fetch_optional(&self.db.reader)
-                .await?;
-        Ok(row.is_some())
+        self.db.read(|c| {
+            c.prepare_cached("SELECT 1 FROM auth_refresh_tokens WHERE hash = ? AND session_id = ?")?
+                .exists(params![&token.hash[..], token.session.as_i64()])
+        })
     }
 }

@@ -611,36 +611,29 @@ impl TestApp {
             let pool = sqlx::PgPool::connect(&stack.database_url)
                 .await
                 .expect("the stack's PostgreSQL answers");
-            let counts = relational_counts(&pool).await;
+            let counts = relational_counts(Counted::Postgres(&pool)).await;
             pool.close().await;
             return counts;
         }
         const EMBEDDED: &str =
             "SELECT (SELECT COUNT(*) FROM auth_identities), (SELECT COUNT(*) FROM auth_sessions)";
         let local = self.local();
-        let sqlite = &local.system.db.reader;
+        let sqlite = Counted::Sqlite(&local.system.db);
         let mut counts = match local.system.pg.as_ref() {
-            Some(pg) => relational_counts(&pg.pool).await,
+            Some(pg) => relational_counts(Counted::Postgres(&pg.pool)).await,
             None => relational_counts(sqlite).await,
         };
-        let row = sqlx::query(EMBEDDED)
-            .fetch_one(sqlite)
-            .await
-            .expect("counts");
-        counts.extend((0..2).map(|i| sqlx::Row::get::<i64, _>(&row, i)));
+        counts.extend(sqlite.row(EMBEDDED, 2).await);
         // The number of events ever in the embedded log (none when Kafka is the log).
         let events_db = local.data_dir.path().join("events.db");
         let logged: i64 = if events_db.exists() {
-            let log =
-                sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", events_db.display()))
-                    .await
-                    .expect("the event log opens");
-            let n = sqlx::query_scalar("SELECT COALESCE(MAX(pos), 0) FROM events")
-                .fetch_one(&log)
-                .await
-                .expect("event log query");
-            log.close().await;
-            n
+            let log = rusqlite::Connection::open_with_flags(
+                &events_db,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )
+            .expect("the event log opens");
+            log.query_row("SELECT COALESCE(MAX(pos), 0) FROM events", [], |r| r.get(0))
+                .expect("event log query")
         } else {
             0
         };
@@ -674,14 +667,29 @@ impl TestApp {
 
 /// The relational stores' row counts (profiles, posts, deletions, versions, idempotency
 /// keys, post counts, follows, follow counts), once the outboxes have drained.
-async fn relational_counts<DB>(pool: &sqlx::Pool<DB>) -> Vec<i64>
-where
-    DB: sqlx::Database,
-    for<'c> &'c sqlx::Pool<DB>: sqlx::Executor<'c, Database = DB>,
-    i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
-    usize: sqlx::ColumnIndex<DB::Row>,
-    for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
-{
+/// A database whose rows the fingerprint counts.
+#[derive(Clone, Copy)]
+enum Counted<'a> {
+    Postgres(&'a sqlx::PgPool),
+    Sqlite(&'a chirp_core::embedded::sqlite::SqliteDb),
+}
+
+impl Counted<'_> {
+    /// The first `n` columns, numbers all, of the one row `sql` answers.
+    async fn row(self, sql: &str, n: usize) -> Vec<i64> {
+        match self {
+            Counted::Postgres(pool) => {
+                let row = sqlx::query(sql).fetch_one(pool).await.expect("counts");
+                (0..n).map(|i| sqlx::Row::get::<i64, _>(&row, i)).collect()
+            }
+            Counted::Sqlite(db) => db
+                .read(|c| c.query_row(sql, [], |r| (0..n).map(|i| r.get::<_, i64>(i)).collect()))
+                .expect("counts"),
+        }
+    }
+}
+
+async fn relational_counts(db: Counted<'_>) -> Vec<i64> {
     const OUTBOXES: &str = "SELECT CAST((SELECT COUNT(*) FROM auth_outbox)
             + (SELECT COUNT(*) FROM write_outbox) + (SELECT COUNT(*) FROM graph_outbox) AS BIGINT)";
     const RELATIONAL: &str = "SELECT (SELECT COUNT(*) FROM profiles), (SELECT COUNT(*) FROM posts),
@@ -692,18 +700,10 @@ where
             (SELECT COUNT(*) FROM follows),
             CAST((SELECT COALESCE(SUM(followers + following), 0) FROM follow_counts) AS BIGINT)";
     eventually("the outboxes drain", || async {
-        let waiting: i64 = sqlx::query_scalar(OUTBOXES)
-            .fetch_one(pool)
-            .await
-            .expect("outbox query");
-        (waiting == 0).then_some(())
+        (db.row(OUTBOXES, 1).await == [0]).then_some(())
     })
     .await;
-    let row = sqlx::query(RELATIONAL)
-        .fetch_one(pool)
-        .await
-        .expect("counts");
-    (0..8).map(|i| sqlx::Row::get::<i64, _>(&row, i)).collect()
+    db.row(RELATIONAL, 8).await
 }
 
 pub fn urlencode(s: &str) -> String {

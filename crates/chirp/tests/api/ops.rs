@@ -179,7 +179,7 @@ mod inside {
                 "postgres"
             }
             None => {
-                app.system().db.reader.close().await;
+                app.system().db.close().await;
                 "database"
             }
         };

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::Row;
 use tokio::sync::Notify;
 
 use super::sqlite::SqliteDb;
@@ -39,28 +38,35 @@ impl SqliteEventLog {
 
     /// Drops events every group has passed.
     async fn prune(&self) -> anyhow::Result<()> {
-        sqlx::query(
-            "DELETE FROM events WHERE pos < (SELECT MIN(next_pos) FROM consumer_positions)",
-        )
-        .execute(&self.db.writer)
-        .await?;
-        Ok(())
+        self.db
+            .write(|c| {
+                c.execute(
+                    "DELETE FROM events WHERE pos < (SELECT MIN(next_pos) FROM consumer_positions)",
+                    [],
+                )?;
+                Ok(())
+            })
+            .await
     }
 }
 
 #[async_trait]
 impl EventLog for SqliteEventLog {
     async fn append(&self, events: &[Event]) -> anyhow::Result<()> {
-        let mut tx = self.db.writer.begin().await?;
-        for e in events {
-            sqlx::query("INSERT INTO events (topic, key, payload) VALUES (?, ?, ?)")
-                .bind(e.topic().name())
-                .bind(e.key())
-                .bind(e.to_json())
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
+        let rows: Vec<(&'static str, String, String)> = events
+            .iter()
+            .map(|e| (e.topic().name(), e.key(), e.to_json()))
+            .collect();
+        self.db
+            .write(move |c| {
+                let mut insert =
+                    c.prepare_cached("INSERT INTO events (topic, key, payload) VALUES (?, ?, ?)")?;
+                for (topic, key, payload) in &rows {
+                    insert.execute((topic, key, payload))?;
+                }
+                Ok(())
+            })
+            .await?;
         self.appended.notify_waiters();
         Ok(())
     }
@@ -71,15 +77,21 @@ impl EventLog for SqliteEventLog {
         topics: &[Topic],
     ) -> anyhow::Result<Box<dyn EventConsumer>> {
         // A new group starts at the beginning of what the log still holds.
-        sqlx::query("INSERT OR IGNORE INTO consumer_positions (grp, next_pos) VALUES (?, 0)")
-            .bind(group)
-            .execute(&self.db.writer)
+        let grp = group.to_owned();
+        let next: i64 = self
+            .db
+            .write(move |c| {
+                c.execute(
+                    "INSERT OR IGNORE INTO consumer_positions (grp, next_pos) VALUES (?, 0)",
+                    [&grp],
+                )?;
+                Ok(c.query_row(
+                    "SELECT next_pos FROM consumer_positions WHERE grp = ?",
+                    [&grp],
+                    |r| r.get(0),
+                )?)
+            })
             .await?;
-        let row = sqlx::query("SELECT next_pos FROM consumer_positions WHERE grp = ?")
-            .bind(group)
-            .fetch_one(&self.db.writer)
-            .await?;
-        let next: i64 = row.try_get(0)?;
         Ok(Box::new(SqliteConsumer {
             log: self.clone(),
             group: group.to_owned(),
@@ -106,21 +118,24 @@ struct SqliteConsumer {
 }
 
 impl SqliteConsumer {
-    async fn fetch(&mut self, max: usize) -> anyhow::Result<Vec<Event>> {
+    fn fetch(&mut self, max: usize) -> anyhow::Result<Vec<Event>> {
         let placeholders = vec!["?"; self.topics.len()].join(",");
         let sql = format!(
             "SELECT pos, payload FROM events WHERE pos >= ? AND topic IN ({placeholders})
              ORDER BY pos LIMIT ?"
         );
-        let mut q = sqlx::query(&sql).bind(self.read_to);
-        for t in &self.topics {
-            q = q.bind(*t);
-        }
-        let rows = q.bind(max as i64).fetch_all(&self.log.db.reader).await?;
+        let mut params: Vec<rusqlite::types::Value> = vec![self.read_to.into()];
+        params.extend(self.topics.iter().map(|t| (*t).to_owned().into()));
+        params.push((max as i64).into());
+        let rows: Vec<(i64, String)> = self.log.db.read(|c| {
+            c.prepare_cached(&sql)?
+                .query_map(rusqlite::params_from_iter(params), |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?
+                .collect()
+        })?;
         let mut events = Vec::with_capacity(rows.len());
-        for row in rows {
-            let pos: i64 = row.try_get(0)?;
-            let payload: String = row.try_get(1)?;
+        for (pos, payload) in rows {
             match Event::from_json(&payload) {
                 Ok(e) => events.push(e),
                 // An event this version cannot read is skipped, loudly, rather than
@@ -144,22 +159,28 @@ impl EventConsumer for SqliteConsumer {
         let notified = appended.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let batch = self.fetch(max).await?;
+        let batch = self.fetch(max)?;
         if !batch.is_empty() {
             return Ok(batch);
         }
         let _ = tokio::time::timeout(wait, notified).await;
-        self.fetch(max).await
+        self.fetch(max)
     }
 
     async fn commit(&mut self) -> anyhow::Result<()> {
         if self.read_to == self.committed {
             return Ok(());
         }
-        sqlx::query("UPDATE consumer_positions SET next_pos = ? WHERE grp = ?")
-            .bind(self.read_to)
-            .bind(&self.group)
-            .execute(&self.log.db.writer)
+        let (next, grp) = (self.read_to, self.group.clone());
+        self.log
+            .db
+            .write(move |c| {
+                c.execute(
+                    "UPDATE consumer_positions SET next_pos = ? WHERE grp = ?",
+                    rusqlite::params![next, grp],
+                )?;
+                Ok(())
+            })
             .await?;
         self.committed = self.read_to;
         self.commits += 1;
@@ -173,12 +194,10 @@ impl EventConsumer for SqliteConsumer {
     async fn lag(&mut self) -> anyhow::Result<Vec<(String, i32, i64)>> {
         let mut out = Vec::new();
         for t in &self.topics {
-            let behind: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE pos >= ? AND topic = ?")
-                    .bind(self.committed)
-                    .bind(*t)
-                    .fetch_one(&self.log.db.reader)
-                    .await?;
+            let behind: i64 = self.log.db.read(|c| {
+                c.prepare_cached("SELECT COUNT(*) FROM events WHERE pos >= ? AND topic = ?")?
+                    .query_row(rusqlite::params![self.committed, *t], |r| r.get(0))
+            })?;
             out.push(((*t).to_owned(), 0, behind));
         }
         Ok(out)

@@ -3,7 +3,7 @@
 //! moves events from here to the event log and deletes them only once the log has them.
 
 use async_trait::async_trait;
-use sqlx::{Row, SqliteConnection};
+use rusqlite::Connection;
 
 use super::sqlite::SqliteDb;
 use crate::events::Event;
@@ -15,11 +15,9 @@ pub fn create_table(table: &str) -> String {
 }
 
 /// Adds `event` to `table` inside the caller's transaction.
-pub async fn enqueue(conn: &mut SqliteConnection, table: &str, event: &Event) -> sqlx::Result<()> {
-    sqlx::query(&format!("INSERT INTO {table} (payload) VALUES (?)"))
-        .bind(event.to_json())
-        .execute(conn)
-        .await?;
+pub fn enqueue(conn: &Connection, table: &str, event: &Event) -> rusqlite::Result<()> {
+    conn.prepare_cached(&format!("INSERT INTO {table} (payload) VALUES (?)"))?
+        .execute([event.to_json()])?;
     Ok(())
 }
 
@@ -39,37 +37,40 @@ impl SqliteOutbox {
 #[async_trait]
 impl OutboxSource for SqliteOutbox {
     async fn pending(&self, max: usize) -> anyhow::Result<Vec<PendingEvent>> {
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT seq, payload FROM {} ORDER BY seq LIMIT ?",
             self.table
-        ))
-        .bind(max as i64)
-        .fetch_all(&self.db.writer)
-        .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let seq: i64 = row.try_get(0)?;
-            let payload: String = row.try_get(1)?;
-            out.push(PendingEvent {
-                seq,
-                event: Event::from_json(&payload)?,
-            });
-        }
-        Ok(out)
+        );
+        let rows: Vec<(i64, String)> = self.db.read(|c| {
+            c.prepare_cached(&sql)?
+                .query_map([max as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
+        })?;
+        rows.into_iter()
+            .map(|(seq, payload)| {
+                Ok(PendingEvent {
+                    seq,
+                    event: Event::from_json(&payload)?,
+                })
+            })
+            .collect()
     }
 
     async fn remove_through(&self, seq: i64) -> anyhow::Result<()> {
-        sqlx::query(&format!("DELETE FROM {} WHERE seq <= ?", self.table))
-            .bind(seq)
-            .execute(&self.db.writer)
-            .await?;
-        Ok(())
+        let sql = format!("DELETE FROM {} WHERE seq <= ?", self.table);
+        self.db
+            .write(move |c| {
+                c.prepare_cached(&sql)?.execute([seq])?;
+                Ok(())
+            })
+            .await
     }
 
     async fn backlog(&self) -> anyhow::Result<u64> {
-        let row = sqlx::query(&format!("SELECT COUNT(*) FROM {}", self.table))
-            .fetch_one(&self.db.reader)
-            .await?;
-        Ok(row.try_get::<i64, _>(0)? as u64)
+        let sql = format!("SELECT COUNT(*) FROM {}", self.table);
+        let n: i64 = self
+            .db
+            .read(|c| c.prepare_cached(&sql)?.query_row([], |r| r.get(0)))?;
+        Ok(n.max(0) as u64)
     }
 }

@@ -1,23 +1,76 @@
 //! An SQLite database in the data directory, as the embedded stand-in for PostgreSQL and
-//! MongoDB. Writes go through one connection (SQLite has one writer anyway, and this
-//! keeps `SQLITE_BUSY` out of the process); reads use a small pool. WAL with
-//! `synchronous=NORMAL` keeps every committed transaction across a process crash. Pages
-//! are read through a memory map.
+//! MongoDB. WAL with `synchronous=NORMAL` keeps every committed transaction across a
+//! process crash; pages are read through a memory map.
+//!
+//! - **Reads** run on the calling thread, on a connection taken from a small pool. They
+//!   are index lookups and short range scans through the memory map: microseconds, less
+//!   than handing the query to another thread and back would cost (which is what an
+//!   async driver does for SQLite, and what dominated the profile under load; see
+//!   BENCHMARKS.md).
+//! - **Writes** go to the one writer thread (SQLite has one writer anyway, and this keeps
+//!   `SQLITE_BUSY` out of the process), which commits them in groups: it takes every
+//!   write waiting, runs each in a savepoint of one transaction, commits once, and only
+//!   then answers each caller. A write that fails rolls back to its savepoint and changes
+//!   nothing; the others in its group commit.
 
-use std::path::Path;
-use std::str::FromStr;
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{mpsc, oneshot};
 
-#[derive(Debug, Clone)]
+/// Writes committed together at most: bounds a group's commit latency.
+const MAX_GROUP: usize = 512;
+/// Idle read connections kept.
+const MAX_IDLE_READERS: usize = 8;
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pages read through a memory map: a reader whose cache a write invalidated (every one,
+/// under steady writes) re-reads nothing by copying.
+const MMAP_SIZE: i64 = 1 << 30;
+
+/// What the writer thread tells a write once its group is done: the commit's error, if
+/// it failed.
+type Done = Box<dyn FnOnce(Option<&str>) + Send>;
+/// A write: runs on the writer's connection (or learns that it cannot, with `None`), and
+/// returns what to do once its group's commit is known.
+type Job = Box<dyn FnOnce(Option<&Connection>) -> Done + Send>;
+
+enum Msg {
+    Write(Job),
+    /// Stop after the writes sent before, close the connection, then answer.
+    Close(oneshot::Sender<()>),
+}
+
+#[derive(Clone)]
 pub struct SqliteDb {
-    /// The one connection that writes.
-    pub writer: SqlitePool,
-    /// Connections that only read.
-    pub reader: SqlitePool,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    closed: AtomicBool,
+    readers: Mutex<Vec<Connection>>,
+    writes: mpsc::UnboundedSender<Msg>,
+}
+
+impl fmt::Debug for SqliteDb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteDb")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "mmap_size", MMAP_SIZE)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
 }
 
 impl SqliteDb {
@@ -25,78 +78,346 @@ impl SqliteDb {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        let url = format!("sqlite://{}", path.display());
-        let options = SqliteConnectOptions::from_str(&url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true)
-            // Pages read through a memory map: a reader whose cache a write invalidated
-            // (every one, under steady writes) re-reads nothing by copying.
-            .pragma("mmap_size", "1073741824");
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options.clone())
+        let writer =
+            Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+        configure(&writer)?;
+        // `journal_mode` answers with the mode it set; WAL is kept in the file.
+        let mode: String = writer.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        anyhow::ensure!(
+            mode.eq_ignore_ascii_case("wal"),
+            "{} cannot use WAL (journal mode {mode})",
+            path.display()
+        );
+        writer.pragma_update(None, "synchronous", "NORMAL")?;
+        writer.pragma_update(None, "foreign_keys", true)?;
+
+        let (writes, jobs) = mpsc::unbounded_channel();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || write_loop(writer, jobs))
+            .context("starting the SQLite writer thread")?;
+        let db = SqliteDb {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                closed: AtomicBool::new(false),
+                readers: Mutex::new(Vec::new()),
+                writes,
+            }),
+        };
+        // A reader now, so that a database that cannot be read fails here.
+        db.read(|_| Ok(()))?;
+        Ok(db)
+    }
+
+    /// Runs `f` on a read connection, on this thread. Each statement sees every write
+    /// committed before it started.
+    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> anyhow::Result<T> {
+        anyhow::ensure!(
+            !self.inner.closed.load(Ordering::Relaxed),
+            "the database is closed"
+        );
+        let idle = self
+            .inner
+            .readers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop();
+        let conn = match idle {
+            Some(c) => c,
+            None => self.open_reader()?,
+        };
+        let out = f(&conn);
+        let mut idle = self.inner.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        }
+        drop(idle);
+        Ok(out?)
+    }
+
+    fn open_reader(&self) -> anyhow::Result<Connection> {
+        let path = &self.inner.path;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .with_context(|| format!("opening {} to read", path.display()))?;
+        configure(&conn)?;
+        Ok(conn)
+    }
+
+    /// Runs `f` on the writer's connection, in a savepoint of the writer's current
+    /// transaction, and returns its answer once that transaction has committed. If `f`
+    /// fails, what it did is rolled back and nothing else is affected.
+    pub async fn write<T, F>(&self, f: F) -> anyhow::Result<T>
+    where
+        F: FnOnce(&Connection) -> anyhow::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (answer, answered) = oneshot::channel::<anyhow::Result<T>>();
+        let job: Job = Box::new(move |conn| {
+            let result = match conn {
+                Some(conn) => in_savepoint(conn, f),
+                None => Err(anyhow::anyhow!(
+                    "the SQLite writer could not begin a transaction"
+                )),
+            };
+            Box::new(move |commit_error: Option<&str>| {
+                let result = match (commit_error, result) {
+                    (Some(e), Ok(_)) => Err(anyhow::anyhow!("SQLite commit failed: {e}")),
+                    (_, result) => result,
+                };
+                // The caller may have gone; the write stands either way.
+                let _ = answer.send(result);
+            })
+        });
+        self.inner
+            .writes
+            .send(Msg::Write(job))
+            .map_err(|_| anyhow::anyhow!("the SQLite writer has stopped"))?;
+        answered
             .await
-            .with_context(|| format!("opening {}", path.display()))?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options.read_only(true))
-            .await
-            .with_context(|| format!("opening {} to read", path.display()))?;
-        Ok(SqliteDb { writer, reader })
+            .map_err(|_| anyhow::anyhow!("the SQLite writer stopped before answering"))?
     }
 
     /// Applies the schema steps of `owner` that have not run yet, each in its own
-    /// transaction. Steps are append-only: never edit one that has shipped.
+    /// savepoint. Steps are append-only: never edit one that has shipped.
     pub async fn migrate(&self, owner: &str, steps: &[&str]) -> anyhow::Result<()> {
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (
-                owner TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (owner, version))",
-        )
-        .execute(&self.writer)
-        .await?;
-        for (i, step) in steps.iter().enumerate() {
-            let version = i as i64 + 1;
-            let mut tx = self.writer.begin().await?;
-            let done =
-                sqlx::query("SELECT 1 FROM schema_migrations WHERE owner = ? AND version = ?")
-                    .bind(owner)
-                    .bind(version)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .is_some();
-            if !done {
-                sqlx::raw_sql(step)
-                    .execute(&mut *tx)
-                    .await
-                    .with_context(|| format!("migration {owner} #{version}"))?;
-                sqlx::query("INSERT INTO schema_migrations (owner, version) VALUES (?, ?)")
-                    .bind(owner)
-                    .bind(version)
-                    .execute(&mut *tx)
-                    .await?;
+        let owner = owner.to_owned();
+        let steps: Vec<String> = steps.iter().map(|s| (*s).to_owned()).collect();
+        self.write(move |conn| {
+            conn.execute_batch(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (
+                    owner TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (owner, version))",
+            )?;
+            for (i, step) in steps.iter().enumerate() {
+                let version = i as i64 + 1;
+                let done = conn
+                    .prepare("SELECT 1 FROM schema_migrations WHERE owner = ? AND version = ?")?
+                    .exists(rusqlite::params![owner, version])?;
+                if !done {
+                    conn.execute_batch(step)
+                        .with_context(|| format!("migration {owner} #{version}"))?;
+                    conn.execute(
+                        "INSERT INTO schema_migrations (owner, version) VALUES (?, ?)",
+                        rusqlite::params![owner, version],
+                    )?;
+                }
             }
-            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Commits what was sent before, closes the writer's connection (checkpointing the
+    /// WAL) and the idle readers. Writes after it fail.
+    pub async fn close(&self) {
+        self.inner.closed.store(true, Ordering::Relaxed);
+        let (closed, on_closed) = oneshot::channel();
+        if self.inner.writes.send(Msg::Close(closed)).is_ok() {
+            let _ = on_closed.await;
         }
-        Ok(())
+        self.inner
+            .readers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 
     pub async fn ping(&self) -> anyhow::Result<()> {
-        let row = sqlx::query("SELECT 1").fetch_one(&self.reader).await?;
-        let one: i64 = row.try_get(0)?;
+        let one: i64 = self.read(|c| c.query_row("SELECT 1", [], |r| r.get(0)))?;
         anyhow::ensure!(one == 1, "unexpected answer");
         Ok(())
     }
 }
 
-/// Whether an SQLite error is the violation of a unique index whose name contains `index`.
-pub fn is_unique_violation(err: &sqlx::Error, index: &str) -> bool {
-    match err {
-        sqlx::Error::Database(db) => db.is_unique_violation() && db.message().contains(index),
+/// Runs `f` in a savepoint: released if it succeeds, rolled back if it fails or panics.
+fn in_savepoint<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    conn.execute_batch("SAVEPOINT write")?;
+    let result = catch_unwind(AssertUnwindSafe(|| f(conn)))
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("an SQLite write panicked")));
+    let end = if result.is_ok() {
+        conn.execute_batch("RELEASE write")
+    } else {
+        conn.execute_batch("ROLLBACK TO write; RELEASE write")
+    };
+    match (result, end) {
+        (Ok(v), Ok(())) => Ok(v),
+        (Err(e), _) => Err(e),
+        (Ok(_), Err(e)) => Err(e.into()),
+    }
+}
+
+/// The writer thread: takes the writes waiting, runs them in one transaction, commits,
+/// answers them; until it is closed or every handle on the database is gone.
+fn write_loop(conn: Connection, mut inbox: mpsc::UnboundedReceiver<Msg>) {
+    let mut group: Vec<Job> = Vec::with_capacity(MAX_GROUP);
+    let mut closed = None;
+    while closed.is_none() {
+        let Some(first) = inbox.blocking_recv() else {
+            break;
+        };
+        let mut next = Some(first);
+        while let Some(msg) = next.take() {
+            match msg {
+                Msg::Write(job) => group.push(job),
+                Msg::Close(answer) => {
+                    closed = Some(answer);
+                    break;
+                }
+            }
+            if group.len() < MAX_GROUP {
+                next = inbox.try_recv().ok();
+            }
+        }
+        commit_group(&conn, &mut group);
+    }
+    drop(conn);
+    if let Some(answer) = closed {
+        let _ = answer.send(());
+    }
+}
+
+/// Runs `group` in one transaction (or more, if SQLite ends one early) and answers each.
+fn commit_group(conn: &Connection, group: &mut Vec<Job>) {
+    if group.is_empty() {
+        return;
+    }
+    let mut done: Vec<Done> = Vec::with_capacity(group.len());
+    let mut open = false;
+    for job in group.drain(..) {
+        if !open {
+            open = conn.execute_batch("BEGIN IMMEDIATE").is_ok();
+        }
+        done.push(job(open.then_some(conn)));
+        // SQLite ends a transaction by itself on some errors (a full disk, say): what
+        // ran before in it is gone, so its writers must hear that it failed.
+        if open && conn.is_autocommit() {
+            for d in done.drain(..) {
+                d(Some("the transaction was rolled back"));
+            }
+            open = false;
+        }
+    }
+    if open {
+        match conn.execute_batch("COMMIT") {
+            Ok(()) => done.drain(..).for_each(|d| d(None)),
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                let e = e.to_string();
+                done.drain(..).for_each(|d| d(Some(&e)));
+            }
+        }
+    } else {
+        done.drain(..)
+            .for_each(|d| d(Some("no transaction could begin")));
+    }
+}
+
+/// Whether an SQLite error is the violation of a unique index on a column whose name
+/// contains `column` (SQLite names the columns, as `table.column`, in its message).
+pub fn is_unique_violation(err: &anyhow::Error, column: &str) -> bool {
+    match err.downcast_ref::<rusqlite::Error>() {
+        Some(rusqlite::Error::SqliteFailure(e, Some(message))) => {
+            e.code == rusqlite::ErrorCode::ConstraintViolation
+                && message.starts_with("UNIQUE")
+                && message.contains(column)
+        }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn db() -> (tempfile::TempDir, SqliteDb) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteDb::open(&dir.path().join("t.db")).await.unwrap();
+        db.migrate(
+            "t",
+            &["CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT UNIQUE)"],
+        )
+        .await
+        .unwrap();
+        (dir, db)
+    }
+
+    fn count(db: &SqliteDb) -> i64 {
+        db.read(|c| c.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_changes_nothing_and_spares_its_group() {
+        let (_dir, db) = db().await;
+        let mut writes = Vec::new();
+        for k in 0..200i64 {
+            let db = db.clone();
+            writes.push(tokio::spawn(async move {
+                db.write(move |c| {
+                    c.execute("INSERT INTO t (k, v) VALUES (?, ?)", (k, format!("v{k}")))?;
+                    // Every tenth write fails after its insert, another panics.
+                    anyhow::ensure!(k % 10 != 3, "refused");
+                    if k % 10 == 7 {
+                        panic!("a bug in a write");
+                    }
+                    Ok(k)
+                })
+                .await
+            }));
+        }
+        let mut ok = 0;
+        for w in writes {
+            if w.await.unwrap().is_ok() {
+                ok += 1;
+            }
+        }
+        assert_eq!(ok, 160);
+        // What was answered committed is there, what failed is not.
+        assert_eq!(count(&db), 160);
+        let missing: bool = db
+            .read(|c| {
+                c.prepare("SELECT 1 FROM t WHERE k IN (3, 7, 13, 197)")?
+                    .exists([])
+            })
+            .unwrap();
+        assert!(!missing);
+    }
+
+    #[tokio::test]
+    async fn unique_violations_are_recognised_by_column() {
+        let (_dir, db) = db().await;
+        db.write(|c| Ok(c.execute("INSERT INTO t (k, v) VALUES (1, 'a')", [])?))
+            .await
+            .unwrap();
+        let err = db
+            .write(|c| Ok(c.execute("INSERT INTO t (k, v) VALUES (2, 'a')", [])?))
+            .await
+            .unwrap_err();
+        assert!(is_unique_violation(&err, "t.v"));
+        assert!(!is_unique_violation(&err, "t.other"));
+        assert_eq!(count(&db), 1);
+    }
+
+    #[tokio::test]
+    async fn writes_survive_reopening_and_migrations_run_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let steps = ["CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)"];
+        {
+            let db = SqliteDb::open(&path).await.unwrap();
+            db.migrate("t", &steps).await.unwrap();
+            db.write(|c| Ok(c.execute("INSERT INTO t (k, v) VALUES (1, 'a')", [])?))
+                .await
+                .unwrap();
+        }
+        let db = SqliteDb::open(&path).await.unwrap();
+        db.migrate("t", &steps).await.unwrap();
+        assert_eq!(count(&db), 1);
+        db.ping().await.unwrap();
     }
 }

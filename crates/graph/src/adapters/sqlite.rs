@@ -10,7 +10,7 @@ use chirp_core::model::FollowCounts;
 use chirp_core::page::PageRequest;
 use chirp_core::peers::GraphPage;
 use chirp_core::Id;
-use sqlx::Row;
+use rusqlite::{params, params_from_iter, Connection};
 
 use crate::ports::FollowStore;
 
@@ -49,7 +49,7 @@ impl SqliteFollowStore {
 
     /// One page of one side of the graph: `side` is the column matched, `other` the one
     /// returned.
-    async fn page(
+    fn page(
         &self,
         side: &str,
         other: &str,
@@ -59,45 +59,36 @@ impl SqliteFollowStore {
         let sql = format!(
             "SELECT {other}, seq FROM follows WHERE {side} = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
         );
-        let rows = sqlx::query(&sql)
-            .bind(user.as_i64())
-            .bind(
-                page.before
-                    .map_or(i64::MAX, |b| b.min(i64::MAX as u64) as i64),
-            )
-            .bind(page.limit as i64 + 1)
-            .fetch_all(&self.db.reader)
-            .await?;
-        let more = rows.len() > page.limit;
+        let before = page
+            .before
+            .map_or(i64::MAX, |b| b.min(i64::MAX as u64) as i64);
+        let rows: Vec<(i64, i64)> = self.db.read(|c| {
+            c.prepare_cached(&sql)?
+                .query_map(params![user.as_i64(), before, page.limit as i64 + 1], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?
+                .collect()
+        })?;
         let mut out = GraphPage {
-            more,
+            more: rows.len() > page.limit,
             ..GraphPage::default()
         };
-        for row in rows.into_iter().take(page.limit) {
-            out.users.push(Id::from_i64(row.try_get(0)?));
-            out.keys.push(row.try_get::<i64, _>(1)? as u64);
+        for (other, seq) in rows.into_iter().take(page.limit) {
+            out.users.push(Id::from_i64(other));
+            out.keys.push(seq as u64);
         }
         Ok(out)
     }
+}
 
-    async fn bump(
-        conn: &mut sqlx::SqliteConnection,
-        user: Id,
-        column: &str,
-        delta: i64,
-    ) -> sqlx::Result<()> {
-        let sql = format!(
-            "INSERT INTO follow_counts (user_id, {column}) VALUES (?, MAX(?, 0))
-             ON CONFLICT (user_id) DO UPDATE SET {column} = MAX({column} + ?, 0)"
-        );
-        sqlx::query(&sql)
-            .bind(user.as_i64())
-            .bind(delta)
-            .bind(delta)
-            .execute(conn)
-            .await?;
-        Ok(())
-    }
+/// Adds `delta` to one of `user`'s counts, never below zero.
+fn bump(c: &Connection, user: Id, column: &str, delta: i64) -> rusqlite::Result<()> {
+    c.prepare_cached(&format!(
+        "INSERT INTO follow_counts (user_id, {column}) VALUES (?1, MAX(?2, 0))
+         ON CONFLICT (user_id) DO UPDATE SET {column} = MAX({column} + ?2, 0)"
+    ))?
+    .execute(params![user.as_i64(), delta])?;
+    Ok(())
 }
 
 #[async_trait]
@@ -109,106 +100,104 @@ impl FollowStore for SqliteFollowStore {
         key: u64,
         event: &Event,
     ) -> anyhow::Result<bool> {
-        let mut tx = self.db.writer.begin().await?;
-        let added = sqlx::query(
-            "INSERT INTO follows (follower, followee, seq) VALUES (?, ?, ?)
-             ON CONFLICT (follower, followee) DO NOTHING",
-        )
-        .bind(follower.as_i64())
-        .bind(followee.as_i64())
-        .bind(key as i64)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if added == 0 {
-            return Ok(false);
-        }
-        Self::bump(&mut tx, followee, "followers", 1).await?;
-        Self::bump(&mut tx, follower, "following", 1).await?;
-        outbox::enqueue(&mut tx, OUTBOX, event).await?;
-        tx.commit().await?;
-        Ok(true)
+        let event = event.clone();
+        self.db
+            .write(move |c| {
+                let added = c
+                    .prepare_cached(
+                        "INSERT INTO follows (follower, followee, seq) VALUES (?, ?, ?)
+                         ON CONFLICT (follower, followee) DO NOTHING",
+                    )?
+                    .execute(params![follower.as_i64(), followee.as_i64(), key as i64])?;
+                if added == 0 {
+                    return Ok(false);
+                }
+                bump(c, followee, "followers", 1)?;
+                bump(c, follower, "following", 1)?;
+                outbox::enqueue(c, OUTBOX, &event)?;
+                Ok(true)
+            })
+            .await
     }
 
     async fn unfollow(&self, follower: Id, followee: Id, event: &Event) -> anyhow::Result<bool> {
-        let mut tx = self.db.writer.begin().await?;
-        let removed = sqlx::query("DELETE FROM follows WHERE follower = ? AND followee = ?")
-            .bind(follower.as_i64())
-            .bind(followee.as_i64())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if removed == 0 {
-            return Ok(false);
-        }
-        Self::bump(&mut tx, followee, "followers", -1).await?;
-        Self::bump(&mut tx, follower, "following", -1).await?;
-        outbox::enqueue(&mut tx, OUTBOX, event).await?;
-        tx.commit().await?;
-        Ok(true)
+        let event = event.clone();
+        self.db
+            .write(move |c| {
+                let removed = c
+                    .prepare_cached("DELETE FROM follows WHERE follower = ? AND followee = ?")?
+                    .execute(params![follower.as_i64(), followee.as_i64()])?;
+                if removed == 0 {
+                    return Ok(false);
+                }
+                bump(c, followee, "followers", -1)?;
+                bump(c, follower, "following", -1)?;
+                outbox::enqueue(c, OUTBOX, &event)?;
+                Ok(true)
+            })
+            .await
     }
 
     async fn followers(&self, user: Id, page: PageRequest) -> anyhow::Result<GraphPage> {
-        self.page("followee", "follower", user, page).await
+        self.page("followee", "follower", user, page)
     }
 
     async fn following(&self, user: Id, page: PageRequest) -> anyhow::Result<GraphPage> {
-        self.page("follower", "followee", user, page).await
+        self.page("follower", "followee", user, page)
     }
 
     async fn all_following(&self, user: Id, max: usize) -> anyhow::Result<Vec<Id>> {
-        let rows = sqlx::query(
+        self.ids(
             "SELECT followee FROM follows WHERE follower = ? ORDER BY seq DESC LIMIT ?",
+            user,
+            max.min(i64::MAX as usize) as i64,
         )
-        .bind(user.as_i64())
-        .bind(max as i64)
-        .fetch_all(&self.db.reader)
-        .await?;
-        rows.iter()
-            .map(|r| Ok(Id::from_i64(r.try_get(0)?)))
-            .collect()
     }
 
     async fn counts(&self, users: &[Id]) -> anyhow::Result<HashMap<Id, FollowCounts>> {
-        let mut out = HashMap::with_capacity(users.len());
         if users.is_empty() {
-            return Ok(out);
+            return Ok(HashMap::new());
         }
         let placeholders = vec!["?"; users.len()].join(",");
         let sql = format!(
             "SELECT user_id, followers, following FROM follow_counts WHERE user_id IN ({placeholders})"
         );
-        let mut q = sqlx::query(&sql);
-        for u in users {
-            q = q.bind(u.as_i64());
-        }
-        for row in q.fetch_all(&self.db.reader).await? {
-            out.insert(
-                Id::from_i64(row.try_get(0)?),
-                FollowCounts {
-                    followers: row.try_get::<i64, _>(1)? as u64,
-                    following: row.try_get::<i64, _>(2)? as u64,
-                },
-            );
-        }
-        Ok(out)
+        self.db.read(|c| {
+            c.prepare_cached(&sql)?
+                .query_map(params_from_iter(users.iter().map(|u| u.as_i64())), |r| {
+                    Ok((
+                        Id::from_i64(r.get(0)?),
+                        FollowCounts {
+                            followers: r.get::<_, i64>(1)?.max(0) as u64,
+                            following: r.get::<_, i64>(2)?.max(0) as u64,
+                        },
+                    ))
+                })?
+                .collect()
+        })
     }
 
     async fn following_above(&self, user: Id, threshold: u64) -> anyhow::Result<Vec<Id>> {
-        let rows = sqlx::query(
+        self.ids(
             "SELECT f.followee FROM follows f JOIN follow_counts c ON c.user_id = f.followee
              WHERE f.follower = ? AND c.followers > ?",
+            user,
+            threshold.min(i64::MAX as u64) as i64,
         )
-        .bind(user.as_i64())
-        .bind(threshold.min(i64::MAX as u64) as i64)
-        .fetch_all(&self.db.reader)
-        .await?;
-        rows.iter()
-            .map(|r| Ok(Id::from_i64(r.try_get(0)?)))
-            .collect()
     }
 
     async fn ping(&self) -> anyhow::Result<()> {
         self.db.ping().await
+    }
+}
+
+impl SqliteFollowStore {
+    /// The ids a query of `user` and one number answers.
+    fn ids(&self, sql: &str, user: Id, n: i64) -> anyhow::Result<Vec<Id>> {
+        self.db.read(|c| {
+            c.prepare_cached(sql)?
+                .query_map(params![user.as_i64(), n], |r| Ok(Id::from_i64(r.get(0)?)))?
+                .collect()
+        })
     }
 }

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chirp_core::embedded::sqlite::SqliteDb;
 use chirp_core::peers::TimelineEntry;
 use chirp_core::Id;
-use sqlx::Row;
+use rusqlite::params_from_iter;
 
 use crate::ports::PostsSource;
 
@@ -27,16 +27,19 @@ impl PostsSource for SqlitePostsSource {
                  WHERE author_id IN ({placeholders}) AND deleted_at IS NULL
                  ORDER BY id DESC LIMIT ?"
             );
-            let mut q = sqlx::query(&sql);
-            for a in chunk {
-                q = q.bind(a.as_i64());
-            }
-            for row in q.bind(limit as i64).fetch_all(&self.db.reader).await? {
-                all.push(TimelineEntry {
-                    post: Id::from_i64(row.try_get(0)?),
-                    author: Id::from_i64(row.try_get(1)?),
-                });
-            }
+            let params = chunk
+                .iter()
+                .map(|a| a.as_i64())
+                .chain([limit.min(i64::MAX as usize) as i64]);
+            let rows: Vec<(i64, i64)> = self.db.read(|c| {
+                c.prepare_cached(&sql)?
+                    .query_map(params_from_iter(params), |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect()
+            })?;
+            all.extend(rows.into_iter().map(|(post, author)| TimelineEntry {
+                post: Id::from_i64(post),
+                author: Id::from_i64(author),
+            }));
         }
         all.sort_unstable_by_key(|e| std::cmp::Reverse(e.post));
         all.truncate(limit);

@@ -5,7 +5,7 @@ use chirp_core::embedded::outbox;
 use chirp_core::embedded::sqlite::SqliteDb;
 use chirp_core::events::Event;
 use chirp_core::Id;
-use sqlx::Row;
+use rusqlite::{params, OptionalExtension};
 
 use crate::ports::{Created, NewPost, PostHead, PostStore};
 
@@ -57,58 +57,59 @@ impl PostStore for SqlitePostStore {
         key: Option<&str>,
         event: &Event,
     ) -> anyhow::Result<Created> {
-        let mut tx = self.db.writer.begin().await?;
-        if let Some(key) = key {
-            let first =
-                sqlx::query("SELECT post_id FROM post_idempotency WHERE user_id = ? AND key = ?")
-                    .bind(p.author.as_i64())
-                    .bind(key)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if let Some(row) = first {
-                return Ok(Created::Replayed(Id::from_i64(row.try_get(0)?)));
-            }
-            sqlx::query("INSERT INTO post_idempotency (user_id, key, post_id, created_at) VALUES (?, ?, ?, ?)")
-                .bind(p.author.as_i64())
-                .bind(key)
-                .bind(p.id.as_i64())
-                .bind(p.created_at_ms)
-                .execute(&mut *tx)
-                .await?;
-        }
-        sqlx::query(
-            "INSERT INTO posts (id, author_id, text, reply_to, created_at) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(p.id.as_i64())
-        .bind(p.author.as_i64())
-        .bind(&p.text)
-        .bind(p.reply_to.map(Id::as_i64))
-        .bind(p.created_at_ms)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO post_counts (user_id, posts) VALUES (?, 1)
-             ON CONFLICT (user_id) DO UPDATE SET posts = posts + 1",
-        )
-        .bind(p.author.as_i64())
-        .execute(&mut *tx)
-        .await?;
-        outbox::enqueue(&mut tx, OUTBOX, event).await?;
-        tx.commit().await?;
-        Ok(Created::New)
+        let (p, key, event) = (p.clone(), key.map(str::to_owned), event.clone());
+        self.db
+            .write(move |c| {
+                let (id, author) = (p.id.as_i64(), p.author.as_i64());
+                if let Some(key) = &key {
+                    let first: Option<i64> = c
+                        .prepare_cached(
+                            "SELECT post_id FROM post_idempotency WHERE user_id = ? AND key = ?",
+                        )?
+                        .query_row(params![author, key], |r| r.get(0))
+                        .optional()?;
+                    if let Some(first) = first {
+                        return Ok(Created::Replayed(Id::from_i64(first)));
+                    }
+                    c.prepare_cached(
+                        "INSERT INTO post_idempotency (user_id, key, post_id, created_at)
+                         VALUES (?, ?, ?, ?)",
+                    )?
+                    .execute(params![author, key, id, p.created_at_ms])?;
+                }
+                c.prepare_cached(
+                    "INSERT INTO posts (id, author_id, text, reply_to, created_at)
+                     VALUES (?, ?, ?, ?, ?)",
+                )?
+                .execute(params![
+                    id,
+                    author,
+                    p.text,
+                    p.reply_to.map(Id::as_i64),
+                    p.created_at_ms
+                ])?;
+                c.prepare_cached(
+                    "INSERT INTO post_counts (user_id, posts) VALUES (?, 1)
+                     ON CONFLICT (user_id) DO UPDATE SET posts = posts + 1",
+                )?
+                .execute([author])?;
+                outbox::enqueue(c, OUTBOX, &event)?;
+                Ok(Created::New)
+            })
+            .await
     }
 
     async fn head(&self, id: Id) -> anyhow::Result<Option<PostHead>> {
-        let row = sqlx::query("SELECT author_id, version, deleted_at FROM posts WHERE id = ?")
-            .bind(id.as_i64())
-            .fetch_optional(&self.db.writer)
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(Some(PostHead {
+        let row: Option<(i64, i64, Option<i64>)> = self.db.read(|c| {
+            c.prepare_cached("SELECT author_id, version, deleted_at FROM posts WHERE id = ?")?
+                .query_row([id.as_i64()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()
+        })?;
+        Ok(row.map(|(author, version, deleted_at)| PostHead {
             id,
-            author: Id::from_i64(row.try_get(0)?),
-            version: row.try_get::<i64, _>(1)? as u64,
-            deleted: row.try_get::<Option<i64>, _>(2)?.is_some(),
+            author: Id::from_i64(author),
+            version: version as u64,
+            deleted: deleted_at.is_some(),
         }))
     }
 
@@ -120,24 +121,22 @@ impl PostStore for SqlitePostStore {
         edited_at_ms: i64,
         event: &Event,
     ) -> anyhow::Result<bool> {
-        let mut tx = self.db.writer.begin().await?;
-        let changed = sqlx::query(
-            "UPDATE posts SET text = ?, edited_at = ?, version = version + 1
-             WHERE id = ? AND version = ? AND deleted_at IS NULL",
-        )
-        .bind(text)
-        .bind(edited_at_ms)
-        .bind(id.as_i64())
-        .bind(expected as i64)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if changed == 0 {
-            return Ok(false);
-        }
-        outbox::enqueue(&mut tx, OUTBOX, event).await?;
-        tx.commit().await?;
-        Ok(true)
+        let (text, event) = (text.to_owned(), event.clone());
+        self.db
+            .write(move |c| {
+                let changed = c
+                    .prepare_cached(
+                        "UPDATE posts SET text = ?, edited_at = ?, version = version + 1
+                         WHERE id = ? AND version = ? AND deleted_at IS NULL",
+                    )?
+                    .execute(params![text, edited_at_ms, id.as_i64(), expected as i64])?;
+                if changed == 0 {
+                    return Ok(false);
+                }
+                outbox::enqueue(c, OUTBOX, &event)?;
+                Ok(true)
+            })
+            .await
     }
 
     async fn delete(
@@ -147,26 +146,31 @@ impl PostStore for SqlitePostStore {
         deleted_at_ms: i64,
         event: &Event,
     ) -> anyhow::Result<bool> {
-        let mut tx = self.db.writer.begin().await?;
-        // The text goes with the post: a deleted post keeps only what the system needs.
-        let row = sqlx::query(
-            "UPDATE posts SET text = '', deleted_at = ?, version = version + 1
-             WHERE id = ? AND version = ? AND deleted_at IS NULL RETURNING author_id",
-        )
-        .bind(deleted_at_ms)
-        .bind(id.as_i64())
-        .bind(expected as i64)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else { return Ok(false) };
-        let author: i64 = row.try_get(0)?;
-        sqlx::query("UPDATE post_counts SET posts = posts - 1 WHERE user_id = ? AND posts > 0")
-            .bind(author)
-            .execute(&mut *tx)
-            .await?;
-        outbox::enqueue(&mut tx, OUTBOX, event).await?;
-        tx.commit().await?;
-        Ok(true)
+        let event = event.clone();
+        self.db
+            .write(move |c| {
+                // The text goes with the post: a deleted post keeps only what the system
+                // needs.
+                let author: Option<i64> = c
+                    .prepare_cached(
+                        "UPDATE posts SET text = '', deleted_at = ?, version = version + 1
+                         WHERE id = ? AND version = ? AND deleted_at IS NULL RETURNING author_id",
+                    )?
+                    .query_row(params![deleted_at_ms, id.as_i64(), expected as i64], |r| {
+                        r.get(0)
+                    })
+                    .optional()?;
+                let Some(author) = author else {
+                    return Ok(false);
+                };
+                c.prepare_cached(
+                    "UPDATE post_counts SET posts = posts - 1 WHERE user_id = ? AND posts > 0",
+                )?
+                .execute([author])?;
+                outbox::enqueue(c, OUTBOX, &event)?;
+                Ok(true)
+            })
+            .await
     }
 
     async fn ping(&self) -> anyhow::Result<()> {
