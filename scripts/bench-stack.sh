@@ -16,5 +16,12 @@ trap 'scripts/stack.sh down >/dev/null' EXIT
 scripts/stack.sh up
 # shellcheck disable=SC1091 # written by stack.sh up
 . <(sed 's/^/export /' "$CHIRP_STACK_DIR/env")
-target/release/chirp-bench --target "$GATEWAY" --metrics-url "$FANOUT/metrics" \
+# The /metrics of every process that consumes the event log: FanoutService's (its
+# delivery counter; each fanout process's, when there are more) and SearchService's. The
+# fanout steps wait until all of them report no consumer lag.
+metrics=()
+while IFS='=' read -r name url; do
+  if [[ $name =~ ^(FANOUT[0-9]*|SEARCH)$ ]]; then metrics+=(--metrics-url "$url/metrics"); fi
+done <"$CHIRP_STACK_DIR/env"
+target/release/chirp-bench --target "$GATEWAY" "${metrics[@]}" \
   --redis-url "redis://127.0.0.1:$REDIS_PORT" --out target/bench-stack "$@"

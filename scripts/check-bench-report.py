@@ -43,8 +43,10 @@ def main(path):
     mix_ops = set(r["mix"]["steps"][0]["ops"]) if r["mix"]["steps"] else set()
     need(mix_ops == {"home", "user", "compose"}, f"the mix ran {sorted(mix_ops)}")
     need(r["baselines"]["raw_store"]["reads_per_sec"] > 0, "the raw store was not read")
-    need(r["fanout"]["complete"], "fanout did not deliver everything it owed")
-    need(r["fanout"]["deliveries_per_sec"] > 0, "no fanout rate")
+    for key in ("fanout", "fanout_lag"):
+        need("error" not in r[key], f"{key}: {r[key].get('error')}")
+    need(r["fanout"].get("complete"), "fanout did not deliver everything it owed")
+    need((r["fanout"].get("deliveries_per_sec") or 0) > 0, "no fanout rate")
     lag = r["fanout_lag"].get("lag") or {}
     need(lag.get("samples", 0) > 0, "no fanout lag samples")
     need(lag.get("timeouts", 1) == 0, "fanout lag samples timed out")

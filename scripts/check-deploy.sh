@@ -88,6 +88,8 @@ expect() { # STATUS CONTENT-TYPE-PREFIX CURL-ARGS...
   fi
   passed=$((passed + 1))
 }
+# A service's /healthz, through the gateway (the benchmark's HTTP floor).
+expect 200 application/json "$base/healthz"
 expect 201 application/json -X POST "$base/api/v1/auth/signup" -H 'content-type: application/json' \
   -d '{"handle":"gateway","email":"gw@example.com","password":"long enough"}'
 id=$(jq -r .user.id "$work/body")

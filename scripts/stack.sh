@@ -156,14 +156,19 @@ up() {
     worker=$((worker + 1))
   done
 
-  # NGINX with the shared routes file.
+  # NGINX with the shared routes file. Each proxied request holds two connections (the
+  # client's and one to the service), and an open-loop benchmark keeps many requests in
+  # flight: a worker that runs out of connections closes idle keep-alive ones, which a
+  # client may be about to reuse. So: a worker per core, 8,192 connections each (and the
+  # open files for them), and idle connections to every service kept for reuse.
   gw=${CHIRP_STACK_PORT:-$(free_port)}
   mkdir -p "$state/nginx/logs" "$state/nginx/tmp"
   cat >"$state/nginx/nginx.conf" <<CONF
-worker_processes 1;
+worker_processes auto;
+worker_rlimit_nofile 16384;
 pid $state/nginx/nginx.pid;
 error_log $state/nginx/logs/error.log warn;
-events { worker_connections 1024; }
+events { worker_connections 8192; }
 http {
     access_log $state/nginx/logs/access.log;
     client_body_temp_path $state/nginx/tmp;
@@ -172,11 +177,11 @@ http {
     uwsgi_temp_path $state/nginx/tmp;
     scgi_temp_path $state/nginx/tmp;
     limit_req_zone \$binary_remote_addr zone=chirp_api:10m rate=${CHIRP_STACK_RATE:-1000r/s};
-    upstream chirp_auth   { server 127.0.0.1:${port[auth]}; keepalive 16; }
-    upstream chirp_write  { server 127.0.0.1:${port[write]}; keepalive 16; }
-    upstream chirp_graph  { server 127.0.0.1:${port[graph]}; keepalive 16; }
-    upstream chirp_read   { server 127.0.0.1:${port[read]}; keepalive 16; }
-    upstream chirp_search { server 127.0.0.1:${port[search]}; keepalive 16; }
+    upstream chirp_auth   { server 127.0.0.1:${port[auth]}; keepalive 128; }
+    upstream chirp_write  { server 127.0.0.1:${port[write]}; keepalive 128; }
+    upstream chirp_graph  { server 127.0.0.1:${port[graph]}; keepalive 128; }
+    upstream chirp_read   { server 127.0.0.1:${port[read]}; keepalive 128; }
+    upstream chirp_search { server 127.0.0.1:${port[search]}; keepalive 128; }
     server {
         listen 127.0.0.1:$gw;
         include $root/deploy/nginx/chirp-routes.conf;

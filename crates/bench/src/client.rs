@@ -1,11 +1,13 @@
 //! The public API, as the benchmark uses it, and the population it builds through it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use futures::stream::{self, StreamExt};
-use reqwest::StatusCode;
+use reqwest::{RequestBuilder, StatusCode};
 use serde_json::{json, Value};
+use tokio::sync::Semaphore;
 
 use crate::plan::Plan;
 use crate::progress::Progress;
@@ -15,6 +17,13 @@ use crate::progress::Progress;
 pub struct Target {
     pub base: String,
     pub http: reqwest::Client,
+    /// One permit per request on the wire, so at most this many connections to the
+    /// target: an open-loop client facing a stalled server would otherwise open one for
+    /// every request in flight, past what the server (or the gateway in front of it) and
+    /// this process can hold. A request that finds them all busy waits for one, and the
+    /// wait counts in its latency (which runs from when it was due): the schedule does
+    /// not slow down for it.
+    connections: Arc<Semaphore>,
 }
 
 /// A signed-up user of the population.
@@ -27,14 +36,22 @@ pub struct Member {
 pub const PASSWORD: &str = "benchmark password";
 
 impl Target {
-    pub fn new(base: &str) -> anyhow::Result<Target> {
+    /// The Chirp at `base`, with at most `connections` requests (and so connections) to it
+    /// at once.
+    pub fn new(base: &str, connections: usize) -> anyhow::Result<Target> {
+        anyhow::ensure!(connections > 0, "no connections to send requests on");
         Ok(Target {
             base: base.trim_end_matches('/').to_owned(),
             http: reqwest::Client::builder()
-                .pool_max_idle_per_host(4096)
+                .pool_max_idle_per_host(connections)
+                // Idle connections are let go before a gateway would close them (NGINX's
+                // keepalive_timeout is 75 s), so a request is never sent on one that the
+                // other end is closing.
+                .pool_idle_timeout(Duration::from_secs(30))
                 .tcp_nodelay(true)
                 .timeout(Duration::from_secs(30))
                 .build()?,
+            connections: Arc::new(Semaphore::new(connections)),
         })
     }
 
@@ -42,21 +59,22 @@ impl Target {
         format!("{}{path}", self.base)
     }
 
+    /// Sends `req` once a connection is free, and reads the answer, which must have status
+    /// `want`; the connection is held until the whole answer is read.
+    async fn call(&self, req: RequestBuilder, want: StatusCode) -> anyhow::Result<Value> {
+        let _connection = self.connections.acquire().await?;
+        expect(req.send().await?, want).await
+    }
+
     pub async fn signup(&self, handle: &str) -> anyhow::Result<Member> {
-        let res = self
-            .http
-            .post(self.url("/api/v1/auth/signup"))
-            .json(
-                &json!({"handle": handle, "email": format!("{handle}@bench.example"),
-                          "password": PASSWORD}),
-            )
-            .send()
-            .await?;
-        let status = res.status();
-        if status != StatusCode::CREATED {
-            bail!("signup of {handle}: {status}: {}", res.text().await?);
-        }
-        let t: Value = res.json().await?;
+        let req = self.http.post(self.url("/api/v1/auth/signup")).json(
+            &json!({"handle": handle, "email": format!("{handle}@bench.example"),
+                      "password": PASSWORD}),
+        );
+        let t = self
+            .call(req, StatusCode::CREATED)
+            .await
+            .with_context(|| format!("signup of {handle}"))?;
         Ok(Member {
             id: t["user"]["id"]
                 .as_str()
@@ -70,37 +88,31 @@ impl Target {
     }
 
     pub async fn follow(&self, who: &Member, whom: &str) -> anyhow::Result<()> {
-        let res = self
+        let req = self
             .http
             .post(self.url(&format!("/api/v1/users/{whom}/follow")))
-            .bearer_auth(&who.token)
-            .send()
-            .await?;
-        expect(res, StatusCode::NO_CONTENT).await.map(|_| ())
+            .bearer_auth(&who.token);
+        self.call(req, StatusCode::NO_CONTENT).await.map(|_| ())
     }
 
     /// Posts `text`; the new post's id.
     pub async fn post(&self, who: &Member, text: &str) -> anyhow::Result<String> {
-        let res = self
+        let req = self
             .http
             .post(self.url("/api/v1/posts"))
             .bearer_auth(&who.token)
-            .json(&json!({ "text": text }))
-            .send()
-            .await?;
-        let v = expect(res, StatusCode::CREATED).await?;
+            .json(&json!({ "text": text }));
+        let v = self.call(req, StatusCode::CREATED).await?;
         Ok(v["id"].as_str().context("post without id")?.to_owned())
     }
 
     /// The ids on the first page of `who`'s home timeline.
     pub async fn home(&self, who: &Member, limit: usize) -> anyhow::Result<Vec<String>> {
-        let res = self
+        let req = self
             .http
             .get(self.url(&format!("/api/v1/timelines/home?limit={limit}")))
-            .bearer_auth(&who.token)
-            .send()
-            .await?;
-        ids(expect(res, StatusCode::OK).await?)
+            .bearer_auth(&who.token);
+        ids(self.call(req, StatusCode::OK).await?)
     }
 
     /// The first page of `user`'s own posts, as `viewer` sees it.
@@ -110,37 +122,74 @@ impl Target {
         user: &str,
         limit: usize,
     ) -> anyhow::Result<Vec<String>> {
-        let res = self
+        let req = self
             .http
             .get(self.url(&format!("/api/v1/users/{user}/posts?limit={limit}")))
-            .bearer_auth(&viewer.token)
-            .send()
-            .await?;
-        ids(expect(res, StatusCode::OK).await?)
+            .bearer_auth(&viewer.token);
+        ids(self.call(req, StatusCode::OK).await?)
     }
 
-    /// `GET /healthz`: the HTTP floor.
+    /// `GET /healthz`: the HTTP floor. On `chirp all` it is the server's own; through a
+    /// gateway, the gateway routes it to one service's (deploy/nginx/chirp-routes.conf).
     pub async fn floor(&self) -> anyhow::Result<()> {
-        let res = self.http.get(self.url("/healthz")).send().await?;
-        expect(res, StatusCode::OK).await.map(|_| ())
+        let req = self.http.get(self.url("/healthz"));
+        self.call(req, StatusCode::OK).await.map(|_| ())
     }
 
-    /// The sum of a metric's series on `metrics_url` (a `/metrics` page).
-    pub async fn metric(&self, metrics_url: &str, name: &str) -> anyhow::Result<f64> {
-        let text = self.http.get(metrics_url).send().await?.text().await?;
-        Ok(sum_of(&text, name))
+    /// The `/metrics` pages at `urls`, one after the other: a metric's series on all of
+    /// them, for [`sum_of`] and [`series_of`]. (Not load: no connection of the target's is
+    /// waited for.)
+    pub async fn metrics(&self, urls: &[String]) -> anyhow::Result<String> {
+        let mut text = String::new();
+        for url in urls {
+            let page = self
+                .http
+                .get(url)
+                .send()
+                .await
+                .and_then(|r| r.error_for_status())
+                .with_context(|| format!("reading {url}"))?
+                .text()
+                .await?;
+            text.push_str(&page);
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+        }
+        Ok(text)
     }
+
+    /// The sum of a metric's series on the `/metrics` pages at `urls`.
+    pub async fn metric(&self, urls: &[String], name: &str) -> anyhow::Result<f64> {
+        Ok(sum_of(&self.metrics(urls).await?, name))
+    }
+}
+
+/// The samples of `name` in a Prometheus text page: each series' labels (`{...}`, or
+/// empty) and value. Other metrics, those whose names only begin with `name` included,
+/// are not its.
+pub fn series_of<'a>(text: &'a str, name: &str) -> Vec<(&'a str, f64)> {
+    text.lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix(name)?;
+            let (labels, value) = if rest.starts_with('{') {
+                let end = rest.rfind('}')?;
+                (&rest[..=end], &rest[end + 1..])
+            } else if rest.starts_with(' ') {
+                ("", rest)
+            } else {
+                return None;
+            };
+            // The value, and perhaps a timestamp after it.
+            let value = value.split_whitespace().next()?.parse::<f64>().ok()?;
+            Some((labels, value))
+        })
+        .collect()
 }
 
 /// The sum of the samples of `name` in a Prometheus text page.
 pub fn sum_of(text: &str, name: &str) -> f64 {
-    text.lines()
-        .filter(|l| {
-            l.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    series_of(text, name).iter().map(|(_, v)| v).sum()
 }
 
 async fn expect(res: reqwest::Response, want: StatusCode) -> anyhow::Result<Value> {
@@ -265,5 +314,31 @@ mod tests {
                     chirp_other 5\n";
         assert_eq!(sum_of(page, "chirp_fanout_deliveries_total"), 7.0);
         assert_eq!(sum_of(page, "chirp_missing"), 0.0);
+    }
+
+    #[test]
+    fn series_keep_their_labels_and_values() {
+        let page = "# HELP chirp_consumer_lag Events behind\n\
+                    # TYPE chirp_consumer_lag gauge\n\
+                    chirp_consumer_lag{service=\"fanout\",group=\"g\",topic=\"a b\",partition=\"0\"} 0\n\
+                    chirp_consumer_lag{service=\"search\",group=\"s\",topic=\"t\",partition=\"1\"} 12 1700000000000\n\
+                    chirp_consumer_lag_seconds 3\n\
+                    chirp_unlabelled 2.5\n";
+        assert_eq!(
+            series_of(page, "chirp_consumer_lag"),
+            vec![
+                (
+                    r#"{service="fanout",group="g",topic="a b",partition="0"}"#,
+                    0.0
+                ),
+                (
+                    r#"{service="search",group="s",topic="t",partition="1"}"#,
+                    12.0
+                ),
+            ]
+        );
+        assert_eq!(series_of(page, "chirp_unlabelled"), vec![("", 2.5)]);
+        assert!(series_of(page, "chirp_missing").is_empty());
+        assert_eq!(sum_of(page, "chirp_consumer_lag"), 12.0);
     }
 }

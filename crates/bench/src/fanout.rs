@@ -1,14 +1,73 @@
 //! Fanout throughput: posts from the most-followed users (below the celebrity
 //! threshold), all at once, and the rate at which FanoutService's delivery counter
 //! (`chirp_fanout_deliveries_total`: a post id put into one home timeline) climbs by what
-//! they owe, from the first post sent to the last delivery counted.
+//! they owe, from the first post sent to the last delivery counted. And the wait before
+//! each fanout step until the consumers have caught up with what earlier steps left them.
 
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use serde::Serialize;
 
-use crate::client::{Population, Target};
+use crate::client::{series_of, Population, Target};
+
+/// The gauge of how many events a consumer group has not yet handled, one series per
+/// group, topic and partition; each consumer sets it every few seconds.
+pub const CONSUMER_LAG: &str = "chirp_consumer_lag";
+
+/// How long every lag must read 0 before the consumers count as caught up: longer than
+/// the period at which consumers report it (5 s), so that a zero is a report made after
+/// the load stopped, not one from before a backlog built up.
+pub const LAG_STEADY: Duration = Duration::from_secs(6);
+
+/// Whether a `/metrics` text shows every consumer caught up: `None` when no consumer
+/// reports its lag there, else whether every series of [`CONSUMER_LAG`] is 0.
+pub fn caught_up(metrics: &str) -> Option<bool> {
+    let lags = series_of(metrics, CONSUMER_LAG);
+    (!lags.is_empty()).then(|| lags.iter().all(|(_, behind)| *behind == 0.0))
+}
+
+/// Waits until the consumers reporting [`CONSUMER_LAG`] on the `/metrics` pages at
+/// `urls` have handled everything in the log: every series 0, and still 0 `steady` later.
+/// Returns at once when none reports it. Fails after `timeout`, naming what is behind.
+/// How long it waited, when it did not fail.
+pub async fn drained(
+    target: &Target,
+    urls: &[String],
+    steady: Duration,
+    timeout: Duration,
+) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let mut zero_since: Option<Instant> = None;
+    loop {
+        let page = target.metrics(urls).await?;
+        match caught_up(&page) {
+            None => return Ok(started.elapsed()),
+            Some(true) => {
+                let since = *zero_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= steady {
+                    return Ok(started.elapsed());
+                }
+            }
+            Some(false) => {
+                zero_since = None;
+                if started.elapsed() >= timeout {
+                    let behind: Vec<String> = series_of(&page, CONSUMER_LAG)
+                        .into_iter()
+                        .filter(|(_, n)| *n != 0.0)
+                        .map(|(labels, n)| format!("{labels} {n}"))
+                        .collect();
+                    anyhow::bail!(
+                        "the consumers had not caught up after {} s: {CONSUMER_LAG} {}",
+                        timeout.as_secs(),
+                        behind.join(", ")
+                    );
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct FanoutResult {
@@ -21,9 +80,11 @@ pub struct FanoutResult {
     pub complete: bool,
 }
 
+/// Run after [`drained`]: the counter is read on `metrics_urls` (summed over them, so every
+/// fanout process counts).
 pub async fn throughput(
     target: &Target,
-    metrics_url: &str,
+    metrics_urls: &[String],
     pop: &Population,
     authors: usize,
     rounds: usize,
@@ -35,11 +96,12 @@ pub async fn throughput(
         .map(|a| pop.plan.followers[*a as usize].len() as u64 + 1)
         .sum::<u64>()
         * rounds as u64;
-    // Wait for earlier work to settle, so the counter moves for these posts only.
-    let mut before = target.metric(metrics_url, METRIC).await?;
+    // Wait for the counter to settle too (it is all there is to go by where no consumer
+    // reports its lag), so that it moves for these posts only.
+    let mut before = target.metric(metrics_urls, METRIC).await?;
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let now = target.metric(metrics_url, METRIC).await?;
+        let now = target.metric(metrics_urls, METRIC).await?;
         if now == before {
             break;
         }
@@ -59,7 +121,7 @@ pub async fn throughput(
     let deadline = started + Duration::from_secs(120);
     let (mut delivered, mut at) = (0.0, started.elapsed());
     while Instant::now() < deadline {
-        let now = target.metric(metrics_url, METRIC).await?;
+        let now = target.metric(metrics_urls, METRIC).await?;
         if now - before > delivered {
             delivered = now - before;
             at = started.elapsed();
@@ -77,4 +139,110 @@ pub async fn throughput(
         deliveries_per_sec: delivered / secs,
         complete: delivered >= owed as f64,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caught_up_when_every_lag_is_zero_and_unknown_when_none_is_reported() {
+        let behind = "chirp_consumer_lag{group=\"fanout\",partition=\"0\"} 0\n\
+                      chirp_consumer_lag{group=\"search\",partition=\"0\"} 310\n";
+        assert_eq!(caught_up(behind), Some(false));
+        let done = "chirp_consumer_lag{group=\"fanout\",partition=\"0\"} 0\n\
+                    chirp_consumer_lag{group=\"search\",partition=\"0\"} 0\n\
+                    chirp_fanout_deliveries_total 5\n";
+        assert_eq!(caught_up(done), Some(true));
+        assert_eq!(caught_up("chirp_fanout_deliveries_total 5\n"), None);
+        assert_eq!(caught_up(""), None);
+    }
+
+    /// A `/metrics` page server on loopback: it answers `pages` in turn, then the last
+    /// one from then on.
+    fn serve(pages: Vec<&'static str>) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/metrics", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for (n, stream) in listener.incoming().enumerate() {
+                let Ok(mut stream) = stream else { continue };
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(k) => head.extend_from_slice(&buf[..k]),
+                    }
+                }
+                let body = pages[n.min(pages.len() - 1)];
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\
+                     connection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        url
+    }
+
+    const BEHIND: &str = "chirp_consumer_lag{group=\"search\",partition=\"0\"} 7\n";
+    const ZERO: &str = "chirp_consumer_lag{group=\"search\",partition=\"0\"} 0\n";
+
+    #[tokio::test]
+    async fn the_wait_lasts_until_every_lag_has_stayed_zero() {
+        let target = Target::new("http://127.0.0.1:1", 4).unwrap();
+        // Behind on two reads (500 ms apart), then caught up.
+        let urls = [serve(vec![BEHIND, BEHIND, ZERO])];
+        let waited = drained(&target, &urls, Duration::ZERO, Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert!(waited >= Duration::from_millis(900), "{waited:?}");
+        // A zero does not count until it has lasted `steady`: the backlog that shows after
+        // it starts the count again.
+        let urls = [serve(vec![ZERO, BEHIND, ZERO])];
+        let steady = Duration::from_millis(700);
+        let waited = drained(&target, &urls, steady, Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert!(waited >= Duration::from_millis(1900), "{waited:?}");
+        // Every page counts: one process caught up, another not yet.
+        let urls = [serve(vec![ZERO]), serve(vec![BEHIND, ZERO])];
+        let waited = drained(&target, &urls, Duration::ZERO, Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert!(waited >= Duration::from_millis(400), "{waited:?}");
+    }
+
+    #[tokio::test]
+    async fn no_wait_without_a_lag_and_an_error_past_the_timeout() {
+        let target = Target::new("http://127.0.0.1:1", 4).unwrap();
+        let urls = [serve(vec!["chirp_fanout_deliveries_total 3\n"])];
+        let long = Duration::from_secs(60);
+        let waited = drained(&target, &urls, long, long).await.unwrap();
+        assert!(waited < Duration::from_secs(1), "{waited:?}");
+        let urls = [serve(vec![BEHIND])];
+        let err = drained(&target, &urls, Duration::ZERO, Duration::from_millis(600))
+            .await
+            .unwrap_err();
+        let err = format!("{err:#}");
+        assert!(err.contains(r#"{group="search",partition="0"} 7"#), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_metric_is_summed_over_every_page() {
+        let target = Target::new("http://127.0.0.1:1", 4).unwrap();
+        let urls = [
+            serve(vec!["chirp_fanout_deliveries_total{service=\"fanout\"} 3"]),
+            serve(vec![
+                "chirp_fanout_deliveries_total{service=\"fanout\"} 4\n",
+            ]),
+        ];
+        let sum = target
+            .metric(&urls, "chirp_fanout_deliveries_total")
+            .await
+            .unwrap();
+        assert_eq!(sum, 7.0);
+    }
 }

@@ -29,9 +29,13 @@ struct Args {
     /// directory, fast password hashing, the threshold below).
     #[arg(long, default_value = "target/release/chirp")]
     spawn: PathBuf,
-    /// Where FanoutService's and TimelineService's `/metrics` are [default: TARGET/metrics].
-    #[arg(long)]
-    metrics_url: Option<String>,
+    /// A `/metrics` page of the measured system (repeat it for each process): the
+    /// fanout figures read FanoutService's delivery counter and wait for every consumer's
+    /// lag (`chirp_consumer_lag`) to be 0, the memory figure (without `--redis-url`) reads
+    /// TimelineService's footprint; each figure is summed over the pages [default:
+    /// TARGET/metrics].
+    #[arg(long = "metrics-url")]
+    metrics_urls: Vec<String>,
     /// Redis of the measured system: the raw-store baseline reads sorted sets there and
     /// the memory figure is Redis's own. Without it, the in-process memory store.
     #[arg(long)]
@@ -57,6 +61,14 @@ struct Args {
     /// Requests in flight while the population is built.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
+    /// At most this many connections to the target: requests beyond wait for one (the
+    /// wait counts in their latency; the schedule does not slow down).
+    #[arg(long, default_value_t = 1024)]
+    connections: usize,
+    /// How long a fanout step waits for the consumers to catch up with earlier steps
+    /// before it is given up as not measured (seconds).
+    #[arg(long, default_value_t = 120.0)]
+    drain_timeout_secs: f64,
     /// The mix of the main saturation search.
     #[arg(long, default_value = chirp_bench::mix::SOCIAL_NETWORK)]
     mix: Mix,
@@ -241,12 +253,16 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     let pid = spawned.as_ref().and_then(|s| s.child.id());
-    let metrics_url = args
-        .metrics_url
-        .clone()
-        .unwrap_or_else(|| format!("{base}/metrics"));
-    let target = Target::new(&base)?;
-    eprintln!("measuring {base} (metrics from {metrics_url})");
+    let metrics_urls = if args.metrics_urls.is_empty() {
+        vec![format!("{base}/metrics")]
+    } else {
+        args.metrics_urls.clone()
+    };
+    let target = Target::new(&base, args.connections)?;
+    eprintln!(
+        "measuring {base} (metrics from {})",
+        metrics_urls.join(", ")
+    );
 
     // The population.
     let plan = Plan::new(Shape {
@@ -277,7 +293,7 @@ async fn main() -> anyhow::Result<()> {
     // Let fanout finish the population's posts before anything is measured.
     tokio::time::sleep(Duration::from_secs(if args.smoke { 3 } else { 5 })).await;
     let rss_after = pid.and_then(rss);
-    let page = target.http.get(&metrics_url).send().await?.text().await?;
+    let page = target.metrics(&metrics_urls).await?;
     let (entries, store_bytes) = match &args.redis_url {
         Some(url) => {
             let (e, b) = baseline::redis_footprint(url, &args.redis_prefix).await?;
@@ -361,35 +377,65 @@ async fn main() -> anyhow::Result<()> {
     )
     .await;
 
-    // Fanout throughput, and the fanout lag at a fixed posting rate.
-    let fan = fanout::throughput(
-        &target,
-        &metrics_url,
-        &pop,
-        args.fanout_authors,
-        args.fanout_rounds,
-    )
-    .await?;
-    eprintln!(
-        "fanout: {} deliveries in {:.2} s: {:.0}/s{}",
-        fan.deliveries,
-        fan.secs,
-        fan.deliveries_per_sec,
-        if fan.complete { "" } else { " (incomplete)" }
-    );
+    // Fanout throughput, and the fanout lag at a fixed posting rate; each once the
+    // consumers have caught up with what the steps before it left them (a saturated
+    // compose step leaves a backlog), else not measured.
+    let drain = |step: &'static str| {
+        let (target, urls) = (&target, &metrics_urls);
+        let timeout = Duration::from_secs_f64(args.drain_timeout_secs);
+        async move {
+            match fanout::drained(target, urls, fanout::LAG_STEADY, timeout).await {
+                Ok(waited) => {
+                    eprintln!(
+                        "{step}: consumers caught up (waited {:.1} s)",
+                        waited.as_secs_f64()
+                    );
+                    Ok(())
+                }
+                Err(e) => {
+                    let e = format!("{step} not measured: {e:#}");
+                    eprintln!("{e}");
+                    Err(e)
+                }
+            }
+        }
+    };
+    let fan = match drain("fanout throughput").await {
+        Ok(()) => Ok(fanout::throughput(
+            &target,
+            &metrics_urls,
+            &pop,
+            args.fanout_authors,
+            args.fanout_rounds,
+        )
+        .await?),
+        Err(e) => Err(e),
+    };
+    if let Ok(fan) = &fan {
+        eprintln!(
+            "fanout: {} deliveries in {:.2} s: {:.0}/s{}",
+            fan.deliveries,
+            fan.secs,
+            fan.deliveries_per_sec,
+            if fan.complete { "" } else { " (incomplete)" }
+        );
+    }
     let sampling = LagSampling {
         every: ((args.lag_rate / 25.0).round() as u64).max(1),
         followers: 2,
         poll: Duration::from_millis(5),
         timeout: Duration::from_secs(10),
     };
-    let lag = run::step(
-        &load(Mix::only(Op::Compose), Some(sampling)),
-        args.lag_rate,
-        Duration::from_secs_f64(args.lag_secs),
-    )
-    .await;
-    let lag_summary = lag.lag.clone();
+    let lag = match drain("fanout lag").await {
+        Ok(()) => Ok(run::step(
+            &load(Mix::only(Op::Compose), Some(sampling)),
+            args.lag_rate,
+            Duration::from_secs_f64(args.lag_secs),
+        )
+        .await),
+        Err(e) => Err(e),
+    };
+    let lag_summary = lag.as_ref().ok().and_then(|l| l.lag.clone());
     if let Some(l) = &lag_summary {
         eprintln!(
             "fanout lag at {} posts/s: p50 {:.1} ms, p99 {:.1} ms ({} samples, {} timeouts)",
@@ -422,7 +468,8 @@ async fn main() -> anyhow::Result<()> {
         {"what": "posts/s sustained (compose only)", "target": ">= 2000",
          "measured": compose.sustained, "met": met(compose.sustained, &|v| v >= 2_000.0)},
         {"what": "fanout deliveries/s", "target": ">= 200000",
-         "measured": fan.deliveries_per_sec, "met": fan.deliveries_per_sec >= 200_000.0},
+         "measured": fan.as_ref().ok().map(|f| f.deliveries_per_sec),
+         "met": fan.as_ref().ok().map(|f| f.deliveries_per_sec >= 200_000.0)},
         {"what": format!("fanout lag p99 at {} posts/s (ms)", args.lag_rate), "target": "<= 500",
          "measured": lag_summary.as_ref().map(|l| l.latency.p99_ms),
          "met": lag_summary.as_ref().map(|l| l.latency.p99_ms <= 500.0 && l.timeouts == 0)},
@@ -449,8 +496,8 @@ async fn main() -> anyhow::Result<()> {
         "baselines": { "http_floor": floor, "raw_store": store },
         "mix": mixed,
         "compose": compose,
-        "fanout": fan,
-        "fanout_lag": lag,
+        "fanout": section(&fan)?,
+        "fanout_lag": section(&lag)?,
         "memory": {
             "timeline_entries": entries, "store_bytes": store_bytes,
             "bytes_per_entry": bytes_per_entry,
@@ -482,5 +529,20 @@ async fn main() -> anyhow::Result<()> {
         plot_path.display()
     );
     drop(spawned);
+    // A step not measured fails the run, once its report is written.
+    let unmeasured: Vec<&str> = [fan.as_ref().err(), lag.as_ref().err()]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    anyhow::ensure!(unmeasured.is_empty(), "{}", unmeasured.join("; "));
     Ok(())
+}
+
+/// A step's section of the report: its result, or why it was not measured.
+fn section<T: serde::Serialize>(result: &Result<T, String>) -> anyhow::Result<serde_json::Value> {
+    Ok(match result {
+        Ok(r) => serde_json::to_value(r)?,
+        Err(e) => json!({ "error": e }),
+    })
 }
