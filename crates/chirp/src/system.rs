@@ -132,7 +132,14 @@ impl System {
 
         // Every service's tables exist whichever role starts first.
         let auth_store = Arc::new(SqliteAuthStore::new(db.clone()).await?);
-        let sqlite_follows = Arc::new(SqliteFollowStore::new(db.clone()).await?);
+        // `chirp all` owns its database alone, so it keeps the follow graph, posts and
+        // profiles in memory too, written through (embedded adapters).
+        let owned = role == Command::All;
+        let sqlite_follows = Arc::new(if owned {
+            SqliteFollowStore::mirrored(db.clone()).await?
+        } else {
+            SqliteFollowStore::new(db.clone()).await?
+        });
         let pg = match &s.database_url {
             Some(url) => Some(PgDb::connect_lazy(url)?),
             None => None,
@@ -144,7 +151,7 @@ impl System {
                 let _ = tokio::time::timeout(std::time::Duration::from_secs(3), migrating).await;
                 Relational::postgres(pg, &calls)
             }
-            None => Relational::sqlite(&db, auth_store.clone(), sqlite_follows).await?,
+            None => Relational::sqlite(&db, auth_store.clone(), sqlite_follows, owned).await?,
         };
 
         // Peers: over HTTP when this process does not run them and their URL is set, in
@@ -601,13 +608,20 @@ impl Relational {
         db: &SqliteDb,
         profiles: Arc<SqliteAuthStore>,
         follows: Arc<SqliteFollowStore>,
+        owned: bool,
     ) -> anyhow::Result<Self> {
-        let posts = Arc::new(SqlitePostStore::new(db.clone()).await?);
+        let posts = SqlitePostStore::new(db.clone()).await?;
+        let (read, posts) = if owned {
+            let (read, cache) = SqliteReadStore::cached(db.clone());
+            (read, posts.forgetting_in(cache))
+        } else {
+            (SqliteReadStore::new(db.clone()), posts)
+        };
         Ok(Relational {
-            posts,
+            posts: Arc::new(posts),
             follows,
             profiles,
-            read: Arc::new(SqliteReadStore { db: db.clone() }),
+            read: Arc::new(read),
             posts_source: Arc::new(SqlitePostsSource { db: db.clone() }),
             auth_outbox: Arc::new(SqliteOutbox::new(
                 db.clone(),

@@ -114,10 +114,23 @@ impl Jwk {
 
 /// Verifies access tokens against a set of public keys, which can be replaced at run time
 /// (a deployed service refreshes them from the JWKS).
+///
+/// A client sends the same access token with every request for its lifetime, and an
+/// Ed25519 verification costs tens of microseconds, so tokens that verified are
+/// remembered (the exact token text, its user and claims): a token seen again is checked
+/// for expiry only. Replacing the keys forgets them all, so a withdrawn key's tokens are
+/// refused at once.
 #[derive(Debug, Clone, Default)]
 pub struct TokenVerifier {
     keys: Arc<RwLock<HashMap<String, VerifyingKey>>>,
+    verified: Arc<RwLock<Verified>>,
 }
+
+/// Tokens that verified, by their exact text, with their user and claims.
+type Verified = HashMap<Box<str>, (Id, Claims)>;
+
+/// Tokens remembered at most; past it, the memory starts again empty.
+const VERIFIED_CAPACITY: usize = 1 << 16;
 
 impl TokenVerifier {
     pub fn with_keys(keys: impl IntoIterator<Item = VerifyingKey>) -> Self {
@@ -127,9 +140,15 @@ impl TokenVerifier {
     }
 
     pub fn replace_keys(&self, keys: impl IntoIterator<Item = VerifyingKey>) {
-        let map = keys.into_iter().map(|k| (key_id(&k), k)).collect();
-        if let Ok(mut guard) = self.keys.write() {
+        let map: HashMap<String, VerifyingKey> =
+            keys.into_iter().map(|k| (key_id(&k), k)).collect();
+        let mut guard = self.keys.write().unwrap_or_else(|p| p.into_inner());
+        if *guard != map {
             *guard = map;
+            self.verified
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .clear();
         }
     }
 
@@ -150,6 +169,32 @@ impl TokenVerifier {
     /// Checks signature, algorithm, key, issuer and expiry at `now` (Unix seconds), and
     /// returns the user id.
     pub fn verify(&self, token: &str, now: i64) -> Result<(Id, Claims), TokenError> {
+        let seen = self
+            .verified
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(token)
+            .cloned();
+        let (user, claims) = match seen {
+            Some(known) => known,
+            None => {
+                let fresh = self.check(token)?;
+                let mut verified = self.verified.write().unwrap_or_else(|p| p.into_inner());
+                if verified.len() >= VERIFIED_CAPACITY {
+                    verified.clear();
+                }
+                verified.insert(token.into(), fresh.clone());
+                fresh
+            }
+        };
+        if claims.exp <= now {
+            return Err(TokenError::Expired);
+        }
+        Ok((user, claims))
+    }
+
+    /// Everything [`verify`](Self::verify) checks but the expiry.
+    fn check(&self, token: &str) -> Result<(Id, Claims), TokenError> {
         let mut parts = token.split('.');
         let (Some(h), Some(p), Some(s), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -177,9 +222,6 @@ impl TokenVerifier {
         let claims: Claims = decode_json(p)?;
         if claims.iss != ISSUER {
             return Err(TokenError::Claims);
-        }
-        if claims.exp <= now {
-            return Err(TokenError::Expired);
         }
         let user = claims.sub.parse().map_err(|_| TokenError::Claims)?;
         Ok((user, claims))
@@ -240,6 +282,29 @@ mod tests {
         );
         assert_eq!(v.verify(&parts.join("."), 50), Err(TokenError::Signature));
         assert_eq!(v.verify("abc", 50), Err(TokenError::Malformed));
+    }
+
+    #[test]
+    fn a_remembered_token_still_expires_and_dies_with_its_key() {
+        let (k, other) = (key(1), key(2));
+        let v = TokenVerifier::with_keys([k.verifying_key(), other.verifying_key()]);
+        let t = sign(&k, &claims(100));
+        assert!(v.verify(&t, 50).is_ok());
+        assert!(v.verify(&t, 99).is_ok());
+        assert_eq!(v.verify(&t, 100), Err(TokenError::Expired));
+        // The same keys again: still known. The signing key withdrawn: refused at once.
+        v.replace_keys([other.verifying_key(), k.verifying_key()]);
+        assert!(v.verify(&t, 50).is_ok());
+        v.replace_keys([other.verifying_key()]);
+        assert_eq!(v.verify(&t, 50), Err(TokenError::UnknownKey));
+        // One character off a remembered token is a different token, checked in full.
+        let t = sign(&other, &claims(100));
+        assert!(v.verify(&t, 50).is_ok());
+        let mut forged = t.clone().into_bytes();
+        let last = forged.len() - 2;
+        forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).unwrap();
+        assert_eq!(v.verify(&forged, 50), Err(TokenError::Signature));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The follow graph on SQLite: the embedded default, which survives restarts.
 
 use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use chirp_core::embedded::outbox;
@@ -34,9 +35,64 @@ pub fn migrations() -> Vec<String> {
     ]
 }
 
+/// The follow graph on SQLite; in `chirp all`, with a copy of it in memory that every read
+/// is answered from ([`SqliteFollowStore::mirrored`]). There one process owns the
+/// database, so the copy can be written through: each follow and unfollow changes it on
+/// SQLite's writer thread, in commit order, in the same step as the rows. Reading SQLite for every page of followers
+/// and every home read's followed celebrities is what a read costs most otherwise: under
+/// steady writes, each read connection finds the database changed and starts again from
+/// an empty cache. The copy costs about 32 bytes per follow, and is loaded at start.
 #[derive(Debug, Clone)]
 pub struct SqliteFollowStore {
     db: SqliteDb,
+    mirror: Option<Arc<RwLock<Mirror>>>,
+}
+
+/// Each user's follows both ways, as (key, user) in key order.
+#[derive(Debug, Default)]
+struct Mirror {
+    following: HashMap<Id, Vec<(u64, Id)>>,
+    followers: HashMap<Id, Vec<(u64, Id)>>,
+}
+
+impl Mirror {
+    fn add(&mut self, follower: Id, followee: Id, key: u64) {
+        fn insert(list: &mut Vec<(u64, Id)>, item: (u64, Id)) {
+            let at = list.partition_point(|e| *e < item);
+            list.insert(at, item);
+        }
+        insert(self.following.entry(follower).or_default(), (key, followee));
+        insert(self.followers.entry(followee).or_default(), (key, follower));
+    }
+
+    fn remove(&mut self, follower: Id, followee: Id) {
+        if let Some(list) = self.following.get_mut(&follower) {
+            list.retain(|(_, u)| *u != followee);
+        }
+        if let Some(list) = self.followers.get_mut(&followee) {
+            list.retain(|(_, u)| *u != follower);
+        }
+    }
+
+    fn follower_count(&self, user: Id) -> u64 {
+        self.followers.get(&user).map_or(0, |l| l.len() as u64)
+    }
+
+    /// The page of `list` (newest first) before `page.before`.
+    fn page(list: Option<&Vec<(u64, Id)>>, page: PageRequest) -> GraphPage {
+        let list = list.map_or(&[][..], Vec::as_slice);
+        let end = match page.before {
+            Some(before) => list.partition_point(|(k, _)| *k < before),
+            None => list.len(),
+        };
+        let start = end.saturating_sub(page.limit);
+        let (users, keys) = list[start..end].iter().rev().map(|(k, u)| (*u, *k)).unzip();
+        GraphPage {
+            users,
+            keys,
+            more: start > 0,
+        }
+    }
 }
 
 impl SqliteFollowStore {
@@ -44,9 +100,60 @@ impl SqliteFollowStore {
         let steps = migrations();
         let steps: Vec<&str> = steps.iter().map(String::as_str).collect();
         db.migrate("graph", &steps).await?;
-        Ok(SqliteFollowStore { db })
+        Ok(SqliteFollowStore { db, mirror: None })
     }
 
+    /// The store with the graph copied in memory, for a process that is the database's
+    /// only writer of follows (`chirp all`): another process's follows would not reach
+    /// the copy.
+    pub async fn mirrored(db: SqliteDb) -> anyhow::Result<Self> {
+        let mut store = Self::new(db).await?;
+        store.mirror = Some(Arc::default());
+        store.load().await?;
+        Ok(store)
+    }
+
+    /// Reads the whole graph into the copy; on the writer's thread, so that no follow
+    /// lands between the read and the copy's replacement.
+    async fn load(&self) -> anyhow::Result<()> {
+        let Some(mirror) = self.mirror.clone() else {
+            return Ok(());
+        };
+        self.db
+            .write(move |c| {
+                let mut fresh = Mirror::default();
+                let mut rows = c.prepare("SELECT follower, followee, seq FROM follows")?;
+                let mut rows = rows.query([])?;
+                while let Some(r) = rows.next()? {
+                    let (follower, followee, seq): (i64, i64, i64) =
+                        (r.get(0)?, r.get(1)?, r.get(2)?);
+                    fresh.add(Id::from_i64(follower), Id::from_i64(followee), seq as u64);
+                }
+                *mirror.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+                Ok(())
+            })
+            .await
+    }
+
+    fn mirror(&self) -> Option<std::sync::RwLockReadGuard<'_, Mirror>> {
+        let m = self.mirror.as_ref()?;
+        Some(m.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// A write that failed may have changed the copy before its commit failed: start the
+    /// copy again from what SQLite holds.
+    async fn after_failure<T>(&self, result: anyhow::Result<T>) -> anyhow::Result<T> {
+        if result.is_err() {
+            if let Err(e) = self.load().await {
+                tracing::error!(error = %e, "reloading the follow graph after a failed write");
+            }
+        }
+        result
+    }
+}
+
+/// The graph read from SQLite, where no copy is kept.
+impl SqliteFollowStore {
     /// One page of one side of the graph: `side` is the column matched, `other` the one
     /// returned.
     fn page(
@@ -79,82 +186,17 @@ impl SqliteFollowStore {
         }
         Ok(out)
     }
-}
 
-/// Adds `delta` to one of `user`'s counts, never below zero.
-fn bump(c: &Connection, user: Id, column: &str, delta: i64) -> rusqlite::Result<()> {
-    c.prepare_cached(&format!(
-        "INSERT INTO follow_counts (user_id, {column}) VALUES (?1, MAX(?2, 0))
-         ON CONFLICT (user_id) DO UPDATE SET {column} = MAX({column} + ?2, 0)"
-    ))?
-    .execute(params![user.as_i64(), delta])?;
-    Ok(())
-}
-
-#[async_trait]
-impl FollowStore for SqliteFollowStore {
-    async fn follow(
-        &self,
-        follower: Id,
-        followee: Id,
-        key: u64,
-        event: &Event,
-    ) -> anyhow::Result<bool> {
-        let event = event.clone();
-        self.db
-            .write(move |c| {
-                let added = c
-                    .prepare_cached(
-                        "INSERT INTO follows (follower, followee, seq) VALUES (?, ?, ?)
-                         ON CONFLICT (follower, followee) DO NOTHING",
-                    )?
-                    .execute(params![follower.as_i64(), followee.as_i64(), key as i64])?;
-                if added == 0 {
-                    return Ok(false);
-                }
-                bump(c, followee, "followers", 1)?;
-                bump(c, follower, "following", 1)?;
-                outbox::enqueue(c, OUTBOX, &event)?;
-                Ok(true)
-            })
-            .await
+    /// The ids a query of `user` and one number answers.
+    fn ids(&self, sql: &str, user: Id, n: i64) -> anyhow::Result<Vec<Id>> {
+        self.db.read(|c| {
+            c.prepare_cached(sql)?
+                .query_map(params![user.as_i64(), n], |r| Ok(Id::from_i64(r.get(0)?)))?
+                .collect()
+        })
     }
 
-    async fn unfollow(&self, follower: Id, followee: Id, event: &Event) -> anyhow::Result<bool> {
-        let event = event.clone();
-        self.db
-            .write(move |c| {
-                let removed = c
-                    .prepare_cached("DELETE FROM follows WHERE follower = ? AND followee = ?")?
-                    .execute(params![follower.as_i64(), followee.as_i64()])?;
-                if removed == 0 {
-                    return Ok(false);
-                }
-                bump(c, followee, "followers", -1)?;
-                bump(c, follower, "following", -1)?;
-                outbox::enqueue(c, OUTBOX, &event)?;
-                Ok(true)
-            })
-            .await
-    }
-
-    async fn followers(&self, user: Id, page: PageRequest) -> anyhow::Result<GraphPage> {
-        self.page("followee", "follower", user, page)
-    }
-
-    async fn following(&self, user: Id, page: PageRequest) -> anyhow::Result<GraphPage> {
-        self.page("follower", "followee", user, page)
-    }
-
-    async fn all_following(&self, user: Id, max: usize) -> anyhow::Result<Vec<Id>> {
-        self.ids(
-            "SELECT followee FROM follows WHERE follower = ? ORDER BY seq DESC LIMIT ?",
-            user,
-            max.min(i64::MAX as usize) as i64,
-        )
-    }
-
-    async fn counts(&self, users: &[Id]) -> anyhow::Result<HashMap<Id, FollowCounts>> {
+    fn stored_counts(&self, users: &[Id]) -> anyhow::Result<HashMap<Id, FollowCounts>> {
         if users.is_empty() {
             return Ok(HashMap::new());
         }
@@ -176,14 +218,143 @@ impl FollowStore for SqliteFollowStore {
                 .collect()
         })
     }
+}
+
+/// Adds `delta` to one of `user`'s counts, never below zero.
+fn bump(c: &Connection, user: Id, column: &str, delta: i64) -> rusqlite::Result<()> {
+    c.prepare_cached(&format!(
+        "INSERT INTO follow_counts (user_id, {column}) VALUES (?1, MAX(?2, 0))
+         ON CONFLICT (user_id) DO UPDATE SET {column} = MAX({column} + ?2, 0)"
+    ))?
+    .execute(params![user.as_i64(), delta])?;
+    Ok(())
+}
+
+#[async_trait]
+impl FollowStore for SqliteFollowStore {
+    async fn follow(
+        &self,
+        follower: Id,
+        followee: Id,
+        key: u64,
+        event: &Event,
+    ) -> anyhow::Result<bool> {
+        let (event, mirror) = (event.clone(), self.mirror.clone());
+        let result = self
+            .db
+            .write(move |c| {
+                let added = c
+                    .prepare_cached(
+                        "INSERT INTO follows (follower, followee, seq) VALUES (?, ?, ?)
+                         ON CONFLICT (follower, followee) DO NOTHING",
+                    )?
+                    .execute(params![follower.as_i64(), followee.as_i64(), key as i64])?;
+                if added == 0 {
+                    return Ok(false);
+                }
+                bump(c, followee, "followers", 1)?;
+                bump(c, follower, "following", 1)?;
+                outbox::enqueue(c, OUTBOX, &event)?;
+                if let Some(m) = mirror {
+                    m.write()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .add(follower, followee, key);
+                }
+                Ok(true)
+            })
+            .await;
+        self.after_failure(result).await
+    }
+
+    async fn unfollow(&self, follower: Id, followee: Id, event: &Event) -> anyhow::Result<bool> {
+        let (event, mirror) = (event.clone(), self.mirror.clone());
+        let result = self
+            .db
+            .write(move |c| {
+                let removed = c
+                    .prepare_cached("DELETE FROM follows WHERE follower = ? AND followee = ?")?
+                    .execute(params![follower.as_i64(), followee.as_i64()])?;
+                if removed == 0 {
+                    return Ok(false);
+                }
+                bump(c, followee, "followers", -1)?;
+                bump(c, follower, "following", -1)?;
+                outbox::enqueue(c, OUTBOX, &event)?;
+                if let Some(m) = mirror {
+                    m.write()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(follower, followee);
+                }
+                Ok(true)
+            })
+            .await;
+        self.after_failure(result).await
+    }
+
+    async fn followers(&self, user: Id, page: PageRequest) -> anyhow::Result<GraphPage> {
+        match self.mirror() {
+            Some(m) => Ok(Mirror::page(m.followers.get(&user), page)),
+            None => self.page("followee", "follower", user, page),
+        }
+    }
+
+    async fn following(&self, user: Id, page: PageRequest) -> anyhow::Result<GraphPage> {
+        match self.mirror() {
+            Some(m) => Ok(Mirror::page(m.following.get(&user), page)),
+            None => self.page("follower", "followee", user, page),
+        }
+    }
+
+    async fn all_following(&self, user: Id, max: usize) -> anyhow::Result<Vec<Id>> {
+        match self.mirror() {
+            Some(m) => Ok(m
+                .following
+                .get(&user)
+                .map(|l| l.iter().rev().take(max).map(|(_, u)| *u).collect())
+                .unwrap_or_default()),
+            None => self.ids(
+                "SELECT followee FROM follows WHERE follower = ? ORDER BY seq DESC LIMIT ?",
+                user,
+                max.min(i64::MAX as usize) as i64,
+            ),
+        }
+    }
+
+    async fn counts(&self, users: &[Id]) -> anyhow::Result<HashMap<Id, FollowCounts>> {
+        let Some(m) = self.mirror() else {
+            return self.stored_counts(users);
+        };
+        Ok(users
+            .iter()
+            .filter(|u| m.followers.contains_key(u) || m.following.contains_key(u))
+            .map(|u| {
+                let counts = FollowCounts {
+                    followers: m.follower_count(*u),
+                    following: m.following.get(u).map_or(0, |l| l.len() as u64),
+                };
+                (*u, counts)
+            })
+            .collect())
+    }
 
     async fn following_above(&self, user: Id, threshold: u64) -> anyhow::Result<Vec<Id>> {
-        self.ids(
-            "SELECT f.followee FROM follows f JOIN follow_counts c ON c.user_id = f.followee
-             WHERE f.follower = ? AND c.followers > ?",
-            user,
-            threshold.min(i64::MAX as u64) as i64,
-        )
+        let Some(m) = self.mirror() else {
+            return self.ids(
+                "SELECT f.followee FROM follows f JOIN follow_counts c ON c.user_id = f.followee
+                 WHERE f.follower = ? AND c.followers > ?",
+                user,
+                threshold.min(i64::MAX as u64) as i64,
+            );
+        };
+        Ok(m.following
+            .get(&user)
+            .map(|l| {
+                l.iter()
+                    .map(|(_, u)| *u)
+                    .filter(|u| m.follower_count(*u) > threshold)
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 
     async fn ping(&self) -> anyhow::Result<()> {
@@ -191,13 +362,77 @@ impl FollowStore for SqliteFollowStore {
     }
 }
 
-impl SqliteFollowStore {
-    /// The ids a query of `user` and one number answers.
-    fn ids(&self, sql: &str, user: Id, n: i64) -> anyhow::Result<Vec<Id>> {
-        self.db.read(|c| {
-            c.prepare_cached(sql)?
-                .query_map(params![user.as_i64(), n], |r| Ok(Id::from_i64(r.get(0)?)))?
-                .collect()
-        })
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_copy_in_memory_is_what_the_database_holds_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.db");
+        let event = |n: u64| Event {
+            id: Id(n),
+            version: 1,
+            occurred_at_ms: 0,
+            trace: None,
+            body: chirp_core::events::EventBody::FollowCreated {
+                follower: Id(n),
+                followee: Id(n + 1),
+            },
+        };
+        let before = {
+            let s = SqliteFollowStore::mirrored(SqliteDb::open(&path).await.unwrap())
+                .await
+                .unwrap();
+            for (i, (a, b)) in [(1, 9), (2, 9), (3, 9), (1, 8), (9, 1)].iter().enumerate() {
+                assert!(s
+                    .follow(Id(*a), Id(*b), 10 + i as u64, &event(1))
+                    .await
+                    .unwrap());
+            }
+            assert!(s.unfollow(Id(2), Id(9), &event(2)).await.unwrap());
+            let page = s.followers(Id(9), PageRequest::first(10)).await.unwrap();
+            let counts = s.counts(&[Id(1), Id(9), Id(2), Id(5)]).await.unwrap();
+            (page, counts)
+        };
+        let s = SqliteFollowStore::mirrored(SqliteDb::open(&path).await.unwrap())
+            .await
+            .unwrap();
+        let page = s.followers(Id(9), PageRequest::first(10)).await.unwrap();
+        assert_eq!(page.users, [Id(3), Id(1)]);
+        assert_eq!(page.keys, [12, 10]);
+        assert_eq!(page.users, before.0.users);
+        let counts = s.counts(&[Id(1), Id(9), Id(2), Id(5)]).await.unwrap();
+        for user in [Id(1), Id(9)] {
+            assert_eq!(counts[&user], before.1[&user]);
+        }
+        assert_eq!(
+            counts[&Id(1)],
+            FollowCounts {
+                followers: 1,
+                following: 2
+            }
+        );
+        // Someone who follows no one (any more) has no counts, or zeros.
+        for user in [Id(2), Id(5)] {
+            assert_eq!(
+                counts.get(&user).copied().unwrap_or_default(),
+                FollowCounts::default()
+            );
+        }
+        // Newest first, a page at a time.
+        let first = s.following(Id(1), PageRequest::first(1)).await.unwrap();
+        assert_eq!((first.users.as_slice(), first.more), (&[Id(8)][..], true));
+        let rest = s
+            .following(
+                Id(1),
+                PageRequest {
+                    before: first.keys.last().copied(),
+                    ..PageRequest::first(1)
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!((rest.users.as_slice(), rest.more), (&[Id(9)][..], false));
     }
 }

@@ -82,6 +82,13 @@ async fn sqlite_store_passes_the_suite() {
 }
 
 #[tokio::test]
+async fn sqlite_store_with_its_copy_in_memory_passes_the_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteDb::open(&dir.path().join("t.db")).await.unwrap();
+    suite(&SqliteFollowStore::mirrored(db).await.unwrap()).await;
+}
+
+#[tokio::test]
 async fn postgres_store_passes_the_suite() {
     let pg = chirp_testkit::postgres().await;
     let db = chirp_core::deployed::postgres::PgDb::connect_lazy(&pg.url).unwrap();

@@ -1,7 +1,10 @@
 //! ReadService on SQLite: the embedded default. Reads the tables WriteService and
 //! AuthService own, in the same database.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
+use chirp_core::embedded::cache::Cache;
 use chirp_core::embedded::sqlite::SqliteDb;
 use chirp_core::model::{Author, Post};
 use chirp_core::page::PageRequest;
@@ -13,7 +16,57 @@ use crate::ports::{Profile, ReadStore};
 
 #[derive(Debug, Clone)]
 pub struct SqliteReadStore {
-    pub db: SqliteDb,
+    db: SqliteDb,
+    /// In `chirp all`, the process that owns the database: live posts by id (WriteService
+    /// forgets one when it is edited or deleted), and the profiles known to exist
+    /// (profiles are never removed).
+    cached: Option<Cached>,
+}
+
+#[derive(Debug, Clone)]
+struct Cached {
+    posts: Arc<Cache<Id, Post>>,
+    profiles: Arc<Cache<Id, ()>>,
+}
+
+/// Posts and profiles kept at most.
+const CACHED_POSTS: usize = 200_000;
+const CACHED_PROFILES: usize = 1_000_000;
+
+impl SqliteReadStore {
+    pub fn new(db: SqliteDb) -> Self {
+        SqliteReadStore { db, cached: None }
+    }
+
+    /// The store with posts and profiles kept in memory; the posts cache is returned for
+    /// WriteService's store to forget edited and deleted posts in.
+    pub fn cached(db: SqliteDb) -> (Self, Arc<Cache<Id, Post>>) {
+        let posts = Arc::new(Cache::new(CACHED_POSTS));
+        let store = SqliteReadStore {
+            db,
+            cached: Some(Cached {
+                posts: posts.clone(),
+                profiles: Arc::new(Cache::new(CACHED_PROFILES)),
+            }),
+        };
+        (store, posts)
+    }
+
+    fn stored_posts(&self, wanted: &[Id]) -> anyhow::Result<Vec<Post>> {
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {POST_COLUMNS} FROM posts p JOIN profiles u ON u.id = p.author_id
+             WHERE p.id IN ({}) AND p.deleted_at IS NULL",
+            placeholders(wanted.len())
+        );
+        self.db.read(|c| {
+            c.prepare_cached(&sql)?
+                .query_map(params_from_iter(ids(wanted)), post)?
+                .collect()
+        })
+    }
 }
 
 const POST_COLUMNS: &str = "p.id, p.author_id, p.text, p.reply_to, p.created_at, p.edited_at,
@@ -79,26 +132,42 @@ impl ReadStore for SqliteReadStore {
     }
 
     async fn profile_exists(&self, id: Id) -> anyhow::Result<bool> {
-        self.db.read(|c| {
+        if let Some(c) = &self.cached {
+            if c.profiles.get(&id).is_some() {
+                return Ok(true);
+            }
+        }
+        let exists = self.db.read(|c| {
             c.prepare_cached("SELECT 1 FROM profiles WHERE id = ?")?
                 .exists([id.as_i64()])
-        })
+        })?;
+        if let (true, Some(c)) = (exists, &self.cached) {
+            c.profiles.fill(c.profiles.generation(), [(id, ())]);
+        }
+        Ok(exists)
     }
 
     async fn posts(&self, wanted: &[Id]) -> anyhow::Result<Vec<Post>> {
-        if wanted.is_empty() {
-            return Ok(Vec::new());
+        let Some(cached) = &self.cached else {
+            return self.stored_posts(wanted);
+        };
+        let mut found = Vec::with_capacity(wanted.len());
+        let mut missing = Vec::new();
+        for id in wanted {
+            match cached.posts.get(id) {
+                Some(p) => found.push(p),
+                None => missing.push(*id),
+            }
         }
-        let sql = format!(
-            "SELECT {POST_COLUMNS} FROM posts p JOIN profiles u ON u.id = p.author_id
-             WHERE p.id IN ({}) AND p.deleted_at IS NULL",
-            placeholders(wanted.len())
-        );
-        self.db.read(|c| {
-            c.prepare_cached(&sql)?
-                .query_map(params_from_iter(ids(wanted)), post)?
-                .collect()
-        })
+        if !missing.is_empty() {
+            let seen = cached.posts.generation();
+            let loaded = self.stored_posts(&missing)?;
+            cached
+                .posts
+                .fill(seen, loaded.iter().map(|p| (p.id, p.clone())));
+            found.extend(loaded);
+        }
+        Ok(found)
     }
 
     async fn posts_by(&self, authors: &[Id], page: PageRequest) -> anyhow::Result<Vec<Post>> {

@@ -1,9 +1,13 @@
 //! Posts on SQLite: the embedded default.
 
 use async_trait::async_trait;
+use std::sync::Arc;
+
+use chirp_core::embedded::cache::Cache;
 use chirp_core::embedded::outbox;
 use chirp_core::embedded::sqlite::SqliteDb;
 use chirp_core::events::Event;
+use chirp_core::model::Post;
 use chirp_core::Id;
 use rusqlite::{params, OptionalExtension};
 
@@ -38,6 +42,9 @@ pub fn migrations() -> Vec<String> {
 #[derive(Debug, Clone)]
 pub struct SqlitePostStore {
     db: SqliteDb,
+    /// Posts ReadService keeps in memory in `chirp all`: an edit or a delete forgets its
+    /// post there once it has committed.
+    cached: Option<Arc<Cache<Id, Post>>>,
 }
 
 impl SqlitePostStore {
@@ -45,7 +52,19 @@ impl SqlitePostStore {
         let steps = migrations();
         let steps: Vec<&str> = steps.iter().map(String::as_str).collect();
         db.migrate("write", &steps).await?;
-        Ok(SqlitePostStore { db })
+        Ok(SqlitePostStore { db, cached: None })
+    }
+
+    /// Forgets edited and deleted posts in `cache`, ReadService's.
+    pub fn forgetting_in(mut self, cache: Arc<Cache<Id, Post>>) -> Self {
+        self.cached = Some(cache);
+        self
+    }
+
+    fn forget(&self, id: Id) {
+        if let Some(c) = &self.cached {
+            c.forget(&id);
+        }
     }
 }
 
@@ -122,7 +141,8 @@ impl PostStore for SqlitePostStore {
         event: &Event,
     ) -> anyhow::Result<bool> {
         let (text, event) = (text.to_owned(), event.clone());
-        self.db
+        let result = self
+            .db
             .write(move |c| {
                 let changed = c
                     .prepare_cached(
@@ -136,7 +156,10 @@ impl PostStore for SqlitePostStore {
                 outbox::enqueue(c, OUTBOX, &event)?;
                 Ok(true)
             })
-            .await
+            .await;
+        // Whatever the outcome: a failed commit may still have reached the disk.
+        self.forget(id);
+        result
     }
 
     async fn delete(
@@ -147,7 +170,8 @@ impl PostStore for SqlitePostStore {
         event: &Event,
     ) -> anyhow::Result<bool> {
         let event = event.clone();
-        self.db
+        let result = self
+            .db
             .write(move |c| {
                 // The text goes with the post: a deleted post keeps only what the system
                 // needs.
@@ -170,7 +194,9 @@ impl PostStore for SqlitePostStore {
                 outbox::enqueue(c, OUTBOX, &event)?;
                 Ok(true)
             })
-            .await
+            .await;
+        self.forget(id);
+        result
     }
 
     async fn ping(&self) -> anyhow::Result<()> {

@@ -1,0 +1,107 @@
+//! Rows kept in memory by the process that owns the SQLite database (`chirp all`), for
+//! the reads that would otherwise make SQLite start again from an empty page cache: under
+//! steady writes every read connection finds the database changed, and re-reads every
+//! page it touches.
+//!
+//! A [`Cache`] is filled by readers and emptied of a key by its writer after the change
+//! commits. A reader notes the cache's generation before it reads the database and fills
+//! only if no key was forgotten since, so a row read before a change can never be put
+//! back after the change forgot it.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::RwLock;
+
+#[derive(Debug)]
+pub struct Cache<K, V> {
+    entries: RwLock<HashMap<K, V>>,
+    generation: AtomicU64,
+    capacity: usize,
+}
+
+impl<K: Eq + Hash + Copy, V: Clone> Cache<K, V> {
+    /// A cache of at most `capacity` entries; a fill past it starts again empty.
+    pub fn new(capacity: usize) -> Self {
+        Cache {
+            entries: RwLock::new(HashMap::new()),
+            generation: AtomicU64::new(0),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// To note before reading the rows a [`fill`](Self::fill) will put in.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    pub fn get(&self, key: &K) -> Option<V> {
+        self.entries
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    /// Puts in rows read after [`generation`](Self::generation) answered `seen`, unless a
+    /// key was forgotten since.
+    pub fn fill(&self, seen: u64, rows: impl IntoIterator<Item = (K, V)>) {
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        if self.generation.load(Ordering::Acquire) != seen {
+            return;
+        }
+        for (k, v) in rows {
+            if entries.len() >= self.capacity {
+                entries.clear();
+            }
+            entries.insert(k, v);
+        }
+    }
+
+    /// Drops `key`, after a change to its row has committed.
+    pub fn forget(&self, key: &K) {
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        entries.remove(key);
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_read_before_a_change_is_not_put_back_after_it() {
+        let c: Cache<u64, &str> = Cache::new(10);
+        let before = c.generation();
+        c.fill(before, [(1, "v1")]);
+        assert_eq!(c.get(&1), Some("v1"));
+
+        // A reader reads version 1; meanwhile the row changes and is forgotten.
+        let seen = c.generation();
+        c.forget(&1);
+        c.fill(seen, [(1, "v1"), (2, "two")]);
+        assert_eq!(c.get(&1), None);
+        assert_eq!(c.get(&2), None);
+        // A reader after the change fills.
+        let seen = c.generation();
+        c.fill(seen, [(1, "v2")]);
+        assert_eq!(c.get(&1), Some("v2"));
+    }
+
+    #[test]
+    fn it_holds_no_more_than_its_capacity() {
+        let c: Cache<u64, u64> = Cache::new(3);
+        c.fill(c.generation(), (0..10).map(|i| (i, i)));
+        assert!(c.len() <= 3 && !c.is_empty());
+        assert_eq!(c.get(&9), Some(9));
+    }
+}
