@@ -11,7 +11,45 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
+
+use crate::model::Post;
+use crate::Id;
+
+/// Posts kept by id, and recent posts by author.
+const POSTS_BY_ID: usize = 200_000;
+const AUTHORS: usize = 100_000;
+
+/// What ReadService keeps of the posts table in `chirp all`: live posts by id, and each
+/// author's newest live posts (up to [`PostCaches::RECENT`], newest first; fewer means
+/// all of them). WriteService forgets a post, and its author's recent posts, once a
+/// change to them commits.
+#[derive(Debug, Clone)]
+pub struct PostCaches {
+    pub by_id: Arc<Cache<Id, Post>>,
+    pub recent: Arc<Cache<Id, Arc<Vec<Post>>>>,
+}
+
+impl Default for PostCaches {
+    fn default() -> Self {
+        PostCaches {
+            by_id: Arc::new(Cache::new(POSTS_BY_ID)),
+            recent: Arc::new(Cache::new(AUTHORS)),
+        }
+    }
+}
+
+impl PostCaches {
+    /// An author's newest posts kept: enough for any first page (limits go up to 100
+    /// elsewhere, but a page of 10 is what clients ask for; larger pages read SQLite).
+    pub const RECENT: usize = 32;
+
+    /// After a change to `post` by `author` committed (or may have).
+    pub fn forget(&self, post: Id, author: Id) {
+        self.by_id.forget(&post);
+        self.recent.forget(&author);
+    }
+}
 
 #[derive(Debug)]
 pub struct Cache<K, V> {
@@ -63,6 +101,13 @@ impl<K: Eq + Hash + Copy, V: Clone> Cache<K, V> {
         let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
         self.generation.fetch_add(1, Ordering::AcqRel);
         entries.remove(key);
+    }
+
+    /// Drops every key (when which changed is not known).
+    pub fn clear(&self) {
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        entries.clear();
     }
 
     pub fn len(&self) -> usize {

@@ -1,13 +1,10 @@
 //! Posts on SQLite: the embedded default.
 
 use async_trait::async_trait;
-use std::sync::Arc;
-
-use chirp_core::embedded::cache::Cache;
+use chirp_core::embedded::cache::PostCaches;
 use chirp_core::embedded::outbox;
 use chirp_core::embedded::sqlite::SqliteDb;
 use chirp_core::events::Event;
-use chirp_core::model::Post;
 use chirp_core::Id;
 use rusqlite::{params, OptionalExtension};
 
@@ -42,9 +39,9 @@ pub fn migrations() -> Vec<String> {
 #[derive(Debug, Clone)]
 pub struct SqlitePostStore {
     db: SqliteDb,
-    /// Posts ReadService keeps in memory in `chirp all`: an edit or a delete forgets its
-    /// post there once it has committed.
-    cached: Option<Arc<Cache<Id, Post>>>,
+    /// Posts ReadService keeps in memory in `chirp all`: a new post, an edit or a delete
+    /// forgets its post (and its author's recent posts) there once it has committed.
+    cached: Option<PostCaches>,
 }
 
 impl SqlitePostStore {
@@ -55,15 +52,37 @@ impl SqlitePostStore {
         Ok(SqlitePostStore { db, cached: None })
     }
 
-    /// Forgets edited and deleted posts in `cache`, ReadService's.
-    pub fn forgetting_in(mut self, cache: Arc<Cache<Id, Post>>) -> Self {
-        self.cached = Some(cache);
+    /// Forgets changed posts in `caches`, ReadService's.
+    pub fn forgetting_in(mut self, caches: PostCaches) -> Self {
+        self.cached = Some(caches);
         self
     }
 
-    fn forget(&self, id: Id) {
+    /// After an edit or delete of `post` that answered its author (or failed): forgets
+    /// what ReadService keeps of it; whether it changed.
+    fn forget_changed(&self, post: Id, result: anyhow::Result<Option<Id>>) -> anyhow::Result<bool> {
+        let Some(c) = &self.cached else {
+            return result.map(|a| a.is_some());
+        };
+        match result {
+            Ok(Some(author)) => {
+                c.forget(post, author);
+                Ok(true)
+            }
+            Ok(None) => Ok(false),
+            Err(e) => {
+                // A failed commit may still have reached the disk; the author is unknown
+                // here, so every author's recent posts go.
+                c.by_id.forget(&post);
+                c.recent.clear();
+                Err(e)
+            }
+        }
+    }
+
+    fn forget(&self, post: Id, author: Id) {
         if let Some(c) = &self.cached {
-            c.forget(&id);
+            c.forget(post, author);
         }
     }
 }
@@ -76,8 +95,10 @@ impl PostStore for SqlitePostStore {
         key: Option<&str>,
         event: &Event,
     ) -> anyhow::Result<Created> {
+        let (post, author) = (p.id, p.author);
         let (p, key, event) = (p.clone(), key.map(str::to_owned), event.clone());
-        self.db
+        let result = self
+            .db
             .write(move |c| {
                 let (id, author) = (p.id.as_i64(), p.author.as_i64());
                 if let Some(key) = &key {
@@ -115,7 +136,10 @@ impl PostStore for SqlitePostStore {
                 outbox::enqueue(c, OUTBOX, &event)?;
                 Ok(Created::New)
             })
-            .await
+            .await;
+        // Whatever the outcome: a failed commit may still have reached the disk.
+        self.forget(post, author);
+        result
     }
 
     async fn head(&self, id: Id) -> anyhow::Result<Option<PostHead>> {
@@ -144,22 +168,24 @@ impl PostStore for SqlitePostStore {
         let result = self
             .db
             .write(move |c| {
-                let changed = c
+                let author: Option<i64> = c
                     .prepare_cached(
                         "UPDATE posts SET text = ?, edited_at = ?, version = version + 1
-                         WHERE id = ? AND version = ? AND deleted_at IS NULL",
+                         WHERE id = ? AND version = ? AND deleted_at IS NULL RETURNING author_id",
                     )?
-                    .execute(params![text, edited_at_ms, id.as_i64(), expected as i64])?;
-                if changed == 0 {
-                    return Ok(false);
-                }
+                    .query_row(
+                        params![text, edited_at_ms, id.as_i64(), expected as i64],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                let Some(author) = author else {
+                    return Ok(None);
+                };
                 outbox::enqueue(c, OUTBOX, &event)?;
-                Ok(true)
+                Ok(Some(Id::from_i64(author)))
             })
             .await;
-        // Whatever the outcome: a failed commit may still have reached the disk.
-        self.forget(id);
-        result
+        self.forget_changed(id, result)
     }
 
     async fn delete(
@@ -185,18 +211,17 @@ impl PostStore for SqlitePostStore {
                     })
                     .optional()?;
                 let Some(author) = author else {
-                    return Ok(false);
+                    return Ok(None);
                 };
                 c.prepare_cached(
                     "UPDATE post_counts SET posts = posts - 1 WHERE user_id = ? AND posts > 0",
                 )?
                 .execute([author])?;
                 outbox::enqueue(c, OUTBOX, &event)?;
-                Ok(true)
+                Ok(Some(Id::from_i64(author)))
             })
             .await;
-        self.forget(id);
-        result
+        self.forget_changed(id, result)
     }
 
     async fn ping(&self) -> anyhow::Result<()> {
