@@ -41,6 +41,12 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 load_seconds=${CHIRP_LOAD_SECONDS:-20}
 
+# Installed where missing (make test runs this before the observability checks, which
+# install the same package for promtool).
+if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+  echo "installing prometheus" >&2
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus) >/dev/null
+fi
 for tool in prometheus promtool curl python3; do
   command -v "$tool" >/dev/null || { echo "$tool is not installed (apt: prometheus, curl, python3)" >&2; exit 2; }
 done
