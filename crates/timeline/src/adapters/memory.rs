@@ -1,8 +1,9 @@
-//! Home timelines in process memory: the embedded default. Each timeline is a sorted
-//! vector of 16-byte entries; the map is split into shards so that fanout to many users
+//! Home timelines in process memory: the embedded default. Each timeline is a sorted ring
+//! buffer of 16-byte entries, newest first (a new post goes in front and, at the cap, the
+//! oldest leaves the back, neither moving the others); the map is split into shards so that fanout to many users
 //! does not serialise on one lock. Lost on restart by design: timelines rebuild.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -17,9 +18,9 @@ const SHARDS: usize = 64;
 #[derive(Debug, Default)]
 struct Timeline {
     /// Newest first, distinct posts.
-    entries: Vec<TimelineEntry>,
+    entries: VecDeque<TimelineEntry>,
     /// Present while a rebuild is under way: what was removed since it began (boxed:
-    /// rare, and a timeline without it stays 32 bytes).
+    /// rare, and a timeline without it stays 40 bytes).
     rebuilding: Option<Box<Removed>>,
 }
 
@@ -120,8 +121,8 @@ impl TimelineStore for MemoryTimelines {
             Some(b) => t.entries.partition_point(|e| e.post.get() >= b),
         };
         Ok(Some(
-            t.entries[start.min(t.entries.len())..]
-                .iter()
+            t.entries
+                .range(start.min(t.entries.len())..)
                 .take(page.limit)
                 .map(|e| e.post)
                 .collect(),
@@ -172,7 +173,7 @@ impl TimelineStore for MemoryTimelines {
     async fn begin_rebuild(&self, user: Id) -> anyhow::Result<()> {
         let mut map = self.shard(user)?;
         map.entry(user).or_insert_with(|| Timeline {
-            entries: Vec::new(),
+            entries: VecDeque::new(),
             rebuilding: Some(Box::default()),
         });
         Ok(())
@@ -197,7 +198,10 @@ impl TimelineStore for MemoryTimelines {
     }
 
     async fn entries(&self, user: Id) -> anyhow::Result<Option<Vec<TimelineEntry>>> {
-        Ok(self.shard(user)?.get(&user).map(|t| t.entries.clone()))
+        Ok(self
+            .shard(user)?
+            .get(&user)
+            .map(|t| t.entries.iter().copied().collect()))
     }
 
     async fn ping(&self) -> anyhow::Result<()> {
@@ -211,7 +215,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_footprint_counts_entries_and_their_bytes() {
-        assert_eq!(std::mem::size_of::<Timeline>(), 32);
+        assert_eq!(std::mem::size_of::<Timeline>(), 40);
         let store = MemoryTimelines::default();
         for u in 1..=10u64 {
             store.begin_rebuild(Id(u)).await.unwrap();
@@ -228,5 +232,19 @@ mod tests {
         // 16 bytes an entry, exactly allocated after a rebuild, plus the map slots.
         let per_entry = f.bytes as f64 / f.entries as f64;
         assert!((16.0..20.0).contains(&per_entry), "{f:?}");
+    }
+
+    #[test]
+    fn a_full_timeline_keeps_the_newest_in_order_whatever_the_arrival_order() {
+        let mut t = Timeline::default();
+        let entry = |p: u64| TimelineEntry {
+            post: Id(p),
+            author: Id(1),
+        };
+        for p in (1..=10).chain([5, 0, 15, 12, 11]) {
+            t.insert(entry(p), 8);
+        }
+        let posts: Vec<u64> = t.entries.iter().map(|e| e.post.get()).collect();
+        assert_eq!(posts, [15, 12, 11, 10, 9, 8, 7, 6]);
     }
 }
