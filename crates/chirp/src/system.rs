@@ -132,9 +132,9 @@ impl System {
 
         // Every service's tables exist whichever role starts first.
         let auth_store = Arc::new(SqliteAuthStore::new(db.clone()).await?);
-        // `chirp all` owns its database alone, so it keeps the follow graph, posts and
-        // profiles in memory too, written through (embedded adapters).
-        let owned = role == Command::All;
+        // `chirp all` owns its database alone, so where SQLite holds the follow graph,
+        // posts and profiles it keeps them in memory too, written through.
+        let owned = role == Command::All && s.database_url.is_none();
         let sqlite_follows = Arc::new(if owned {
             SqliteFollowStore::mirrored(db.clone()).await?
         } else {

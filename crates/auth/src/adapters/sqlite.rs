@@ -161,6 +161,23 @@ impl ProfileStore for SqliteAuthStore {
     }
 }
 
+/// Stores a refresh token of `token`'s session, valid until `expires_at_ms`.
+fn insert_refresh_token(
+    c: &rusqlite::Connection,
+    token: &TokenRef,
+    expires_at_ms: i64,
+) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO auth_refresh_tokens (hash, session_id, expires_at) VALUES (?, ?, ?)",
+    )?
+    .execute(params![
+        &token.hash[..],
+        token.session.as_i64(),
+        expires_at_ms
+    ])?;
+    Ok(())
+}
+
 #[async_trait]
 impl SessionStore for SqliteAuthStore {
     async fn start(&self, user: Id, token: &TokenRef, expires_at_ms: i64) -> anyhow::Result<()> {
@@ -175,15 +192,7 @@ impl SessionStore for SqliteAuthStore {
                     user.as_i64(),
                     chirp_core::time::now_ms()
                 ])?;
-                c.prepare_cached(
-                    "INSERT INTO auth_refresh_tokens (hash, session_id, expires_at)
-                     VALUES (?, ?, ?)",
-                )?
-                .execute(params![
-                    &token.hash[..],
-                    token.session.as_i64(),
-                    expires_at_ms
-                ])?;
+                insert_refresh_token(c, &token, expires_at_ms)?;
                 Ok(())
             })
             .await
@@ -225,15 +234,7 @@ impl SessionStore for SqliteAuthStore {
                 }
                 c.prepare_cached("UPDATE auth_refresh_tokens SET used_at = ? WHERE hash = ?")?
                     .execute(params![now_ms, &old.hash[..]])?;
-                c.prepare_cached(
-                    "INSERT INTO auth_refresh_tokens (hash, session_id, expires_at)
-                     VALUES (?, ?, ?)",
-                )?
-                .execute(params![
-                    &new.hash[..],
-                    new.session.as_i64(),
-                    expires_at_ms
-                ])?;
+                insert_refresh_token(c, &new, expires_at_ms)?;
                 Ok(Rotation::Rotated {
                     user: Id::from_i64(user),
                     session: old.session,

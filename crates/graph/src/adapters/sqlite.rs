@@ -78,6 +78,10 @@ impl Mirror {
         self.followers.get(&user).map_or(0, |l| l.len() as u64)
     }
 
+    fn following_count(&self, user: Id) -> u64 {
+        self.following.get(&user).map_or(0, |l| l.len() as u64)
+    }
+
     /// The page of `list` (newest first) before `page.before`.
     fn page(list: Option<&Vec<(u64, Id)>>, page: PageRequest) -> GraphPage {
         let list = list.map_or(&[][..], Vec::as_slice);
@@ -330,7 +334,7 @@ impl FollowStore for SqliteFollowStore {
             .map(|u| {
                 let counts = FollowCounts {
                     followers: m.follower_count(*u),
-                    following: m.following.get(u).map_or(0, |l| l.len() as u64),
+                    following: m.following_count(*u),
                 };
                 (*u, counts)
             })
