@@ -5,12 +5,15 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use futures::stream::{self, StreamExt};
+use reqwest::header::{HeaderValue, AUTHORIZATION};
 use reqwest::{RequestBuilder, StatusCode};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
 use crate::plan::Plan;
 use crate::progress::Progress;
+use crate::wire::Wire;
 
 /// A Chirp to measure: `chirp all`, or the gateway of a stack.
 #[derive(Clone)]
@@ -24,13 +27,16 @@ pub struct Target {
     /// wait counts in its latency (which runs from when it was due): the schedule does
     /// not slow down for it.
     connections: Arc<Semaphore>,
+    /// The load's requests go this way (the population's and the metrics' by `http`).
+    wire: Arc<Wire>,
 }
 
 /// A signed-up user of the population.
 #[derive(Debug, Clone)]
 pub struct Member {
     pub id: String,
-    pub token: String,
+    /// `Bearer <access token>`, made once: the load sends it with every request.
+    pub authorization: HeaderValue,
 }
 
 pub const PASSWORD: &str = "benchmark password";
@@ -52,6 +58,10 @@ impl Target {
                 .timeout(Duration::from_secs(30))
                 .build()?,
             connections: Arc::new(Semaphore::new(connections)),
+            wire: Arc::new(Wire::new(
+                base.trim_end_matches('/'),
+                Duration::from_secs(30),
+            )?),
         })
     }
 
@@ -80,10 +90,12 @@ impl Target {
                 .as_str()
                 .context("signup answer without user.id")?
                 .to_owned(),
-            token: t["access_token"]
-                .as_str()
-                .context("signup answer without access_token")?
-                .to_owned(),
+            authorization: HeaderValue::from_str(&format!(
+                "Bearer {}",
+                t["access_token"]
+                    .as_str()
+                    .context("signup answer without access_token")?
+            ))?,
         })
     }
 
@@ -91,28 +103,43 @@ impl Target {
         let req = self
             .http
             .post(self.url(&format!("/api/v1/users/{whom}/follow")))
-            .bearer_auth(&who.token);
+            .header(AUTHORIZATION, who.authorization.clone());
         self.call(req, StatusCode::NO_CONTENT).await.map(|_| ())
+    }
+
+    /// Sends a request of the load on [`Wire`] once a connection is free; its answer,
+    /// which must have status `want`.
+    async fn load_call(
+        &self,
+        method: &str,
+        path: &str,
+        who: Option<&Member>,
+        body: Option<&[u8]>,
+        want: u16,
+    ) -> anyhow::Result<Vec<u8>> {
+        let _connection = self.connections.acquire().await?;
+        let auth = who.map(|m| m.authorization.as_bytes());
+        let answer = self.wire.send(method, path, auth, body).await?;
+        if answer.status != want {
+            bail!("{}: {}", answer.status, answer.text());
+        }
+        Ok(answer.body)
     }
 
     /// Posts `text`; the new post's id.
     pub async fn post(&self, who: &Member, text: &str) -> anyhow::Result<String> {
-        let req = self
-            .http
-            .post(self.url("/api/v1/posts"))
-            .bearer_auth(&who.token)
-            .json(&json!({ "text": text }));
-        let v = self.call(req, StatusCode::CREATED).await?;
-        Ok(v["id"].as_str().context("post without id")?.to_owned())
+        let body = serde_json::to_vec(&json!({ "text": text }))?;
+        let answer = self
+            .load_call("POST", "/api/v1/posts", Some(who), Some(&body), 201)
+            .await?;
+        let post: IdOnly = serde_json::from_slice(&answer)?;
+        Ok(post.id)
     }
 
     /// The ids on the first page of `who`'s home timeline.
     pub async fn home(&self, who: &Member, limit: usize) -> anyhow::Result<Vec<String>> {
-        let req = self
-            .http
-            .get(self.url(&format!("/api/v1/timelines/home?limit={limit}")))
-            .bearer_auth(&who.token);
-        ids(self.call(req, StatusCode::OK).await?)
+        let path = format!("/api/v1/timelines/home?limit={limit}");
+        page_ids(&self.load_call("GET", &path, Some(who), None, 200).await?)
     }
 
     /// The first page of `user`'s own posts, as `viewer` sees it.
@@ -122,18 +149,20 @@ impl Target {
         user: &str,
         limit: usize,
     ) -> anyhow::Result<Vec<String>> {
-        let req = self
-            .http
-            .get(self.url(&format!("/api/v1/users/{user}/posts?limit={limit}")))
-            .bearer_auth(&viewer.token);
-        ids(self.call(req, StatusCode::OK).await?)
+        let path = format!("/api/v1/users/{user}/posts?limit={limit}");
+        page_ids(
+            &self
+                .load_call("GET", &path, Some(viewer), None, 200)
+                .await?,
+        )
     }
 
     /// `GET /healthz`: the HTTP floor. On `chirp all` it is the server's own; through a
     /// gateway, the gateway routes it to one service's (deploy/nginx/chirp-routes.conf).
     pub async fn floor(&self) -> anyhow::Result<()> {
-        let req = self.http.get(self.url("/healthz"));
-        self.call(req, StatusCode::OK).await.map(|_| ())
+        self.load_call("GET", "/healthz", None, None, 200)
+            .await
+            .map(|_| ())
     }
 
     /// The `/metrics` pages at `urls`, one after the other: a metric's series on all of
@@ -203,13 +232,22 @@ async fn expect(res: reqwest::Response, want: StatusCode) -> anyhow::Result<Valu
     Ok(res.json().await?)
 }
 
-fn ids(page: Value) -> anyhow::Result<Vec<String>> {
-    Ok(page["items"]
-        .as_array()
-        .context("a page without items")?
-        .iter()
-        .filter_map(|p| p["id"].as_str().map(str::to_owned))
-        .collect())
+/// The ids of a page of posts. Only the ids are kept: the load reads a page's every byte,
+/// but builds no document of it.
+fn page_ids(body: &[u8]) -> anyhow::Result<Vec<String>> {
+    let page: PageIds = serde_json::from_slice(body)?;
+    Ok(page.items.into_iter().map(|p| p.id).collect())
+}
+
+/// A page of posts, as far as the benchmark reads it.
+#[derive(Deserialize)]
+struct PageIds {
+    items: Vec<IdOnly>,
+}
+
+#[derive(Deserialize)]
+struct IdOnly {
+    id: String,
 }
 
 /// The population: the plan's users signed up, following whom the plan says, each with

@@ -2,6 +2,8 @@
 //! (AuthService's) in one store, so a page hydrates in one round trip. Deployed:
 //! PostgreSQL. Embedded: SQLite.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chirp_core::model::Post;
 use chirp_core::page::PageRequest;
@@ -23,10 +25,11 @@ pub trait ReadStore: Send + Sync {
     async fn profiles(&self, ids: &[Id]) -> anyhow::Result<Vec<Profile>>;
     async fn profile_id_by_handle(&self, handle_key: &str) -> anyhow::Result<Option<Id>>;
     async fn profile_exists(&self, id: Id) -> anyhow::Result<bool>;
-    /// The live posts among `ids`, with authors, in any order.
-    async fn posts(&self, ids: &[Id]) -> anyhow::Result<Vec<Post>>;
+    /// The live posts among `ids`, with authors, in any order. (Shared: a store that
+    /// keeps posts in memory hands out the ones it keeps.)
+    async fn posts(&self, ids: &[Id]) -> anyhow::Result<Vec<Arc<Post>>>;
     /// Live posts by any of `authors`, newest first, on the page asked; one extra tells
     /// whether more follow.
-    async fn posts_by(&self, authors: &[Id], page: PageRequest) -> anyhow::Result<Vec<Post>>;
+    async fn posts_by(&self, authors: &[Id], page: PageRequest) -> anyhow::Result<Vec<Arc<Post>>>;
     async fn ping(&self) -> anyhow::Result<()>;
 }

@@ -50,15 +50,17 @@ impl ReadService {
         self.user(id).await
     }
 
-    pub async fn post(&self, id: Id) -> ApiResult<Post> {
-        self.posts(&[id])
-            .await?
+    pub async fn post(&self, id: Id) -> ApiResult<Arc<Post>> {
+        self.store
+            .posts(&[id])
+            .await
+            .map_err(unavailable)?
             .into_iter()
             .next()
             .ok_or_else(|| ApiError::NotFound(format!("no post {id}")))
     }
 
-    pub async fn user_posts(&self, author: Id, req: PageRequest) -> ApiResult<Page<Post>> {
+    pub async fn user_posts(&self, author: Id, req: PageRequest) -> ApiResult<Page<Arc<Post>>> {
         if !self.user_exists(author).await? {
             return Err(ApiError::NotFound(format!("no user {author}")));
         }
@@ -75,7 +77,7 @@ impl ReadService {
 
     /// The caller's home: their stored timeline merged with the recent posts of the
     /// accounts they follow (or are) that are above the hybrid-fanout threshold.
-    pub async fn home(&self, user: Id, req: PageRequest) -> ApiResult<Page<Post>> {
+    pub async fn home(&self, user: Id, req: PageRequest) -> ApiResult<Page<Arc<Post>>> {
         let stored = self.timelines.page(user, req).await?;
         let mut celebrities = self
             .graph
@@ -104,7 +106,7 @@ impl ReadService {
         keys.dedup();
         keys.truncate(req.limit);
 
-        let mut known: HashMap<Id, Post> = merged_in.into_iter().map(|p| (p.id, p)).collect();
+        let mut known: HashMap<Id, Arc<Post>> = merged_in.into_iter().map(|p| (p.id, p)).collect();
         let missing: Vec<Id> = keys
             .iter()
             .map(|k| Id(*k))
@@ -146,6 +148,7 @@ impl Directory for ReadService {
 
     async fn posts(&self, ids: &[Id]) -> ApiResult<Vec<Post>> {
         let posts = self.store.posts(ids).await.map_err(unavailable)?;
+        let posts = posts.into_iter().map(Arc::unwrap_or_clone).collect();
         Ok(in_order(ids, posts, |p: &Post| p.id))
     }
 

@@ -50,6 +50,14 @@ pub async fn inserts_are_idempotent_sorted_and_capped(store: &dyn TimelineStore)
         .unwrap()
         .unwrap();
     assert_eq!(next, [Id(5), Id(3)]);
+    // A post newer than all, into a full timeline: in front, the oldest out.
+    store.insert(&[u], &[e(11, 100)], 4).await.unwrap();
+    let ids = store
+        .page(u, PageRequest::first(10))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ids, [Id(11), Id(9), Id(7), Id(5)]);
 }
 
 pub async fn removals_by_post_and_author(store: &dyn TimelineStore) {

@@ -23,11 +23,11 @@ const AUTHORS: usize = 100_000;
 /// What ReadService keeps of the posts table in `chirp all`: live posts by id, and each
 /// author's newest live posts (up to [`PostCaches::RECENT`], newest first; fewer means
 /// all of them). WriteService forgets a post, and its author's recent posts, once a
-/// change to them commits.
+/// change to them commits. Posts are shared, not copied, with the pages that show them.
 #[derive(Debug, Clone)]
 pub struct PostCaches {
-    pub by_id: Arc<Cache<Id, Post>>,
-    pub recent: Arc<Cache<Id, Arc<Vec<Post>>>>,
+    pub by_id: Arc<Cache<Id, Arc<Post>>>,
+    pub recent: Arc<Cache<Id, Arc<Vec<Arc<Post>>>>>,
 }
 
 impl Default for PostCaches {

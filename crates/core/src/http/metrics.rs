@@ -4,10 +4,11 @@
 //! `chirp all`, which runs every service, shows each family once).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use prometheus_client::encoding::text::encode;
@@ -76,6 +77,30 @@ pub struct Telemetry {
     families: Arc<Mutex<Families>>,
     requests: Family<Labels, Counter>,
     latency: Family<Labels, Histogram, fn() -> Histogram>,
+    /// The series of `requests` and `latency` made so far, by route: a request finds its
+    /// own here without making its labels.
+    http_series: Arc<RwLock<HashMap<String, RouteSeries>>>,
+}
+
+/// The HTTP series of one route template.
+#[derive(Default)]
+struct RouteSeries {
+    latency: Vec<(&'static str, Method, Histogram)>,
+    requests: Vec<(&'static str, Method, u16, Counter)>,
+}
+
+impl RouteSeries {
+    fn find(&self, service: &str, method: &Method, status: u16) -> Option<(&Counter, &Histogram)> {
+        let latency = self
+            .latency
+            .iter()
+            .find(|(s, m, _)| *s == service && m == method)?;
+        let requests = self
+            .requests
+            .iter()
+            .find(|(s, m, st, _)| *s == service && m == method && *st == status)?;
+        Some((&requests.3, &latency.2))
+    }
 }
 
 impl Default for Telemetry {
@@ -105,6 +130,7 @@ impl Telemetry {
             families: Arc::new(Mutex::new(Families::default())),
             requests,
             latency,
+            http_series: Arc::default(),
         }
     }
 
@@ -202,29 +228,58 @@ impl Telemetry {
         out
     }
 
+    /// Counts and times one request answered by `service` on `route` (a template).
     pub fn observe(
         &self,
         service: &'static str,
         route: &str,
-        method: &str,
+        method: &Method,
         status: u16,
         secs: f64,
     ) {
-        self.requests
+        {
+            let series = self.http_series.read().unwrap_or_else(|p| p.into_inner());
+            if let Some((requests, latency)) = series
+                .get(route)
+                .and_then(|r| r.find(service, method, status))
+            {
+                requests.inc();
+                latency.observe(secs);
+                return;
+            }
+        }
+        // The first request of its kind: make its series, then keep them.
+        let requests = self
+            .requests
             .get_or_create(&vec![
                 ("service", service.to_owned()),
                 ("route", route.to_owned()),
-                ("method", method.to_owned()),
+                ("method", method.as_str().to_owned()),
                 ("status", status.to_string()),
             ])
-            .inc();
-        self.latency
+            .clone();
+        let latency = self
+            .latency
             .get_or_create(&vec![
                 ("service", service.to_owned()),
                 ("route", route.to_owned()),
-                ("method", method.to_owned()),
+                ("method", method.as_str().to_owned()),
             ])
-            .observe(secs);
+            .clone();
+        requests.inc();
+        latency.observe(secs);
+        let mut series = self.http_series.write().unwrap_or_else(|p| p.into_inner());
+        let r = series.entry(route.to_owned()).or_default();
+        if r.find(service, method, status).is_none() {
+            if !r
+                .latency
+                .iter()
+                .any(|(s, m, _)| *s == service && m == method)
+            {
+                r.latency.push((service, method.clone(), latency));
+            }
+            r.requests.push((service, method.clone(), status, requests));
+        }
     }
 }
 
@@ -321,24 +376,75 @@ pub struct RouteMetrics {
 
 pub async fn track(State(m): State<RouteMetrics>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let method = req.method().as_str().to_owned();
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let method = req.method().clone();
     // Name the request's span (made before routing) by its route and service.
     let span = tracing::Span::current();
-    span.record("otel.name", format!("{method} {route}"));
-    span.record("http.route", route.as_str());
-    span.record("chirp.service", m.service);
+    if !span.is_disabled() {
+        span.record("otel.name", format!("{method} {route}"));
+        span.record("http.route", route);
+        span.record("chirp.service", m.service);
+    }
     let res = next.run(req).await;
     m.telemetry.observe(
         m.service,
-        &route,
+        route,
         &method,
         res.status().as_u16(),
         started.elapsed().as_secs_f64(),
     );
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample<'a>(page: &'a str, series: &str) -> Option<&'a str> {
+        page.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+    }
+
+    #[test]
+    fn each_request_counts_in_its_own_series_once_they_are_kept() {
+        let t = Telemetry::new();
+        for _ in 0..3 {
+            t.observe("read", "/api/v1/posts/{id}", &Method::GET, 200, 0.002);
+        }
+        t.observe("read", "/api/v1/posts/{id}", &Method::GET, 404, 0.0001);
+        t.observe("write", "/api/v1/posts/{id}", &Method::GET, 200, 0.3);
+        t.observe("read", "/api/v1/posts/{id}", &Method::DELETE, 200, 0.3);
+        t.observe("read", "/api/v1/users/{id}", &Method::GET, 200, 0.3);
+        let page = t.render();
+        let requests = |service: &str, route: &str, method: &str, status: u16| {
+            sample(
+                &page,
+                &format!(
+                    r#"chirp_http_requests_total{{service="{service}",route="{route}",method="{method}",status="{status}"}}"#
+                ),
+            )
+            .map(str::to_owned)
+        };
+        let post = "/api/v1/posts/{id}";
+        assert_eq!(requests("read", post, "GET", 200).as_deref(), Some("3"));
+        assert_eq!(requests("read", post, "GET", 404).as_deref(), Some("1"));
+        assert_eq!(requests("write", post, "GET", 200).as_deref(), Some("1"));
+        assert_eq!(requests("read", post, "DELETE", 200).as_deref(), Some("1"));
+        assert_eq!(
+            requests("read", "/api/v1/users/{id}", "GET", 200).as_deref(),
+            Some("1")
+        );
+        // The four GETs of ReadService's post route, 200s and the 404, in one histogram.
+        let count = sample(
+            &page,
+            r#"chirp_http_request_duration_seconds_count{service="read",route="/api/v1/posts/{id}",method="GET"}"#,
+        );
+        assert_eq!(count, Some("4"));
+        let fast = sample(
+            &page,
+            r#"chirp_http_request_duration_seconds_bucket{le="0.0005",service="read",route="/api/v1/posts/{id}",method="GET"}"#,
+        );
+        assert_eq!(fast, Some("1"));
+    }
 }

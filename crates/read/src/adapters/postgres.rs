@@ -1,6 +1,8 @@
 //! ReadService on PostgreSQL: the deployed adapter. Reads the tables WriteService and
 //! AuthService own; a page of posts and their authors is one query.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chirp_core::deployed::postgres::PgDb;
 use chirp_core::model::{Author, Post};
@@ -84,7 +86,7 @@ impl ReadStore for PgReadStore {
         Ok(row.is_some())
     }
 
-    async fn posts(&self, ids: &[Id]) -> anyhow::Result<Vec<Post>> {
+    async fn posts(&self, ids: &[Id]) -> anyhow::Result<Vec<Arc<Post>>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -96,10 +98,13 @@ impl ReadStore for PgReadStore {
             .bind(raw(ids))
             .fetch_all(&self.db.pool)
             .await?;
-        Ok(rows.iter().map(post).collect::<sqlx::Result<_>>()?)
+        Ok(rows
+            .iter()
+            .map(|r| post(r).map(Arc::new))
+            .collect::<sqlx::Result<_>>()?)
     }
 
-    async fn posts_by(&self, authors: &[Id], page: PageRequest) -> anyhow::Result<Vec<Post>> {
+    async fn posts_by(&self, authors: &[Id], page: PageRequest) -> anyhow::Result<Vec<Arc<Post>>> {
         if authors.is_empty() {
             return Ok(Vec::new());
         }
@@ -117,7 +122,10 @@ impl ReadStore for PgReadStore {
             .bind(page.limit as i64 + 1)
             .fetch_all(&self.db.pool)
             .await?;
-        Ok(rows.iter().map(post).collect::<sqlx::Result<_>>()?)
+        Ok(rows
+            .iter()
+            .map(|r| post(r).map(Arc::new))
+            .collect::<sqlx::Result<_>>()?)
     }
 
     async fn ping(&self) -> anyhow::Result<()> {

@@ -51,7 +51,7 @@ impl SqliteReadStore {
         (store, posts)
     }
 
-    fn stored_posts(&self, wanted: &[Id]) -> anyhow::Result<Vec<Post>> {
+    fn stored_posts(&self, wanted: &[Id]) -> anyhow::Result<Vec<Arc<Post>>> {
         if wanted.is_empty() {
             return Ok(Vec::new());
         }
@@ -62,12 +62,12 @@ impl SqliteReadStore {
         );
         self.db.read(|c| {
             c.prepare_cached(&sql)?
-                .query_map(params_from_iter(ids(wanted)), post)?
+                .query_map(params_from_iter(ids(wanted)), shared_post)?
                 .collect()
         })
     }
 
-    fn stored_posts_by(&self, authors: &[Id], page: PageRequest) -> anyhow::Result<Vec<Post>> {
+    fn stored_posts_by(&self, authors: &[Id], page: PageRequest) -> anyhow::Result<Vec<Arc<Post>>> {
         if authors.is_empty() {
             return Ok(Vec::new());
         }
@@ -83,14 +83,14 @@ impl SqliteReadStore {
         let params = ids(authors).chain([before, page.limit as i64 + 1]);
         self.db.read(|c| {
             c.prepare_cached(&sql)?
-                .query_map(params_from_iter(params), post)?
+                .query_map(params_from_iter(params), shared_post)?
                 .collect()
         })
     }
 
     /// `author`'s newest live posts, up to [`PostCaches::RECENT`], from the cache or
     /// SQLite.
-    fn recent(&self, caches: &PostCaches, author: Id) -> anyhow::Result<Arc<Vec<Post>>> {
+    fn recent(&self, caches: &PostCaches, author: Id) -> anyhow::Result<Arc<Vec<Arc<Post>>>> {
         if let Some(recent) = caches.recent.get(&author) {
             return Ok(recent);
         }
@@ -118,6 +118,10 @@ fn post(row: &rusqlite::Row<'_>) -> rusqlite::Result<Post> {
         created_at: rfc3339(row.get(4)?),
         edited_at: row.get::<_, Option<i64>>(5)?.map(rfc3339),
     })
+}
+
+fn shared_post(row: &rusqlite::Row<'_>) -> rusqlite::Result<Arc<Post>> {
+    post(row).map(Arc::new)
 }
 
 fn placeholders(n: usize) -> String {
@@ -180,7 +184,7 @@ impl ReadStore for SqliteReadStore {
         Ok(exists)
     }
 
-    async fn posts(&self, wanted: &[Id]) -> anyhow::Result<Vec<Post>> {
+    async fn posts(&self, wanted: &[Id]) -> anyhow::Result<Vec<Arc<Post>>> {
         let Some(cached) = &self.cached else {
             return self.stored_posts(wanted);
         };
@@ -204,7 +208,7 @@ impl ReadStore for SqliteReadStore {
         Ok(found)
     }
 
-    async fn posts_by(&self, authors: &[Id], page: PageRequest) -> anyhow::Result<Vec<Post>> {
+    async fn posts_by(&self, authors: &[Id], page: PageRequest) -> anyhow::Result<Vec<Arc<Post>>> {
         let wanted = page.limit + 1;
         let Some(cached) = self
             .cached
@@ -253,7 +257,7 @@ mod tests {
         }
     }
 
-    fn texts(posts: &[Post]) -> Vec<&str> {
+    fn texts(posts: &[Arc<Post>]) -> Vec<&str> {
         posts.iter().map(|p| p.text.as_str()).collect()
     }
 

@@ -1,6 +1,8 @@
 //! Any read store, with every call timed into the dependency metrics
 //! (`chirp_dependency_duration_seconds`, `chirp_dependency_errors_total`).
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 pub use chirp_core::http::metrics::Timed;
 use chirp_core::model::Post;
@@ -29,11 +31,11 @@ impl ReadStore for Timed<dyn ReadStore> {
             .time(self.dependency, "profile_exists", call)
             .await
     }
-    async fn posts(&self, ids: &[Id]) -> anyhow::Result<Vec<Post>> {
+    async fn posts(&self, ids: &[Id]) -> anyhow::Result<Vec<Arc<Post>>> {
         let call = self.inner.posts(ids);
         self.metrics.time(self.dependency, "posts_find", call).await
     }
-    async fn posts_by(&self, authors: &[Id], page: PageRequest) -> anyhow::Result<Vec<Post>> {
+    async fn posts_by(&self, authors: &[Id], page: PageRequest) -> anyhow::Result<Vec<Arc<Post>>> {
         let call = self.inner.posts_by(authors, page);
         self.metrics
             .time(self.dependency, "posts_by_authors", call)

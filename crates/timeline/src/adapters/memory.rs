@@ -32,6 +32,15 @@ struct Removed {
 
 impl Timeline {
     fn insert(&mut self, e: TimelineEntry, cap: usize) {
+        // A new post is newer than all the others (the usual case): it goes in front,
+        // without a search through the timeline's memory.
+        if cap > 0 && self.entries.front().is_none_or(|f| e.post > f.post) {
+            if self.entries.len() >= cap {
+                self.entries.truncate(cap - 1);
+            }
+            self.entries.push_front(e);
+            return;
+        }
         // Newest first: search with the comparison reversed.
         match self.entries.binary_search_by(|x| e.post.cmp(&x.post)) {
             Ok(_) => {}
