@@ -29,6 +29,7 @@ pub struct Target {
     connections: Arc<Semaphore>,
     /// The load's requests go this way (the population's and the metrics' by `http`).
     wire: Arc<Wire>,
+    connections_cap: usize,
 }
 
 /// A signed-up user of the population.
@@ -58,6 +59,7 @@ impl Target {
                 .timeout(Duration::from_secs(30))
                 .build()?,
             connections: Arc::new(Semaphore::new(connections)),
+            connections_cap: connections,
             wire: Arc::new(Wire::new(
                 base.trim_end_matches('/'),
                 Duration::from_secs(30),
@@ -105,6 +107,13 @@ impl Target {
             .post(self.url(&format!("/api/v1/users/{whom}/follow")))
             .header(AUTHORIZATION, who.authorization.clone());
         self.call(req, StatusCode::NO_CONTENT).await.map(|_| ())
+    }
+
+    /// Opens connections ahead of a load of `rate` requests per second: enough for a
+    /// hundredth of a second of it, within the connection cap.
+    pub async fn warm(&self, rate: f64) -> anyhow::Result<()> {
+        let n = ((rate / 100.0).ceil() as usize).clamp(16, self.connections_cap);
+        self.wire.warm(n).await
     }
 
     /// Sends a request of the load on [`Wire`] once a connection is free; its answer,

@@ -92,6 +92,11 @@ impl StepResult {
 
 /// Runs `load` at `rate` for `duration`.
 pub async fn step(load: &Load, rate: f64, duration: Duration) -> StepResult {
+    // Connections first: opening them is not what a step measures. (If they cannot be
+    // opened, the step's requests fail and are counted.)
+    if let Err(e) = load.target.warm(rate).await {
+        eprintln!("opening connections for the step: {e:#}");
+    }
     let stats: Arc<Mutex<HashMap<Op, OpStats>>> = Arc::default();
     let lag: Arc<Mutex<(Latency, u64)>> = Arc::default();
     let schedule = OpenLoop {

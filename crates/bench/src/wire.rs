@@ -142,6 +142,32 @@ impl Wire {
         }
     }
 
+    /// Opens connections, up to `n` at most kept idle, so that a load's first requests
+    /// do not each open one: a burst of connections at once would overflow the server's
+    /// queue of connections to accept, and a connection refused that way is tried again
+    /// only a second later.
+    pub async fn warm(&self, n: usize) -> anyhow::Result<()> {
+        loop {
+            let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).len();
+            if idle >= n {
+                return Ok(());
+            }
+            let batch = (n - idle).min(32);
+            let opened = futures::future::join_all((0..batch).map(|_| async {
+                let conn = TcpStream::connect(&self.authority).await?;
+                conn.set_nodelay(true)?;
+                anyhow::Ok(conn)
+            }))
+            .await;
+            for conn in opened {
+                self.put_back(
+                    conn.with_context(|| format!("connecting to {}", self.authority))?,
+                    true,
+                );
+            }
+        }
+    }
+
     fn put_back(&self, conn: TcpStream, reusable: bool) {
         if reusable {
             self.idle
@@ -415,6 +441,28 @@ mod tests {
         );
         let (requests, accepted) = done.await.unwrap();
         assert_eq!((requests.len(), accepted), (2, 2));
+    }
+
+    #[tokio::test]
+    async fn warming_opens_connections_up_to_the_number_kept() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let wire = Wire::new(
+            &format!("http://{}", listener.local_addr().unwrap()),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        let idle = |w: &Wire| w.idle.lock().unwrap().len();
+        wire.warm(40).await.unwrap();
+        assert_eq!(idle(&wire), 40);
+        wire.warm(10).await.unwrap();
+        assert_eq!(idle(&wire), 40);
+        let mut accepted = 0;
+        while let Ok(Ok(_)) =
+            tokio::time::timeout(Duration::from_millis(200), listener.accept()).await
+        {
+            accepted += 1;
+        }
+        assert_eq!(accepted, 40);
     }
 
     #[tokio::test]
