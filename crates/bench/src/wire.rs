@@ -128,10 +128,7 @@ impl Wire {
                 Err(Failure::Other(e)) => return Err(e),
             }
         }
-        let mut conn = TcpStream::connect(&self.authority)
-            .await
-            .with_context(|| format!("connecting to {}", self.authority))?;
-        conn.set_nodelay(true)?;
+        let mut conn = self.connect().await?;
         match exchange_on(&mut conn, request).await {
             Ok((answer, reusable)) => {
                 self.put_back(conn, reusable);
@@ -153,19 +150,19 @@ impl Wire {
                 return Ok(());
             }
             let batch = (n - idle).min(32);
-            let opened = futures::future::join_all((0..batch).map(|_| async {
-                let conn = TcpStream::connect(&self.authority).await?;
-                conn.set_nodelay(true)?;
-                anyhow::Ok(conn)
-            }))
-            .await;
+            let opened = futures::future::join_all((0..batch).map(|_| self.connect())).await;
             for conn in opened {
-                self.put_back(
-                    conn.with_context(|| format!("connecting to {}", self.authority))?,
-                    true,
-                );
+                self.put_back(conn?, true);
             }
         }
+    }
+
+    async fn connect(&self) -> anyhow::Result<TcpStream> {
+        let conn = TcpStream::connect(&self.authority)
+            .await
+            .with_context(|| format!("connecting to {}", self.authority))?;
+        conn.set_nodelay(true)?;
+        Ok(conn)
     }
 
     fn put_back(&self, conn: TcpStream, reusable: bool) {
