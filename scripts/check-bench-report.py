@@ -35,6 +35,9 @@ def main(path):
         need(len(s["steps"]) > 0, f"{name}: no steps")
         need(s["sustained"] is not None, f"{name}: not even the first step held")
         for step in s["steps"]:
+            need(step.get("started_unix_ms", 0) > 0, f"{name} at {step['rate']}/s: no start time")
+            need(isinstance(step.get("slow_windows"), list),
+                 f"{name} at {step['rate']}/s: no slow windows")
             for op, o in step["ops"].items():
                 need(o["ok"] > 0, f"{name} at {step['rate']}/s: no {op} answered")
                 need(o["errors"] == 0,

@@ -79,6 +79,75 @@ impl Latency {
     }
 }
 
+/// Where in a step the slow answers were: answers counted in windows of the time they
+/// were due, and for each window that had one slower than `slow`, how many and the worst.
+/// A tail that is a few bursts (a pause somewhere) reads differently from one spread over
+/// the whole step (a queue that never drains).
+#[derive(Debug, Clone)]
+pub struct Windows {
+    width: Duration,
+    slow: Duration,
+    windows: Vec<WindowCount>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct WindowCount {
+    answers: u64,
+    slow: u64,
+    worst: Duration,
+}
+
+/// One window with slow answers, as the report shows it.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct SlowWindow {
+    /// Start of the window, from the step's start (ms).
+    pub at_ms: u64,
+    /// Answers to requests due in the window.
+    pub answers: u64,
+    /// Of those, slower than the bound.
+    pub slow: u64,
+    pub worst_ms: f64,
+}
+
+impl Windows {
+    pub fn new(width: Duration, slow: Duration) -> Self {
+        Windows {
+            width: width.max(Duration::from_millis(1)),
+            slow,
+            windows: Vec::new(),
+        }
+    }
+
+    /// An answer to a request due `due` after the step's start, that took `took`.
+    pub fn record(&mut self, due: Duration, took: Duration) {
+        let i = (due.as_nanos() / self.width.as_nanos()) as usize;
+        if self.windows.len() <= i {
+            self.windows.resize(i + 1, WindowCount::default());
+        }
+        let w = &mut self.windows[i];
+        w.answers += 1;
+        if took > self.slow {
+            w.slow += 1;
+        }
+        w.worst = w.worst.max(took);
+    }
+
+    /// The windows that had a slow answer, in order.
+    pub fn slow_windows(&self) -> Vec<SlowWindow> {
+        self.windows
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| w.slow > 0)
+            .map(|(i, w)| SlowWindow {
+                at_ms: (self.width * i as u32).as_millis() as u64,
+                answers: w.answers,
+                slow: w.slow,
+                worst_ms: w.worst.as_secs_f64() * 1000.0,
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,5 +198,41 @@ mod tests {
         let cdf = a.cdf(4);
         assert_eq!(cdf.len(), 5);
         assert!(cdf.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 < w[1].1));
+    }
+
+    #[test]
+    fn slow_answers_are_placed_in_the_window_they_were_due_in() {
+        let mut w = Windows::new(Duration::from_millis(100), Duration::from_millis(20));
+        // A quiet window, then a burst in the third window, then one slow answer later.
+        for i in 0..50u64 {
+            w.record(Duration::from_millis(i * 2), Duration::from_millis(1));
+        }
+        for i in 0..10u64 {
+            w.record(
+                Duration::from_millis(200 + i),
+                Duration::from_millis(30 + i),
+            );
+        }
+        w.record(Duration::from_millis(250), Duration::from_millis(2));
+        w.record(Duration::from_millis(1_050), Duration::from_millis(25));
+        // Exactly the bound is not slow.
+        w.record(Duration::from_millis(1_500), Duration::from_millis(20));
+        assert_eq!(
+            w.slow_windows(),
+            vec![
+                SlowWindow {
+                    at_ms: 200,
+                    answers: 11,
+                    slow: 10,
+                    worst_ms: 39.0
+                },
+                SlowWindow {
+                    at_ms: 1_000,
+                    answers: 1,
+                    slow: 1,
+                    worst_ms: 25.0
+                },
+            ]
+        );
     }
 }

@@ -315,18 +315,20 @@ async fn main() -> anyhow::Result<()> {
         store_bytes / entries.max(1.0)
     );
 
-    let load = |mix: Mix, lag: Option<LagSampling>| Load {
+    // Answers slower than a search's bound are shown in each step's slow windows.
+    let load = |mix: Mix, lag: Option<LagSampling>, bound_ms: f64| Load {
         target: target.clone(),
         pop: pop.clone(),
         mix,
         lag,
         page: 10,
+        slow: Duration::from_secs_f64(bound_ms / 1000.0),
     };
 
     // One step only, when asked (for profiling, or a quick look).
     if let Some(rate) = args.rate {
         let r = run::step(
-            &load(args.mix.clone(), None),
+            &load(args.mix.clone(), None, args.p99_ms),
             rate,
             Duration::from_secs_f64(args.step_secs),
         )
@@ -338,7 +340,7 @@ async fn main() -> anyhow::Result<()> {
 
     // Baselines: the HTTP floor and the raw store.
     let floor = run::saturate(
-        &load(Mix::only(Op::Floor), None),
+        &load(Mix::only(Op::Floor), None, args.p99_ms),
         args.from,
         args.factor,
         args.max_rate,
@@ -363,7 +365,7 @@ async fn main() -> anyhow::Result<()> {
 
     // The social-network mix, then composing alone.
     let mixed = run::saturate(
-        &load(args.mix.clone(), None),
+        &load(args.mix.clone(), None, args.p99_ms),
         args.from,
         args.factor,
         args.max_rate,
@@ -373,7 +375,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .await;
     let compose = run::saturate(
-        &load(Mix::only(Op::Compose), None),
+        &load(Mix::only(Op::Compose), None, args.compose_p99_ms),
         (args.from / 4.0).max(10.0),
         args.factor,
         args.max_rate,
@@ -434,7 +436,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let lag = match drain("fanout lag").await {
         Ok(()) => Ok(run::step(
-            &load(Mix::only(Op::Compose), Some(sampling)),
+            &load(Mix::only(Op::Compose), Some(sampling), args.compose_p99_ms),
             args.lag_rate,
             Duration::from_secs_f64(args.lag_secs),
         )

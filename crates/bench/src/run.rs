@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use crate::client::{Population, Target};
-use crate::hist::{Latency, Summary};
+use crate::hist::{Latency, SlowWindow, Summary, Windows};
 use crate::mix::{Mix, Op};
 use crate::schedule::OpenLoop;
 
@@ -33,7 +33,12 @@ pub struct Load {
     pub lag: Option<LagSampling>,
     /// Items per timeline read.
     pub page: usize,
+    /// An answer slower than this is shown in the step's slow windows.
+    pub slow: Duration,
 }
+
+/// Width of a step's slow windows.
+const WINDOW: Duration = Duration::from_millis(100);
 
 #[derive(Default)]
 struct OpStats {
@@ -75,6 +80,12 @@ pub struct StepResult {
     pub ops: BTreeMap<Op, OpResult>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lag: Option<Lag>,
+    /// When the step started (ms since the Unix epoch), to set its slow windows beside
+    /// the server's own logs and traces.
+    pub started_unix_ms: u64,
+    /// Each 100 ms of the step (by when requests were due) in which an answer took
+    /// longer than the bound: how many answers, how many slow, the worst.
+    pub slow_windows: Vec<SlowWindow>,
 }
 
 impl StepResult {
@@ -97,7 +108,10 @@ pub async fn step(load: &Load, rate: f64, duration: Duration) -> StepResult {
     if let Err(e) = load.target.warm(rate).await {
         eprintln!("opening connections for the step: {e:#}");
     }
-    let stats: Arc<Mutex<HashMap<Op, OpStats>>> = Arc::default();
+    let stats: Arc<Mutex<(HashMap<Op, OpStats>, Windows)>> = Arc::new(Mutex::new((
+        HashMap::new(),
+        Windows::new(WINDOW, load.slow),
+    )));
     let lag: Arc<Mutex<(Latency, u64)>> = Arc::default();
     let schedule = OpenLoop {
         rate,
@@ -107,6 +121,10 @@ pub async fn step(load: &Load, rate: f64, duration: Duration) -> StepResult {
     let pop = load.pop.clone();
     let n = pop.members.len();
     let seed: u64 = rand::thread_rng().gen();
+    let started = Instant::now();
+    let started_unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
     let sent = schedule
         .run(
             |i, due| {
@@ -136,11 +154,13 @@ pub async fn step(load: &Load, rate: f64, duration: Duration) -> StepResult {
                     };
                     let took = due.elapsed();
                     let posted = {
-                        let mut s = stats.lock().unwrap_or_else(|e| e.into_inner());
-                        let s = s.entry(op).or_default();
+                        let mut guard = stats.lock().unwrap_or_else(|e| e.into_inner());
+                        let (ops, windows) = &mut *guard;
+                        let s = ops.entry(op).or_default();
                         match outcome {
                             Ok(p) => {
                                 s.latency.record(took);
+                                windows.record(due.saturating_duration_since(started), took);
                                 p
                             }
                             Err(e) => {
@@ -159,7 +179,10 @@ pub async fn step(load: &Load, rate: f64, duration: Duration) -> StepResult {
         )
         .await;
     let secs = duration.as_secs_f64();
-    let stats = std::mem::take(&mut *stats.lock().unwrap_or_else(|e| e.into_inner()));
+    let (stats, windows) = std::mem::replace(
+        &mut *stats.lock().unwrap_or_else(|e| e.into_inner()),
+        (HashMap::new(), Windows::new(WINDOW, load.slow)),
+    );
     let mut ops = BTreeMap::new();
     let mut ok_total = 0;
     for op in load.mix.ops() {
@@ -193,6 +216,8 @@ pub async fn step(load: &Load, rate: f64, duration: Duration) -> StepResult {
         dropped: sent.dropped,
         ops,
         lag,
+        started_unix_ms,
+        slow_windows: windows.slow_windows(),
     }
 }
 
@@ -276,6 +301,19 @@ pub async fn saturate(
                 .join(", "),
             if held { "held" } else { "did not hold" }
         );
+        if !r.slow_windows.is_empty() {
+            let at: Vec<String> = r
+                .slow_windows
+                .iter()
+                .take(12)
+                .map(|w| format!("{:.1}s({}/{})", w.at_ms as f64 / 1000.0, w.slow, w.answers))
+                .collect();
+            eprintln!(
+                "{label:<10} slow answers in {} windows of 100 ms: {}",
+                r.slow_windows.len(),
+                at.join(" ")
+            );
+        }
         steps.push(r);
         if !held {
             break;

@@ -1,9 +1,9 @@
 //! An SQLite database in the data directory, as the embedded stand-in for PostgreSQL and
 //! MongoDB. WAL with `synchronous=NORMAL` keeps every committed transaction across a
-//! process crash; pages are read through a memory map.
+//! process crash.
 //!
 //! - **Reads** run on the calling thread, on a connection taken from a small pool. They
-//!   are index lookups and short range scans through the memory map: microseconds, less
+//!   are index lookups and short range scans of cached pages: microseconds, less
 //!   than handing the query to another thread and back would cost (which is what an
 //!   async driver does for SQLite, and what dominated the profile under load; see
 //!   BENCHMARKS.md).
