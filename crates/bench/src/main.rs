@@ -99,10 +99,12 @@ struct Args {
     /// Seconds of the fanout-lag step.
     #[arg(long, default_value_t = 20.0)]
     lag_secs: f64,
-    /// Authors (the most followed) and posts each, for fanout throughput.
+    /// Authors (the most followed) and posts each, for fanout throughput. Enough posts
+    /// that delivering them takes longer than sending them (with 5 each, the deliveries
+    /// were done before the first read of the counter).
     #[arg(long, default_value_t = 20)]
     fanout_authors: usize,
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 25)]
     fanout_rounds: usize,
     /// Where the report (report.json) and plot (plot.svg) go.
     #[arg(long, default_value = "target/bench")]

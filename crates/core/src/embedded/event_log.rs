@@ -20,6 +20,15 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE events (
         payload TEXT NOT NULL);
      CREATE TABLE consumer_positions (grp TEXT PRIMARY KEY, next_pos INTEGER NOT NULL);"];
 
+/// Events dropped at most by one prune. A prune is one write on the log's writer thread,
+/// and the appends sent meanwhile wait for it: unbounded, a prune after a burst of posts
+/// held the writer for up to half a second (with the checkpoint of what it deleted), and
+/// every post's fanout with it.
+const PRUNE_CHUNK: usize = 4_096;
+/// A group prunes after this many of its commits; and after every commit while the last
+/// prune found a whole chunk to drop.
+const PRUNE_EVERY: u64 = 16;
+
 #[derive(Debug, Clone)]
 pub struct SqliteEventLog {
     db: SqliteDb,
@@ -36,15 +45,17 @@ impl SqliteEventLog {
         })
     }
 
-    /// Drops events every group has passed.
-    async fn prune(&self) -> anyhow::Result<()> {
+    /// Drops the oldest events every group has passed, at most [`PRUNE_CHUNK`] of them;
+    /// returns how many it dropped.
+    async fn prune(&self) -> anyhow::Result<usize> {
         self.db
             .write(|c| {
-                c.execute(
-                    "DELETE FROM events WHERE pos < (SELECT MIN(next_pos) FROM consumer_positions)",
-                    [],
-                )?;
-                Ok(())
+                Ok(c.execute(
+                    "DELETE FROM events WHERE pos < MIN(
+                        (SELECT MIN(next_pos) FROM consumer_positions),
+                        (SELECT MIN(pos) FROM events) + ?)",
+                    [PRUNE_CHUNK as i64],
+                )?)
             })
             .await
     }
@@ -99,6 +110,7 @@ impl EventLog for SqliteEventLog {
             read_to: next,
             committed: next,
             commits: 0,
+            behind_on_pruning: false,
         }))
     }
 
@@ -115,6 +127,8 @@ struct SqliteConsumer {
     read_to: i64,
     committed: i64,
     commits: u64,
+    /// Whether the last prune dropped a whole chunk (so there may be more to drop).
+    behind_on_pruning: bool,
 }
 
 impl SqliteConsumer {
@@ -184,8 +198,8 @@ impl EventConsumer for SqliteConsumer {
             .await?;
         self.committed = self.read_to;
         self.commits += 1;
-        if self.commits.is_multiple_of(64) {
-            self.log.prune().await?;
+        if self.behind_on_pruning || self.commits.is_multiple_of(PRUNE_EVERY) {
+            self.behind_on_pruning = self.log.prune().await? == PRUNE_CHUNK;
         }
         Ok(())
     }
@@ -262,10 +276,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiting_consumer_wakes_on_append() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = SqliteEventLog::open(&dir.path().join("events.db"))
-            .await
-            .unwrap();
+        let (_dir, log) = fresh_log().await;
         let mut c = log.consumer("g", &[Topic::Graph]).await.unwrap();
         let writer = log.clone();
         tokio::spawn(async move {
@@ -276,5 +287,72 @@ mod tests {
         let batch = c.next_batch(10, Duration::from_secs(10)).await.unwrap();
         assert_eq!(batch.len(), 1);
         assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    async fn fresh_log() -> (tempfile::TempDir, SqliteEventLog) {
+        let dir = tempfile::tempdir().unwrap();
+        let log = SqliteEventLog::open(&dir.path().join("events.db"))
+            .await
+            .unwrap();
+        (dir, log)
+    }
+
+    fn held(log: &SqliteEventLog) -> i64 {
+        log.db
+            .read(|c| c.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0)))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn pruning_drops_what_every_group_passed_a_chunk_at_a_time() {
+        let (_dir, log) = fresh_log().await;
+        let total = 3 * PRUNE_CHUNK + 100;
+        let events: Vec<Event> = (1..=total as u64).map(follow).collect();
+        for chunk in events.chunks(512) {
+            log.append(chunk).await.unwrap();
+        }
+        let mut slow = log.consumer("slow", &[Topic::Graph]).await.unwrap();
+        let mut fast = log.consumer("fast", &[Topic::Graph]).await.unwrap();
+        // The slow group passes 10 events; the fast one everything, a commit at a time,
+        // up to the commit that prunes.
+        assert_eq!(slow.next_batch(10, Duration::ZERO).await.unwrap().len(), 10);
+        slow.commit().await.unwrap();
+        let mut read = 0;
+        while read < total {
+            read += fast.next_batch(64, Duration::ZERO).await.unwrap().len();
+            fast.commit().await.unwrap();
+        }
+        // Only what both passed is gone.
+        assert_eq!(held(&log), total as i64 - 10);
+
+        // Once the slow group has passed everything too, commits drop the rest, no more
+        // than a chunk at a time. (Each round appends an event for both groups to pass,
+        // since a commit with nothing new read is a no-op.)
+        assert_eq!(
+            slow.next_batch(total, Duration::ZERO).await.unwrap().len(),
+            total - 10
+        );
+        slow.commit().await.unwrap();
+        let mut before = held(&log);
+        let mut prunes = 0;
+        for round in 0..200u64 {
+            log.append(&[follow(total as u64 + 1 + round)])
+                .await
+                .unwrap();
+            before += 1;
+            for group in [&mut fast, &mut slow] {
+                assert_eq!(group.next_batch(64, Duration::ZERO).await.unwrap().len(), 1);
+                group.commit().await.unwrap();
+                let now = held(&log);
+                assert!(before - now <= PRUNE_CHUNK as i64, "{before} -> {now}");
+                prunes += usize::from(now < before);
+                before = now;
+            }
+            if before <= 1 {
+                break;
+            }
+        }
+        assert!(before <= 1, "{before} events still held");
+        assert!(prunes >= 4, "{prunes} prunes");
     }
 }

@@ -18,7 +18,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use rusqlite::{Connection, OpenFlags};
@@ -26,6 +26,9 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Writes committed together at most: bounds a group's commit latency.
 const MAX_GROUP: usize = 512;
+/// A write group that takes longer than this (its writes and the commit, with any
+/// checkpoint the commit runs) is logged: every write sent meanwhile waited for it.
+const SLOW_GROUP: Duration = Duration::from_millis(100);
 /// Idle read connections kept.
 const MAX_IDLE_READERS: usize = 8;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -96,7 +99,10 @@ impl SqliteDb {
         let (writes, jobs) = mpsc::unbounded_channel();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || write_loop(writer, jobs))
+            .spawn({
+                let path = path.to_owned();
+                move || write_loop(writer, &path, jobs)
+            })
             .context("starting the SQLite writer thread")?;
         let db = SqliteDb {
             inner: Arc::new(Inner {
@@ -255,7 +261,7 @@ fn in_savepoint<T>(
 
 /// The writer thread: takes the writes waiting, runs them in one transaction, commits,
 /// answers them; until it is closed or every handle on the database is gone.
-fn write_loop(conn: Connection, mut inbox: mpsc::UnboundedReceiver<Msg>) {
+fn write_loop(conn: Connection, path: &Path, mut inbox: mpsc::UnboundedReceiver<Msg>) {
     let mut group: Vec<Job> = Vec::with_capacity(MAX_GROUP);
     let mut closed = None;
     while closed.is_none() {
@@ -275,7 +281,18 @@ fn write_loop(conn: Connection, mut inbox: mpsc::UnboundedReceiver<Msg>) {
                 next = inbox.try_recv().ok();
             }
         }
-        commit_group(&conn, &mut group);
+        let (writes, started) = (group.len(), Instant::now());
+        let commit = commit_group(&conn, &mut group);
+        let took = started.elapsed();
+        if took > SLOW_GROUP {
+            tracing::warn!(
+                db = %path.display(),
+                writes,
+                ms = took.as_millis() as u64,
+                commit_ms = commit.as_millis() as u64,
+                "slow SQLite write group"
+            );
+        }
     }
     drop(conn);
     if let Some(answer) = closed {
@@ -284,9 +301,10 @@ fn write_loop(conn: Connection, mut inbox: mpsc::UnboundedReceiver<Msg>) {
 }
 
 /// Runs `group` in one transaction (or more, if SQLite ends one early) and answers each.
-fn commit_group(conn: &Connection, group: &mut Vec<Job>) {
+/// Returns how long the commit took (with the checkpoint it may run).
+fn commit_group(conn: &Connection, group: &mut Vec<Job>) -> Duration {
     if group.is_empty() {
-        return;
+        return Duration::ZERO;
     }
     let mut done: Vec<Done> = Vec::with_capacity(group.len());
     let mut open = false;
@@ -304,6 +322,7 @@ fn commit_group(conn: &Connection, group: &mut Vec<Job>) {
             open = false;
         }
     }
+    let committing = Instant::now();
     if open {
         match conn.execute_batch("COMMIT") {
             Ok(()) => done.drain(..).for_each(|d| d(None)),
@@ -317,6 +336,7 @@ fn commit_group(conn: &Connection, group: &mut Vec<Job>) {
         done.drain(..)
             .for_each(|d| d(Some("no transaction could begin")));
     }
+    committing.elapsed()
 }
 
 /// Whether an SQLite error is the violation of a unique index on a column whose name
