@@ -27,6 +27,8 @@ def main(path):
         return report(problems)
     pop = r["population"]
     need(pop["users"] > 0 and pop["follows"] > 0, "an empty population")
+    need(pop.get("settle_secs") is not None,
+         "the population's events were not all handled before the measurements")
     need(pop["celebrity_followers"] > r["settings"]["threshold"],
          "the celebrity is not above the threshold")
     searches = {"http floor": r["baselines"]["http_floor"], "mix": r["mix"],

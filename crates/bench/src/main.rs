@@ -72,6 +72,12 @@ struct Args {
     /// before it is given up as not measured (seconds).
     #[arg(long, default_value_t = 120.0)]
     drain_timeout_secs: f64,
+    /// How long to wait, once the population is built, for the consumers to handle its
+    /// events (fanout's timelines for every follow and post, the search index) before
+    /// anything is measured; after it, the run goes on and the report says it did not
+    /// settle (seconds).
+    #[arg(long, default_value_t = 1800.0)]
+    settle_timeout_secs: f64,
     /// The mix of the main saturation search.
     #[arg(long, default_value = chirp_bench::mix::SOCIAL_NETWORK)]
     mix: Mix,
@@ -133,6 +139,7 @@ impl Args {
         self.lag_secs = self.lag_secs.min(2.0);
         self.fanout_authors = self.fanout_authors.min(3);
         self.fanout_rounds = self.fanout_rounds.min(2);
+        self.settle_timeout_secs = self.settle_timeout_secs.min(120.0);
         // A debug build on a busy CI machine: only behaviour is checked.
         self.p99_ms = self.p99_ms.max(1000.0);
         self.compose_p99_ms = self.compose_p99_ms.max(1000.0);
@@ -300,6 +307,28 @@ async fn main() -> anyhow::Result<()> {
     let build_secs = built.elapsed().as_secs_f64();
     // Let fanout finish the population's posts before anything is measured.
     tokio::time::sleep(Duration::from_secs(if args.smoke { 3 } else { 5 })).await;
+    // And wait until every consumer has handled the population's events: a backlog's
+    // work would be measured as the load's.
+    let settled = fanout::drained(
+        &target,
+        &metrics_urls,
+        fanout::LAG_STEADY,
+        Duration::from_secs_f64(args.settle_timeout_secs),
+    )
+    .await;
+    let settle_secs = match &settled {
+        Ok(waited) => {
+            eprintln!(
+                "the population's events handled (waited {:.1} s)",
+                waited.as_secs_f64()
+            );
+            Some(waited.as_secs_f64())
+        }
+        Err(e) => {
+            eprintln!("measuring with the population's events not all handled: {e:#}");
+            None
+        }
+    };
     let rss_after = pid.and_then(rss);
     let page = target.metrics(&metrics_urls).await?;
     let (entries, store_bytes) = match &args.redis_url {
@@ -501,6 +530,7 @@ async fn main() -> anyhow::Result<()> {
             "users": pop.members.len(), "follows": follows,
             "celebrity_followers": celebrity_followers, "most_followed_other": top,
             "posts": pop.members.len() * args.posts_each, "build_secs": build_secs,
+            "settle_secs": settle_secs,
         },
         "targets": targets,
         "baselines": { "http_floor": floor, "raw_store": store },
