@@ -154,8 +154,6 @@ pub async fn redis_footprint(url: &str, prefix: &str) -> anyhow::Result<(u64, u6
 /// latency.
 fn hammer_threads(workers: usize, secs: f64, op: impl Fn() -> bool + Sync) -> (u64, Summary) {
     let until = Instant::now() + Duration::from_secs_f64(secs);
-    let mut total = 0;
-    let mut all = Latency::default();
     std::thread::scope(|scope| {
         let loops: Vec<_> = (0..workers)
             .map(|_| {
@@ -173,13 +171,18 @@ fn hammer_threads(workers: usize, secs: f64, op: impl Fn() -> bool + Sync) -> (u
                 })
             })
             .collect();
-        for l in loops {
-            if let Ok((n, h)) = l.join() {
-                total += n;
-                all.add(&h);
-            }
-        }
-    });
+        merged(loops.into_iter().filter_map(|l| l.join().ok()))
+    })
+}
+
+/// The loops' counts added up and their histograms merged.
+fn merged(loops: impl Iterator<Item = (u64, Latency)>) -> (u64, Summary) {
+    let mut total = 0;
+    let mut all = Latency::default();
+    for (n, h) in loops {
+        total += n;
+        all.add(&h);
+    }
     (total, all.summary())
 }
 
@@ -206,13 +209,11 @@ where
             (n, h)
         });
     }
-    let mut total = 0;
-    let mut all = Latency::default();
-    while let Some(Ok((n, h))) = tasks.join_next().await {
-        total += n;
-        all.add(&h);
+    let mut loops = Vec::with_capacity(workers);
+    while let Some(Ok(l)) = tasks.join_next().await {
+        loops.push(l);
     }
-    (total, all.summary())
+    merged(loops.into_iter())
 }
 
 #[cfg(test)]

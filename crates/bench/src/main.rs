@@ -307,23 +307,23 @@ async fn main() -> anyhow::Result<()> {
     let build_secs = built.elapsed().as_secs_f64();
     // Let fanout finish the population's posts before anything is measured.
     tokio::time::sleep(Duration::from_secs(if args.smoke { 3 } else { 5 })).await;
-    // And wait until every consumer has handled the population's events: a backlog's
-    // work would be measured as the load's.
-    let settled = fanout::drained(
-        &target,
-        &metrics_urls,
-        fanout::LAG_STEADY,
-        Duration::from_secs_f64(args.settle_timeout_secs),
-    )
-    .await;
-    let settle_secs = match &settled {
-        Ok(waited) => {
+    // Waits until every consumer has handled what is in the log, up to `timeout_secs`.
+    let caught_up = |what: &'static str, timeout_secs: f64| {
+        let (target, urls) = (&target, &metrics_urls);
+        let timeout = Duration::from_secs_f64(timeout_secs);
+        async move {
+            let waited = fanout::drained(target, urls, fanout::LAG_STEADY, timeout).await?;
             eprintln!(
-                "the population's events handled (waited {:.1} s)",
+                "{what}: consumers caught up (waited {:.1} s)",
                 waited.as_secs_f64()
             );
-            Some(waited.as_secs_f64())
+            anyhow::Ok(waited)
         }
+    };
+    // And wait until every consumer has handled the population's events: a backlog's
+    // work would be measured as the load's.
+    let settle_secs = match caught_up("the population's events", args.settle_timeout_secs).await {
+        Ok(waited) => Some(waited.as_secs_f64()),
         Err(e) => {
             eprintln!("measuring with the population's events not all handled: {e:#}");
             None
@@ -419,28 +419,15 @@ async fn main() -> anyhow::Result<()> {
     // Fanout throughput, and the fanout lag at a fixed posting rate; each once the
     // consumers have caught up with what the steps before it left them (a saturated
     // compose step leaves a backlog), else not measured.
-    let drain = |step: &'static str| {
-        let (target, urls) = (&target, &metrics_urls);
-        let timeout = Duration::from_secs_f64(args.drain_timeout_secs);
-        async move {
-            match fanout::drained(target, urls, fanout::LAG_STEADY, timeout).await {
-                Ok(waited) => {
-                    eprintln!(
-                        "{step}: consumers caught up (waited {:.1} s)",
-                        waited.as_secs_f64()
-                    );
-                    Ok(())
-                }
-                Err(e) => {
-                    let e = format!("{step} not measured: {e:#}");
-                    eprintln!("{e}");
-                    Err(e)
-                }
-            }
-        }
+    let drain = |step: &'static str| async move {
+        caught_up(step, args.drain_timeout_secs).await.map_err(|e| {
+            let e = format!("{step} not measured: {e:#}");
+            eprintln!("{e}");
+            e
+        })
     };
     let fan = match drain("fanout throughput").await {
-        Ok(()) => Ok(fanout::throughput(
+        Ok(_) => Ok(fanout::throughput(
             &target,
             &metrics_urls,
             &pop,
@@ -466,7 +453,7 @@ async fn main() -> anyhow::Result<()> {
         timeout: Duration::from_secs(10),
     };
     let lag = match drain("fanout lag").await {
-        Ok(()) => Ok(run::step(
+        Ok(_) => Ok(run::step(
             &load(Mix::only(Op::Compose), Some(sampling), args.compose_p99_ms),
             args.lag_rate,
             Duration::from_secs_f64(args.lag_secs),

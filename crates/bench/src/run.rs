@@ -179,10 +179,10 @@ pub async fn step(load: &Load, rate: f64, duration: Duration) -> StepResult {
         )
         .await;
     let secs = duration.as_secs_f64();
-    let (stats, windows) = std::mem::replace(
-        &mut *stats.lock().unwrap_or_else(|e| e.into_inner()),
-        (HashMap::new(), Windows::new(WINDOW, load.slow)),
-    );
+    let (stats, slow_windows) = {
+        let mut guard = stats.lock().unwrap_or_else(|e| e.into_inner());
+        (std::mem::take(&mut guard.0), guard.1.slow_windows())
+    };
     let mut ops = BTreeMap::new();
     let mut ok_total = 0;
     for op in load.mix.ops() {
@@ -217,7 +217,7 @@ pub async fn step(load: &Load, rate: f64, duration: Duration) -> StepResult {
         ops,
         lag,
         started_unix_ms,
-        slow_windows: windows.slow_windows(),
+        slow_windows,
     }
 }
 
@@ -309,8 +309,9 @@ pub async fn saturate(
                 .map(|w| format!("{:.1}s({}/{})", w.at_ms as f64 / 1000.0, w.slow, w.answers))
                 .collect();
             eprintln!(
-                "{label:<10} slow answers in {} windows of 100 ms: {}",
+                "{label:<10} slow answers in {} windows of {} ms: {}",
                 r.slow_windows.len(),
+                WINDOW.as_millis(),
                 at.join(" ")
             );
         }
