@@ -141,3 +141,44 @@ async fn kafka_log_passes_the_suite() {
     let log = KafkaEventLog::new(&chirp_testkit::kafka_brokers(), &prefix, 3).unwrap();
     suite(&log).await;
 }
+
+/// Deployments that share brokers under different prefixes share no consumer group: the
+/// group's offsets are committed under the prefixed id (and its rebalances stay its own).
+#[tokio::test]
+async fn kafka_group_ids_carry_the_topic_prefix() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+    let brokers = chirp_testkit::kafka_brokers();
+    let prefix = format!("{}.", chirp_testkit::unique("test"));
+    let log = KafkaEventLog::new(&brokers, &prefix, 1).unwrap();
+    log.append(&history(10, 2)).await.unwrap();
+    let mut a = log.consumer("group-a", &[Topic::Graph]).await.unwrap();
+    assert_eq!(read(&mut a, 2).await, [Id(10), Id(11)]);
+    a.commit().await.unwrap();
+    drop(a);
+
+    let topic = log.topic_name(Topic::Graph);
+    let committed = |group: String| {
+        let (brokers, topic) = (brokers.clone(), topic.clone());
+        tokio::task::spawn_blocking(move || {
+            let c: BaseConsumer = ClientConfig::new()
+                .set("bootstrap.servers", &brokers)
+                .set("group.id", &group)
+                .create()
+                .unwrap();
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition(&topic, 0);
+            let got = c.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
+            got.find_partition(&topic, 0).unwrap().offset()
+        })
+    };
+    assert_eq!(
+        committed(format!("{prefix}group-a")).await.unwrap(),
+        Offset::Offset(2)
+    );
+    assert_eq!(
+        committed("group-a".to_owned()).await.unwrap(),
+        Offset::Invalid
+    );
+}

@@ -1,7 +1,9 @@
 //! The event log on Kafka (any broker that speaks its protocol): the deployed adapter.
 //!
 //! Topics `chirp.posts`, `chirp.graph` and `chirp.users` (under an optional prefix) are
-//! made at start if missing. Events are keyed by [`Event::key`], so one entity's events
+//! made at start if missing; consumer group ids carry the same prefix, so that
+//! deployments sharing brokers under different prefixes never share a group (and its
+//! rebalances). Events are keyed by [`Event::key`], so one entity's events
 //! share a partition and keep their order; the producer is idempotent and waits for every
 //! in-sync replica. Consumers belong to groups, so several processes split the partitions;
 //! each commits offsets only for what it has handled, so a crash redelivers, never skips.
@@ -68,7 +70,8 @@ pub struct KafkaEventLog {
 }
 
 impl KafkaEventLog {
-    /// `brokers`: `host:port[,host:port...]`; `prefix`: of every topic name.
+    /// `brokers`: `host:port[,host:port...]`; `prefix`: of every topic name and consumer
+    /// group id.
     pub fn new(brokers: &str, prefix: &str, partitions: i32) -> anyhow::Result<Self> {
         Ok(KafkaEventLog {
             brokers: brokers.to_owned(),
@@ -116,6 +119,11 @@ impl KafkaEventLog {
 
     pub fn topic_name(&self, t: Topic) -> String {
         format!("{}{}", self.prefix, t.name())
+    }
+
+    /// The Kafka group id of the consumer group Chirp calls `group`.
+    pub fn group_id(&self, group: &str) -> String {
+        format!("{}{group}", self.prefix)
     }
 
     async fn ensure_topics(&self) -> anyhow::Result<()> {
@@ -217,7 +225,7 @@ impl EventLog for KafkaEventLog {
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", &self.brokers)
-            .set("group.id", group)
+            .set("group.id", self.group_id(group))
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
