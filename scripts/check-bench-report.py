@@ -55,6 +55,8 @@ def main(path):
     lag = r["fanout_lag"].get("lag") or {}
     need(lag.get("samples", 0) > 0, "no fanout lag samples")
     need(lag.get("timeouts", 1) == 0, "fanout lag samples timed out")
+    need(lag.get("polls", 0) >= lag.get("samples", 0) > 0,
+         "the lag probes' timeline reads not counted")
     need((r["memory"]["timeline_entries"] or 0) > 0, "no timeline entries counted")
     need((r["memory"]["bytes_per_entry"] or 0) > 0, "no bytes per entry")
     need(len(r["targets"]) == 6, "not every target reported")

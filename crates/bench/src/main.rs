@@ -449,7 +449,9 @@ async fn main() -> anyhow::Result<()> {
     let sampling = LagSampling {
         every: ((args.lag_rate / 25.0).round() as u64).max(1),
         followers: 2,
-        poll: Duration::from_millis(5),
+        poll_min: Duration::from_millis(5),
+        poll_max: Duration::from_millis(250),
+        polls_in_flight: 8,
         timeout: Duration::from_secs(10),
     };
     let lag = match drain("fanout lag").await {
@@ -464,8 +466,8 @@ async fn main() -> anyhow::Result<()> {
     let lag_summary = lag.as_ref().ok().and_then(|l| l.lag.clone());
     if let Some(l) = &lag_summary {
         eprintln!(
-            "fanout lag at {} posts/s: p50 {:.1} ms, p99 {:.1} ms ({} samples, {} timeouts)",
-            args.lag_rate, l.latency.p50_ms, l.latency.p99_ms, l.samples, l.timeouts
+            "fanout lag at {} posts/s: p50 {:.1} ms, p99 {:.1} ms ({} samples, {} timeouts; the probes read {:.0} home timelines/s)",
+            args.lag_rate, l.latency.p50_ms, l.latency.p99_ms, l.samples, l.timeouts, l.polls_per_sec
         );
     }
 

@@ -17,13 +17,37 @@ use crate::schedule::OpenLoop;
 
 /// How the fanout lag is sampled: one compose in `every` (whose author has followers and
 /// is not the celebrity) is followed into `followers` random followers' home timelines,
-/// polled every `poll` for up to `timeout`.
+/// for up to `timeout`.
+///
+/// A follower's timeline is read every `poll_min` at first, then every tenth of the time
+/// waited so far, up to `poll_max`: a lag is measured to within 10% of itself (or
+/// `poll_min`), at a cost in reads that grows with its logarithm, not with the lag. At
+/// most `polls_in_flight` of the probes' reads are in flight at once, so that on a slow
+/// system the probes cannot become the load they measure (a read that waits for its turn
+/// makes the lag seen longer, never shorter).
 #[derive(Debug, Clone, Copy)]
 pub struct LagSampling {
     pub every: u64,
     pub followers: usize,
-    pub poll: Duration,
+    pub poll_min: Duration,
+    pub poll_max: Duration,
+    pub polls_in_flight: usize,
     pub timeout: Duration,
+}
+
+impl LagSampling {
+    /// How long to wait before the next read, `waited` after the post's 201.
+    pub fn poll_after(&self, waited: Duration) -> Duration {
+        (waited / 10).clamp(self.poll_min, self.poll_max.max(self.poll_min))
+    }
+}
+
+/// What the probes of a step found.
+#[derive(Default)]
+struct LagTally {
+    latency: Latency,
+    timeouts: u64,
+    polls: u64,
 }
 
 pub struct Load {
@@ -63,6 +87,9 @@ pub struct Lag {
     pub samples: u64,
     /// Followers in whose home the post had not appeared by the timeout.
     pub timeouts: u64,
+    /// Home-timeline reads the probes made, and their rate over the step.
+    pub polls: u64,
+    pub polls_per_sec: f64,
     pub latency: Summary,
     /// (ms, share of samples at or below), for the plot.
     #[serde(skip)]
@@ -112,7 +139,10 @@ pub async fn step(load: &Load, rate: f64, duration: Duration) -> StepResult {
         HashMap::new(),
         Windows::new(WINDOW, load.slow),
     )));
-    let lag: Arc<Mutex<(Latency, u64)>> = Arc::default();
+    let lag: Arc<Mutex<LagTally>> = Arc::default();
+    let probe_permits = Arc::new(tokio::sync::Semaphore::new(
+        load.lag.map_or(1, |l| l.polls_in_flight.max(1)),
+    ));
     let schedule = OpenLoop {
         rate,
         duration,
@@ -135,8 +165,13 @@ pub async fn step(load: &Load, rate: f64, duration: Duration) -> StepResult {
                 let probe = load
                     .lag
                     .filter(|l| op == Op::Compose && i % l.every.max(1) == 0);
-                let (target, pop, stats, lag) =
-                    (load.target.clone(), pop.clone(), stats.clone(), lag.clone());
+                let (target, pop, stats, lag, permits) = (
+                    load.target.clone(),
+                    pop.clone(),
+                    stats.clone(),
+                    lag.clone(),
+                    probe_permits.clone(),
+                );
                 let page = load.page;
                 async move {
                     let me = &pop.members[who];
@@ -171,7 +206,14 @@ pub async fn step(load: &Load, rate: f64, duration: Duration) -> StepResult {
                         }
                     };
                     if let (Some(post), Some(sampling)) = (posted, probe) {
-                        probe_lag(&target, &pop, who, &post, sampling, &mut rng, &lag).await;
+                        let probe = Probe {
+                            target: &target,
+                            pop: &pop,
+                            sampling,
+                            permits: &permits,
+                            tally: &lag,
+                        };
+                        probe.follow(who, &post, &mut rng).await;
                     }
                 }
             },
@@ -201,12 +243,14 @@ pub async fn step(load: &Load, rate: f64, duration: Duration) -> StepResult {
         );
     }
     let lag = load.lag.map(|_| {
-        let (h, timeouts) = &*lag.lock().unwrap_or_else(|e| e.into_inner());
+        let t = &*lag.lock().unwrap_or_else(|e| e.into_inner());
         Lag {
-            samples: h.count(),
-            timeouts: *timeouts,
-            latency: h.summary(),
-            cdf: h.cdf(100),
+            samples: t.latency.count(),
+            timeouts: t.timeouts,
+            polls: t.polls,
+            polls_per_sec: t.polls as f64 / secs,
+            latency: t.latency.summary(),
+            cdf: t.latency.cdf(100),
         }
     });
     StepResult {
@@ -221,48 +265,115 @@ pub async fn step(load: &Load, rate: f64, duration: Duration) -> StepResult {
     }
 }
 
-/// Follows `post` by `author` into some of the author's followers' home timelines.
-async fn probe_lag(
-    target: &Target,
-    pop: &Population,
-    author: usize,
-    post: &str,
+/// The fanout-lag probes of one step.
+struct Probe<'a> {
+    target: &'a Target,
+    pop: &'a Population,
     sampling: LagSampling,
-    rng: &mut SmallRng,
-    lag: &Mutex<(Latency, u64)>,
-) {
-    let acked = Instant::now();
-    let followers = &pop.plan.followers[author];
-    if author as u32 == pop.plan.celebrity || followers.is_empty() {
-        return;
-    }
-    let picks: Vec<usize> = (0..sampling.followers.min(followers.len()))
-        .map(|_| followers[rng.gen_range(0..followers.len())] as usize)
-        .collect();
-    let waits = picks.into_iter().map(|f| async move {
-        loop {
-            if let Ok(ids) = target.home(&pop.members[f], 10).await {
-                if ids.iter().any(|id| id == post) {
-                    return Some(acked.elapsed());
-                }
-            }
-            if acked.elapsed() > sampling.timeout {
-                return None;
-            }
-            tokio::time::sleep(sampling.poll).await;
+    permits: &'a tokio::sync::Semaphore,
+    tally: &'a Mutex<LagTally>,
+}
+
+impl Probe<'_> {
+    /// Follows `post` by `author` into some of the author's followers' home timelines.
+    async fn follow(&self, author: usize, post: &str, rng: &mut SmallRng) {
+        let acked = Instant::now();
+        let followers = &self.pop.plan.followers[author];
+        if author as u32 == self.pop.plan.celebrity || followers.is_empty() {
+            return;
         }
-    });
-    for seen in futures::future::join_all(waits).await {
-        let mut l = lag.lock().unwrap_or_else(|e| e.into_inner());
-        match seen {
-            Some(d) => l.0.record(d),
-            None => l.1 += 1,
+        let picks: Vec<usize> = (0..self.sampling.followers.min(followers.len()))
+            .map(|_| followers[rng.gen_range(0..followers.len())] as usize)
+            .collect();
+        let waits = picks.into_iter().map(|f| async move {
+            let mut polls = 0;
+            let seen = loop {
+                let found = {
+                    let _turn = self.permits.acquire().await;
+                    polls += 1;
+                    self.target.home(&self.pop.members[f], 10).await
+                };
+                if found.is_ok_and(|ids| ids.iter().any(|id| id == post)) {
+                    break Some(acked.elapsed());
+                }
+                let waited = acked.elapsed();
+                if waited > self.sampling.timeout {
+                    break None;
+                }
+                tokio::time::sleep(self.sampling.poll_after(waited)).await;
+            };
+            (seen, polls)
+        });
+        for (seen, polls) in futures::future::join_all(waits).await {
+            let mut t = self.tally.lock().unwrap_or_else(|e| e.into_inner());
+            t.polls += polls;
+            match seen {
+                Some(d) => t.latency.record(d),
+                None => t.timeouts += 1,
+            }
         }
     }
 }
 
-/// Steps from `from` up by `factor` until a step does not hold `p99_bound_ms` (or `to`
-/// is passed); each step runs `secs`.
+/// The rates a saturation search tries: from `from` up by `factor` while steps hold (not
+/// past `to`); if the first step does not hold, down by `factor` until one does (not
+/// below `from / 16`), so that a system slower than the first step still gets a figure.
+#[derive(Debug, Clone)]
+pub struct RateSearch {
+    from: f64,
+    factor: f64,
+    to: f64,
+    next: Option<f64>,
+    going_down: bool,
+    sustained: Option<f64>,
+}
+
+/// How far below its first rate a search goes down.
+const DOWN_TO: f64 = 1.0 / 16.0;
+
+impl RateSearch {
+    pub fn new(from: f64, factor: f64, to: f64) -> Self {
+        RateSearch {
+            from,
+            factor: factor.max(1.01),
+            to,
+            next: (from <= to).then_some(from),
+            going_down: false,
+            sustained: None,
+        }
+    }
+
+    /// The rate of the next step, if there is one.
+    pub fn next_rate(&self) -> Option<f64> {
+        self.next
+    }
+
+    /// The highest rate that held so far.
+    pub fn sustained(&self) -> Option<f64> {
+        self.sustained
+    }
+
+    /// Records whether the step at [`Self::next_rate`] held.
+    pub fn record(&mut self, held: bool) {
+        let Some(rate) = self.next else {
+            return;
+        };
+        if held {
+            self.sustained = Some(rate);
+        }
+        self.next = match (held, self.going_down) {
+            (true, false) => Some(rate * self.factor).filter(|r| *r <= self.to),
+            (true, true) => None,
+            (false, _) if self.sustained.is_none() => {
+                self.going_down = true;
+                Some(rate / self.factor).filter(|r| *r >= self.from * DOWN_TO)
+            }
+            (false, _) => None,
+        };
+    }
+}
+
+/// The steps of a saturation search ([`RateSearch`]), each `secs` long.
 #[derive(Debug, Clone, Serialize)]
 pub struct Saturation {
     pub p99_bound_ms: f64,
@@ -281,9 +392,12 @@ pub async fn saturate(
     label: &str,
 ) -> Saturation {
     let mut steps = Vec::new();
-    let mut sustained = None;
-    let mut rate = from;
-    while rate <= to {
+    let mut search = RateSearch::new(from, factor, to);
+    while let Some(rate) = search.next_rate() {
+        if !steps.is_empty() {
+            // Let queues drain between steps.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
         let r = step(load, rate, Duration::from_secs_f64(secs)).await;
         let held = r.held(p99_bound_ms);
         eprintln!(
@@ -316,17 +430,107 @@ pub async fn saturate(
             );
         }
         steps.push(r);
-        if !held {
-            break;
-        }
-        sustained = Some(rate);
-        rate *= factor;
-        // Let queues drain between steps.
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        search.record(held);
     }
     Saturation {
         p99_bound_ms,
         steps,
-        sustained,
+        sustained: search.sustained(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sampling() -> LagSampling {
+        LagSampling {
+            every: 20,
+            followers: 2,
+            poll_min: Duration::from_millis(5),
+            poll_max: Duration::from_millis(250),
+            polls_in_flight: 8,
+            timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// The rates a search tries, given which of them hold.
+    fn tried(mut search: RateSearch, holds: impl Fn(f64) -> bool) -> Vec<u64> {
+        let mut rates = Vec::new();
+        while let Some(r) = search.next_rate() {
+            rates.push(r.round() as u64);
+            search.record(holds(r));
+        }
+        rates
+    }
+
+    #[test]
+    fn the_search_steps_up_until_a_step_fails() {
+        let search = RateSearch::new(1000.0, 2.0, 100_000.0);
+        assert_eq!(
+            tried(search.clone(), |r| r < 5000.0),
+            [1000, 2000, 4000, 8000]
+        );
+        let mut s = search;
+        for held in [true, true, true, false] {
+            s.record(held);
+        }
+        assert_eq!(s.sustained(), Some(4000.0));
+    }
+
+    #[test]
+    fn the_search_stops_at_its_ceiling() {
+        let search = RateSearch::new(1000.0, 2.0, 5000.0);
+        assert_eq!(tried(search, |_| true), [1000, 2000, 4000]);
+    }
+
+    #[test]
+    fn below_the_first_rate_the_search_steps_down_until_a_step_holds() {
+        let search = RateSearch::new(1000.0, 2.0, 100_000.0);
+        assert_eq!(tried(search.clone(), |r| r <= 300.0), [1000, 500, 250]);
+        let mut s = search;
+        for held in [false, false, true] {
+            s.record(held);
+        }
+        assert_eq!(s.sustained(), Some(250.0));
+        assert_eq!(s.next_rate(), None);
+    }
+
+    #[test]
+    fn the_search_goes_down_to_a_sixteenth_of_its_first_rate_at_most() {
+        let search = RateSearch::new(1000.0, 2.0, 100_000.0);
+        let mut s = search.clone();
+        assert_eq!(tried(search, |_| false), [1000, 500, 250, 125, 63]);
+        for _ in 0..5 {
+            s.record(false);
+        }
+        assert_eq!(s.sustained(), None);
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn probes_poll_fast_while_the_lag_is_short_then_within_a_tenth_of_it() {
+        let s = sampling();
+        assert_eq!(s.poll_after(ms(0)), ms(5));
+        assert_eq!(s.poll_after(ms(49)), ms(5));
+        assert_eq!(s.poll_after(ms(300)), ms(30));
+        assert_eq!(s.poll_after(ms(2_000)), ms(200));
+        assert_eq!(s.poll_after(ms(9_000)), ms(250));
+    }
+
+    #[test]
+    fn a_probe_that_times_out_reads_a_timeline_about_a_hundred_times_not_two_thousand() {
+        let s = sampling();
+        let (mut waited, mut polls) = (Duration::ZERO, 0);
+        while waited <= s.timeout {
+            polls += 1;
+            waited += s.poll_after(waited);
+        }
+        // 10 reads in the first 50 ms, then one per 10% more waited up to 2.5 s
+        // (ln 50 / ln 1.1, about 41), then one per 250 ms (30). At a fixed 5 ms: 2,000.
+        assert!((75..=90).contains(&polls), "{polls} reads");
     }
 }
