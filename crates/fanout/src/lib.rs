@@ -2,8 +2,12 @@
 //! timelines. A post goes to its author's and each follower's timeline, unless the author
 //! is above the hybrid-fanout threshold (then ReadService merges it in at read time); a
 //! follow backfills, an unfollow purges, a delete retracts. Every step is idempotent, so a
-//! redelivered batch changes nothing.
+//! redelivered batch changes nothing. Within a batch, one key's events (an author's
+//! posts, a follow pair's changes: [`Event::key`]) are applied in order, and different
+//! keys' at once: each step waits on peers (the graph, the timelines), and a partition of
+//! the log keeps only one key's order anyway.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -15,6 +19,7 @@ use chirp_core::page::PageRequest;
 use chirp_core::peers::{SocialGraph, TimelineEntry, Timelines};
 use chirp_core::traces;
 use chirp_core::{ApiResult, Id};
+use futures::stream::{self, TryStreamExt};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::histogram::Histogram;
 use tracing::Instrument;
@@ -25,6 +30,24 @@ pub const TOPICS: &[Topic] = &[Topic::Posts, Topic::Graph];
 
 /// Followers read from the graph per batch.
 const FOLLOWER_BATCH: usize = 1000;
+
+/// Keys of a batch whose events are applied at once.
+const KEYS_AT_ONCE: usize = 16;
+
+/// A batch's events, one sequence per key, each in the batch's order; the sequences in
+/// the order of their first event.
+fn by_key(events: &[Event]) -> Vec<Vec<&Event>> {
+    let mut sequences: Vec<Vec<&Event>> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for e in events {
+        let i = *index.entry(e.key()).or_insert_with(|| {
+            sequences.push(Vec::new());
+            sequences.len() - 1
+        });
+        sequences[i].push(e);
+    }
+    sequences
+}
 
 #[derive(Clone)]
 pub struct FanoutMetrics {
@@ -140,12 +163,148 @@ impl FanoutService {
 #[async_trait]
 impl EventHandler for FanoutService {
     async fn handle(&self, events: &[Event]) -> anyhow::Result<()> {
-        for e in events {
-            self.apply(e)
-                .instrument(traces::consume_span(GROUP, e))
-                .await
-                .map_err(|err| anyhow::anyhow!("fanout of event {} failed: {err:#}", e.id))?;
+        // On an error the rest is dropped and the whole batch comes again: every step is
+        // idempotent.
+        stream::iter(by_key(events).into_iter().map(Ok))
+            .try_for_each_concurrent(KEYS_AT_ONCE, |sequence| async move {
+                for e in sequence {
+                    self.apply(e)
+                        .instrument(traces::consume_span(GROUP, e))
+                        .await
+                        .map_err(|err| {
+                            anyhow::anyhow!("fanout of event {} failed: {err:#}", e.id)
+                        })?;
+                }
+                Ok(())
+            })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chirp_core::model::FollowCounts;
+    use chirp_core::peers::GraphPage;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    fn follow(id: u64, follower: u64, followee: u64, created: bool) -> Event {
+        let (follower, followee) = (Id(follower), Id(followee));
+        Event {
+            id: Id(id),
+            version: id,
+            occurred_at_ms: 0,
+            trace: None,
+            body: if created {
+                EventBody::FollowCreated { follower, followee }
+            } else {
+                EventBody::FollowDeleted { follower, followee }
+            },
         }
-        Ok(())
+    }
+
+    /// Nobody is a celebrity; each timeline call takes 20 ms and is written down.
+    #[derive(Default)]
+    struct Slow {
+        calls: Mutex<Vec<(&'static str, Id, Id)>>,
+        in_flight: Mutex<(usize, usize)>,
+    }
+
+    impl Slow {
+        async fn call(&self, what: &'static str, follower: Id, followee: Id) {
+            {
+                let mut f = self.in_flight.lock().unwrap();
+                f.0 += 1;
+                f.1 = f.1.max(f.0);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            self.calls.lock().unwrap().push((what, follower, followee));
+            self.in_flight.lock().unwrap().0 -= 1;
+        }
+    }
+
+    #[async_trait]
+    impl SocialGraph for Slow {
+        async fn followers(&self, _: Id, _: PageRequest) -> ApiResult<GraphPage> {
+            Ok(GraphPage {
+                users: vec![],
+                keys: vec![],
+                more: false,
+            })
+        }
+        async fn all_followees(&self, _: Id) -> ApiResult<Vec<Id>> {
+            Ok(vec![])
+        }
+        async fn counts(&self, users: &[Id]) -> ApiResult<HashMap<Id, FollowCounts>> {
+            Ok(users
+                .iter()
+                .map(|u| (*u, FollowCounts::default()))
+                .collect())
+        }
+        async fn followees_above(&self, _: Id, _: u64) -> ApiResult<Vec<Id>> {
+            Ok(vec![])
+        }
+    }
+
+    #[async_trait]
+    impl Timelines for Slow {
+        async fn page(&self, _: Id, _: PageRequest) -> ApiResult<Vec<Id>> {
+            Ok(vec![])
+        }
+        async fn deliver(&self, _: &[Id], _: TimelineEntry) -> ApiResult<()> {
+            Ok(())
+        }
+        async fn retract(&self, _: &[Id], _: Id) -> ApiResult<()> {
+            Ok(())
+        }
+        async fn backfill(&self, follower: Id, followee: Id) -> ApiResult<()> {
+            self.call("backfill", follower, followee).await;
+            Ok(())
+        }
+        async fn purge(&self, follower: Id, followee: Id) -> ApiResult<()> {
+            self.call("purge", follower, followee).await;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_batch_splits_by_key_each_key_in_order() {
+        let events = [
+            follow(1, 1, 2, true),
+            follow(2, 3, 4, true),
+            follow(3, 1, 2, false),
+            follow(4, 5, 6, true),
+            follow(5, 1, 2, true),
+        ];
+        let ids: Vec<Vec<u64>> = by_key(&events)
+            .iter()
+            .map(|s| s.iter().map(|e| e.id.get()).collect())
+            .collect();
+        assert_eq!(ids, [vec![1, 3, 5], vec![2], vec![4]]);
+    }
+
+    #[tokio::test]
+    async fn different_keys_are_applied_at_once_and_one_keys_events_in_order() {
+        let peers = Arc::new(Slow::default());
+        let fanout = FanoutService {
+            graph: peers.clone(),
+            timelines: peers.clone(),
+            celebrity_threshold: 1000,
+            metrics: FanoutMetrics::new(&Telemetry::new()),
+        };
+        // Twenty follows of different pairs, and one pair followed, unfollowed, followed.
+        let mut events: Vec<Event> = (0..20).map(|i| follow(i, 100 + i, 1, true)).collect();
+        events.push(follow(20, 7, 8, true));
+        events.push(follow(21, 7, 8, false));
+        events.push(follow(22, 7, 8, true));
+        fanout.handle(&events).await.unwrap();
+
+        let calls = peers.calls.lock().unwrap().clone();
+        assert_eq!(calls.len(), 23, "every event applied once");
+        let pair: Vec<&str> = calls.iter().filter(|c| c.1 == Id(7)).map(|c| c.0).collect();
+        assert_eq!(pair, ["backfill", "purge", "backfill"]);
+        let most = peers.in_flight.lock().unwrap().1;
+        assert_eq!(most, KEYS_AT_ONCE, "timeline calls in flight at once");
     }
 }
