@@ -151,3 +151,17 @@ pub fn kafka_brokers() -> String {
     std::env::var("CHIRP_TEST_KAFKA_BROKERS")
         .expect("CHIRP_TEST_KAFKA_BROKERS is not set: run the tests with `make test`")
 }
+
+/// How many statements prepared (by name) in the session of `pool`'s connection hold
+/// `text`: with a pool of one connection, whether a query was prepared, and so whether
+/// PostgreSQL may settle on a generic plan for it.
+pub async fn prepared_statements_with(pool: &sqlx::PgPool, text: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_prepared_statements WHERE strpos(statement, $1) > 0",
+    )
+    .persistent(false)
+    .bind(text)
+    .fetch_one(pool)
+    .await
+    .expect("reading pg_prepared_statements")
+}

@@ -116,7 +116,12 @@ impl ReadStore for PgReadStore {
         let before = page
             .before
             .map_or(i64::MAX, |b| b.min(i64::MAX as u64) as i64);
+        // Planned afresh for each call's authors (an unnamed statement): the generic
+        // plan of a prepared one, which PostgreSQL may settle on after five runs, walks
+        // the whole primary key backwards for `author_id = ANY($1) ORDER BY id DESC`
+        // (47 ms for an author of 3 posts among 33,617; 0.1 ms by the author's index).
         let rows = sqlx::query(&sql)
+            .persistent(false)
             .bind(raw(authors))
             .bind(before)
             .bind(page.limit as i64 + 1)
@@ -130,5 +135,41 @@ impl ReadStore for PgReadStore {
 
     async fn ping(&self) -> anyhow::Result<()> {
         self.db.ping().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One connection, so that the session the statements are prepared in is the one
+    /// asked about.
+    async fn one_connection(url: &str) -> PgDb {
+        let mut db = PgDb::connect_lazy(url).unwrap();
+        db.pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect_lazy(url)
+            .unwrap();
+        db
+    }
+
+    /// Posts by authors are never read through a prepared statement's generic plan.
+    #[tokio::test]
+    async fn posts_by_is_planned_for_its_authors_every_time() {
+        let pg = chirp_testkit::postgres().await;
+        let db = one_connection(&pg.url).await;
+        chirp_auth::adapters::postgres::migrate(&db).await.unwrap();
+        chirp_write::adapters::postgres::migrate(&db).await.unwrap();
+        let store = PgReadStore { db: db.clone() };
+        for _ in 0..8 {
+            store
+                .posts_by(&[Id(1), Id(2)], PageRequest::first(10))
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            chirp_testkit::prepared_statements_with(&db.pool, "p.author_id = ANY").await,
+            0
+        );
     }
 }

@@ -20,11 +20,15 @@ impl PostsSource for PgPostsSource {
             return Ok(Vec::new());
         }
         let ids: Vec<i64> = authors.iter().map(|a| a.as_i64()).collect();
+        // Planned afresh for each call's authors (an unnamed statement): the generic
+        // plan of a prepared one walks the whole primary key backwards (ReadService's
+        // `posts_by` says more).
         let rows = sqlx::query(
             "SELECT id, author_id FROM posts
              WHERE author_id = ANY($1) AND deleted_at IS NULL
              ORDER BY id DESC LIMIT $2",
         )
+        .persistent(false)
         .bind(ids)
         .bind(limit as i64)
         .fetch_all(&self.db.pool)
@@ -41,5 +45,44 @@ impl PostsSource for PgPostsSource {
 
     async fn ping(&self) -> anyhow::Result<()> {
         self.db.ping().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Recent posts by authors are never read through a prepared statement's generic
+    /// plan.
+    #[tokio::test]
+    async fn recent_by_is_planned_for_its_authors_every_time() {
+        let pg = chirp_testkit::postgres().await;
+        let mut db = PgDb::connect_lazy(&pg.url).unwrap();
+        // One connection: the session the statements are prepared in is the one asked.
+        db.pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect_lazy(&pg.url)
+            .unwrap();
+        // The posts table as WriteService makes it, as far as this query reads it.
+        sqlx::raw_sql(
+            "CREATE TABLE posts (id BIGINT PRIMARY KEY, author_id BIGINT NOT NULL,
+                 deleted_at BIGINT);
+             INSERT INTO posts VALUES (1, 7, NULL), (2, 8, NULL), (3, 7, 5)",
+        )
+        .execute(&db.pool)
+        .await
+        .unwrap();
+        let source = PgPostsSource { db: db.clone() };
+        for _ in 0..8 {
+            let got = source.recent_by(&[Id(7), Id(8)], 10).await.unwrap();
+            assert_eq!(
+                got.iter().map(|e| e.post).collect::<Vec<_>>(),
+                [Id(2), Id(1)]
+            );
+        }
+        assert_eq!(
+            chirp_testkit::prepared_statements_with(&db.pool, "author_id = ANY").await,
+            0
+        );
     }
 }
