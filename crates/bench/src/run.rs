@@ -324,7 +324,6 @@ pub struct RateSearch {
     factor: f64,
     to: f64,
     next: Option<f64>,
-    going_down: bool,
     sustained: Option<f64>,
 }
 
@@ -338,7 +337,6 @@ impl RateSearch {
             factor: factor.max(1.01),
             to,
             next: (from <= to).then_some(from),
-            going_down: false,
             sustained: None,
         }
     }
@@ -361,11 +359,12 @@ impl RateSearch {
         if held {
             self.sustained = Some(rate);
         }
-        self.next = match (held, self.going_down) {
+        // Below the first rate, the search is going down.
+        let going_down = rate < self.from;
+        self.next = match (held, going_down) {
             (true, false) => Some(rate * self.factor).filter(|r| *r <= self.to),
             (true, true) => None,
             (false, _) if self.sustained.is_none() => {
-                self.going_down = true;
                 Some(rate / self.factor).filter(|r| *r >= self.from * DOWN_TO)
             }
             (false, _) => None,

@@ -152,6 +152,15 @@ pub fn kafka_brokers() -> String {
         .expect("CHIRP_TEST_KAFKA_BROKERS is not set: run the tests with `make test`")
 }
 
+/// A pool of one connection to `url`: every query runs in one session, so that what the
+/// session holds (its prepared statements) can be asked about.
+pub fn one_connection_pool(url: &str) -> sqlx::PgPool {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_lazy(url)
+        .expect("a PostgreSQL URL")
+}
+
 /// How many statements prepared (by name) in the session of `pool`'s connection hold
 /// `text`: with a pool of one connection, whether a query was prepared, and so whether
 /// PostgreSQL may settle on a generic plan for it.

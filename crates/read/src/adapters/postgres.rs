@@ -142,22 +142,12 @@ impl ReadStore for PgReadStore {
 mod tests {
     use super::*;
 
-    /// One connection, so that the session the statements are prepared in is the one
-    /// asked about.
-    async fn one_connection(url: &str) -> PgDb {
-        let mut db = PgDb::connect_lazy(url).unwrap();
-        db.pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(1)
-            .connect_lazy(url)
-            .unwrap();
-        db
-    }
-
     /// Posts by authors are never read through a prepared statement's generic plan.
     #[tokio::test]
     async fn posts_by_is_planned_for_its_authors_every_time() {
         let pg = chirp_testkit::postgres().await;
-        let db = one_connection(&pg.url).await;
+        let mut db = PgDb::connect_lazy(&pg.url).unwrap();
+        db.pool = chirp_testkit::one_connection_pool(&pg.url);
         chirp_auth::adapters::postgres::migrate(&db).await.unwrap();
         chirp_write::adapters::postgres::migrate(&db).await.unwrap();
         let store = PgReadStore { db: db.clone() };

@@ -58,11 +58,7 @@ mod tests {
     async fn recent_by_is_planned_for_its_authors_every_time() {
         let pg = chirp_testkit::postgres().await;
         let mut db = PgDb::connect_lazy(&pg.url).unwrap();
-        // One connection: the session the statements are prepared in is the one asked.
-        db.pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(1)
-            .connect_lazy(&pg.url)
-            .unwrap();
+        db.pool = chirp_testkit::one_connection_pool(&pg.url);
         // The posts table as WriteService makes it, as far as this query reads it.
         sqlx::raw_sql(
             "CREATE TABLE posts (id BIGINT PRIMARY KEY, author_id BIGINT NOT NULL,
