@@ -150,17 +150,21 @@ impl AuthService {
                 created_at_ms,
             },
         };
-        match self.identities.insert(&identity).await {
-            Ok(()) => {}
-            Err(CreateError::HandleTaken) => {
-                return Err(ApiError::Conflict("that handle is taken".into()))
-            }
-            Err(CreateError::EmailTaken) => {
-                return Err(ApiError::Conflict(
-                    "that email is already registered".into(),
-                ))
-            }
-            Err(CreateError::Store(e)) => return Err(unavailable(e)),
+        // The session first: a session store that is down then fails the signup before
+        // anything of the account is written, so that the same signup can be tried again
+        // (not a 503 for an account that exists, and a 409 for its retry).
+        let (session, refresh_token) = self.start_session(id).await?;
+        let created = match self.identities.insert(&identity).await {
+            Ok(()) => Ok(()),
+            Err(CreateError::HandleTaken) => Err(ApiError::Conflict("that handle is taken".into())),
+            Err(CreateError::EmailTaken) => Err(ApiError::Conflict(
+                "that email is already registered".into(),
+            )),
+            Err(CreateError::Store(e)) => Err(unavailable(e)),
+        };
+        if let Err(e) = created {
+            self.abandon_session(id, session).await;
+            return Err(e);
         }
         let profile = PublicProfile {
             id,
@@ -174,6 +178,7 @@ impl AuthService {
             if let Err(undo) = self.identities.remove(id).await {
                 tracing::error!(user = %id, error = format!("{undo:#}"), "an identity without a profile remains");
             }
+            self.abandon_session(id, session).await;
             return Err(ApiError::unavailable("profile store", e));
         }
         self.outbox_wake.notify_one();
@@ -186,7 +191,7 @@ impl AuthService {
             following_count: 0,
             posts_count: 0,
         };
-        self.open_session(user).await
+        Ok(self.tokens(user, session, refresh_token))
     }
 
     pub async fn login(
@@ -325,14 +330,28 @@ impl AuthService {
     }
 
     async fn open_session(&self, user: User) -> ApiResult<Tokens> {
+        let (session, token) = self.start_session(user.id).await?;
+        Ok(self.tokens(user, session, token))
+    }
+
+    /// A new session of `user`: its id and its first refresh token.
+    async fn start_session(&self, user: Id) -> ApiResult<(Id, String)> {
         let session = self.ids.next_id();
         let (token, token_ref) = new_refresh_token(session);
         let expires = now_ms() + self.config.refresh_ttl.as_millis() as i64;
         self.sessions
-            .start(user.id, &token_ref, expires)
+            .start(user, &token_ref, expires)
             .await
             .map_err(unavailable)?;
-        Ok(self.tokens(user, session, token))
+        Ok((session, token))
+    }
+
+    /// Ends a session whose token was never handed out (its signup failed). One left
+    /// behind cannot be used, since nobody holds its token, and it expires with its TTL.
+    async fn abandon_session(&self, user: Id, session: Id) {
+        if let Err(e) = self.sessions.revoke(session).await {
+            tracing::warn!(user = %user, session = %session, error = format!("{e:#}"), "the session of a failed signup remains until it expires");
+        }
     }
 
     fn tokens(&self, user: User, session: Id, refresh_token: String) -> Tokens {

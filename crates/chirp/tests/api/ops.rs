@@ -227,4 +227,51 @@ mod inside {
         let res = app.login("nobody", "whatever password").await;
         assert_problem(res, StatusCode::SERVICE_UNAVAILABLE).await;
     }
+
+    /// A signup that finds the session store down is a 503 and leaves no account behind,
+    /// so that the same signup succeeds once the store is back (not a 409 for the account
+    /// of a signup that failed).
+    #[tokio::test]
+    async fn signup_with_the_session_store_down_creates_no_account() {
+        let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+        let deps = std::sync::Arc::new(Deps::from_env().await);
+        let mut settings = chirp::Settings::for_tests(dir.path().to_path_buf());
+        deps.configure(&mut settings);
+        // Nothing listens on port 1.
+        settings.redis_url = Some("redis://127.0.0.1:1".into());
+        let app = launch(settings, dir, deps).await;
+        let handle = format!("nosession_{}", app.tag);
+        let signup = serde_json::json!({
+            "handle": handle,
+            "email": format!("{handle}@example.com"),
+            "password": "a long enough password",
+        });
+        assert_problem(
+            app.signup_raw(signup.clone()).await,
+            StatusCode::SERVICE_UNAVAILABLE,
+        )
+        .await;
+        assert_problem(
+            app.get(&format!("/api/v1/users?handle={handle}"), None)
+                .await,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+
+        let redis = chirp_testkit::TestRedisPrefix::new();
+        let app = app
+            .restart(|s| {
+                s.redis_url = Some(redis.url.clone());
+                s.redis_prefix = redis.prefix.clone();
+            })
+            .await;
+        let res = app.signup_raw(signup).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let tokens = body(res).await;
+        assert_eq!(tokens["user"]["handle"], handle.as_str(), "{tokens}");
+        let found = app
+            .get_json(&format!("/api/v1/users?handle={handle}"), None)
+            .await;
+        assert_eq!(found["id"], tokens["user"]["id"], "{found}");
+    }
 }
