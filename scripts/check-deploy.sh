@@ -4,7 +4,8 @@
 # `chirp all`:
 #   - deploy/docker-compose.yml against the Compose Specification (check-jsonschema);
 #   - deploy/k8s rendered by kustomize, against the Kubernetes API schemas
-#     (kubernetes-validate --strict);
+#     (kubernetes-validate --strict), and its network policies against its Deployments,
+#     Ingress and scrape annotations (scripts/check-k8s-policies.py);
 #   - every YAML file with yamllint;
 #   - deploy/nginx/chirp-routes.conf: `nginx -t`, then requests through it.
 set -euo pipefail
@@ -16,6 +17,7 @@ venv="$root/.build/venv"
 for pkg in check-jsonschema kubernetes-validate yamllint; do
   [ -x "$venv/bin/$pkg" ] || "$venv/bin/pip" install -q "$pkg"
 done
+"$venv/bin/python" -c 'import yaml' 2>/dev/null || "$venv/bin/pip" install -q pyyaml
 if ! command -v nginx >/dev/null; then
   echo "installing nginx" >&2
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light || \
@@ -27,6 +29,10 @@ passed=0
 passed=$((passed + 1))
 
 kubectl kustomize deploy/k8s | "$venv/bin/kubernetes-validate" --strict -
+passed=$((passed + 1))
+
+# The network policies against the Deployments, the Ingress and Prometheus's scraping.
+kubectl kustomize deploy/k8s | "$venv/bin/python" scripts/check-k8s-policies.py
 passed=$((passed + 1))
 
 "$venv/bin/yamllint" -d '{extends: relaxed, rules: {line-length: {max: 140}}}' deploy

@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Checks deploy/k8s's NetworkPolicies against the rest of the rendered manifests (read
+from stdin, the output of `kubectl kustomize deploy/k8s`):
+  - every Chirp pod is selected by a policy, and no policy admits everyone (a rule
+    without `from`);
+  - the pods that serve the internal API admit, from outside the namespace, only the
+    ingress controller and Prometheus, and TimelineService and FanoutService (nothing
+    outside Chirp calls them) not the ingress controller either;
+  - every Service the Ingress routes to admits the ingress controller, and every pod
+    that asks to be scraped admits Prometheus (else the policy would break them).
+Exits non-zero, naming what is wrong."""
+import sys
+
+import yaml
+
+INGRESS_NS = "ingress-nginx"
+MONITORING_NS = "monitoring"
+INTERNAL_API = {"read", "graph", "timeline"}
+PEERS_ONLY = {"timeline", "fanout"}
+
+docs = [d for d in yaml.safe_load_all(sys.stdin) if d]
+by_kind = {}
+for d in docs:
+    by_kind.setdefault(d["kind"], []).append(d)
+policies = by_kind.get("NetworkPolicy", [])
+problems = []
+
+
+def selects(selector, labels):
+    for k, v in (selector.get("matchLabels") or {}).items():
+        if labels.get(k) != v:
+            return False
+    for e in selector.get("matchExpressions") or []:
+        op, key, values = e["operator"], e["key"], e.get("values") or []
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and labels.get(key) in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+def admitted(labels):
+    """What the policies selecting pods of `labels` let in: ('pods', selector) and
+    ('namespace', name); None when some rule admits everyone."""
+    peers = []
+    for p in policies:
+        if not selects(p["spec"]["podSelector"], labels):
+            continue
+        for rule in p["spec"].get("ingress") or []:
+            if not rule.get("from"):
+                return None
+            for peer in rule["from"]:
+                if "namespaceSelector" in peer:
+                    ns = (peer["namespaceSelector"].get("matchLabels") or {}).get(
+                        "kubernetes.io/metadata.name", "*")
+                    peers.append(("namespace", ns))
+                else:
+                    peers.append(("pods", peer.get("podSelector")))
+    return peers
+
+
+pods = {}
+for dep in by_kind.get("Deployment", []):
+    tmpl = dep["spec"]["template"]
+    labels = tmpl["metadata"].get("labels") or {}
+    name = dep["metadata"]["name"]
+    pods[name] = (labels, tmpl["metadata"].get("annotations") or {})
+    if not any(selects(p["spec"]["podSelector"], labels) for p in policies):
+        problems.append(f"Deployment {name}: no NetworkPolicy selects its pods")
+        continue
+    peers = admitted(labels)
+    if peers is None:
+        problems.append(f"Deployment {name}: a policy admits every pod of the cluster")
+        continue
+    namespaces = {n for kind, n in peers if kind == "namespace"}
+    component = labels.get("app.kubernetes.io/component")
+    if component in INTERNAL_API:
+        extra = namespaces - {INGRESS_NS, MONITORING_NS}
+        if extra:
+            problems.append(f"Deployment {name} serves /internal/v1 and admits namespaces {sorted(extra)}")
+    if component in PEERS_ONLY and INGRESS_NS in namespaces:
+        problems.append(f"Deployment {name}: the ingress controller is admitted, though nothing outside Chirp calls it")
+    if annotations := pods[name][1]:
+        if annotations.get("prometheus.io/scrape") == "true" and MONITORING_NS not in namespaces:
+            problems.append(f"Deployment {name} asks to be scraped but Prometheus ({MONITORING_NS}) is not admitted")
+
+services = {s["metadata"]["name"]: s["spec"]["selector"] for s in by_kind.get("Service", [])}
+for ing in by_kind.get("Ingress", []):
+    for rule in ing["spec"].get("rules") or []:
+        for path in rule["http"]["paths"]:
+            svc = path["backend"]["service"]["name"]
+            selector = services.get(svc)
+            if selector is None:
+                problems.append(f"Ingress routes {path['path']} to an unknown Service {svc}")
+                continue
+            for name, (labels, _) in pods.items():
+                if all(labels.get(k) == v for k, v in selector.items()):
+                    peers = admitted(labels)
+                    if peers is not None and ("namespace", INGRESS_NS) not in peers:
+                        problems.append(f"Ingress routes {path['path']} to {name}, whose pods do not admit the ingress controller")
+
+if not policies:
+    problems.append("no NetworkPolicy in deploy/k8s")
+for p in problems:
+    print(f"network policy check: {p}", file=sys.stderr)
+if problems:
+    sys.exit(1)
+print(f"network policies: {len(policies)} policies cover {len(pods)} Deployments")
