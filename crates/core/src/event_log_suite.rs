@@ -146,8 +146,7 @@ async fn kafka_log_passes_the_suite() {
 /// group's offsets are committed under the prefixed id (and its rebalances stay its own).
 #[tokio::test]
 async fn kafka_group_ids_carry_the_topic_prefix() {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+    use rdkafka::Offset;
 
     let brokers = chirp_testkit::kafka_brokers();
     let prefix = format!("{}.", chirp_testkit::unique("test"));
@@ -159,26 +158,106 @@ async fn kafka_group_ids_carry_the_topic_prefix() {
     drop(a);
 
     let topic = log.topic_name(Topic::Graph);
-    let committed = |group: String| {
-        let (brokers, topic) = (brokers.clone(), topic.clone());
-        tokio::task::spawn_blocking(move || {
-            let c: BaseConsumer = ClientConfig::new()
-                .set("bootstrap.servers", &brokers)
-                .set("group.id", &group)
-                .create()
-                .unwrap();
-            let mut tpl = TopicPartitionList::new();
-            tpl.add_partition(&topic, 0);
-            let got = c.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
-            got.find_partition(&topic, 0).unwrap().offset()
-        })
-    };
     assert_eq!(
-        committed(format!("{prefix}group-a")).await.unwrap(),
+        committed_offset(&brokers, &format!("{prefix}group-a"), &topic).await,
         Offset::Offset(2)
     );
     assert_eq!(
-        committed("group-a".to_owned()).await.unwrap(),
+        committed_offset(&brokers, "group-a", &topic).await,
         Offset::Invalid
     );
+}
+
+/// The offset `group` has committed on partition 0 of `topic`, read by a client of its own.
+async fn committed_offset(brokers: &str, group: &str, topic: &str) -> rdkafka::Offset {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{ClientConfig, TopicPartitionList};
+
+    let (brokers, group, topic) = (brokers.to_owned(), group.to_owned(), topic.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let c: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("group.id", &group)
+            .create()
+            .unwrap();
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(&topic, 0);
+        let got = c.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
+        got.find_partition(&topic, 0).unwrap().offset()
+    })
+    .await
+    .unwrap()
+}
+
+/// A batch made only of messages that are not events (skipped, and logged) still moves
+/// the group's committed position past them: else the group's lag never returns to 0.
+#[tokio::test]
+async fn a_consumer_commits_past_unreadable_messages() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    use rdkafka::{ClientConfig, Offset};
+    use tokio_util::sync::CancellationToken;
+
+    use crate::events::{run_consumer, EventHandler};
+
+    struct Count(AtomicUsize);
+    #[async_trait::async_trait]
+    impl EventHandler for Count {
+        async fn handle(&self, events: &[Event]) -> anyhow::Result<()> {
+            self.0.fetch_add(events.len(), Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    let brokers = chirp_testkit::kafka_brokers();
+    let prefix = format!("{}.", chirp_testkit::unique("test"));
+    let log = Arc::new(KafkaEventLog::new(&brokers, &prefix, 1).unwrap());
+    // Makes the topics.
+    drop(log.consumer("made", &[Topic::Graph]).await.unwrap());
+    let topic = log.topic_name(Topic::Graph);
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .unwrap();
+    for payload in ["not an event", "{\"neither\": true}"] {
+        producer
+            .send(
+                FutureRecord::<str, str>::to(&topic)
+                    .key("k")
+                    .payload(payload),
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+
+    let handled = Arc::new(Count(AtomicUsize::new(0)));
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(run_consumer(
+        log.clone(),
+        None,
+        "skipper",
+        &[Topic::Graph],
+        handled.clone(),
+        Arc::new(AtomicBool::new(false)),
+        stop.clone(),
+    ));
+    let group = log.group_id("skipper");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut at = committed_offset(&brokers, &group, &topic).await;
+    while at != Offset::Offset(2) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        at = committed_offset(&brokers, &group, &topic).await;
+    }
+    stop.cancel();
+    running.await.unwrap();
+    assert_eq!(
+        at,
+        Offset::Offset(2),
+        "the group's position after two unreadable messages"
+    );
+    assert_eq!(handled.0.load(Ordering::SeqCst), 0, "nothing was an event");
 }

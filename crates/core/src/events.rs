@@ -296,30 +296,32 @@ pub async fn run_consumer(
                 continue;
             }
         };
-        if batch.is_empty() {
-            continue;
-        }
-        // Handle, retrying until it works: skipping a batch would lose work.
-        loop {
-            match handler.handle(&batch).await {
-                Ok(()) => break,
-                Err(e) => {
-                    tracing::warn!(
-                        group,
-                        error = format!("{e:#}"),
-                        "handling events failed; retrying"
-                    );
-                    if backoff.wait(&stop).await.is_err() {
-                        return;
+        if !batch.is_empty() {
+            // Handle, retrying until it works: skipping a batch would lose work.
+            loop {
+                match handler.handle(&batch).await {
+                    Ok(()) => break,
+                    Err(e) => {
+                        tracing::warn!(
+                            group,
+                            error = format!("{e:#}"),
+                            "handling events failed; retrying"
+                        );
+                        if backoff.wait(&stop).await.is_err() {
+                            return;
+                        }
                     }
                 }
             }
+            backoff.reset();
+            last_batch = Some(std::time::Instant::now());
+            if let Some(m) = &metrics {
+                m.consumed(group, &batch);
+            }
         }
-        backoff.reset();
-        last_batch = Some(std::time::Instant::now());
-        if let Some(m) = &metrics {
-            m.consumed(group, &batch);
-        }
+        // Committed even when the batch is empty: what was read may have been skipped
+        // (unreadable messages), and a position left before them would keep the group's
+        // lag above 0 for good. With nothing read, a commit does nothing.
         while let Err(e) = consumer.commit().await {
             tracing::warn!(
                 group,
