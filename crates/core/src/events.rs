@@ -2,6 +2,7 @@
 //! through: an [`EventLog`] (Kafka deployed, an SQLite log embedded) that producers append
 //! to and consumer groups read from, committing their position only after the work is done.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -183,31 +184,57 @@ pub struct ConsumerMetrics {
     pub service: &'static str,
 }
 
+/// The labels of a consumer lag series.
+fn lag_labels<'a>(
+    service: &'a str,
+    group: &'a str,
+    topic: &'a str,
+    partition: &'a str,
+) -> [(&'static str, &'a str); 4] {
+    [
+        ("service", service),
+        ("group", group),
+        ("topic", topic),
+        ("partition", partition),
+    ]
+}
+
 /// How often a consumer reports its lag.
 const LAG_EVERY: Duration = Duration::from_secs(5);
 
 impl ConsumerMetrics {
-    async fn report_lag(&self, group: &'static str, consumer: &mut dyn EventConsumer) {
-        match consumer.lag().await {
-            Ok(lags) => {
-                for (topic, partition, behind) in lags {
-                    let partition = partition.to_string();
-                    self.telemetry
-                        .gauge_with(
-                            "consumer_lag",
-                            "Events in the log that a consumer group has not yet handled",
-                            &[
-                                ("service", self.service),
-                                ("group", group),
-                                ("topic", &topic),
-                                ("partition", &partition),
-                            ],
-                        )
-                        .set(behind);
-                }
+    /// Sets the lag of each partition the consumer reads, and drops the series of those it
+    /// reported before and reads no longer (given to another member by a rebalance, whose
+    /// own series then says how far behind it is): `reported` holds what was reported.
+    async fn report_lag(
+        &self,
+        group: &'static str,
+        consumer: &mut dyn EventConsumer,
+        reported: &mut HashSet<(String, i32)>,
+    ) {
+        const NAME: &str = "consumer_lag";
+        const HELP: &str = "Events in the log that a consumer group has not yet handled";
+        let lags = match consumer.lag().await {
+            Ok(lags) => lags,
+            Err(e) => {
+                tracing::debug!(group, error = format!("{e:#}"), "no consumer lag");
+                return;
             }
-            Err(e) => tracing::debug!(group, error = format!("{e:#}"), "no consumer lag"),
+        };
+        let mut now = HashSet::with_capacity(lags.len());
+        for (topic, partition, behind) in lags {
+            let p = partition.to_string();
+            self.telemetry
+                .gauge_with(NAME, HELP, &lag_labels(self.service, group, &topic, &p))
+                .set(behind);
+            now.insert((topic, partition));
         }
+        for (topic, partition) in reported.difference(&now) {
+            let p = partition.to_string();
+            self.telemetry
+                .remove_gauge(NAME, &lag_labels(self.service, group, topic, &p));
+        }
+        *reported = now;
     }
 
     fn consumed(&self, group: &'static str, events: &[Event]) {
@@ -259,6 +286,7 @@ pub async fn run_consumer(
         joined.store(true, std::sync::atomic::Ordering::Release);
     }
     let mut lag_reported: Option<std::time::Instant> = None;
+    let mut lag_series = HashSet::new();
     let batching = handler.batching();
     let mut last_batch: Option<std::time::Instant> = None;
     while !stop.is_cancelled() {
@@ -271,7 +299,8 @@ pub async fn run_consumer(
         }
         if let Some(m) = &metrics {
             if lag_reported.is_none_or(|at| at.elapsed() >= LAG_EVERY) {
-                m.report_lag(group, consumer.as_mut()).await;
+                m.report_lag(group, consumer.as_mut(), &mut lag_series)
+                    .await;
                 lag_reported = Some(std::time::Instant::now());
             }
         }
@@ -398,5 +427,70 @@ mod tests {
         let json = traced.to_json();
         assert!(json.contains("\"traceparent\":\"00-4bf9"), "{json}");
         assert_eq!(Event::from_json(&json).unwrap(), traced);
+    }
+
+    /// A consumer whose lag reports are scripted: each call to `lag` gives the next.
+    struct Lags(std::collections::VecDeque<Vec<(String, i32, i64)>>);
+
+    #[async_trait]
+    impl EventConsumer for Lags {
+        async fn next_batch(&mut self, _: usize, _: Duration) -> anyhow::Result<Vec<Event>> {
+            Ok(Vec::new())
+        }
+        async fn commit(&mut self) -> anyhow::Result<()> {
+            Ok(())
+        }
+        async fn lag(&mut self) -> anyhow::Result<Vec<(String, i32, i64)>> {
+            self.0.pop_front().ok_or_else(|| anyhow::anyhow!("no more"))
+        }
+    }
+
+    /// The `consumer_lag` lines of a rendering, without the help and type lines.
+    fn lag_lines(rendered: &str) -> Vec<&str> {
+        rendered
+            .lines()
+            .filter(|l| l.starts_with("chirp_consumer_lag{"))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_lag_of_a_partition_no_longer_read_stops_being_reported() {
+        let metrics = ConsumerMetrics {
+            telemetry: crate::http::Telemetry::new(),
+            service: "fanout",
+        };
+        let t = || "chirp.posts".to_owned();
+        let mut consumer = Lags(
+            [
+                vec![(t(), 0, 5), (t(), 1, 3)],
+                // A rebalance gave partition 0 to another member.
+                vec![(t(), 1, 0)],
+            ]
+            .into(),
+        );
+        let mut reported = HashSet::new();
+        metrics
+            .report_lag("fanout", &mut consumer, &mut reported)
+            .await;
+        let first = metrics.telemetry.render();
+        assert_eq!(lag_lines(&first).len(), 2, "{first}");
+        assert!(
+            first.contains(r#"partition="0"} 5"#) && first.contains(r#"partition="1"} 3"#),
+            "{first}"
+        );
+
+        metrics
+            .report_lag("fanout", &mut consumer, &mut reported)
+            .await;
+        let second = metrics.telemetry.render();
+        let lines = lag_lines(&second);
+        assert_eq!(lines.len(), 1, "{second}");
+        assert!(lines[0].ends_with(r#"partition="1"} 0"#), "{second}");
+
+        // A report that fails changes nothing.
+        metrics
+            .report_lag("fanout", &mut consumer, &mut reported)
+            .await;
+        assert_eq!(lag_lines(&metrics.telemetry.render()), lines);
     }
 }

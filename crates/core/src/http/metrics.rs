@@ -170,6 +170,15 @@ impl Telemetry {
             .clone()
     }
 
+    /// Drops the gauge of family `name` with `labels`: a series no longer measured stops
+    /// being exported (instead of repeating its last value).
+    pub fn remove_gauge(&self, name: &'static str, pairs: &[(&'static str, &str)]) {
+        let families = self.families.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(family) = families.gauges.get(name) {
+            family.remove(&labels(pairs));
+        }
+    }
+
     /// The floating-point gauge of family `name` with `labels`, registered on first use.
     pub fn float_gauge_with(
         &self,
