@@ -3,13 +3,16 @@
 # services as separate release-built processes on PostgreSQL, MongoDB, Redis, Kafka and
 # Elasticsearch. The stack runs with the benchmark's settings (the celebrity threshold,
 # day-long access tokens, fast password hashing for the population, and NGINX's
-# per-client limit raised: the benchmark is one client). Report in target/bench-stack.
+# per-client limit off: the benchmark is one client). Report in target/bench-stack.
 # Extra arguments go to chirp-bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CHIRP_STACK_DIR=${CHIRP_STACK_DIR:-$PWD/.build/bench-stack}
 export CHIRP_BINARY=${CHIRP_BINARY:-$PWD/target/release/chirp}
-export CHIRP_STACK_RATE=1000000r/s
+# No per-client rate limit: a limit of 1,000,000 requests/s still answered 429s (10,600
+# at 18,190 requests/s), since NGINX counts a burst of requests read within one
+# millisecond against the burst of 200 however high the rate.
+export CHIRP_STACK_RATE=off
 export CHIRP_STACK_EXTRA_ARGS="--celebrity-threshold 2000 --access-token-ttl-secs 86400 --insecure-fast-hashing"
 export RUST_LOG=${RUST_LOG:-warn}
 trap 'scripts/stack.sh down >/dev/null' EXIT

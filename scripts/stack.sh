@@ -20,7 +20,7 @@
 # service), CHIRP_STACK_TRACES=1 (start an OTLP collector, rotel, as part `otlp`, and
 # send every service's traces to it; the spans it receives are written, in rotel's
 # detailed debug format, to $CHIRP_STACK_DIR/otlp.log), CHIRP_STACK_RATE (NGINX's
-# per-client rate limit; default 1000r/s).
+# per-client rate limit; default 1000r/s; `off` for none).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -163,6 +163,11 @@ up() {
   # open files for them), and idle connections to every service kept for reuse.
   gw=${CHIRP_STACK_PORT:-$(free_port)}
   mkdir -p "$state/nginx/logs" "$state/nginx/tmp"
+  # The per-client rate limit, keyed by client address; `off` keys every request by the
+  # empty string, which NGINX does not count, so that nothing is limited.
+  # shellcheck disable=SC2016 # an NGINX variable, written as it is
+  local rate=${CHIRP_STACK_RATE:-1000r/s} rate_key='$binary_remote_addr'
+  if [ "$rate" = off ]; then rate=1r/s rate_key='""'; fi
   cat >"$state/nginx/nginx.conf" <<CONF
 worker_processes auto;
 worker_rlimit_nofile 16384;
@@ -176,7 +181,8 @@ http {
     fastcgi_temp_path $state/nginx/tmp;
     uwsgi_temp_path $state/nginx/tmp;
     scgi_temp_path $state/nginx/tmp;
-    limit_req_zone \$binary_remote_addr zone=chirp_api:10m rate=${CHIRP_STACK_RATE:-1000r/s};
+    map \$binary_remote_addr \$chirp_rate_key { default $rate_key; }
+    limit_req_zone \$chirp_rate_key zone=chirp_api:10m rate=$rate;
     upstream chirp_auth   { server 127.0.0.1:${port[auth]}; keepalive 128; }
     upstream chirp_write  { server 127.0.0.1:${port[write]}; keepalive 128; }
     upstream chirp_graph  { server 127.0.0.1:${port[graph]}; keepalive 128; }
