@@ -51,6 +51,11 @@ impl PostCaches {
     }
 }
 
+/// A fill that finds a cache full drops this share of its entries (1/8): any of them, in
+/// the map's order, which follows the keys' hashes. The cache keeps most of what it holds,
+/// instead of starting empty and sending every read to SQLite at once.
+const EVICT_DIVISOR: usize = 8;
+
 #[derive(Debug)]
 pub struct Cache<K, V> {
     entries: RwLock<HashMap<K, V>>,
@@ -59,7 +64,7 @@ pub struct Cache<K, V> {
 }
 
 impl<K: Eq + Hash + Copy, V: Clone> Cache<K, V> {
-    /// A cache of at most `capacity` entries; a fill past it starts again empty.
+    /// A cache of at most `capacity` entries; a fill past it first drops an eighth of them.
     pub fn new(capacity: usize) -> Self {
         Cache {
             entries: RwLock::new(HashMap::new()),
@@ -89,8 +94,13 @@ impl<K: Eq + Hash + Copy, V: Clone> Cache<K, V> {
             return;
         }
         for (k, v) in rows {
-            if entries.len() >= self.capacity {
-                entries.clear();
+            if entries.len() >= self.capacity && !entries.contains_key(&k) {
+                let mut evict = (self.capacity / EVICT_DIVISOR).max(1);
+                entries.retain(|_, _| {
+                    let keep = evict == 0;
+                    evict = evict.saturating_sub(1);
+                    keep
+                });
             }
             entries.insert(k, v);
         }
@@ -148,5 +158,20 @@ mod tests {
         c.fill(c.generation(), (0..10).map(|i| (i, i)));
         assert!(c.len() <= 3 && !c.is_empty());
         assert_eq!(c.get(&9), Some(9));
+    }
+
+    #[test]
+    fn a_full_cache_drops_an_eighth_not_everything() {
+        let c: Cache<u64, u64> = Cache::new(80);
+        c.fill(c.generation(), (0..80).map(|i| (i, i)));
+        assert_eq!(c.len(), 80);
+        // A key already held takes no room.
+        c.fill(c.generation(), [(5, 50)]);
+        assert_eq!((c.len(), c.get(&5)), (80, Some(50)));
+        c.fill(c.generation(), [(80, 80)]);
+        assert_eq!(c.len(), 80 - 10 + 1);
+        assert_eq!(c.get(&80), Some(80));
+        let kept = (0..80).filter(|i| c.get(i).is_some()).count();
+        assert_eq!(kept, 70);
     }
 }
