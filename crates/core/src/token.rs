@@ -129,8 +129,20 @@ pub struct TokenVerifier {
 /// Tokens that verified, by their exact text, with their user and claims.
 type Verified = HashMap<Box<str>, (Id, Claims)>;
 
-/// Tokens remembered at most; past it, the memory starts again empty.
+/// Tokens remembered at most; past it, the expired ones are dropped, and an eighth of the
+/// rest if that frees less.
 const VERIFIED_CAPACITY: usize = 1 << 16;
+
+/// Makes room in a full memory of verified tokens: drops those expired at `now`, then, if
+/// more than seven eighths of `capacity` remain, any others (in the map's order) down to
+/// that. The tokens in use stay remembered, mostly, instead of all being verified again at
+/// once.
+fn make_room(verified: &mut Verified, capacity: usize, now: i64) {
+    verified.retain(|_, (_, claims)| claims.exp > now);
+    let keep = capacity - capacity / 8;
+    let over = verified.len().saturating_sub(keep);
+    crate::embedded::cache::evict_any(verified, over);
+}
 
 impl TokenVerifier {
     pub fn with_keys(keys: impl IntoIterator<Item = VerifyingKey>) -> Self {
@@ -181,7 +193,7 @@ impl TokenVerifier {
                 let fresh = self.check(token)?;
                 let mut verified = self.verified.write().unwrap_or_else(|p| p.into_inner());
                 if verified.len() >= VERIFIED_CAPACITY {
-                    verified.clear();
+                    make_room(&mut verified, VERIFIED_CAPACITY, now);
                 }
                 verified.insert(token.into(), fresh.clone());
                 fresh
@@ -251,6 +263,29 @@ mod tests {
             exp,
             sid: "s".into(),
         }
+    }
+
+    #[test]
+    fn a_full_memory_of_tokens_drops_the_expired_then_an_eighth() {
+        let entry = |exp| (Id(42), claims(exp));
+        // Half expired at 100: dropping them is room enough.
+        let mut v: Verified = (0..80)
+            .map(|i| {
+                (
+                    i.to_string().into(),
+                    entry(if i % 2 == 0 { 50 } else { 500 }),
+                )
+            })
+            .collect();
+        make_room(&mut v, 80, 100);
+        assert_eq!(v.len(), 40);
+        assert!(v.values().all(|(_, c)| c.exp == 500));
+        // None expired: an eighth goes.
+        let mut v: Verified = (0..80)
+            .map(|i| (i.to_string().into(), entry(500)))
+            .collect();
+        make_room(&mut v, 80, 100);
+        assert_eq!(v.len(), 70);
     }
 
     #[test]

@@ -56,6 +56,17 @@ impl PostCaches {
 /// instead of starting empty and sending every read to SQLite at once.
 const EVICT_DIVISOR: usize = 8;
 
+/// Drops `n` entries of `map`, any of them: the first in the map's order, which follows
+/// the keys' hashes.
+pub fn evict_any<K, V>(map: &mut HashMap<K, V>, n: usize) {
+    let mut left = n;
+    map.retain(|_, _| {
+        let keep = left == 0;
+        left = left.saturating_sub(1);
+        keep
+    });
+}
+
 #[derive(Debug)]
 pub struct Cache<K, V> {
     entries: RwLock<HashMap<K, V>>,
@@ -95,12 +106,7 @@ impl<K: Eq + Hash + Copy, V: Clone> Cache<K, V> {
         }
         for (k, v) in rows {
             if entries.len() >= self.capacity && !entries.contains_key(&k) {
-                let mut evict = (self.capacity / EVICT_DIVISOR).max(1);
-                entries.retain(|_, _| {
-                    let keep = evict == 0;
-                    evict = evict.saturating_sub(1);
-                    keep
-                });
+                evict_any(&mut entries, (self.capacity / EVICT_DIVISOR).max(1));
             }
             entries.insert(k, v);
         }
