@@ -123,6 +123,29 @@ impl AuthService {
             Some(d) => DisplayName::parse(d).map_err(invalid)?,
             None => DisplayName::from_handle(&handle),
         };
+        // Taken handles and emails are answered before anything is written (a session
+        // below) and before the password's costly hash. Two signups racing for one handle
+        // both pass here; the store's unique indexes decide, and the loser's session is
+        // revoked.
+        let ids = &self.identities;
+        if ids
+            .find_by_login(handle.as_str())
+            .await
+            .map_err(unavailable)?
+            .is_some()
+        {
+            return Err(ApiError::Conflict("that handle is taken".into()));
+        }
+        if ids
+            .find_by_login(email.as_str())
+            .await
+            .map_err(unavailable)?
+            .is_some()
+        {
+            return Err(ApiError::Conflict(
+                "that email is already registered".into(),
+            ));
+        }
         let hash = self
             .passwords
             .hash(password.expose().to_owned())
