@@ -71,6 +71,7 @@ impl Application {
             tracing::warn!("background workers did not stop in time");
         }
         self.system.db.close().await;
+        self.system.release_data_dir();
         served.context("serving HTTP")
     }
 }

@@ -94,6 +94,38 @@ pub struct System {
     consumers_joined: Vec<(Command, Arc<AtomicBool>)>,
     /// The in-process timeline store, when there is no Redis: its size is reported.
     memory_timelines: Option<Arc<MemoryTimelines>>,
+    /// The lock on the data directory's `LOCK` file, held while the process runs.
+    data_lock: std::fs::File,
+}
+
+/// Locks the data directory for `role`: `chirp all` keeps copies of its rows in memory
+/// (posts, timelines), which are right only while no other process writes the same
+/// databases, so it takes the directory alone (an exclusive lock); single services may
+/// share one directory with each other (shared locks), not with a `chirp all`.
+fn lock_data_dir(data: &std::path::Path, role: Command) -> anyhow::Result<std::fs::File> {
+    let path = data.join("LOCK");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    let locked = if role == Command::All {
+        file.try_lock()
+    } else {
+        file.try_lock_shared()
+    };
+    match locked {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "the data directory {} is in use by another chirp process: `chirp all` needs one \
+             of its own, and single services may share one only with each other (--data-dir)",
+            data.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
+        }
+    }
 }
 
 /// A service's outbox, the signal its writers give after each commit, and the role whose
@@ -113,6 +145,7 @@ impl System {
     pub async fn build(role: Command, s: &Settings) -> anyhow::Result<Self> {
         let data = &s.data_dir;
         std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
+        let data_lock = lock_data_dir(data, role)?;
         let db = SqliteDb::open(&data.join("chirp.db")).await?;
         let telemetry = Telemetry::new();
         let calls = DependencyMetrics::new(&telemetry, role.name());
@@ -435,7 +468,15 @@ impl System {
             outboxes,
             consumers_joined,
             memory_timelines: s.redis_url.is_none().then_some(memory_timelines),
+            data_lock,
         })
+    }
+
+    /// Lets another process use the data directory (once this one has stopped with it).
+    pub fn release_data_dir(&self) {
+        if let Err(e) = self.data_lock.unlock() {
+            tracing::warn!(error = %e, "unlocking the data directory");
+        }
     }
 
     /// The API routes of `role`, each service's under its own metrics label.

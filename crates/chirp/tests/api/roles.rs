@@ -258,4 +258,41 @@ mod inside {
             r.await.unwrap().unwrap();
         }
     }
+
+    /// `chirp all` keeps copies of its rows in memory, right only while no other process
+    /// writes its databases: it takes its data directory alone, and a second process on
+    /// the same directory stops at start with a message that says so. Single services may
+    /// share a directory with each other (the test above). Once a process has stopped, the
+    /// directory is free again.
+    #[tokio::test]
+    async fn chirp_all_takes_its_data_directory_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = || Settings::for_tests(dir.path().to_path_buf());
+        let first = Application::build(Command::All, &settings()).await.unwrap();
+        for role in [Command::All, Command::Read] {
+            let refused = match Application::build(role, &settings()).await {
+                Ok(_) => panic!("a second process ({}) on the directory", role.name()),
+                Err(e) => format!("{e:#}"),
+            };
+            assert!(
+                refused.contains("in use by another chirp process"),
+                "{refused}"
+            );
+        }
+        let stop = CancellationToken::new();
+        let running = tokio::spawn(first.run_until_stopped(stop.clone()));
+        stop.cancel();
+        running.await.unwrap().unwrap();
+
+        // Free again: two single services share it, and keep a `chirp all` out.
+        let read = Application::build(Command::Read, &settings())
+            .await
+            .unwrap();
+        let write = Application::build(Command::Write, &settings())
+            .await
+            .unwrap();
+        assert!(Application::build(Command::All, &settings()).await.is_err());
+        drop((read, write));
+        Application::build(Command::All, &settings()).await.unwrap();
+    }
 }
