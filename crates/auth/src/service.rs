@@ -113,6 +113,14 @@ fn unavailable(e: anyhow::Error) -> ApiError {
     ApiError::unavailable("auth store", e)
 }
 
+fn handle_taken() -> ApiError {
+    ApiError::Conflict("that handle is taken".into())
+}
+
+fn email_taken() -> ApiError {
+    ApiError::Conflict("that email is already registered".into())
+}
+
 impl AuthService {
     pub async fn signup(&self, req: SignupRequest) -> ApiResult<Tokens> {
         let invalid = |e: crate::domain::Invalid| ApiError::Unprocessable(e.0);
@@ -134,7 +142,7 @@ impl AuthService {
             .map_err(unavailable)?
             .is_some()
         {
-            return Err(ApiError::Conflict("that handle is taken".into()));
+            return Err(handle_taken());
         }
         if ids
             .find_by_login(email.as_str())
@@ -142,9 +150,7 @@ impl AuthService {
             .map_err(unavailable)?
             .is_some()
         {
-            return Err(ApiError::Conflict(
-                "that email is already registered".into(),
-            ));
+            return Err(email_taken());
         }
         let hash = self
             .passwords
@@ -179,10 +185,8 @@ impl AuthService {
         let (session, refresh_token) = self.start_session(id).await?;
         let created = match self.identities.insert(&identity).await {
             Ok(()) => Ok(()),
-            Err(CreateError::HandleTaken) => Err(ApiError::Conflict("that handle is taken".into())),
-            Err(CreateError::EmailTaken) => Err(ApiError::Conflict(
-                "that email is already registered".into(),
-            )),
+            Err(CreateError::HandleTaken) => Err(handle_taken()),
+            Err(CreateError::EmailTaken) => Err(email_taken()),
             Err(CreateError::Store(e)) => Err(unavailable(e)),
         };
         if let Err(e) = created {
