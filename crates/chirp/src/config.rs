@@ -96,6 +96,16 @@ pub struct Settings {
     #[arg(long, env = "CHIRP_TIMELINE_CAP", default_value_t = 800, global = true)]
     pub timeline_cap: usize,
 
+    /// Seconds a home timeline in Redis is kept without a read (30 days); the next read
+    /// builds it again. 0 keeps timelines until Redis evicts or loses them.
+    #[arg(
+        long,
+        env = "CHIRP_TIMELINE_IDLE_SECS",
+        default_value_t = 30 * 24 * 3600,
+        global = true
+    )]
+    pub timeline_idle_secs: u64,
+
     /// Authors with more followers than this are not fanned out; their posts are merged
     /// into home timelines at read time.
     #[arg(

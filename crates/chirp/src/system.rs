@@ -217,7 +217,11 @@ impl System {
         ) = match &redis {
             Some(r) => (
                 Arc::new(Timed::<dyn TimelineStore> {
-                    inner: Arc::new(RedisTimelines::new(r.clone())),
+                    inner: Arc::new(RedisTimelines::new(
+                        r.clone(),
+                        (s.timeline_idle_secs > 0)
+                            .then(|| std::time::Duration::from_secs(s.timeline_idle_secs)),
+                    )),
                     dependency: "redis",
                     metrics: calls.clone(),
                 }),

@@ -108,11 +108,52 @@ async fn redis_suite(urls: &str) {
         &format!("{}:", chirp_testkit::unique("test")),
     )
     .unwrap();
-    let s = crate::adapters::redis::RedisTimelines::new(redis.clone());
+    let s = crate::adapters::redis::RedisTimelines::new(redis.clone(), None);
     cold_timelines_ignore_writes(&s).await;
     inserts_are_idempotent_sorted_and_capped(&s).await;
     removals_by_post_and_author(&s).await;
     a_rebuild_keeps_concurrent_writes_and_removals(&s).await;
+    redis.delete_prefix().await.unwrap();
+}
+
+/// A Redis timeline lives `idle` past its build and its last read: reads keep it, and
+/// deliveries do not. Once dropped it reads as not built (`None`), which makes the service
+/// build it again.
+#[tokio::test]
+async fn redis_timelines_nobody_reads_are_dropped() {
+    use std::time::Duration;
+    let redis = chirp_core::deployed::redis::Redis::new(
+        &chirp_testkit::redis_url(),
+        &format!("{}:", chirp_testkit::unique("test")),
+    )
+    .unwrap();
+    let idle = Duration::from_millis(800);
+    let s = crate::adapters::redis::RedisTimelines::new(redis.clone(), Some(idle));
+    let (reader, idler) = (Id(1), Id(2));
+    warm(&s, reader).await;
+    warm(&s, idler).await;
+    let first = PageRequest {
+        limit: 10,
+        before: None,
+    };
+    // Reads every 250 ms for twice the idle time keep the reader's timeline; deliveries
+    // every 250 ms do not keep the other.
+    for i in 0..8u64 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        s.insert(&[reader, idler], &[e(100 + i, 7)], 800)
+            .await
+            .unwrap();
+        let page = s.page(reader, first).await.unwrap();
+        assert_eq!(page.map(|p| p.len()), Some(i as usize + 1), "read {i}");
+    }
+    assert_eq!(s.page(idler, first).await.unwrap(), None);
+    assert_eq!(s.entries(idler).await.unwrap(), None);
+    // Without reads the reader's goes too.
+    tokio::time::sleep(idle + Duration::from_millis(300)).await;
+    assert_eq!(s.page(reader, first).await.unwrap(), None);
+    // Built again, it is kept again.
+    warm(&s, reader).await;
+    assert_eq!(s.page(reader, first).await.unwrap(), Some(vec![]));
     redis.delete_prefix().await.unwrap();
 }
 

@@ -6,6 +6,10 @@
 //! empty. While a rebuild runs, a flag key and two sets record what was removed meanwhile.
 //! All keys of a user share the hash tag `{user}`, and every operation is one Lua script on
 //! one slot, so it is atomic on a single node and on a Cluster alike.
+//!
+//! A timeline nobody reads is dropped after an idle time (its key's expiry, set when it is
+//! built and again at every read; deliveries do not make it younger), and built again by
+//! the next read, as after Redis lost it: Redis holds the timelines of active users.
 
 use async_trait::async_trait;
 use chirp_core::deployed::redis::Redis;
@@ -30,11 +34,17 @@ fn parse(m: &str) -> Option<TimelineEntry> {
 
 const PAGE: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('EXISTS', KEYS[2]) == 1 then return false end
+keep(KEYS[1], tonumber(ARGV[3]))
 return redis.call('ZREVRANGEBYLEX', KEYS[1], ARGV[1], '(', 'LIMIT', 0, tonumber(ARGV[2]))
 ";
 
 const TRIM: &str = r"
 local function trim(key, cap) redis.call('ZREMRANGEBYRANK', key, 1, -(cap + 1)) end
+";
+
+/// Sets a timeline's idle expiry (ms; 0: none).
+const KEEP: &str = r"
+local function keep(key, idle) if idle > 0 then redis.call('PEXPIRE', key, idle) end end
 ";
 
 const INSERT: &str = r"
@@ -64,6 +74,7 @@ return 1
 const BEGIN_REBUILD: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('ZADD', KEYS[1], 0, '')
+  keep(KEYS[1], tonumber(ARGV[1]))
   redis.call('SET', KEYS[2], 1, 'PX', 60000)
 end
 return 1
@@ -71,7 +82,7 @@ return 1
 
 const FINISH_REBUILD: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('ZADD', KEYS[1], 0, '') end
-for i = 2, #ARGV do
+for i = 3, #ARGV do
   local m = ARGV[i]
   local post, author = string.sub(m, 1, 20), string.sub(m, 22)
   if redis.call('SISMEMBER', KEYS[3], post) == 0 and redis.call('SISMEMBER', KEYS[4], author) == 0 then
@@ -79,12 +90,15 @@ for i = 2, #ARGV do
   end
 end
 trim(KEYS[1], tonumber(ARGV[1]))
+keep(KEYS[1], tonumber(ARGV[2]))
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
 return 1
 ";
 
 pub struct RedisTimelines {
     redis: Redis,
+    /// A timeline's idle expiry in ms (0: none).
+    idle_ms: u64,
     page: Script,
     insert: Script,
     remove_post: Script,
@@ -97,15 +111,19 @@ pub struct RedisTimelines {
 struct Keys([String; 4]);
 
 impl RedisTimelines {
-    pub fn new(redis: Redis) -> Self {
-        let with_trim = |body: &str| Script::new(&format!("{TRIM}{body}"));
+    /// Timelines in `redis`, each dropped after `idle` without a read (`None`: kept until
+    /// Redis evicts or loses them).
+    pub fn new(redis: Redis, idle: Option<std::time::Duration>) -> Self {
+        let with_trim = |body: &str| Script::new(&format!("{TRIM}{KEEP}{body}"));
+        let with_keep = |body: &str| Script::new(&format!("{KEEP}{body}"));
         RedisTimelines {
             redis,
-            page: Script::new(PAGE),
+            idle_ms: idle.map_or(0, |d| (d.as_millis() as u64).max(1)),
+            page: with_keep(PAGE),
             insert: with_trim(INSERT),
             remove_post: Script::new(REMOVE_POST),
             remove_author: Script::new(REMOVE_AUTHOR),
-            begin: Script::new(BEGIN_REBUILD),
+            begin: with_keep(BEGIN_REBUILD),
             finish: with_trim(FINISH_REBUILD),
         }
     }
@@ -135,6 +153,7 @@ impl TimelineStore for RedisTimelines {
             .key(&k[1])
             .arg(max)
             .arg(page.limit)
+            .arg(self.idle_ms)
             .invoke_async(&mut c)
             .await?;
         Ok(members.map(|ms| ms.iter().filter_map(|m| parse(m)).map(|e| e.post).collect()))
@@ -204,6 +223,7 @@ impl TimelineStore for RedisTimelines {
             .begin
             .key(&k[0])
             .key(&k[1])
+            .arg(self.idle_ms)
             .invoke_async(&mut c)
             .await?;
         Ok(())
@@ -218,7 +238,11 @@ impl TimelineStore for RedisTimelines {
         let Keys(k) = self.keys(user);
         let mut c = self.redis.conn().await?;
         let mut inv = self.finish.key(&k[0]);
-        inv.key(&k[1]).key(&k[2]).key(&k[3]).arg(cap);
+        inv.key(&k[1])
+            .key(&k[2])
+            .key(&k[3])
+            .arg(cap)
+            .arg(self.idle_ms);
         for e in &entries {
             inv.arg(member(e));
         }
