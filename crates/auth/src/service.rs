@@ -131,27 +131,6 @@ impl AuthService {
             Some(d) => DisplayName::parse(d).map_err(invalid)?,
             None => DisplayName::from_handle(&handle),
         };
-        // Taken handles and emails are answered before anything is written (a session
-        // below) and before the password's costly hash. Two signups racing for one handle
-        // both pass here; the store's unique indexes decide, and the loser's session is
-        // revoked.
-        let ids = &self.identities;
-        if ids
-            .find_by_login(handle.as_str())
-            .await
-            .map_err(unavailable)?
-            .is_some()
-        {
-            return Err(handle_taken());
-        }
-        if ids
-            .find_by_login(email.as_str())
-            .await
-            .map_err(unavailable)?
-            .is_some()
-        {
-            return Err(email_taken());
-        }
         let hash = self
             .passwords
             .hash(password.expose().to_owned())
@@ -179,20 +158,23 @@ impl AuthService {
                 created_at_ms,
             },
         };
-        // The session first: a session store that is down then fails the signup before
-        // anything of the account is written, so that the same signup can be tried again
-        // (not a 503 for an account that exists, and a 409 for its retry).
-        let (session, refresh_token) = self.start_session(id).await?;
-        let created = match self.identities.insert(&identity).await {
-            Ok(()) => Ok(()),
-            Err(CreateError::HandleTaken) => Err(handle_taken()),
-            Err(CreateError::EmailTaken) => Err(email_taken()),
-            Err(CreateError::Store(e)) => Err(unavailable(e)),
-        };
-        if let Err(e) = created {
-            self.abandon_session(id, session).await;
-            return Err(e);
+        match self.identities.insert(&identity).await {
+            Ok(()) => {}
+            Err(CreateError::HandleTaken) => return Err(handle_taken()),
+            Err(CreateError::EmailTaken) => return Err(email_taken()),
+            Err(CreateError::Store(e)) => return Err(unavailable(e)),
         }
+        // The session before the profile: the profile's event tells every other service
+        // that the user exists, so nothing is published until the signup can answer. A
+        // session store that is down takes the identity back, so that the same signup can
+        // be tried again (not a 503 for an account that exists, and a 409 for its retry).
+        let (session, refresh_token) = match self.start_session(id).await {
+            Ok(started) => started,
+            Err(e) => {
+                self.take_identity_back(id).await;
+                return Err(e);
+            }
+        };
         let profile = PublicProfile {
             id,
             handle: identity.handle.clone(),
@@ -202,9 +184,7 @@ impl AuthService {
         if let Err(e) = self.profiles.create(&profile, &event).await {
             // Without its profile the account cannot be used: take the identity back so
             // that the same signup can be tried again.
-            if let Err(undo) = self.identities.remove(id).await {
-                tracing::error!(user = %id, error = format!("{undo:#}"), "an identity without a profile remains");
-            }
+            self.take_identity_back(id).await;
             self.abandon_session(id, session).await;
             return Err(ApiError::unavailable("profile store", e));
         }
@@ -371,6 +351,13 @@ impl AuthService {
             .await
             .map_err(unavailable)?;
         Ok((session, token))
+    }
+
+    /// Removes the identity of a signup that could not finish.
+    async fn take_identity_back(&self, id: Id) {
+        if let Err(undo) = self.identities.remove(id).await {
+            tracing::error!(user = %id, error = format!("{undo:#}"), "the identity of a failed signup remains");
+        }
     }
 
     /// Ends a session whose token was never handed out (its signup failed). One left
