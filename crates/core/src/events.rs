@@ -274,8 +274,8 @@ pub async fn run_consumer(
         match log.consumer(group, topics).await {
             Ok(c) => break c,
             Err(e) => {
-                tracing::warn!(group, error = format!("{e:#}"), "consumer cannot start yet");
-                if backoff.wait(&stop).await.is_err() {
+                let waited = backoff.after_failure(&stop, group, "consumer cannot start yet", &e);
+                if waited.await.is_err() {
                     return;
                 }
             }
@@ -314,12 +314,9 @@ pub async fn run_consumer(
         let batch = match batch {
             Ok(b) => b,
             Err(e) => {
-                tracing::warn!(
-                    group,
-                    error = format!("{e:#}"),
-                    "reading the event log failed"
-                );
-                if backoff.wait(&stop).await.is_err() {
+                let waited =
+                    backoff.after_failure(&stop, group, "reading the event log failed", &e);
+                if waited.await.is_err() {
                     return;
                 }
                 continue;
@@ -331,12 +328,8 @@ pub async fn run_consumer(
                 match handler.handle(&batch).await {
                     Ok(()) => break,
                     Err(e) => {
-                        tracing::warn!(
-                            group,
-                            error = format!("{e:#}"),
-                            "handling events failed; retrying"
-                        );
-                        if backoff.wait(&stop).await.is_err() {
+                        let what = "handling events failed; retrying";
+                        if backoff.after_failure(&stop, group, what, &e).await.is_err() {
                             return;
                         }
                     }
@@ -352,12 +345,8 @@ pub async fn run_consumer(
         // (unreadable messages), and a position left before them would keep the group's
         // lag above 0 for good. With nothing read, a commit does nothing.
         while let Err(e) = consumer.commit().await {
-            tracing::warn!(
-                group,
-                error = format!("{e:#}"),
-                "committing the position failed"
-            );
-            if backoff.wait(&stop).await.is_err() {
+            let what = "committing the position failed";
+            if backoff.after_failure(&stop, group, what, &e).await.is_err() {
                 return;
             }
         }
@@ -381,6 +370,19 @@ impl Default for Backoff {
 impl Backoff {
     pub fn reset(&mut self) {
         *self = Backoff::default();
+    }
+
+    /// Logs that `what` failed for consumer `group`, then sleeps; `Err` when stopped
+    /// meanwhile.
+    async fn after_failure(
+        &mut self,
+        stop: &CancellationToken,
+        group: &str,
+        what: &str,
+        e: &anyhow::Error,
+    ) -> Result<(), ()> {
+        tracing::warn!(group, error = format!("{e:#}"), "{what}");
+        self.wait(stop).await
     }
 
     /// Sleeps; `Err` when stopped meanwhile.

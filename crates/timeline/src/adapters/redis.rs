@@ -114,17 +114,17 @@ impl RedisTimelines {
     /// Timelines in `redis`, each dropped after `idle` without a read (`None`: kept until
     /// Redis evicts or loses them).
     pub fn new(redis: Redis, idle: Option<std::time::Duration>) -> Self {
-        let with_trim = |body: &str| Script::new(&format!("{TRIM}{KEEP}{body}"));
-        let with_keep = |body: &str| Script::new(&format!("{KEEP}{body}"));
+        // Each script with the helpers it calls.
+        let with = |helpers: &[&str], body: &str| Script::new(&(helpers.concat() + body));
         RedisTimelines {
             redis,
             idle_ms: idle.map_or(0, |d| (d.as_millis() as u64).max(1)),
-            page: with_keep(PAGE),
-            insert: with_trim(INSERT),
+            page: with(&[KEEP], PAGE),
+            insert: with(&[TRIM], INSERT),
             remove_post: Script::new(REMOVE_POST),
             remove_author: Script::new(REMOVE_AUTHOR),
-            begin: with_keep(BEGIN_REBUILD),
-            finish: with_trim(FINISH_REBUILD),
+            begin: with(&[KEEP], BEGIN_REBUILD),
+            finish: with(&[TRIM, KEEP], FINISH_REBUILD),
         }
     }
 
