@@ -31,9 +31,10 @@ stack-up:
 stack-down:
 	scripts/stack.sh down
 
-## The black-box API suite through NGINX in front of a local stack of its own.
+## The black-box API suite through NGINX in front of a local stack of its own (and
+## chirp-bench's short run through it, for the live Prometheus check).
 stack-suite:
-	$(CARGO) build --bin chirp
+	$(CARGO) build --bin chirp --bin chirp-bench
 	scripts/stack-suite.sh
 
 ## Every test: lint, then (with PostgreSQL and Redis started if none runs) the unit and
@@ -52,10 +53,13 @@ suites:
 	scripts/check-observability.sh
 	$(MAKE) bench-smoke
 
-## Formatting and lints, as CI checks them.
+## Formatting and lints, as CI checks them; the scripts (ruff, shellcheck); unused Rust
+## dependencies (cargo-machete).
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	scripts/lint-scripts.sh
+	scripts/check-unused-deps.sh
 
 fmt:
 	$(CARGO) fmt --all

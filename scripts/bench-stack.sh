@@ -17,7 +17,7 @@ export CHIRP_STACK_EXTRA_ARGS="--celebrity-threshold 2000 --access-token-ttl-sec
 export RUST_LOG=${RUST_LOG:-warn}
 trap 'scripts/stack.sh down >/dev/null' EXIT
 scripts/stack.sh up
-# shellcheck disable=SC1091 # written by stack.sh up
+# shellcheck disable=SC1090 # written by stack.sh up
 . <(sed 's/^/export /' "$CHIRP_STACK_DIR/env")
 # The /metrics of every process that consumes the event log: FanoutService's (its
 # delivery counter; each fanout process's, when there are more) and SearchService's. The

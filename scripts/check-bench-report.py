@@ -2,7 +2,7 @@
 """Checks a chirp-bench report (report.json) for completeness after a smoke run: every
 section is there, every step sent its requests and got answers without errors, fanout
 delivered everything it owed, the fanout lag was sampled, the memory figures were read,
-and the plot was written. Figures are not judged: a smoke run is not a timed test.
+the tour of the public routes got every answer it wanted, and the plot was written. Figures are not judged: a smoke run is not a timed test.
 
 usage: scripts/check-bench-report.py REPORT"""
 
@@ -21,7 +21,7 @@ def main(path):
             problems.append(what)
 
     for key in ("machine", "settings", "population", "targets", "baselines", "mix",
-                "compose", "fanout", "fanout_lag", "memory"):
+                "compose", "fanout", "fanout_lag", "memory", "tour"):
         need(key in r, f"no {key} section")
     if problems:
         return report(problems)
@@ -60,10 +60,18 @@ def main(path):
     need((r["memory"]["timeline_entries"] or 0) > 0, "no timeline entries counted")
     need((r["memory"]["bytes_per_entry"] or 0) > 0, "no bytes per entry")
     need(len(r["targets"]) == 6, "not every target reported")
+    tour = r["tour"] or {}
+    need(len(tour.get("calls", [])) > 0, "no tour of the routes")
+    for u in tour.get("unexpected", [])[:5]:
+        problems.append(f"tour: {u}")
     plot = os.path.join(os.path.dirname(path), "plot.svg")
-    need(os.path.exists(plot) and open(plot, encoding="utf-8").read().startswith("<svg"),
-         "no plot.svg")
+    need(os.path.exists(plot) and svg(plot), "no plot.svg")
     return report(problems)
+
+
+def svg(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read().startswith("<svg")
 
 
 def report(problems):

@@ -11,18 +11,12 @@
 set -euo pipefail
 binary=${1:-target/debug/chirp}
 cd "$(dirname "$0")/.."
-root=$(pwd)
-venv="$root/.build/venv"
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+. scripts/lib.sh
 for pkg in check-jsonschema kubernetes-validate yamllint; do
-  [ -x "$venv/bin/$pkg" ] || "$venv/bin/pip" install -q "$pkg"
+  venv_program "$pkg" "$pkg"
 done
-"$venv/bin/python" -c 'import yaml' 2>/dev/null || "$venv/bin/pip" install -q pyyaml
-if ! command -v nginx >/dev/null; then
-  echo "installing nginx" >&2
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light || \
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx) >/dev/null
-fi
+venv_module yaml pyyaml
+command -v nginx >/dev/null || apt_install nginx-light || apt_install nginx
 passed=0
 
 "$venv/bin/check-jsonschema" --builtin-schema vendor.compose-spec deploy/docker-compose.yml
@@ -40,18 +34,18 @@ passed=$((passed + 1))
 
 # --- NGINX in front of `chirp all` -----------------------------------------------------
 work=$(mktemp -d)
-pids=()
+# NGINX's master makes a process group of its own as it goes to the background.
 cleanup() {
-  for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done
-  [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
+  for f in "$work/chirp.pid" "$work/nginx.pid"; do
+    [ ! -f "$f" ] || stop_group "$(cat "$f")"
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 app=$(free_port)
 gw=$(free_port)
-"$binary" all --listen "127.0.0.1:$app" --data-dir "$work/data" --insecure-fast-hashing >"$work/chirp.log" 2>&1 &
-pids+=($!)
+spawn_group "$work/chirp.pid" "$work/chirp.log" \
+  "$binary" all --listen "127.0.0.1:$app" --data-dir "$work/data" --insecure-fast-hashing
 mkdir -p "$work/logs" "$work/tmp"
 cat >"$work/nginx.conf" <<CONF
 worker_processes 1;

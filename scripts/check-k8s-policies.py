@@ -84,9 +84,9 @@ for dep in by_kind.get("Deployment", []):
             problems.append(f"Deployment {name} serves /internal/v1 and admits namespaces {sorted(extra)}")
     if component in PEERS_ONLY and INGRESS_NS in namespaces:
         problems.append(f"Deployment {name}: the ingress controller is admitted, though nothing outside Chirp calls it")
-    if annotations := pods[name][1]:
-        if annotations.get("prometheus.io/scrape") == "true" and MONITORING_NS not in namespaces:
-            problems.append(f"Deployment {name} asks to be scraped but Prometheus ({MONITORING_NS}) is not admitted")
+    scraped = (pods[name][1] or {}).get("prometheus.io/scrape") == "true"
+    if scraped and MONITORING_NS not in namespaces:
+        problems.append(f"Deployment {name} asks to be scraped but Prometheus ({MONITORING_NS}) is not admitted")
 
 services = {s["metadata"]["name"]: s["spec"]["selector"] for s in by_kind.get("Service", [])}
 for ing in by_kind.get("Ingress", []):

@@ -1,5 +1,5 @@
 """The metric names a PromQL expression selects, for the observability checks
-(scripts/check-observability.sh, scripts/check-prometheus-live.sh)."""
+(scripts/check-observability-files.py)."""
 
 import re
 

@@ -9,12 +9,10 @@ set -euo pipefail
 
 binary=${1:-target/debug/chirp}
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 for tool in curl jq; do
-  if ! command -v "$tool" >/dev/null; then
-    echo "installing $tool" >&2
-    (apt-get update -qq && apt-get install -y -qq "$tool") >/dev/null
-  fi
+  command -v "$tool" >/dev/null || apt_install "$tool"
 done
 
 work=$(mktemp -d)
@@ -25,7 +23,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 "$binary" all --listen "127.0.0.1:$port" --data-dir "$work/data" --insecure-fast-hashing \
   >"$work/chirp.log" 2>&1 &
 pid=$!

@@ -5,11 +5,13 @@
 # server, the
 # Elasticsearch API via osmem-server), the seven services as separate `chirp` processes,
 # and NGINX in front with deploy/nginx/chirp-routes.conf; it prints the gateway's URL.
-# `scripts/stack.sh down` stops all of it.
+# `scripts/stack.sh down` stops all of it. Each part runs in a process group of its own,
+# and stopping a part stops its whole group: SIGTERM, then (for `down`) SIGKILL for what
+# is left after 10 s; the services go first, while what they depend on still answers.
 #
 # One part at a time, for fault tests and for poking at it by hand:
-#   scripts/stack.sh stop NAME    SIGTERM, and wait until it is gone
-#   scripts/stack.sh kill NAME    SIGKILL
+#   scripts/stack.sh stop NAME    SIGTERM to its group, and wait until it is gone
+#   scripts/stack.sh kill NAME    SIGKILL to its group
 #   scripts/stack.sh start NAME   start it again, as it was started (same port)
 # where NAME is a service (auth, write, fanout, fanout2, ..., graph, timeline, read,
 # search) or redis, kafka, s3, mongo, elasticsearch, otlp.
@@ -23,15 +25,15 @@
 # per-client rate limit; default 1000r/s; `off` for none).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$(pwd)
+. scripts/lib.sh
 state=${CHIRP_STACK_DIR:-$root/.build/stack}
 binary=${CHIRP_BINARY:-$root/target/debug/chirp}
-venv="$root/.build/venv"
+# The parts that others depend on: `down` stops them last.
+dependencies="redis kafka s3 mongo elasticsearch otlp"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 1 200); do python3 -c "import socket; socket.create_connection(('127.0.0.1', $1), 0.2)" 2>/dev/null && return 0; sleep 0.1; done; echo "nothing listens on $1" >&2; return 1; }
 # A part of the stack is a command line in $state/NAME.cmd, so that `start` can start it
-# again; it runs in the background with its pid in NAME.pid and its log in NAME.log.
+# again; it runs in the background, in a process group of its own whose id is in
+# NAME.pid, with its log in NAME.log.
 define() { # NAME COMMAND...
   local name=$1; shift
   printf 'exec' >"$state/$name.cmd"
@@ -39,30 +41,40 @@ define() { # NAME COMMAND...
   echo >>"$state/$name.cmd"
 }
 launch() { # NAME
-  bash "$state/$1.cmd" </dev/null >>"$state/$1.log" 2>&1 &
-  echo $! >"$state/$1.pid"
+  spawn_group "$state/$1.pid" "$state/$1.log" bash "$state/$1.cmd"
 }
-alive() { [ -f "$state/$1.pid" ] && kill -0 "$(cat "$state/$1.pid")" 2>/dev/null; }
-signal() { # SIGNAL NAME: sends it, and waits until the process is gone
+alive() { [ -f "$state/$1.pid" ] && group_alive "$(cat "$state/$1.pid")"; }
+signal() { # SIGNAL NAME: sends it to the part's group, and waits until the group is gone
   alive "$2" || { echo "$2 is not running" >&2; return 1; }
-  local pid; pid=$(cat "$state/$2.pid")
-  kill -"$1" "$pid"
-  for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-  ! kill -0 "$pid" 2>/dev/null || { echo "$2 ($pid) did not stop" >&2; return 1; }
+  local pgid; pgid=$(cat "$state/$2.pid")
+  signal_group "$1" "$pgid" 10 || { echo "$2 (process group $pgid) did not stop" >&2; return 1; }
   rm -f "$state/$2.pid"
 }
 port_of() { sed -n "s/^${1^^}_PORT=//p" "$state/env"; }
 
+# Stops the process groups whose ids are in FILES: SIGTERM to all at once, then each
+# waited for, SIGKILL for what is left after 10 s.
+stop_groups() { # FILE...
+  local f pgids=()
+  for f in "$@"; do
+    [ -f "$f" ] && pgids+=("$(cat "$f")")
+  done
+  for pgid in "${pgids[@]}"; do kill -TERM -- "-$pgid" 2>/dev/null || true; done
+  for pgid in "${pgids[@]}"; do stop_group "$pgid" || true; done
+}
+
 down() {
   [ -d "$state" ] || return 0
-  [ -f "$state/nginx/nginx.pid" ] && kill "$(cat "$state/nginx/nginx.pid")" 2>/dev/null || true
-  for f in "$state"/*.pid; do
-    [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
+  local cmd name services=() deps=()
+  for cmd in "$state"/*.cmd; do
+    [ -f "$cmd" ] || continue
+    name=$(basename "$cmd" .cmd)
+    if [[ " $dependencies " == *" $name "* ]]; then deps+=("$state/$name.pid"); else services+=("$state/$name.pid"); fi
   done
-  if [ -d "$state/pg" ]; then
-    su postgres -c "$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/pg_ctl stop -m fast -D '$state/pg'" >/dev/null 2>&1 || true
-  fi
-  sleep 0.5
+  # NGINX's master made a session (and so a group) of its own when it went to the background.
+  stop_groups "$state/nginx/nginx.pid" "${services[@]}"
+  stop_groups "${deps[@]}"
+  [ ! -d "$state/pg" ] || pg_stop "$state/pg"
   rm -rf "$state"
   echo "stack stopped"
 }
@@ -72,25 +84,20 @@ up() {
   mkdir -p "$state"
   [ -x "$binary" ] || cargo build --bin chirp
   # Tools, as `make test` installs them.
-  command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server >/dev/null)
-  command -v nginx >/dev/null || (apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null)
-  [ -n "$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null)" ] || (apt-get update -qq && apt-get install -y -qq postgresql >/dev/null)
-  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-  "$venv/bin/python" -c 'import osmem_server' 2>/dev/null || "$venv/bin/pip" install -q osmem-server
-  [ -x "$venv/bin/nx-27017" ] || "$venv/bin/pip" install -q nx-27017
-  [ -x "$venv/bin/moto_server" ] || "$venv/bin/pip" install -q 'moto[server]'
+  command -v redis-server >/dev/null || apt_install redis-server
+  command -v nginx >/dev/null || apt_install nginx-light
+  venv_module osmem_server osmem-server
+  venv_program nx-27017 nx-27017
+  venv_program moto_server 'moto[server]'
   tansu=$(scripts/install-tansu.sh)
   if [ "${CHIRP_STACK_TRACES:-0}" = 1 ]; then
-    "$venv/bin/python" -c 'import rotel' 2>/dev/null || "$venv/bin/pip" install -q 'rotel==0.0.1a15'
-    rotel="$("$venv/bin/python" -c 'import rotel,os;print(os.path.dirname(rotel.__file__))')/rotel-agent"
+    venv_module rotel 'rotel==0.0.1a15'
+    rotel="$(venv_module_dir rotel)/rotel-agent"
   fi
 
   # PostgreSQL: a private cluster.
-  pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
   pg=$(free_port)
-  mkdir -p "$state/pg" && chown postgres "$state/pg"
-  su postgres -c "$pgbin/initdb -A trust -U postgres -D '$state/pg'" >/dev/null
-  su postgres -c "$pgbin/pg_ctl -D '$state/pg' -l '$state/pg/server.log' -w -o '-p $pg -k /tmp -c listen_addresses=127.0.0.1' start" >/dev/null
+  pg_start "$state/pg" "$pg"
   psql -q -h 127.0.0.1 -p "$pg" -U postgres -c 'CREATE DATABASE chirp'
   # Redis: no persistence, so a restart starts it empty.
   redis=$(free_port)
@@ -100,7 +107,7 @@ up() {
   define mongo "$venv/bin/nx-27017" --db memory --host 127.0.0.1 -p "$mongo" \
     --pid-file "$state/nx-27017.pid" --log-file "$state/nx-27017.log"
   es=$(free_port)
-  osmem="$("$venv/bin/python" -c 'import osmem_server,os;print(os.path.dirname(osmem_server.__file__))')/bin/osmem-server"
+  osmem="$(venv_module_dir osmem_server)/bin/osmem-server"
   define elasticsearch "$osmem" -addr "127.0.0.1:$es" -no-stdin-watch
   # Kafka protocol: tansu, its log in an S3 bucket (moto's S3 server here), so that the
   # broker can stop and start again without losing a message or a committed offset.
@@ -111,10 +118,10 @@ up() {
     --storage-engine s3://tansu/
   sed -i "1i export AWS_ENDPOINT=http://127.0.0.1:$s3 AWS_ACCESS_KEY_ID=chirp AWS_SECRET_ACCESS_KEY=chirp AWS_DEFAULT_REGION=us-east-1 AWS_ALLOW_HTTP=true" "$state/kafka.cmd"
   launch s3
-  wait_port "$s3"
+  wait_port "$s3" 30
   curl -fsS -X PUT "http://127.0.0.1:$s3/tansu" >/dev/null
   for p in redis mongo elasticsearch kafka; do launch "$p"; done
-  for p in "$redis" "$mongo" "$es" "$kafka"; do wait_port "$p"; done
+  for p in "$redis" "$mongo" "$es" "$kafka"; do wait_port "$p" 30; done
   # An OTLP collector, when asked for: rotel, printing every span it receives.
   otlp=""
   if [ -n "${rotel:-}" ]; then
@@ -123,15 +130,18 @@ up() {
       --exporter blackhole --debug-log traces --debug-log-verbosity detailed \
       --pid-file "$state/rotel-agent.pid" --log-file "$state/rotel-agent.log"
     launch otlp
-    wait_port "$otlp"
+    wait_port "$otlp" 30
   fi
 
   # The seven services (and more fanout processes, when asked for).
   services=(auth write fanout)
   for i in $(seq 2 "${CHIRP_STACK_FANOUTS:-1}"); do services+=("fanout$i"); done
   services+=(graph timeline read search)
-  declare -A port
+  declare -A port internal
   for s in "${services[@]}"; do port[$s]=$(free_port); done
+  # The internal API (/internal/v1) of the services peers call, on listeners of their
+  # own that NGINX never routes to.
+  for s in graph timeline read; do internal[$s]=$(free_port); done
   {
     echo "export DATABASE_URL=postgres://postgres@127.0.0.1:$pg/chirp"
     echo "export MONGODB_URL=mongodb://127.0.0.1:$mongo/chirp"
@@ -139,21 +149,23 @@ up() {
     echo "export KAFKA_BROKERS=127.0.0.1:$kafka"
     echo "export ELASTICSEARCH_URL=http://127.0.0.1:$es"
     echo "export CHIRP_AUTH_URL=http://127.0.0.1:${port[auth]}"
-    echo "export CHIRP_READ_URL=http://127.0.0.1:${port[read]}"
-    echo "export CHIRP_GRAPH_URL=http://127.0.0.1:${port[graph]}"
-    echo "export CHIRP_TIMELINE_URL=http://127.0.0.1:${port[timeline]}"
+    echo "export CHIRP_READ_URL=http://127.0.0.1:${internal[read]}"
+    echo "export CHIRP_GRAPH_URL=http://127.0.0.1:${internal[graph]}"
+    echo "export CHIRP_TIMELINE_URL=http://127.0.0.1:${internal[timeline]}"
     echo "export CHIRP_TRUST_FORWARDED_FOR=true"
+    # Every process that mints ids leases a worker id of its own from PostgreSQL.
+    echo "export CHIRP_WORKER_ID=auto"
     [ -z "$otlp" ] || echo "export OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$otlp"
   } >"$state/services.env"
-  worker=1
   for s in "${services[@]}"; do
     mkdir -p "$state/data-$s"
+    own=()
+    [ -z "${internal[$s]:-}" ] || own=(--internal-listen "127.0.0.1:${internal[$s]}")
     # shellcheck disable=SC2086 # extra arguments are words
-    define "$s" env CHIRP_WORKER_ID=$worker "$binary" "${s%%[0-9]*}" --listen "127.0.0.1:${port[$s]}" \
+    define "$s" "$binary" "${s%%[0-9]*}" --listen "127.0.0.1:${port[$s]}" "${own[@]}" \
       --data-dir "$state/data-$s" ${CHIRP_STACK_EXTRA_ARGS:-}
     sed -i "1i . '$state/services.env'" "$state/$s.cmd"
     launch "$s"
-    worker=$((worker + 1))
   done
 
   # NGINX with the shared routes file. Each proxied request holds two connections (the
@@ -210,6 +222,7 @@ CONF
     for s in "${services[@]}"; do
       echo "${s^^}=http://127.0.0.1:${port[$s]}"
       echo "${s^^}_PORT=${port[$s]}"
+      [ -z "${internal[$s]:-}" ] || echo "${s^^}_INTERNAL=http://127.0.0.1:${internal[$s]}"
     done
     echo "REDIS_PORT=$redis"
     echo "KAFKA_PORT=$kafka"
@@ -231,7 +244,7 @@ case "${1:-}" in
     alive "${2:?which part}" && { echo "$2 is running" >&2; exit 1; }
     [ -f "$state/$2.cmd" ] || { echo "no part of the stack is called $2" >&2; exit 1; }
     launch "$2"
-    wait_port "$(port_of "$2")"
+    wait_port "$(port_of "$2")" 30
     ;;
   *) echo "usage: $0 up | down | stop NAME | kill NAME | start NAME" >&2; exit 2 ;;
 esac

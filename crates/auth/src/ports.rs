@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use chirp_core::events::Event;
+use chirp_core::store::{StoreError, StoreResult};
 use chirp_core::Id;
 
 #[derive(Debug, Clone)]
@@ -22,7 +23,7 @@ pub enum CreateError {
     #[error("email is taken")]
     EmailTaken,
     #[error(transparent)]
-    Store(#[from] anyhow::Error),
+    Store(#[from] StoreError),
 }
 
 /// Identities: who can log in, unique by handle and by email, ignoring case. Deployed:
@@ -31,10 +32,10 @@ pub enum CreateError {
 pub trait IdentityStore: Send + Sync {
     async fn insert(&self, identity: &Identity) -> Result<(), CreateError>;
     /// Takes back an insert whose signup could not finish.
-    async fn remove(&self, id: Id) -> anyhow::Result<()>;
+    async fn remove(&self, id: Id) -> StoreResult<()>;
     /// The identity whose handle or email, ignoring case, is `login`.
-    async fn find_by_login(&self, login: &str) -> anyhow::Result<Option<Identity>>;
-    async fn ping(&self) -> anyhow::Result<()>;
+    async fn find_by_login(&self, login: &str) -> StoreResult<Option<Identity>>;
+    async fn ping(&self) -> StoreResult<()>;
 }
 
 /// What everyone may see of a user, in the store ReadService joins posts with.
@@ -50,8 +51,8 @@ pub struct PublicProfile {
 /// PostgreSQL. Embedded: SQLite.
 #[async_trait]
 pub trait ProfileStore: Send + Sync {
-    async fn create(&self, profile: &PublicProfile, event: &Event) -> anyhow::Result<()>;
-    async fn ping(&self) -> anyhow::Result<()>;
+    async fn create(&self, profile: &PublicProfile, event: &Event) -> StoreResult<()>;
+    async fn ping(&self) -> StoreResult<()>;
 }
 
 /// What happened to a presented refresh token.
@@ -77,7 +78,7 @@ pub struct TokenRef {
 /// Refresh sessions.
 #[async_trait]
 pub trait SessionStore: Send + Sync {
-    async fn start(&self, user: Id, token: &TokenRef, expires_at_ms: i64) -> anyhow::Result<()>;
+    async fn start(&self, user: Id, token: &TokenRef, expires_at_ms: i64) -> StoreResult<()>;
     /// Atomically marks `old` used and adds `new` to the same session, if `old` is current.
     async fn rotate(
         &self,
@@ -85,17 +86,17 @@ pub trait SessionStore: Send + Sync {
         new: &TokenRef,
         now_ms: i64,
         expires_at_ms: i64,
-    ) -> anyhow::Result<Rotation>;
-    async fn revoke(&self, session: Id) -> anyhow::Result<()>;
+    ) -> StoreResult<Rotation>;
+    async fn revoke(&self, session: Id) -> StoreResult<()>;
     /// Whether `token` is one of its session's tokens, used or not.
-    async fn knows(&self, token: &TokenRef) -> anyhow::Result<bool>;
+    async fn knows(&self, token: &TokenRef) -> StoreResult<bool>;
 }
 
 /// Counts of recent failed logins, per key (an account, a client address).
 #[async_trait]
 pub trait LoginThrottle: Send + Sync {
     /// Failures of `key` at or after `since_ms`, and the time of the oldest of them.
-    async fn failures(&self, key: &str, since_ms: i64) -> anyhow::Result<(u32, Option<i64>)>;
-    async fn record_failure(&self, key: &str, at_ms: i64, window_ms: i64) -> anyhow::Result<()>;
-    async fn clear(&self, key: &str) -> anyhow::Result<()>;
+    async fn failures(&self, key: &str, since_ms: i64) -> StoreResult<(u32, Option<i64>)>;
+    async fn record_failure(&self, key: &str, at_ms: i64, window_ms: i64) -> StoreResult<()>;
+    async fn clear(&self, key: &str) -> StoreResult<()>;
 }

@@ -15,13 +15,13 @@ use chirp_core::peers::Directory;
 use chirp_core::time::{now_ms, rfc3339};
 use chirp_core::token::{sign, Claims, TokenVerifier, ISSUER};
 use chirp_core::{ApiError, ApiResult, Id, IdGenerator};
-use ed25519_dalek::SigningKey;
 use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
 use crate::domain::{DisplayName, Email, Handle, Password};
+use crate::keys::SigningKeys;
 use crate::passwords::PasswordHashing;
 use crate::ports::{
     CreateError, Identity, IdentityStore, LoginThrottle, ProfileStore, PublicProfile, Rotation,
@@ -102,15 +102,12 @@ pub struct AuthService {
     /// Users with their counts, for the `user` of a token response.
     pub directory: Arc<dyn Directory>,
     pub passwords: PasswordHashing,
-    pub signing_key: SigningKey,
+    /// The key set; the first key signs. `verifier` knows every key of it.
+    pub keys: SigningKeys,
     pub verifier: TokenVerifier,
     pub ids: Arc<IdGenerator>,
     /// Told after each commit that wrote to the outbox.
     pub outbox_wake: Arc<Notify>,
-}
-
-fn unavailable(e: anyhow::Error) -> ApiError {
-    ApiError::unavailable("auth store", e)
 }
 
 fn handle_taken() -> ApiError {
@@ -136,7 +133,7 @@ impl AuthService {
             .hash(password.expose().to_owned())
             .await
             .map_err(ApiError::internal)?;
-        let id = self.ids.next_id();
+        let id = self.ids.next_id()?;
         let created_at_ms = now_ms();
         let identity = Identity {
             id,
@@ -147,7 +144,7 @@ impl AuthService {
             created_at_ms,
         };
         let event = Event {
-            id: self.ids.next_id(),
+            id: self.ids.next_id()?,
             version: 1,
             occurred_at_ms: created_at_ms,
             trace: chirp_core::traces::current(),
@@ -162,7 +159,7 @@ impl AuthService {
             Ok(()) => {}
             Err(CreateError::HandleTaken) => return Err(handle_taken()),
             Err(CreateError::EmailTaken) => return Err(email_taken()),
-            Err(CreateError::Store(e)) => return Err(unavailable(e)),
+            Err(CreateError::Store(e)) => return Err(e.into()),
         }
         // The session before the profile: the profile's event tells every other service
         // that the user exists, so nothing is published until the signup can answer. A
@@ -186,7 +183,7 @@ impl AuthService {
             // that the same signup can be tried again.
             self.take_identity_back(id).await;
             self.abandon_session(id, session).await;
-            return Err(ApiError::unavailable("profile store", e));
+            return Err(e.into());
         }
         self.outbox_wake.notify_one();
         let user = User {
@@ -233,11 +230,7 @@ impl AuthService {
             self.check_throttle(k, self.config.address_failures, now, window)
                 .await?;
         }
-        let found = self
-            .identities
-            .find_by_login(login)
-            .await
-            .map_err(unavailable)?;
+        let found = self.identities.find_by_login(login).await?;
         // Verify even when there is no such account, so both cases take as long.
         let ok = self
             .passwords
@@ -252,31 +245,20 @@ impl AuthService {
             _ => {
                 self.throttle
                     .record_failure(&account_key, now, window)
-                    .await
-                    .map_err(|e| ApiError::unavailable("throttle store", e))?;
+                    .await?;
                 if let Some(k) = &address_key {
-                    self.throttle
-                        .record_failure(k, now, window)
-                        .await
-                        .map_err(|e| ApiError::unavailable("throttle store", e))?;
+                    self.throttle.record_failure(k, now, window).await?;
                 }
                 return Err(ApiError::Unauthorized("wrong login or password".into()));
             }
         };
-        self.throttle
-            .clear(&account_key)
-            .await
-            .map_err(|e| ApiError::unavailable("throttle store", e))?;
+        self.throttle.clear(&account_key).await?;
         let user = self.user(identity.id).await?;
         self.open_session(user).await
     }
 
     async fn check_throttle(&self, key: &str, limit: u32, now: i64, window: i64) -> ApiResult<()> {
-        let (count, oldest) = self
-            .throttle
-            .failures(key, now - window)
-            .await
-            .map_err(|e| ApiError::unavailable("throttle store", e))?;
+        let (count, oldest) = self.throttle.failures(key, now - window).await?;
         if count >= limit {
             let until = oldest.unwrap_or(now) + window;
             let wait_ms = (until - now).max(1000) as u64;
@@ -294,19 +276,14 @@ impl AuthService {
         let (new_token, new_ref) = new_refresh_token(old.session);
         let now = now_ms();
         let expires = now + self.config.refresh_ttl.as_millis() as i64;
-        match self
-            .sessions
-            .rotate(&old, &new_ref, now, expires)
-            .await
-            .map_err(unavailable)?
-        {
+        match self.sessions.rotate(&old, &new_ref, now, expires).await? {
             Rotation::Rotated { user, session } => {
                 let user = self.user(user).await?;
                 Ok(self.tokens(user, session, new_token))
             }
             Rotation::Reused { session } => {
                 tracing::warn!(session = %session, "refresh token reused; session revoked");
-                self.sessions.revoke(session).await.map_err(unavailable)?;
+                self.sessions.revoke(session).await?;
                 Err(invalid())
             }
             Rotation::Invalid => Err(invalid()),
@@ -318,11 +295,8 @@ impl AuthService {
         let Some(token) = token_ref(refresh_token) else {
             return Ok(());
         };
-        if self.sessions.knows(&token).await.map_err(unavailable)? {
-            self.sessions
-                .revoke(token.session)
-                .await
-                .map_err(unavailable)?;
+        if self.sessions.knows(&token).await? {
+            self.sessions.revoke(token.session).await?;
         }
         Ok(())
     }
@@ -343,13 +317,10 @@ impl AuthService {
 
     /// A new session of `user`: its id and its first refresh token.
     async fn start_session(&self, user: Id) -> ApiResult<(Id, String)> {
-        let session = self.ids.next_id();
+        let session = self.ids.next_id()?;
         let (token, token_ref) = new_refresh_token(session);
         let expires = now_ms() + self.config.refresh_ttl.as_millis() as i64;
-        self.sessions
-            .start(user, &token_ref, expires)
-            .await
-            .map_err(unavailable)?;
+        self.sessions.start(user, &token_ref, expires).await?;
         Ok((session, token))
     }
 
@@ -379,7 +350,7 @@ impl AuthService {
             sid: session.to_string(),
         };
         Tokens {
-            access_token: sign(&self.signing_key, &claims),
+            access_token: sign(self.keys.signing(), &claims),
             refresh_token,
             token_type: "Bearer",
             expires_in: ttl,

@@ -3,12 +3,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
+use chirp_testkit::api::Api;
+pub use chirp_testkit::api::{series_of, sum_of};
 use futures::stream::{self, StreamExt};
-use reqwest::header::{HeaderValue, AUTHORIZATION};
-use reqwest::{RequestBuilder, StatusCode};
+use reqwest::header::HeaderValue;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::sync::Semaphore;
 
 use crate::plan::Plan;
@@ -27,15 +28,18 @@ pub struct Target {
     /// wait counts in its latency (which runs from when it was due): the schedule does
     /// not slow down for it.
     connections: Arc<Semaphore>,
-    /// The load's requests go this way (the population's and the metrics' by `http`).
+    /// The load's requests go this way (the population's and the metrics' by `api`).
     wire: Arc<Wire>,
     connections_cap: usize,
+    /// The public API's client, for the population and the metrics pages.
+    api: Api,
 }
 
 /// A signed-up user of the population.
 #[derive(Debug, Clone)]
 pub struct Member {
     pub id: String,
+    pub access: String,
     /// `Bearer <access token>`, made once: the load sends it with every request.
     pub authorization: HeaderValue,
 }
@@ -47,17 +51,19 @@ impl Target {
     /// at once.
     pub fn new(base: &str, connections: usize) -> anyhow::Result<Target> {
         anyhow::ensure!(connections > 0, "no connections to send requests on");
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(connections)
+            // Idle connections are let go before a gateway would close them (NGINX's
+            // keepalive_timeout is 75 s), so a request is never sent on one that the
+            // other end is closing.
+            .pool_idle_timeout(Duration::from_secs(30))
+            .tcp_nodelay(true)
+            .timeout(Duration::from_secs(30))
+            .build()?;
         Ok(Target {
             base: base.trim_end_matches('/').to_owned(),
-            http: reqwest::Client::builder()
-                .pool_max_idle_per_host(connections)
-                // Idle connections are let go before a gateway would close them (NGINX's
-                // keepalive_timeout is 75 s), so a request is never sent on one that the
-                // other end is closing.
-                .pool_idle_timeout(Duration::from_secs(30))
-                .tcp_nodelay(true)
-                .timeout(Duration::from_secs(30))
-                .build()?,
+            api: Api::with_client(base, http.clone()),
+            http,
             connections: Arc::new(Semaphore::new(connections)),
             connections_cap: connections,
             wire: Arc::new(Wire::new(
@@ -67,46 +73,21 @@ impl Target {
         })
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// Sends `req` once a connection is free, and reads the answer, which must have status
-    /// `want`; the connection is held until the whole answer is read.
-    async fn call(&self, req: RequestBuilder, want: StatusCode) -> anyhow::Result<Value> {
-        let _connection = self.connections.acquire().await?;
-        expect(req.send().await?, want).await
-    }
-
+    /// Signs up `handle` once a connection is free (held until the whole answer is read).
     pub async fn signup(&self, handle: &str) -> anyhow::Result<Member> {
-        let req = self.http.post(self.url("/api/v1/auth/signup")).json(
-            &json!({"handle": handle, "email": format!("{handle}@bench.example"),
-                      "password": PASSWORD}),
-        );
-        let t = self
-            .call(req, StatusCode::CREATED)
-            .await
-            .with_context(|| format!("signup of {handle}"))?;
+        let _connection = self.connections.acquire().await?;
+        let email = format!("{handle}@bench.example");
+        let session = self.api.signup(handle, &email, PASSWORD).await?;
         Ok(Member {
-            id: t["user"]["id"]
-                .as_str()
-                .context("signup answer without user.id")?
-                .to_owned(),
-            authorization: HeaderValue::from_str(&format!(
-                "Bearer {}",
-                t["access_token"]
-                    .as_str()
-                    .context("signup answer without access_token")?
-            ))?,
+            authorization: HeaderValue::from_str(&format!("Bearer {}", session.access))?,
+            id: session.id,
+            access: session.access,
         })
     }
 
     pub async fn follow(&self, who: &Member, whom: &str) -> anyhow::Result<()> {
-        let req = self
-            .http
-            .post(self.url(&format!("/api/v1/users/{whom}/follow")))
-            .header(AUTHORIZATION, who.authorization.clone());
-        self.call(req, StatusCode::NO_CONTENT).await.map(|_| ())
+        let _connection = self.connections.acquire().await?;
+        self.api.follow(&who.access, whom).await
     }
 
     /// Opens connections ahead of a load of `rate` requests per second: enough for a
@@ -180,15 +161,7 @@ impl Target {
     pub async fn metrics(&self, urls: &[String]) -> anyhow::Result<String> {
         let mut text = String::new();
         for url in urls {
-            let page = self
-                .http
-                .get(url)
-                .send()
-                .await
-                .and_then(|r| r.error_for_status())
-                .with_context(|| format!("reading {url}"))?
-                .text()
-                .await?;
+            let page = self.api.metrics(url).await?;
             text.push_str(&page);
             if !text.ends_with('\n') {
                 text.push('\n');
@@ -201,44 +174,6 @@ impl Target {
     pub async fn metric(&self, urls: &[String], name: &str) -> anyhow::Result<f64> {
         Ok(sum_of(&self.metrics(urls).await?, name))
     }
-}
-
-/// The samples of `name` in a Prometheus text page: each series' labels (`{...}`, or
-/// empty) and value. Other metrics, those whose names only begin with `name` included,
-/// are not its.
-pub fn series_of<'a>(text: &'a str, name: &str) -> Vec<(&'a str, f64)> {
-    text.lines()
-        .filter_map(|l| {
-            let rest = l.strip_prefix(name)?;
-            let (labels, value) = if rest.starts_with('{') {
-                let end = rest.rfind('}')?;
-                (&rest[..=end], &rest[end + 1..])
-            } else if rest.starts_with(' ') {
-                ("", rest)
-            } else {
-                return None;
-            };
-            // The value, and perhaps a timestamp after it.
-            let value = value.split_whitespace().next()?.parse::<f64>().ok()?;
-            Some((labels, value))
-        })
-        .collect()
-}
-
-/// The sum of the samples of `name` in a Prometheus text page.
-pub fn sum_of(text: &str, name: &str) -> f64 {
-    series_of(text, name).iter().map(|(_, v)| v).sum()
-}
-
-async fn expect(res: reqwest::Response, want: StatusCode) -> anyhow::Result<Value> {
-    let status = res.status();
-    if status != want {
-        bail!("{status}: {}", res.text().await.unwrap_or_default());
-    }
-    if status == StatusCode::NO_CONTENT {
-        return Ok(Value::Null);
-    }
-    Ok(res.json().await?)
 }
 
 /// The ids of a page of posts. Only the ids are kept: the load reads a page's every byte,
@@ -346,46 +281,5 @@ where
     match first {
         Some(e) => Err(e.context(format!("{failed} of the {label} requests failed"))),
         None => Ok(()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn metric_sums_add_every_series_of_one_name_only() {
-        let page = "# HELP x\nchirp_fanout_deliveries_total{service=\"fanout\"} 3\n\
-                    chirp_fanout_deliveries_total{service=\"all\"} 4\n\
-                    chirp_fanout_deliveries_total_created 99\n\
-                    chirp_other 5\n";
-        assert_eq!(sum_of(page, "chirp_fanout_deliveries_total"), 7.0);
-        assert_eq!(sum_of(page, "chirp_missing"), 0.0);
-    }
-
-    #[test]
-    fn series_keep_their_labels_and_values() {
-        let page = "# HELP chirp_consumer_lag Events behind\n\
-                    # TYPE chirp_consumer_lag gauge\n\
-                    chirp_consumer_lag{service=\"fanout\",group=\"g\",topic=\"a b\",partition=\"0\"} 0\n\
-                    chirp_consumer_lag{service=\"search\",group=\"s\",topic=\"t\",partition=\"1\"} 12 1700000000000\n\
-                    chirp_consumer_lag_seconds 3\n\
-                    chirp_unlabelled 2.5\n";
-        assert_eq!(
-            series_of(page, "chirp_consumer_lag"),
-            vec![
-                (
-                    r#"{service="fanout",group="g",topic="a b",partition="0"}"#,
-                    0.0
-                ),
-                (
-                    r#"{service="search",group="s",topic="t",partition="1"}"#,
-                    12.0
-                ),
-            ]
-        );
-        assert_eq!(series_of(page, "chirp_unlabelled"), vec![("", 2.5)]);
-        assert!(series_of(page, "chirp_missing").is_empty());
-        assert_eq!(sum_of(page, "chirp_consumer_lag"), 12.0);
     }
 }

@@ -18,6 +18,8 @@ use chirp_bench::{baseline, fanout};
 use clap::Parser;
 use serde_json::json;
 
+mod tour;
+
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -115,7 +117,9 @@ struct Args {
     /// Where the report (report.json) and plot (plot.svg) go.
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
-    /// A short run for CI: tiny population, short steps, two steps per search.
+    /// A short run for CI: tiny population, short steps, two steps per search, and last
+    /// a tour of every public route (a failed and a successful login included), each of
+    /// which must answer as it should.
     #[arg(long)]
     smoke: bool,
     /// One step of `--mix` at this rate for `--step-secs`, instead of the whole scenario.
@@ -471,6 +475,16 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
+    // Every public route, late in the run so that dashboards looking at the last minute
+    // see each of them.
+    let tour = if args.smoke {
+        let t = tour::run(&base, &tag, 2).await?;
+        eprintln!("{}", t.summary());
+        Some(t)
+    } else {
+        None
+    };
+
     // The report.
     let home_rate = |s: &Saturation| s.sustained.map(|r| r * args.mix.share(Op::Home));
     let home_p99 = mixed
@@ -527,6 +541,7 @@ async fn main() -> anyhow::Result<()> {
         "compose": compose,
         "fanout": section(&fan)?,
         "fanout_lag": section(&lag)?,
+        "tour": tour,
         "memory": {
             "timeline_entries": entries, "store_bytes": store_bytes,
             "bytes_per_entry": bytes_per_entry,
@@ -558,13 +573,17 @@ async fn main() -> anyhow::Result<()> {
         plot_path.display()
     );
     drop(spawned);
-    // A step not measured fails the run, once its report is written.
+    // A step not measured, or a route of the tour that answered otherwise, fails the
+    // run, once its report is written.
     let unmeasured: Vec<&str> = [fan.as_ref().err(), lag.as_ref().err()]
         .into_iter()
         .flatten()
         .map(String::as_str)
         .collect();
     anyhow::ensure!(unmeasured.is_empty(), "{}", unmeasured.join("; "));
+    if let Some(t) = &tour {
+        anyhow::ensure!(t.unexpected.is_empty(), "{}", t.summary());
+    }
     Ok(())
 }
 

@@ -1,10 +1,12 @@
-//! Start-up and shutdown: [`Application::build`] binds the port and wires the services;
-//! [`Application::run_until_stopped`] serves until told to stop, lets in-flight requests
-//! finish, then stops the background workers and closes the stores.
+//! Start-up and shutdown: [`Application::build`] wires the role's services and binds its
+//! listeners (the public API, and for the services peers call, the internal API on a
+//! listener of its own); [`Application::run_until_stopped`] serves until told to stop,
+//! lets in-flight requests finish, then stops the background workers and closes the
+//! stores, each step within what is left of the shutdown deadline.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::Router;
@@ -14,35 +16,44 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Command, Settings};
-use crate::system::System;
+use crate::wiring::System;
 
 pub struct Application {
     pub role: Command,
     listener: TcpListener,
     router: Router,
+    /// The internal API's listener and routes, for a role that has one.
+    internal: Option<(TcpListener, Router)>,
     system: Arc<System>,
+    /// How long a graceful stop may take in all.
+    shutdown_timeout: Duration,
 }
 
 impl Application {
     pub async fn build(role: Command, settings: &Settings) -> anyhow::Result<Self> {
-        let addr = settings
-            .listen
-            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], role.default_port())));
         let system = Arc::new(System::build(role, settings).await?);
-        let router = finish(
-            system.routes(role),
-            system.readiness.clone(),
-            system.telemetry.clone(),
-            settings.body_limit,
-        );
-        let listener = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("binding {addr}"))?;
+        let ops = |routes: Router| {
+            finish(
+                routes,
+                system.readiness.clone(),
+                system.telemetry.clone(),
+                settings.body_limit,
+            )
+        };
+        let router = ops(system.routes());
+        let addr = settings.listen_addr(role);
+        let listener = bind(addr).await?;
+        let internal = match (system.internal_routes(), settings.internal_addr(role)) {
+            (Some(routes), Some(addr)) => Some((bind(addr).await?, ops(routes))),
+            _ => None,
+        };
         Ok(Application {
             role,
             listener,
             router,
+            internal,
             system,
+            shutdown_timeout: Duration::from_secs(settings.shutdown_timeout_secs),
         })
     }
 
@@ -50,28 +61,74 @@ impl Application {
         self.listener.local_addr()
     }
 
+    /// The internal API's address, for a role that has one.
+    pub fn internal_addr(&self) -> Option<SocketAddr> {
+        self.internal
+            .as_ref()
+            .and_then(|(l, _)| l.local_addr().ok())
+    }
+
     pub fn system(&self) -> Arc<System> {
         self.system.clone()
     }
 
+    /// Serves until `stop`, then stops within the shutdown deadline: requests in flight
+    /// finish, the background workers stop (relays make a last pass, consumers commit
+    /// what they finished), the stores close. What has not finished by the deadline is
+    /// left (and the binary exits; see `main`).
     pub async fn run_until_stopped(self, stop: CancellationToken) -> anyhow::Result<()> {
         let workers_stop = CancellationToken::new();
         let mut workers = JoinSet::new();
-        self.system
-            .spawn_workers(self.role, &workers_stop, &mut workers);
-        let served = serve(self.listener, self.router, stop).await;
-        // The HTTP side is drained: stop the workers (relays make a last pass, consumers
-        // commit what they finished) and wait for them, within reason.
+        self.system.spawn_workers(&workers_stop, &mut workers);
+        let internal = self
+            .internal
+            .map(|(listener, router)| tokio::spawn(serve(listener, router, stop.clone())));
+        // Requests in flight get half the deadline to finish; connections still open
+        // after it are left (they end with the process).
+        let drain = self.shutdown_timeout / 2;
+        let public = serve(self.listener, self.router, stop.clone());
+        tokio::pin!(public);
+        let served = tokio::select! {
+            served = &mut public => served,
+            _ = after_stop(&stop, drain) => {
+                tracing::warn!("requests still in flight after {drain:?}; stopping without them");
+                Ok(())
+            }
+        };
+        let stopping = Instant::now();
+        let left = || (self.shutdown_timeout - drain).saturating_sub(stopping.elapsed());
+        if let Some(internal) = internal {
+            if tokio::time::timeout(left(), internal).await.is_err() {
+                tracing::warn!("the internal API did not finish its requests in time");
+            }
+        }
         workers_stop.cancel();
-        let drained = tokio::time::timeout(Duration::from_secs(15), async {
+        let drained = tokio::time::timeout(left(), async {
             while workers.join_next().await.is_some() {}
         })
         .await;
         if drained.is_err() {
-            tracing::warn!("background workers did not stop in time");
+            tracing::warn!("background workers did not stop in time; leaving them");
+            workers.abort_all();
         }
-        self.system.db.close().await;
-        self.system.release_data_dir();
+        if tokio::time::timeout(left(), self.system.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the stores did not close in time");
+        }
         served.context("serving HTTP")
     }
+}
+
+/// Resolves `after` the stop.
+async fn after_stop(stop: &CancellationToken, after: Duration) {
+    stop.cancelled().await;
+    tokio::time::sleep(after).await;
+}
+
+async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))
 }

@@ -44,6 +44,16 @@ pub enum Command {
 }
 
 impl Command {
+    /// Whether a process of this role runs `service`.
+    pub fn runs(self, service: Command) -> bool {
+        self == Command::All || self == service
+    }
+
+    /// The services whose `/internal/v1` routes other processes call.
+    pub fn has_internal_routes(self) -> bool {
+        matches!(self, Command::Graph | Command::Timeline | Command::Read)
+    }
+
     pub fn default_port(self) -> u16 {
         match self {
             Command::All => 8080,
@@ -71,6 +81,30 @@ impl Command {
     }
 }
 
+/// A worker id given by hand, or one leased at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerId {
+    Fixed(u16),
+    Auto,
+}
+
+impl std::str::FromStr for WorkerId {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "auto" {
+            return Ok(WorkerId::Auto);
+        }
+        match s.parse::<u16>() {
+            Ok(n) if n <= chirp_core::id::MAX_WORKER_ID => Ok(WorkerId::Fixed(n)),
+            _ => Err(format!(
+                "a worker id is `auto` or a number from 0 to {}",
+                chirp_core::id::MAX_WORKER_ID
+            )),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -88,9 +122,33 @@ pub struct Settings {
     #[arg(long, env = "CHIRP_DATA_DIR", default_value = "./data", global = true)]
     pub data_dir: PathBuf,
 
-    /// Worker id (0-1023) put into every id this process mints; unique per process.
-    #[arg(long, env = "CHIRP_WORKER_ID", default_value_t = 0, global = true)]
-    pub worker_id: u16,
+    /// Address of the internal API (`/internal/v1`, which peer services call and the
+    /// gateway never exposes), for the services that have one [default: 127.0.0.1 and
+    /// the public port plus 100].
+    #[arg(long, env = "CHIRP_INTERNAL_LISTEN", global = true)]
+    pub internal_listen: Option<SocketAddr>,
+
+    /// Worker id (0-1023) put into every id this process mints, unique per process; or
+    /// `auto`: lease one (512-1023) from PostgreSQL while the process runs, so that any
+    /// number of processes of a service can run without being given one each.
+    #[arg(long, env = "CHIRP_WORKER_ID", default_value = "0", global = true)]
+    pub worker_id: WorkerId,
+
+    /// The access-token signing keys (AuthService): a file with one Ed25519 private key
+    /// per line, 64 hex digits; the first signs, all verify. Without it, a key kept in
+    /// the data directory (made on first start).
+    #[arg(long, env = "CHIRP_SIGNING_KEYS", global = true)]
+    pub signing_keys: Option<PathBuf>,
+
+    /// Seconds a graceful stop may take (in-flight requests, background workers, stores),
+    /// after which the process exits anyway.
+    #[arg(
+        long,
+        env = "CHIRP_SHUTDOWN_TIMEOUT_SECS",
+        default_value_t = 20,
+        global = true
+    )]
+    pub shutdown_timeout_secs: u64,
 
     /// Entries kept in each home timeline.
     #[arg(long, env = "CHIRP_TIMELINE_CAP", default_value_t = 800, global = true)]
@@ -265,11 +323,26 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Settings for a test: cheap hashing, port 0, everything else default.
+    /// The defaults, whatever the environment says: what a test starts from, so that an
+    /// exported `REDIS_URL` cannot turn an embedded test into a deployed one.
+    pub fn defaults() -> Self {
+        use clap::{CommandFactory, FromArgMatches};
+        let cli = Cli::command().mut_args(|a| a.env(Option::<&'static str>::None));
+        let matches = cli.get_matches_from(["chirp"]);
+        let parsed = Cli::from_arg_matches(&matches);
+        match parsed {
+            Ok(cli) => cli.settings,
+            // The defaults are constants of this file; a test would show them wrong.
+            Err(e) => panic!("the default settings do not parse: {e}"),
+        }
+    }
+
+    /// Settings for a test: cheap hashing, ports 0, everything else default.
     pub fn for_tests(data_dir: PathBuf) -> Self {
-        let mut s = Cli::parse_from(["chirp"]).settings;
+        let mut s = Settings::defaults();
         s.data_dir = data_dir;
         s.listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+        s.internal_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
         s.insecure_fast_hashing = true;
         s
     }
@@ -284,11 +357,67 @@ impl Settings {
         }
     }
 
+    /// The public address of `role`.
+    pub fn listen_addr(&self, role: Command) -> SocketAddr {
+        self.listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], role.default_port())))
+    }
+
+    /// The internal API's address of `role`, when it has one.
+    pub fn internal_addr(&self, role: Command) -> Option<SocketAddr> {
+        role.has_internal_routes().then(|| {
+            self.internal_listen.unwrap_or_else(|| {
+                let public = self.listen_addr(role);
+                SocketAddr::new(public.ip(), public.port().saturating_add(100))
+            })
+        })
+    }
+
     pub fn hash_cost(&self) -> HashCost {
         if self.insecure_fast_hashing {
             HashCost::InsecureFast
         } else {
             HashCost::Standard
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_settings_ignore_the_environment() {
+        // An exported dependency must not turn a test's embedded defaults into it.
+        std::env::set_var("REDIS_URL", "redis://127.0.0.1:1");
+        std::env::set_var("CHIRP_WORKER_ID", "7");
+        let s = Settings::for_tests(PathBuf::from("/tmp/x"));
+        std::env::remove_var("REDIS_URL");
+        std::env::remove_var("CHIRP_WORKER_ID");
+        assert_eq!(s.redis_url, None);
+        assert_eq!(s.worker_id, WorkerId::Fixed(0));
+    }
+
+    #[test]
+    fn worker_ids_are_a_number_or_auto() {
+        assert_eq!("auto".parse(), Ok(WorkerId::Auto));
+        assert_eq!("1023".parse(), Ok(WorkerId::Fixed(1023)));
+        assert!("1024".parse::<WorkerId>().is_err());
+        assert!("-1".parse::<WorkerId>().is_err());
+    }
+
+    #[test]
+    fn internal_addresses_follow_the_public_one() {
+        let mut s = Settings::defaults();
+        assert_eq!(s.internal_addr(Command::Write), None);
+        assert_eq!(
+            s.internal_addr(Command::Read),
+            Some("127.0.0.1:8186".parse().unwrap())
+        );
+        s.listen = Some("0.0.0.0:9000".parse().unwrap());
+        assert_eq!(
+            s.internal_addr(Command::Graph),
+            Some("0.0.0.0:9100".parse().unwrap())
+        );
     }
 }

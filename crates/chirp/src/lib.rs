@@ -4,8 +4,8 @@
 pub mod app;
 pub mod config;
 pub mod logging;
-pub mod system;
 pub mod traces;
+pub mod wiring;
 
 pub use app::Application;
 pub use config::{Cli, Command, Settings};

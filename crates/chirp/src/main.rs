@@ -4,6 +4,8 @@ use anyhow::Context;
 use chirp::config::{Cli, Command, LogFormat};
 use chirp::Application;
 use clap::Parser;
+use std::time::Duration;
+
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -28,18 +30,39 @@ async fn main() -> anyhow::Result<()> {
         "chirp {} listening on http://{addr}",
         role.name()
     );
+    if let Some(internal) = app.internal_addr() {
+        tracing::info!(service = role.name(), "internal API on http://{internal}");
+    }
 
     let stop = CancellationToken::new();
     let signal_stop = stop.clone();
+    let deadline = Duration::from_secs(cli.settings.shutdown_timeout_secs);
     tokio::spawn(async move {
         chirp_core::http::serve::shutdown_signal().await;
         tracing::info!("shutting down: finishing in-flight requests");
         signal_stop.cancel();
+        exit_after(deadline);
     });
     let ran = app.run_until_stopped(stop).await;
     tracing::info!("stopped");
     chirp::traces::shutdown(provider).await;
     ran
+}
+
+/// Ends the process `deadline` after a stop began, whatever is still running then: a
+/// dependency that is down can hold a store's close (a Kafka consumer leaving its group,
+/// an exporter flushing spans) for much longer than anyone waits for a stop.
+fn exit_after(deadline: Duration) {
+    let watchdog = std::thread::Builder::new()
+        .name("shutdown-deadline".into())
+        .spawn(move || {
+            std::thread::sleep(deadline);
+            tracing::error!("the graceful stop did not finish within {deadline:?}; exiting");
+            std::process::exit(1);
+        });
+    if let Err(e) = watchdog {
+        tracing::warn!(error = %e, "no shutdown deadline: its thread did not start");
+    }
 }
 
 /// Logs to stdout and spans to OpenTelemetry, both filtered by `RUST_LOG` (default:

@@ -106,8 +106,10 @@ impl Event {
         }
     }
 
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+    /// The event as the logs and outboxes keep it. An error, never an empty string: an
+    /// empty payload in an outbox would stop its relay for good.
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string(self)
     }
 
     pub fn from_json(s: &str) -> Result<Self, serde_json::Error> {
@@ -385,10 +387,16 @@ impl Backoff {
         self.wait(stop).await
     }
 
-    /// Sleeps; `Err` when stopped meanwhile.
-    pub async fn wait(&mut self, stop: &CancellationToken) -> Result<(), ()> {
+    /// The next wait, doubling the one after it.
+    pub fn next_wait(&mut self) -> Duration {
         let d = self.next;
         self.next = (self.next * 2).min(Duration::from_secs(5));
+        d
+    }
+
+    /// Sleeps; `Err` when stopped meanwhile.
+    pub async fn wait(&mut self, stop: &CancellationToken) -> Result<(), ()> {
+        let d = self.next_wait();
         tokio::select! {
             _ = tokio::time::sleep(d) => Ok(()),
             _ = stop.cancelled() => Err(()),
@@ -414,7 +422,7 @@ mod tests {
             },
             trace: None,
         };
-        let json = e.to_json();
+        let json = e.to_json().unwrap();
         assert!(json.contains("\"type\":\"post.edited\""), "{json}");
         assert!(json.contains("\"post_id\":\"5\""), "{json}");
         assert_eq!(Event::from_json(&json).unwrap(), e);
@@ -426,7 +434,7 @@ mod tests {
             trace: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
             ..e
         };
-        let json = traced.to_json();
+        let json = traced.to_json().unwrap();
         assert!(json.contains("\"traceparent\":\"00-4bf9"), "{json}");
         assert_eq!(Event::from_json(&json).unwrap(), traced);
     }

@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -75,30 +76,89 @@ impl<'de> Deserialize<'de> for Id {
 }
 
 /// Mints ids for one process. Cheap to share behind an `Arc`.
+///
+/// The worker id is given at start ([`IdGenerator::new`]) or held under a lease that
+/// another process could take once it lapses ([`IdGenerator::leased`]): then ids are
+/// minted only while the lease is known to hold, and none before the first is granted.
 #[derive(Debug)]
 pub struct IdGenerator {
-    worker: u64,
+    /// The worker id, or [`NO_WORKER`] while none is held.
+    worker: AtomicU64,
+    /// Until when (Unix milliseconds) the worker id may be used; `u64::MAX` for ever.
+    valid_until_ms: AtomicU64,
     /// (last millisecond used, last sequence used in it)
     state: Mutex<(u64, u64)>,
 }
 
+const NO_WORKER: u64 = u64::MAX;
+
+/// Why no id could be minted: the process holds no worker id at the moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("this process holds no worker id (its lease is not granted or has lapsed)")]
+pub struct NoWorkerId;
+
+impl From<NoWorkerId> for crate::error::ApiError {
+    fn from(e: NoWorkerId) -> Self {
+        crate::error::ApiError::unavailable("worker id lease", e)
+    }
+}
+
 impl IdGenerator {
+    /// Ids of worker `worker`, for ever.
     pub fn new(worker: u16) -> Result<Self, String> {
         if worker > MAX_WORKER_ID {
             return Err(format!("worker id {worker} is above {MAX_WORKER_ID}"));
         }
         Ok(Self {
-            worker: u64::from(worker),
+            worker: AtomicU64::new(u64::from(worker)),
+            valid_until_ms: AtomicU64::new(u64::MAX),
             state: Mutex::new((0, 0)),
         })
     }
 
-    pub fn next_id(&self) -> Id {
-        let now = now_millis().saturating_sub(EPOCH_MS);
+    /// A generator whose worker id a lease grants later (see [`IdGenerator::grant`]).
+    pub fn leased() -> Self {
+        Self {
+            worker: AtomicU64::new(NO_WORKER),
+            valid_until_ms: AtomicU64::new(0),
+            state: Mutex::new((0, 0)),
+        }
+    }
+
+    /// Use `worker` until `until_ms` (Unix milliseconds).
+    pub fn grant(&self, worker: u16, until_ms: u64) {
+        // Under the state's lock, as minting reads both: no id is minted with the old
+        // worker id and the new validity, or the other way round.
+        let _state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        self.worker.store(u64::from(worker), Ordering::Release);
+        self.valid_until_ms.store(until_ms, Ordering::Release);
+    }
+
+    /// Stop using the worker id (the lease is lost or given back).
+    pub fn revoke(&self) {
+        let _state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        self.valid_until_ms.store(0, Ordering::Release);
+        self.worker.store(NO_WORKER, Ordering::Release);
+    }
+
+    /// The worker id in use, if any.
+    pub fn worker(&self) -> Option<u16> {
+        let until = self.valid_until_ms.load(Ordering::Acquire);
+        let worker = self.worker.load(Ordering::Acquire);
+        (worker != NO_WORKER && now_millis() < until).then_some(worker as u16)
+    }
+
+    pub fn next_id(&self) -> Result<Id, NoWorkerId> {
         let mut state = match self.state.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         };
+        let worker = self.worker.load(Ordering::Acquire);
+        let wall = now_millis();
+        if worker == NO_WORKER || wall >= self.valid_until_ms.load(Ordering::Acquire) {
+            return Err(NoWorkerId);
+        }
+        let now = wall.saturating_sub(EPOCH_MS);
         let (last_ms, last_seq) = *state;
         // A clock that steps back must not produce an id below one already given out:
         // keep counting in the last millisecond we used, borrowing from the future
@@ -111,7 +171,14 @@ impl IdGenerator {
             (last_ms + 1, 0)
         };
         *state = (ms, seq);
-        Id((ms << (WORKER_BITS + SEQUENCE_BITS)) | (self.worker << SEQUENCE_BITS) | seq)
+        Ok(Id((ms << (WORKER_BITS + SEQUENCE_BITS))
+            | (worker << SEQUENCE_BITS)
+            | seq))
+    }
+
+    /// The worker id an id was minted by.
+    pub fn worker_of(id: Id) -> u16 {
+        ((id.0 >> SEQUENCE_BITS) & u64::from(MAX_WORKER_ID)) as u16
     }
 
     /// The smallest id that could have been minted at `unix_ms`; useful as a bound.
@@ -138,7 +205,7 @@ mod tests {
         let mut last = Id(0);
         let mut seen = HashSet::new();
         for _ in 0..20_000 {
-            let id = ids.next_id();
+            let id = ids.next_id().unwrap();
             assert!(id > last, "{id} is not above {last}");
             assert!(seen.insert(id));
             last = id;
@@ -149,19 +216,39 @@ mod tests {
     fn workers_never_collide() {
         let a = IdGenerator::new(1).unwrap();
         let b = IdGenerator::new(2).unwrap();
-        let from_a: HashSet<_> = (0..5000).map(|_| a.next_id()).collect();
+        let from_a: HashSet<_> = (0..5000).map(|_| a.next_id().unwrap()).collect();
         assert!((0..5000)
-            .map(|_| b.next_id())
+            .map(|_| b.next_id().unwrap())
             .all(|id| !from_a.contains(&id)));
     }
 
     #[test]
     fn id_carries_its_time() {
         let before = now_millis();
-        let id = IdGenerator::new(0).unwrap().next_id();
+        let id = IdGenerator::new(0).unwrap().next_id().unwrap();
         let after = now_millis();
         assert!(id.unix_millis() >= before && id.unix_millis() <= after + 1);
         assert!(IdGenerator::floor_at(before) <= id);
+    }
+
+    #[test]
+    fn a_leased_generator_mints_only_while_its_lease_holds() {
+        let ids = IdGenerator::leased();
+        assert_eq!(ids.next_id(), Err(NoWorkerId));
+        ids.grant(7, now_millis() + 60_000);
+        let id = ids.next_id().unwrap();
+        assert_eq!(IdGenerator::worker_of(id), 7);
+        assert_eq!(ids.worker(), Some(7));
+        // Lapsed: nothing is minted until the lease is granted again.
+        ids.grant(7, now_millis().saturating_sub(1));
+        assert_eq!(ids.next_id(), Err(NoWorkerId));
+        ids.grant(9, now_millis() + 60_000);
+        let later = ids.next_id().unwrap();
+        assert!(later > id);
+        assert_eq!(IdGenerator::worker_of(later), 9);
+        ids.revoke();
+        assert_eq!(ids.next_id(), Err(NoWorkerId));
+        assert_eq!(ids.worker(), None);
     }
 
     #[test]

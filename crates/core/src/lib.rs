@@ -10,12 +10,17 @@ mod event_log_suite;
 pub mod events;
 pub mod http;
 pub mod id;
+pub mod migrations;
 pub mod model;
 pub mod outbox;
+#[cfg(test)]
+mod outbox_suite;
 pub mod page;
 pub mod peers;
 pub mod peers_http;
+pub mod store;
 pub mod time;
+pub mod timed;
 pub mod token;
 pub mod traces;
 

@@ -22,6 +22,12 @@ pub struct Author {
     pub display_name: String,
 }
 
+/// The columns a post is read with, from `posts p JOIN profiles u ON u.id = p.author_id`
+/// (WriteService's table and AuthService's), in the order the stores' decoders take them
+/// (`deployed::postgres::post_from_row`, `embedded::sqlite::post_from_row`).
+pub const POST_COLUMNS: &str =
+    "p.id, p.author_id, p.text, p.reply_to, p.created_at, p.edited_at, u.handle, u.display_name";
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Post {
     pub id: Id,

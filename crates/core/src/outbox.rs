@@ -10,7 +10,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::events::{Backoff, Event, EventLog};
-use crate::http::metrics::{CounterMetric, DependencyMetrics, FloatGauge, GaugeMetric};
+use crate::http::metrics::{CounterMetric, FloatGauge, GaugeMetric};
 use crate::http::Telemetry;
 use crate::id::now_millis;
 use crate::traces;
@@ -82,36 +82,6 @@ pub trait OutboxSource: Send + Sync {
     async fn backlog(&self) -> anyhow::Result<u64>;
 }
 
-/// An outbox in `dependency` (`postgres`), with every call timed into the dependency
-/// metrics (`chirp_dependency_duration_seconds`, `chirp_dependency_errors_total`).
-pub struct TimedOutbox {
-    pub inner: Arc<dyn OutboxSource>,
-    pub dependency: &'static str,
-    pub metrics: DependencyMetrics,
-}
-
-#[async_trait]
-impl OutboxSource for TimedOutbox {
-    async fn pending(&self, max: usize) -> anyhow::Result<Vec<PendingEvent>> {
-        let call = self.inner.pending(max);
-        self.metrics
-            .time(self.dependency, "outbox_pending", call)
-            .await
-    }
-    async fn remove_through(&self, seq: i64) -> anyhow::Result<()> {
-        let call = self.inner.remove_through(seq);
-        self.metrics
-            .time(self.dependency, "outbox_remove", call)
-            .await
-    }
-    async fn backlog(&self) -> anyhow::Result<u64> {
-        let call = self.inner.backlog();
-        self.metrics
-            .time(self.dependency, "outbox_backlog", call)
-            .await
-    }
-}
-
 /// Moves events from one outbox to the log. `wake` is notified by writers after each
 /// commit, so events move at once; a slow poll catches anything else.
 pub struct OutboxRelay {
@@ -119,7 +89,7 @@ pub struct OutboxRelay {
     pub source: Arc<dyn OutboxSource>,
     pub log: Arc<dyn EventLog>,
     pub wake: Arc<Notify>,
-    pub metrics: Option<RelayMetrics>,
+    pub metrics: RelayMetrics,
 }
 
 impl OutboxRelay {
@@ -182,17 +152,13 @@ impl OutboxRelay {
             .collect();
         self.log.append(&events).await?;
         self.source.remove_through(last).await?;
-        if let Some(m) = &self.metrics {
-            m.published(&events);
-        }
+        self.metrics.published(&events);
         Ok(events.len())
     }
 
     /// Samples the backlog and the age of its oldest event into the metrics.
     async fn sample(&self) {
-        let Some(m) = &self.metrics else {
-            return;
-        };
+        let m = &self.metrics;
         if let Ok(n) = self.source.backlog().await {
             m.backlog.set(n as i64);
         }

@@ -83,7 +83,7 @@ impl LateDirectory {
         self.inner
             .get()
             .and_then(std::sync::Weak::upgrade)
-            .ok_or_else(|| ApiError::unavailable("read service", anyhow::anyhow!("not bound")))
+            .ok_or_else(|| ApiError::unavailable("ReadService", anyhow::anyhow!("not bound")))
     }
 }
 

@@ -9,7 +9,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use tracing::Instrument;
 
 use crate::error::ApiError;
 use crate::id::Id;
@@ -23,7 +22,6 @@ pub struct Peer {
     http: reqwest::Client,
     base: String,
     name: &'static str,
-    metrics: Option<crate::http::metrics::DependencyMetrics>,
 }
 
 impl Peer {
@@ -36,37 +34,12 @@ impl Peer {
             http,
             base: base.trim_end_matches('/').to_owned(),
             name,
-            metrics: None,
         })
     }
 
-    /// Times every call into `metrics` (dependency `http`, operation the peer's name).
-    pub fn with_metrics(mut self, metrics: crate::http::metrics::DependencyMetrics) -> Self {
-        self.metrics = Some(metrics);
-        self
-    }
-
-    /// Calls the peer in a client span (the dependency timing's, or one of its own), whose
-    /// trace context goes with the request.
+    /// Calls the peer with the current span's trace context (a client span, when the
+    /// peer is [`Timed`](crate::timed::Timed), as the wiring makes every peer).
     async fn call<R: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<R, ApiError> {
-        match &self.metrics {
-            Some(m) => m.time("http", self.name, self.call_untimed(req)).await,
-            None => {
-                let span = tracing::info_span!(
-                    "dependency",
-                    otel.name = format!("http {}", self.name),
-                    otel.kind = "client",
-                    peer.service = self.name,
-                );
-                self.call_untimed(req).instrument(span).await
-            }
-        }
-    }
-
-    async fn call_untimed<R: DeserializeOwned>(
-        &self,
-        req: reqwest::RequestBuilder,
-    ) -> Result<R, ApiError> {
         let mut req = req
             .build()
             .map_err(|e| ApiError::unavailable(self.name, e))?;
@@ -282,5 +255,15 @@ impl Timelines for HttpTimelines {
                 &(),
             )
             .await
+    }
+}
+
+/// AuthService's published keys, over HTTP.
+pub struct HttpJwks(pub Peer);
+
+#[async_trait]
+impl crate::token::KeySource for HttpJwks {
+    async fn fetch(&self) -> anyhow::Result<crate::token::Jwks> {
+        Ok(self.0.get("/.well-known/jwks.json").await?)
     }
 }

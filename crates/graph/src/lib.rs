@@ -8,3 +8,12 @@ pub mod service;
 
 pub use routes::{router, GraphState};
 pub use service::GraphService;
+
+/// The tables of UserGraphService: follows, their counts, its outbox.
+pub static SCHEMA: chirp_core::migrations::Schema = chirp_core::migrations::Schema {
+    owner: "graph",
+    postgres: Some(&POSTGRES),
+    sqlite: Some(&SQLITE),
+};
+static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");

@@ -8,6 +8,7 @@ use chirp_core::events::Event;
 use chirp_core::model::FollowCounts;
 use chirp_core::page::PageRequest;
 use chirp_core::peers::GraphPage;
+use chirp_core::store::StoreResult;
 use chirp_core::Id;
 
 #[async_trait]
@@ -20,15 +21,15 @@ pub trait FollowStore: Send + Sync {
         followee: Id,
         key: u64,
         event: &Event,
-    ) -> anyhow::Result<bool>;
+    ) -> StoreResult<bool>;
     /// Forgets the follow, with `event`; false when there was none.
-    async fn unfollow(&self, follower: Id, followee: Id, event: &Event) -> anyhow::Result<bool>;
-    async fn followers(&self, user: Id, page: PageRequest) -> anyhow::Result<GraphPage>;
-    async fn following(&self, user: Id, page: PageRequest) -> anyhow::Result<GraphPage>;
+    async fn unfollow(&self, follower: Id, followee: Id, event: &Event) -> StoreResult<bool>;
+    async fn followers(&self, user: Id, page: PageRequest) -> StoreResult<GraphPage>;
+    async fn following(&self, user: Id, page: PageRequest) -> StoreResult<GraphPage>;
     /// Everyone `user` follows, up to `max`.
-    async fn all_following(&self, user: Id, max: usize) -> anyhow::Result<Vec<Id>>;
-    async fn counts(&self, users: &[Id]) -> anyhow::Result<HashMap<Id, FollowCounts>>;
+    async fn all_following(&self, user: Id, max: usize) -> StoreResult<Vec<Id>>;
+    async fn counts(&self, users: &[Id]) -> StoreResult<HashMap<Id, FollowCounts>>;
     /// Those `user` follows who have more than `threshold` followers.
-    async fn following_above(&self, user: Id, threshold: u64) -> anyhow::Result<Vec<Id>>;
-    async fn ping(&self) -> anyhow::Result<()>;
+    async fn following_above(&self, user: Id, threshold: u64) -> StoreResult<Vec<Id>>;
+    async fn ping(&self) -> StoreResult<()>;
 }

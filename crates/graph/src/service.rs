@@ -24,10 +24,6 @@ pub struct GraphService {
     pub outbox_wake: Arc<Notify>,
 }
 
-fn unavailable(e: anyhow::Error) -> ApiError {
-    ApiError::unavailable("graph store", e)
-}
-
 #[derive(Clone, Copy)]
 pub enum Side {
     Followers,
@@ -40,17 +36,12 @@ impl GraphService {
             return Err(ApiError::Unprocessable("you cannot follow yourself".into()));
         }
         self.must_exist(target).await?;
-        let key = self.ids.next_id();
+        let key = self.ids.next_id()?;
         let event = self.event(EventBody::FollowCreated {
             follower: caller,
             followee: target,
-        });
-        if self
-            .store
-            .follow(caller, target, key.get(), &event)
-            .await
-            .map_err(unavailable)?
-        {
+        })?;
+        if self.store.follow(caller, target, key.get(), &event).await? {
             self.outbox_wake.notify_one();
         }
         Ok(())
@@ -66,13 +57,8 @@ impl GraphService {
         let event = self.event(EventBody::FollowDeleted {
             follower: caller,
             followee: target,
-        });
-        if self
-            .store
-            .unfollow(caller, target, &event)
-            .await
-            .map_err(unavailable)?
-        {
+        })?;
+        if self.store.unfollow(caller, target, &event).await? {
             self.outbox_wake.notify_one();
         }
         Ok(())
@@ -83,8 +69,7 @@ impl GraphService {
         let page = match side {
             Side::Followers => self.store.followers(user, req).await,
             Side::Following => self.store.following(user, req).await,
-        }
-        .map_err(unavailable)?;
+        }?;
         let users = self.directory.users(&page.users).await?;
         Ok(Page::from_keys(users, &page.keys, &req, page.more))
     }
@@ -97,39 +82,33 @@ impl GraphService {
         }
     }
 
-    fn event(&self, body: EventBody) -> Event {
-        Event {
-            id: self.ids.next_id(),
+    fn event(&self, body: EventBody) -> ApiResult<Event> {
+        Ok(Event {
+            id: self.ids.next_id()?,
             // A follow is a pair that exists or not; the newest event about it wins.
             version: 1,
             occurred_at_ms: now_ms(),
             trace: chirp_core::traces::current(),
             body,
-        }
+        })
     }
 }
 
 #[async_trait]
 impl SocialGraph for GraphService {
     async fn followers(&self, user: Id, page: PageRequest) -> ApiResult<GraphPage> {
-        self.store.followers(user, page).await.map_err(unavailable)
+        Ok(self.store.followers(user, page).await?)
     }
 
     async fn all_followees(&self, user: Id) -> ApiResult<Vec<Id>> {
-        self.store
-            .all_following(user, MAX_FOLLOWING_READ)
-            .await
-            .map_err(unavailable)
+        Ok(self.store.all_following(user, MAX_FOLLOWING_READ).await?)
     }
 
     async fn counts(&self, users: &[Id]) -> ApiResult<HashMap<Id, FollowCounts>> {
-        self.store.counts(users).await.map_err(unavailable)
+        Ok(self.store.counts(users).await?)
     }
 
     async fn followees_above(&self, user: Id, threshold: u64) -> ApiResult<Vec<Id>> {
-        self.store
-            .following_above(user, threshold)
-            .await
-            .map_err(unavailable)
+        Ok(self.store.following_above(user, threshold).await?)
     }
 }

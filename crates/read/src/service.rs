@@ -21,10 +21,6 @@ pub struct ReadService {
     pub celebrity_threshold: u64,
 }
 
-fn unavailable(e: anyhow::Error) -> ApiError {
-    ApiError::unavailable("posts store", e)
-}
-
 /// Puts `items` in the order of `ids`, dropping the missing.
 fn in_order<T>(ids: &[Id], items: Vec<T>, id_of: impl Fn(&T) -> Id) -> Vec<T> {
     let mut by_id: HashMap<Id, T> = items.into_iter().map(|t| (id_of(&t), t)).collect();
@@ -44,8 +40,7 @@ impl ReadService {
         let id = self
             .store
             .profile_id_by_handle(&handle.to_ascii_lowercase())
-            .await
-            .map_err(unavailable)?
+            .await?
             .ok_or_else(|| ApiError::NotFound(format!("no user with handle {handle:?}")))?;
         self.user(id).await
     }
@@ -53,8 +48,7 @@ impl ReadService {
     pub async fn post(&self, id: Id) -> ApiResult<Arc<Post>> {
         self.store
             .posts(&[id])
-            .await
-            .map_err(unavailable)?
+            .await?
             .into_iter()
             .next()
             .ok_or_else(|| ApiError::NotFound(format!("no post {id}")))
@@ -64,11 +58,7 @@ impl ReadService {
         if !self.user_exists(author).await? {
             return Err(ApiError::NotFound(format!("no user {author}")));
         }
-        let mut posts = self
-            .store
-            .posts_by(&[author], req)
-            .await
-            .map_err(unavailable)?;
+        let mut posts = self.store.posts_by(&[author], req).await?;
         let more = posts.len() > req.limit;
         posts.truncate(req.limit);
         let keys: Vec<u64> = posts.iter().map(|p| p.id.get()).collect();
@@ -90,11 +80,7 @@ impl ReadService {
         {
             celebrities.push(user);
         }
-        let merged_in = self
-            .store
-            .posts_by(&celebrities, req)
-            .await
-            .map_err(unavailable)?;
+        let merged_in = self.store.posts_by(&celebrities, req).await?;
         let more = stored.len() >= req.limit || merged_in.len() > req.limit;
 
         let mut keys: Vec<u64> = stored
@@ -112,7 +98,7 @@ impl ReadService {
             .map(|k| Id(*k))
             .filter(|id| !known.contains_key(id))
             .collect();
-        for p in self.store.posts(&missing).await.map_err(unavailable)? {
+        for p in self.store.posts(&missing).await? {
             known.insert(p.id, p);
         }
         let items = keys.iter().filter_map(|k| known.remove(&Id(*k))).collect();
@@ -126,7 +112,7 @@ impl Directory for ReadService {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let profiles = self.store.profiles(ids).await.map_err(unavailable)?;
+        let profiles = self.store.profiles(ids).await?;
         let counts = self.graph.counts(ids).await?;
         let users = profiles
             .into_iter()
@@ -147,12 +133,12 @@ impl Directory for ReadService {
     }
 
     async fn posts(&self, ids: &[Id]) -> ApiResult<Vec<Post>> {
-        let posts = self.store.posts(ids).await.map_err(unavailable)?;
+        let posts = self.store.posts(ids).await?;
         let posts = posts.into_iter().map(Arc::unwrap_or_clone).collect();
         Ok(in_order(ids, posts, |p: &Post| p.id))
     }
 
     async fn user_exists(&self, id: Id) -> ApiResult<bool> {
-        self.store.profile_exists(id).await.map_err(unavailable)
+        Ok(self.store.profile_exists(id).await?)
     }
 }

@@ -49,10 +49,6 @@ pub struct SearchService {
     pub directory: Arc<dyn Directory>,
 }
 
-fn unavailable(e: anyhow::Error) -> ApiError {
-    ApiError::unavailable("search index", e)
-}
-
 fn query_text(q: Option<&str>) -> ApiResult<&str> {
     let q = q.map(str::trim).unwrap_or_default();
     if q.is_empty() {
@@ -82,7 +78,7 @@ impl SearchService {
                 next_cursor: None,
             });
         }
-        let hits = self.index.posts(&query, req).await.map_err(unavailable)?;
+        let hits = self.index.posts(&query, req).await?;
         let posts = self.directory.posts(&hits.ids).await?;
         Ok(page_of(posts, &hits, &req))
     }
@@ -95,7 +91,7 @@ impl SearchService {
                 next_cursor: None,
             });
         }
-        let hits = self.index.users(&prefix, req).await.map_err(unavailable)?;
+        let hits = self.index.users(&prefix, req).await?;
         let users = self.directory.users(&hits.ids).await?;
         Ok(page_of(users, &hits, &req))
     }

@@ -1,7 +1,10 @@
-//! Real dependencies for tests: each test gets its own PostgreSQL database (dropped when
-//! it ends) and its own Redis key prefix. A dependency that cannot be reached fails the
-//! test; `make test` starts them.
+//! What tests and tools share: real dependencies (each test gets its own PostgreSQL
+//! database, dropped when it ends, and its own Redis key prefix; a dependency that cannot
+//! be reached fails the test, and `make test` starts them), one client of the public API
+//! ([`api`]), and the macro that runs a port's suite against each of its adapters.
 #![allow(clippy::expect_used)]
+
+pub mod api;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -87,41 +90,48 @@ impl Drop for TestDatabase {
     }
 }
 
-/// A Redis key prefix of one test on the test server; its keys are deleted after it.
+/// A Redis key prefix of one test, on the test server or the test Cluster; its keys are
+/// deleted after it.
 pub struct TestRedisPrefix {
+    /// One `redis://` URL, or the Cluster's, comma-separated.
     pub url: String,
     pub prefix: String,
 }
 
 impl TestRedisPrefix {
+    /// A prefix on the test server.
     #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
+        Self::on(&redis_url())
+    }
+
+    /// A prefix on the server or Cluster at `urls`.
+    pub fn on(urls: &str) -> Self {
         TestRedisPrefix {
-            url: redis_url(),
+            url: urls.to_owned(),
             prefix: format!("{}:", unique("test")),
         }
+    }
+
+    /// Deletes every key under the prefix (KEYS through a Cluster asks every primary).
+    fn clean(&self) -> redis::RedisResult<()> {
+        let pattern = format!("{}*", self.prefix);
+        let nodes: Vec<&str> = self.url.split(',').collect();
+        let mut conn: Box<dyn redis::ConnectionLike> = match nodes.as_slice() {
+            [one] => Box::new(redis::Client::open(*one)?.get_connection()?),
+            many => Box::new(redis::cluster::ClusterClient::new(many.to_vec())?.get_connection()?),
+        };
+        let keys: Vec<String> = redis::cmd("KEYS").arg(&pattern).query(conn.as_mut())?;
+        for k in keys {
+            redis::cmd("DEL").arg(&k).exec(conn.as_mut())?;
+        }
+        Ok(())
     }
 }
 
 impl Drop for TestRedisPrefix {
     fn drop(&mut self) {
-        let (url, pattern) = (self.url.clone(), format!("{}*", self.prefix));
-        let _ = std::thread::spawn(move || {
-            let Ok(client) = redis::Client::open(url) else {
-                return;
-            };
-            let Ok(mut conn) = client.get_connection() else {
-                return;
-            };
-            let keys: Vec<String> = redis::cmd("KEYS")
-                .arg(&pattern)
-                .query(&mut conn)
-                .unwrap_or_default();
-            for k in keys {
-                let _: redis::RedisResult<()> = redis::cmd("DEL").arg(&k).query(&mut conn);
-            }
-        })
-        .join();
+        let _ = self.clean();
     }
 }
 
@@ -173,4 +183,34 @@ pub async fn prepared_statements_with(pool: &sqlx::PgPool, text: &str) -> i64 {
     .fetch_one(pool)
     .await
     .expect("reading pg_prepared_statements")
+}
+
+/// One suite of cases for a port, run against each of its adapters: every case is a test
+/// of its own, named `<adapter>::<case>`, so that a failure names both. Each adapter is
+/// made fresh for each case by an async function returning what must stay alive during
+/// the case (a temporary directory, a test database) and the port, as an
+/// `Arc<dyn Port>`; each case is an async function taking `&dyn Port`.
+///
+/// ```text
+/// chirp_testkit::port_suite! {
+///     cases: [creates_then_reads, refuses_a_stale_version],
+///     adapters: { sqlite => sqlite_store, postgres => postgres_store },
+/// }
+/// ```
+#[macro_export]
+macro_rules! port_suite {
+    (cases: $cases:tt, adapters: { $($adapter:ident => $make:ident),+ $(,)? } $(,)?) => {
+        $( $crate::port_suite!(@adapter $adapter, $make, $cases); )+
+    };
+    (@adapter $adapter:ident, $make:ident, [$($case:ident),+ $(,)?]) => {
+        mod $adapter {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let (_alive, port) = super::$make().await;
+                    super::$case(&*port).await;
+                }
+            )+
+        }
+    };
 }

@@ -3,6 +3,8 @@
 
 pub mod adapters;
 pub mod ports;
+#[cfg(test)]
+mod posts_suite;
 pub mod routes;
 pub mod service;
 #[cfg(test)]

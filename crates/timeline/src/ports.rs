@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 use chirp_core::page::PageRequest;
 use chirp_core::peers::TimelineEntry;
+use chirp_core::store::StoreResult;
 use chirp_core::Id;
 
 /// Home timelines: per user, a newest-first list of distinct entries, at most `cap` long.
@@ -17,32 +18,27 @@ use chirp_core::Id;
 #[async_trait]
 pub trait TimelineStore: Send + Sync {
     /// A page of post ids; `None` when the timeline is cold or still being rebuilt.
-    async fn page(&self, user: Id, page: PageRequest) -> anyhow::Result<Option<Vec<Id>>>;
+    async fn page(&self, user: Id, page: PageRequest) -> StoreResult<Option<Vec<Id>>>;
     /// Adds `entries` to each of `users`' timelines that is present; idempotent.
-    async fn insert(
-        &self,
-        users: &[Id],
-        entries: &[TimelineEntry],
-        cap: usize,
-    ) -> anyhow::Result<()>;
-    async fn remove_post(&self, users: &[Id], post: Id) -> anyhow::Result<()>;
-    async fn remove_author(&self, user: Id, author: Id) -> anyhow::Result<()>;
-    async fn begin_rebuild(&self, user: Id) -> anyhow::Result<()>;
+    async fn insert(&self, users: &[Id], entries: &[TimelineEntry], cap: usize) -> StoreResult<()>;
+    async fn remove_post(&self, users: &[Id], post: Id) -> StoreResult<()>;
+    async fn remove_author(&self, user: Id, author: Id) -> StoreResult<()>;
+    async fn begin_rebuild(&self, user: Id) -> StoreResult<()>;
     async fn finish_rebuild(
         &self,
         user: Id,
         entries: Vec<TimelineEntry>,
         cap: usize,
-    ) -> anyhow::Result<()>;
+    ) -> StoreResult<()>;
     /// Everything held for `user` (for inspection and tests); `None` when cold.
-    async fn entries(&self, user: Id) -> anyhow::Result<Option<Vec<TimelineEntry>>>;
-    async fn ping(&self) -> anyhow::Result<()>;
+    async fn entries(&self, user: Id) -> StoreResult<Option<Vec<TimelineEntry>>>;
+    async fn ping(&self) -> StoreResult<()>;
 }
 
 /// The posts store, read to rebuild and backfill timelines.
 #[async_trait]
 pub trait PostsSource: Send + Sync {
     /// The newest live posts by any of `authors`, newest first, at most `limit`.
-    async fn recent_by(&self, authors: &[Id], limit: usize) -> anyhow::Result<Vec<TimelineEntry>>;
-    async fn ping(&self) -> anyhow::Result<()>;
+    async fn recent_by(&self, authors: &[Id], limit: usize) -> StoreResult<Vec<TimelineEntry>>;
+    async fn ping(&self) -> StoreResult<()>;
 }

@@ -9,7 +9,7 @@ use chirp_core::http::metrics::CounterMetric;
 use chirp_core::http::Telemetry;
 use chirp_core::page::PageRequest;
 use chirp_core::peers::{SocialGraph, TimelineEntry, Timelines};
-use chirp_core::{ApiError, ApiResult, Id};
+use chirp_core::{ApiResult, Id};
 
 use crate::ports::{PostsSource, TimelineStore};
 
@@ -72,32 +72,19 @@ pub struct TimelineService {
     pub graph: Arc<dyn SocialGraph>,
 }
 
-fn store_down(e: anyhow::Error) -> ApiError {
-    ApiError::unavailable("timeline store", e)
-}
-
-fn posts_down(e: anyhow::Error) -> ApiError {
-    ApiError::unavailable("posts store", e)
-}
-
 impl TimelineService {
     /// Rebuilds `user`'s timeline from the posts store.
     pub async fn rebuild(&self, user: Id) -> ApiResult<()> {
-        self.store.begin_rebuild(user).await.map_err(store_down)?;
+        self.store.begin_rebuild(user).await?;
         let mut authors = self.graph.all_followees(user).await?;
         authors.push(user);
         let counts = self.graph.counts(&authors).await?;
         let threshold = self.config.celebrity_threshold;
         authors.retain(|a| counts.get(a).is_none_or(|c| c.followers <= threshold));
-        let entries = self
-            .posts
-            .recent_by(&authors, self.config.cap)
-            .await
-            .map_err(posts_down)?;
+        let entries = self.posts.recent_by(&authors, self.config.cap).await?;
         self.store
             .finish_rebuild(user, entries, self.config.cap)
-            .await
-            .map_err(store_down)?;
+            .await?;
         self.metrics.rebuilds.inc();
         Ok(())
     }
@@ -106,50 +93,35 @@ impl TimelineService {
 #[async_trait]
 impl Timelines for TimelineService {
     async fn page(&self, user: Id, page: PageRequest) -> ApiResult<Vec<Id>> {
-        if let Some(ids) = self.store.page(user, page).await.map_err(store_down)? {
+        if let Some(ids) = self.store.page(user, page).await? {
             self.metrics.hits.inc();
             return Ok(ids);
         }
         self.metrics.misses.inc();
         self.rebuild(user).await?;
-        Ok(self
-            .store
-            .page(user, page)
-            .await
-            .map_err(store_down)?
-            .unwrap_or_default())
+        Ok(self.store.page(user, page).await?.unwrap_or_default())
     }
 
     async fn deliver(&self, users: &[Id], entry: TimelineEntry) -> ApiResult<()> {
-        self.store
-            .insert(users, &[entry], self.config.cap)
-            .await
-            .map_err(store_down)
+        Ok(self.store.insert(users, &[entry], self.config.cap).await?)
     }
 
     async fn retract(&self, users: &[Id], post: Id) -> ApiResult<()> {
-        self.store
-            .remove_post(users, post)
-            .await
-            .map_err(store_down)
+        Ok(self.store.remove_post(users, post).await?)
     }
 
     async fn backfill(&self, follower: Id, followee: Id) -> ApiResult<()> {
         let entries = self
             .posts
             .recent_by(&[followee], self.config.backfill)
-            .await
-            .map_err(posts_down)?;
-        self.store
+            .await?;
+        Ok(self
+            .store
             .insert(&[follower], &entries, self.config.cap)
-            .await
-            .map_err(store_down)
+            .await?)
     }
 
     async fn purge(&self, follower: Id, followee: Id) -> ApiResult<()> {
-        self.store
-            .remove_author(follower, followee)
-            .await
-            .map_err(store_down)
+        Ok(self.store.remove_author(follower, followee).await?)
     }
 }

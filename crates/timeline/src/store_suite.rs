@@ -1,11 +1,51 @@
-//! The behaviour every [`TimelineStore`] adapter must have, as one suite run against each.
+//! The behaviour every [`TimelineStore`] adapter must have: each case a test of its own,
+//! run against each adapter (`memory`, `redis`, `redis_cluster`).
 
+use std::sync::Arc;
+
+use chirp_core::deployed::redis::Redis;
 use chirp_core::page::PageRequest;
 use chirp_core::peers::TimelineEntry;
 use chirp_core::Id;
 
 use crate::adapters::memory::MemoryTimelines;
+use crate::adapters::redis::RedisTimelines;
 use crate::ports::TimelineStore;
+
+/// A Redis handle on a prefix of the test's own (its keys deleted after the test).
+fn redis(urls: &str) -> (chirp_testkit::TestRedisPrefix, Redis) {
+    let prefix = chirp_testkit::TestRedisPrefix::on(urls);
+    let redis = Redis::new(&prefix.url, &prefix.prefix).unwrap();
+    (prefix, redis)
+}
+
+async fn memory_store() -> ((), Arc<dyn TimelineStore>) {
+    ((), Arc::new(MemoryTimelines::default()))
+}
+
+async fn redis_store() -> (chirp_testkit::TestRedisPrefix, Arc<dyn TimelineStore>) {
+    let (prefix, redis) = redis(&chirp_testkit::redis_url());
+    (prefix, Arc::new(RedisTimelines::new(redis, None)))
+}
+
+async fn redis_cluster_store() -> (chirp_testkit::TestRedisPrefix, Arc<dyn TimelineStore>) {
+    let (prefix, redis) = redis(&chirp_testkit::redis_cluster_urls());
+    (prefix, Arc::new(RedisTimelines::new(redis, None)))
+}
+
+chirp_testkit::port_suite! {
+    cases: [
+        cold_timelines_ignore_writes,
+        inserts_are_idempotent_sorted_and_capped,
+        removals_by_post_and_author,
+        a_rebuild_keeps_concurrent_writes_and_removals,
+    ],
+    adapters: {
+        memory => memory_store,
+        redis => redis_store,
+        redis_cluster => redis_cluster_store,
+    },
+}
 
 fn e(post: u64, author: u64) -> TimelineEntry {
     TimelineEntry {
@@ -19,14 +59,14 @@ async fn warm(store: &dyn TimelineStore, user: Id) {
     store.finish_rebuild(user, vec![], 10).await.unwrap();
 }
 
-pub async fn cold_timelines_ignore_writes(store: &dyn TimelineStore) {
+async fn cold_timelines_ignore_writes(store: &dyn TimelineStore) {
     let u = Id(1);
     assert_eq!(store.page(u, PageRequest::first(10)).await.unwrap(), None);
     store.insert(&[u], &[e(5, 2)], 10).await.unwrap();
     assert_eq!(store.entries(u).await.unwrap(), None);
 }
 
-pub async fn inserts_are_idempotent_sorted_and_capped(store: &dyn TimelineStore) {
+async fn inserts_are_idempotent_sorted_and_capped(store: &dyn TimelineStore) {
     let u = Id(2);
     warm(store, u).await;
     for p in [3, 9, 1, 7, 9, 5, 3] {
@@ -60,7 +100,7 @@ pub async fn inserts_are_idempotent_sorted_and_capped(store: &dyn TimelineStore)
     assert_eq!(ids, [Id(11), Id(9), Id(7), Id(5)]);
 }
 
-pub async fn removals_by_post_and_author(store: &dyn TimelineStore) {
+async fn removals_by_post_and_author(store: &dyn TimelineStore) {
     let u = Id(3);
     warm(store, u).await;
     store
@@ -72,7 +112,7 @@ pub async fn removals_by_post_and_author(store: &dyn TimelineStore) {
     assert_eq!(store.entries(u).await.unwrap().unwrap(), [e(2, 11)]);
 }
 
-pub async fn a_rebuild_keeps_concurrent_writes_and_removals(store: &dyn TimelineStore) {
+async fn a_rebuild_keeps_concurrent_writes_and_removals(store: &dyn TimelineStore) {
     let u = Id(4);
     store.begin_rebuild(u).await.unwrap();
     // Meanwhile: a delivery, a deleted post, an unfollow.
@@ -93,42 +133,15 @@ pub async fn a_rebuild_keeps_concurrent_writes_and_removals(store: &dyn Timeline
     assert_eq!(ids, [Id(50), Id(45), Id(10)]);
 }
 
-#[tokio::test]
-async fn memory_store_passes_the_suite() {
-    let s = MemoryTimelines::default();
-    cold_timelines_ignore_writes(&s).await;
-    inserts_are_idempotent_sorted_and_capped(&s).await;
-    removals_by_post_and_author(&s).await;
-    a_rebuild_keeps_concurrent_writes_and_removals(&s).await;
-}
-
-async fn redis_suite(urls: &str) {
-    let redis = chirp_core::deployed::redis::Redis::new(
-        urls,
-        &format!("{}:", chirp_testkit::unique("test")),
-    )
-    .unwrap();
-    let s = crate::adapters::redis::RedisTimelines::new(redis.clone(), None);
-    cold_timelines_ignore_writes(&s).await;
-    inserts_are_idempotent_sorted_and_capped(&s).await;
-    removals_by_post_and_author(&s).await;
-    a_rebuild_keeps_concurrent_writes_and_removals(&s).await;
-    redis.delete_prefix().await.unwrap();
-}
-
 /// A Redis timeline lives `idle` past its build and its last read: reads keep it, and
 /// deliveries do not. Once dropped it reads as not built (`None`), which makes the service
 /// build it again.
 #[tokio::test]
 async fn redis_timelines_nobody_reads_are_dropped() {
     use std::time::Duration;
-    let redis = chirp_core::deployed::redis::Redis::new(
-        &chirp_testkit::redis_url(),
-        &format!("{}:", chirp_testkit::unique("test")),
-    )
-    .unwrap();
+    let (_prefix, redis) = redis(&chirp_testkit::redis_url());
     let idle = Duration::from_millis(800);
-    let s = crate::adapters::redis::RedisTimelines::new(redis.clone(), Some(idle));
+    let s = RedisTimelines::new(redis, Some(idle));
     let (reader, idler) = (Id(1), Id(2));
     warm(&s, reader).await;
     warm(&s, idler).await;
@@ -154,15 +167,4 @@ async fn redis_timelines_nobody_reads_are_dropped() {
     // Built again, it is kept again.
     warm(&s, reader).await;
     assert_eq!(s.page(reader, first).await.unwrap(), Some(vec![]));
-    redis.delete_prefix().await.unwrap();
-}
-
-#[tokio::test]
-async fn redis_store_passes_the_suite() {
-    redis_suite(&chirp_testkit::redis_url()).await;
-}
-
-#[tokio::test]
-async fn redis_cluster_store_passes_the_suite() {
-    redis_suite(&chirp_testkit::redis_cluster_urls()).await;
 }

@@ -27,9 +27,9 @@ impl FromRef<WriteState> for TokenVerifier {
     }
 }
 
-/// With `serve_reads`, also `GET /api/v1/posts/{id}` (answered through ReadService), so
-/// that a gateway unable to route by method (a Kubernetes Ingress) can send every
-/// `/api/v1/posts/{id}` here. `chirp all` leaves that route to ReadService.
+/// With `serve_reads`, also `GET /api/v1/posts/{id}` (answered from the posts store the
+/// writes go to), so that a gateway unable to route by method (a Kubernetes Ingress) can
+/// send every `/api/v1/posts/{id}` here. `chirp all` leaves that route to ReadService.
 pub fn router(state: WriteState, serve_reads: bool) -> Router {
     let one = if serve_reads {
         axum::routing::get(show).patch(edit).delete(delete)
@@ -43,15 +43,7 @@ pub fn router(state: WriteState, serve_reads: bool) -> Router {
 }
 
 async fn show(State(s): State<WriteState>, PathId(id): PathId) -> ApiResult<impl IntoResponse> {
-    let post = s
-        .posts
-        .directory
-        .posts(&[id])
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| ApiError::NotFound(format!("no post {id}")))?;
-    Ok(Json(post))
+    Ok(Json(s.posts.post(id).await?))
 }
 
 #[derive(Deserialize)]

@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use chirp_core::events::{Event, EventBody};
 use chirp_core::model::Post;
-use chirp_core::peers::Directory;
 use chirp_core::time::now_ms;
 use chirp_core::{ApiError, ApiResult, Id, IdGenerator};
 use tokio::sync::Notify;
@@ -12,10 +11,10 @@ use tokio::sync::Notify;
 use crate::domain::{IdempotencyKey, PostText};
 use crate::ports::{Created, NewPost, PostHead, PostStore};
 
+/// Every answer is built from the store the write went to: a write never waits for
+/// ReadService, so a post that committed is never answered with an error.
 pub struct WriteService {
     pub store: Arc<dyn PostStore>,
-    /// Hydrates the post a write answers with.
-    pub directory: Arc<dyn Directory>,
     pub ids: Arc<IdGenerator>,
     pub outbox_wake: Arc<Notify>,
 }
@@ -24,10 +23,6 @@ pub struct WriteService {
 pub struct CreatedPost {
     pub post: Post,
     pub replayed: bool,
-}
-
-fn unavailable(e: anyhow::Error) -> ApiError {
-    ApiError::unavailable("posts store", e)
 }
 
 /// How often an edit or delete retries when the post changed under it.
@@ -43,17 +38,17 @@ impl WriteService {
     ) -> ApiResult<CreatedPost> {
         let text = PostText::parse(text).map_err(ApiError::Unprocessable)?;
         if let Some(parent) = reply_to {
-            let live = self.store.head(parent).await.map_err(unavailable)?;
+            let live = self.store.head(parent).await?;
             if live.is_none_or(|h| h.deleted) {
                 return Err(ApiError::Unprocessable(format!(
                     "reply_to: no post {parent}"
                 )));
             }
         }
-        let id = self.ids.next_id();
+        let id = self.ids.next_id()?;
         let created_at_ms = now_ms();
         let event = Event {
-            id: self.ids.next_id(),
+            id: self.ids.next_id()?,
             version: 1,
             occurred_at_ms: created_at_ms,
             trace: chirp_core::traces::current(),
@@ -75,22 +70,34 @@ impl WriteService {
         let outcome = self
             .store
             .create(&post, key.as_ref().map(IdempotencyKey::as_str), &event)
-            .await
-            .map_err(unavailable)?;
-        let (id, replayed) = match outcome {
-            Created::New => {
+            .await?;
+        match outcome {
+            Created::New(post) => {
                 self.outbox_wake.notify_one();
-                (id, false)
+                Ok(CreatedPost {
+                    post,
+                    replayed: false,
+                })
             }
-            Created::Replayed(first) => (first, true),
-        };
-        let post = self.hydrate(id).await.map_err(|e| match e {
-            ApiError::NotFound(_) if replayed => ApiError::Conflict(
+            Created::Replayed(Some(first)) => Ok(CreatedPost {
+                post: first,
+                replayed: true,
+            }),
+            Created::Replayed(None) => Err(ApiError::Conflict(
                 "this Idempotency-Key made a post that has since been deleted".into(),
-            ),
-            other => other,
-        })?;
-        Ok(CreatedPost { post, replayed })
+            )),
+            Created::UnknownAuthor => Err(ApiError::Unauthorized(
+                "the account of this access token no longer exists".into(),
+            )),
+        }
+    }
+
+    /// The live post `id`, as the write side holds it.
+    pub async fn post(&self, id: Id) -> ApiResult<Post> {
+        self.store
+            .post(id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no post {id}")))
     }
 
     pub async fn edit(&self, caller: Id, id: Id, text: &str) -> ApiResult<Post> {
@@ -99,7 +106,7 @@ impl WriteService {
             let head = self.owned_head(caller, id).await?;
             let edited_at_ms = now_ms();
             let event = Event {
-                id: self.ids.next_id(),
+                id: self.ids.next_id()?,
                 version: head.version + 1,
                 occurred_at_ms: edited_at_ms,
                 trace: chirp_core::traces::current(),
@@ -110,14 +117,13 @@ impl WriteService {
                     edited_at_ms,
                 },
             };
-            let done = self
+            let edited = self
                 .store
                 .edit(id, head.version, text.as_str(), edited_at_ms, &event)
-                .await
-                .map_err(unavailable)?;
-            if done {
+                .await?;
+            if let Some(post) = edited {
                 self.outbox_wake.notify_one();
-                return self.hydrate(id).await;
+                return Ok(post);
             }
         }
         Err(ApiError::Conflict("the post is changing; try again".into()))
@@ -128,7 +134,7 @@ impl WriteService {
             let head = self.owned_head(caller, id).await?;
             let at = now_ms();
             let event = Event {
-                id: self.ids.next_id(),
+                id: self.ids.next_id()?,
                 version: head.version + 1,
                 occurred_at_ms: at,
                 trace: chirp_core::traces::current(),
@@ -137,12 +143,7 @@ impl WriteService {
                     author_id: head.author,
                 },
             };
-            if self
-                .store
-                .delete(id, head.version, at, &event)
-                .await
-                .map_err(unavailable)?
-            {
+            if self.store.delete(id, head.version, at, &event).await? {
                 self.outbox_wake.notify_one();
                 return Ok(());
             }
@@ -153,7 +154,7 @@ impl WriteService {
     /// The live post `id`, if `caller` wrote it: 404 when there is none, 403 when it is
     /// someone else's.
     async fn owned_head(&self, caller: Id, id: Id) -> ApiResult<PostHead> {
-        let head = self.store.head(id).await.map_err(unavailable)?;
+        let head = self.store.head(id).await?;
         match head {
             Some(h) if !h.deleted => {
                 if h.author == caller {
@@ -166,14 +167,5 @@ impl WriteService {
             }
             _ => Err(ApiError::NotFound(format!("no post {id}"))),
         }
-    }
-
-    async fn hydrate(&self, id: Id) -> ApiResult<Post> {
-        self.directory
-            .posts(&[id])
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| ApiError::NotFound(format!("no post {id}")))
     }
 }

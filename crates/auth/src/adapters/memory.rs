@@ -5,6 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use chirp_core::store::StoreResult;
 
 use crate::ports::LoginThrottle;
 
@@ -15,11 +16,8 @@ pub struct MemoryThrottle {
 
 #[async_trait]
 impl LoginThrottle for MemoryThrottle {
-    async fn failures(&self, key: &str, since_ms: i64) -> anyhow::Result<(u32, Option<i64>)> {
-        let map = self
-            .failures
-            .lock()
-            .map_err(|_| anyhow::anyhow!("throttle lock poisoned"))?;
+    async fn failures(&self, key: &str, since_ms: i64) -> StoreResult<(u32, Option<i64>)> {
+        let map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let Some(times) = map.get(key) else {
             return Ok((0, None));
         };
@@ -27,11 +25,8 @@ impl LoginThrottle for MemoryThrottle {
         Ok((recent.len() as u32, recent.first().copied()))
     }
 
-    async fn record_failure(&self, key: &str, at_ms: i64, window_ms: i64) -> anyhow::Result<()> {
-        let mut map = self
-            .failures
-            .lock()
-            .map_err(|_| anyhow::anyhow!("throttle lock poisoned"))?;
+    async fn record_failure(&self, key: &str, at_ms: i64, window_ms: i64) -> StoreResult<()> {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         // Forget keys whose failures have all aged out, so memory stays bounded.
         if map.len() > 100_000 {
             map.retain(|_, v| v.back().is_some_and(|t| *t >= at_ms - window_ms));
@@ -44,11 +39,8 @@ impl LoginThrottle for MemoryThrottle {
         Ok(())
     }
 
-    async fn clear(&self, key: &str) -> anyhow::Result<()> {
-        let mut map = self
-            .failures
-            .lock()
-            .map_err(|_| anyhow::anyhow!("throttle lock poisoned"))?;
+    async fn clear(&self, key: &str) -> StoreResult<()> {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         map.remove(key);
         Ok(())
     }

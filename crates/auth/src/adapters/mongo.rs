@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
+use chirp_core::store::{StoreError, StoreResult};
 use chirp_core::Id;
 use mongodb::bson::doc;
 use mongodb::error::{ErrorKind, WriteFailure};
@@ -57,8 +58,9 @@ impl MongoIdentities {
         })
     }
 
-    async fn ready(&self) -> anyhow::Result<()> {
-        self.indexed
+    async fn ready(&self) -> StoreResult<()> {
+        let made = self
+            .indexed
             .get_or_try_init(|| async {
                 for key in ["handle_key", "email_key"] {
                     let index = IndexModel::builder()
@@ -72,11 +74,16 @@ impl MongoIdentities {
                         .build();
                     self.identities.create_index(index).await?;
                 }
-                anyhow::Ok(())
+                Ok::<(), mongodb::error::Error>(())
             })
-            .await?;
-        Ok(())
+            .await;
+        made.map(|_| ()).map_err(mongo)
     }
+}
+
+/// A failed call to MongoDB.
+fn mongo(e: mongodb::error::Error) -> StoreError {
+    StoreError::new("mongodb", e)
 }
 
 fn identity(d: IdentityDoc) -> Identity {
@@ -114,31 +121,36 @@ impl IdentityStore for MongoIdentities {
                         Err(CreateError::HandleTaken)
                     }
                 }
-                _ => Err(CreateError::Store(e.into())),
+                _ => Err(CreateError::Store(mongo(e))),
             },
         }
     }
 
-    async fn remove(&self, id: Id) -> anyhow::Result<()> {
+    async fn remove(&self, id: Id) -> StoreResult<()> {
         self.identities
             .delete_one(doc! { "_id": id.as_i64() })
-            .await?;
+            .await
+            .map_err(mongo)?;
         Ok(())
     }
 
-    async fn find_by_login(&self, login: &str) -> anyhow::Result<Option<Identity>> {
+    async fn find_by_login(&self, login: &str) -> StoreResult<Option<Identity>> {
         self.ready().await?;
         let key = login.to_lowercase();
         let found = self
             .identities
             .find_one(doc! { "$or": [ { "handle_key": &key }, { "email_key": &key } ] })
-            .await?;
+            .await
+            .map_err(mongo)?;
         Ok(found.map(identity))
     }
 
-    async fn ping(&self) -> anyhow::Result<()> {
+    async fn ping(&self) -> StoreResult<()> {
         self.ready().await?;
-        self.database.run_command(doc! { "ping": 1 }).await?;
+        self.database
+            .run_command(doc! { "ping": 1 })
+            .await
+            .map_err(mongo)?;
         Ok(())
     }
 }

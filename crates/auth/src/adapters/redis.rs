@@ -7,6 +7,7 @@
 
 use async_trait::async_trait;
 use chirp_core::deployed::redis::Redis;
+use chirp_core::store::{StoreError, StoreResult};
 use chirp_core::Id;
 use rand::RngCore;
 use redis::Script;
@@ -73,7 +74,7 @@ impl RedisSessions {
 
 #[async_trait]
 impl SessionStore for RedisSessions {
-    async fn start(&self, user: Id, token: &TokenRef, expires_at_ms: i64) -> anyhow::Result<()> {
+    async fn start(&self, user: Id, token: &TokenRef, expires_at_ms: i64) -> StoreResult<()> {
         let mut c = self.redis.conn().await?;
         let _: i64 = self
             .start
@@ -92,7 +93,7 @@ impl SessionStore for RedisSessions {
         new: &TokenRef,
         now_ms: i64,
         expires_at_ms: i64,
-    ) -> anyhow::Result<Rotation> {
+    ) -> StoreResult<Rotation> {
         if old.session != new.session {
             return Ok(Rotation::Invalid);
         }
@@ -108,7 +109,7 @@ impl SessionStore for RedisSessions {
             .await?;
         Ok(match outcome.split_once(':') {
             Some(("rotated", user)) => Rotation::Rotated {
-                user: user.parse()?,
+                user: user.parse().map_err(|e| StoreError::new("redis", e))?,
                 session: old.session,
             },
             _ if outcome == "reused" => Rotation::Reused {
@@ -118,7 +119,7 @@ impl SessionStore for RedisSessions {
         })
     }
 
-    async fn revoke(&self, session: Id) -> anyhow::Result<()> {
+    async fn revoke(&self, session: Id) -> StoreResult<()> {
         let mut c = self.redis.conn().await?;
         let _: i64 = self
             .revoke
@@ -128,7 +129,7 @@ impl SessionStore for RedisSessions {
         Ok(())
     }
 
-    async fn knows(&self, token: &TokenRef) -> anyhow::Result<bool> {
+    async fn knows(&self, token: &TokenRef) -> StoreResult<bool> {
         let mut c = self.redis.conn().await?;
         Ok(redis::cmd("EXISTS")
             .arg(self.token_key(token))
@@ -156,7 +157,7 @@ impl RedisThrottle {
 
 #[async_trait]
 impl LoginThrottle for RedisThrottle {
-    async fn failures(&self, key: &str, since_ms: i64) -> anyhow::Result<(u32, Option<i64>)> {
+    async fn failures(&self, key: &str, since_ms: i64) -> StoreResult<(u32, Option<i64>)> {
         let mut c = self.redis.conn().await?;
         let k = self.key(key);
         let count: u32 = redis::cmd("ZCOUNT")
@@ -178,7 +179,7 @@ impl LoginThrottle for RedisThrottle {
         Ok((count, oldest.first().map(|(_, at)| *at as i64)))
     }
 
-    async fn record_failure(&self, key: &str, at_ms: i64, window_ms: i64) -> anyhow::Result<()> {
+    async fn record_failure(&self, key: &str, at_ms: i64, window_ms: i64) -> StoreResult<()> {
         let mut c = self.redis.conn().await?;
         let k = self.key(key);
         let nonce = rand::rngs::OsRng.next_u64();
@@ -203,7 +204,7 @@ impl LoginThrottle for RedisThrottle {
         Ok(())
     }
 
-    async fn clear(&self, key: &str) -> anyhow::Result<()> {
+    async fn clear(&self, key: &str) -> StoreResult<()> {
         let mut c = self.redis.conn().await?;
         let _: () = redis::cmd("DEL")
             .arg(self.key(key))

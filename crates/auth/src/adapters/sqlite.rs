@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use chirp_core::embedded::outbox;
 use chirp_core::embedded::sqlite::{is_unique_violation, SqliteDb};
 use chirp_core::events::Event;
+use chirp_core::store::StoreResult;
 use chirp_core::Id;
 use rusqlite::{params, OptionalExtension};
 
@@ -14,51 +15,15 @@ use crate::ports::{
 
 pub const OUTBOX: &str = "auth_outbox";
 
-pub fn migrations() -> Vec<String> {
-    vec![
-        "CREATE TABLE auth_identities (
-            id INTEGER PRIMARY KEY,
-            handle TEXT NOT NULL,
-            handle_key TEXT NOT NULL,
-            email TEXT NOT NULL,
-            email_key TEXT NOT NULL,
-            display_name TEXT NOT NULL,
-            password_hash TEXT NOT NULL,
-            created_at INTEGER NOT NULL);
-         CREATE UNIQUE INDEX auth_identities_handle_key ON auth_identities (handle_key);
-         CREATE UNIQUE INDEX auth_identities_email_key ON auth_identities (email_key);
-         CREATE TABLE profiles (
-            id INTEGER PRIMARY KEY,
-            handle TEXT NOT NULL,
-            handle_key TEXT NOT NULL UNIQUE,
-            display_name TEXT NOT NULL,
-            created_at INTEGER NOT NULL);
-         CREATE TABLE auth_sessions (
-            id INTEGER PRIMARY KEY,
-            user_id INTEGER NOT NULL,
-            created_at INTEGER NOT NULL,
-            revoked_at INTEGER);
-         CREATE TABLE auth_refresh_tokens (
-            hash BLOB PRIMARY KEY,
-            session_id INTEGER NOT NULL REFERENCES auth_sessions (id),
-            expires_at INTEGER NOT NULL,
-            used_at INTEGER);
-         CREATE INDEX auth_refresh_tokens_session ON auth_refresh_tokens (session_id);"
-            .to_owned(),
-        outbox::create_table(OUTBOX),
-    ]
-}
-
 #[derive(Debug, Clone)]
 pub struct SqliteAuthStore {
     db: SqliteDb,
 }
 
 impl SqliteAuthStore {
-    pub async fn new(db: SqliteDb) -> anyhow::Result<Self> {
-        let steps = migrations();
-        let steps: Vec<&str> = steps.iter().map(String::as_str).collect();
-        db.migrate("auth", &steps).await?;
+    pub async fn new(db: SqliteDb) -> StoreResult<Self> {
+        db.migrate(crate::SCHEMA.owner, crate::SCHEMA.sqlite_steps())
+            .await?;
         Ok(SqliteAuthStore { db })
     }
 }
@@ -108,7 +73,7 @@ impl IdentityStore for SqliteAuthStore {
         }
     }
 
-    async fn remove(&self, id: Id) -> anyhow::Result<()> {
+    async fn remove(&self, id: Id) -> StoreResult<()> {
         self.db
             .write(move |c| {
                 c.execute("DELETE FROM auth_identities WHERE id = ?", [id.as_i64()])?;
@@ -117,7 +82,7 @@ impl IdentityStore for SqliteAuthStore {
             .await
     }
 
-    async fn find_by_login(&self, login: &str) -> anyhow::Result<Option<Identity>> {
+    async fn find_by_login(&self, login: &str) -> StoreResult<Option<Identity>> {
         let key = login.to_lowercase();
         self.db.read(|c| {
             c.prepare_cached(
@@ -128,14 +93,14 @@ impl IdentityStore for SqliteAuthStore {
         })
     }
 
-    async fn ping(&self) -> anyhow::Result<()> {
+    async fn ping(&self) -> StoreResult<()> {
         self.db.ping().await
     }
 }
 
 #[async_trait]
 impl ProfileStore for SqliteAuthStore {
-    async fn create(&self, p: &PublicProfile, event: &Event) -> anyhow::Result<()> {
+    async fn create(&self, p: &PublicProfile, event: &Event) -> StoreResult<()> {
         let (p, event) = (p.clone(), event.clone());
         self.db
             .write(move |c| {
@@ -156,7 +121,7 @@ impl ProfileStore for SqliteAuthStore {
             .await
     }
 
-    async fn ping(&self) -> anyhow::Result<()> {
+    async fn ping(&self) -> StoreResult<()> {
         self.db.ping().await
     }
 }
@@ -180,7 +145,7 @@ fn insert_refresh_token(
 
 #[async_trait]
 impl SessionStore for SqliteAuthStore {
-    async fn start(&self, user: Id, token: &TokenRef, expires_at_ms: i64) -> anyhow::Result<()> {
+    async fn start(&self, user: Id, token: &TokenRef, expires_at_ms: i64) -> StoreResult<()> {
         let token = *token;
         self.db
             .write(move |c| {
@@ -204,7 +169,7 @@ impl SessionStore for SqliteAuthStore {
         new: &TokenRef,
         now_ms: i64,
         expires_at_ms: i64,
-    ) -> anyhow::Result<Rotation> {
+    ) -> StoreResult<Rotation> {
         let (old, new) = (*old, *new);
         self.db
             .write(move |c| {
@@ -243,7 +208,7 @@ impl SessionStore for SqliteAuthStore {
             .await
     }
 
-    async fn revoke(&self, session: Id) -> anyhow::Result<()> {
+    async fn revoke(&self, session: Id) -> StoreResult<()> {
         self.db
             .write(move |c| {
                 c.execute(
@@ -255,7 +220,7 @@ impl SessionStore for SqliteAuthStore {
             .await
     }
 
-    async fn knows(&self, token: &TokenRef) -> anyhow::Result<bool> {
+    async fn knows(&self, token: &TokenRef) -> StoreResult<bool> {
         self.db.read(|c| {
             c.prepare_cached("SELECT 1 FROM auth_refresh_tokens WHERE hash = ? AND session_id = ?")?
                 .exists(params![&token.hash[..], token.session.as_i64()])

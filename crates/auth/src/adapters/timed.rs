@@ -1,9 +1,10 @@
 //! Any identity, profile, session or throttle store, with every call timed into the
-//! dependency metrics (`chirp_dependency_duration_seconds`, `chirp_dependency_errors_total`).
+//! dependency metrics.
 
 use async_trait::async_trait;
 use chirp_core::events::Event;
-pub use chirp_core::http::metrics::Timed;
+use chirp_core::store::StoreResult;
+pub use chirp_core::timed::Timed;
 use chirp_core::Id;
 
 use crate::ports::{
@@ -16,52 +17,44 @@ impl IdentityStore for Timed<dyn IdentityStore> {
     async fn insert(&self, identity: &Identity) -> Result<(), CreateError> {
         // A taken handle or email is an answer, not a failed call.
         let call = async {
-            match self.inner.insert(identity).await {
+            match self.inner().insert(identity).await {
                 Err(CreateError::Store(e)) => Err(e),
                 answer => Ok(answer),
             }
         };
-        self.metrics
-            .time(self.dependency, "identity_insert", call)
-            .await?
+        self.time("identity_insert", call).await?
     }
-    async fn remove(&self, id: Id) -> anyhow::Result<()> {
-        let call = self.inner.remove(id);
-        self.metrics
-            .time(self.dependency, "identity_remove", call)
+    async fn remove(&self, id: Id) -> StoreResult<()> {
+        self.time("identity_remove", self.inner().remove(id)).await
+    }
+    async fn find_by_login(&self, login: &str) -> StoreResult<Option<Identity>> {
+        self.time("identity_find", self.inner().find_by_login(login))
             .await
     }
-    async fn find_by_login(&self, login: &str) -> anyhow::Result<Option<Identity>> {
-        let call = self.inner.find_by_login(login);
-        self.metrics
-            .time(self.dependency, "identity_find", call)
-            .await
-    }
-    async fn ping(&self) -> anyhow::Result<()> {
-        self.inner.ping().await
+    async fn ping(&self) -> StoreResult<()> {
+        self.inner().ping().await
     }
 }
 
 #[async_trait]
 impl ProfileStore for Timed<dyn ProfileStore> {
-    async fn create(&self, profile: &PublicProfile, event: &Event) -> anyhow::Result<()> {
-        let call = self.inner.create(profile, event);
-        self.metrics
-            .time(self.dependency, "profile_create", call)
+    async fn create(&self, profile: &PublicProfile, event: &Event) -> StoreResult<()> {
+        self.time("profile_create", self.inner().create(profile, event))
             .await
     }
-    async fn ping(&self) -> anyhow::Result<()> {
-        self.inner.ping().await
+    async fn ping(&self) -> StoreResult<()> {
+        self.inner().ping().await
     }
 }
 
 #[async_trait]
 impl SessionStore for Timed<dyn SessionStore> {
-    async fn start(&self, user: Id, token: &TokenRef, expires_at_ms: i64) -> anyhow::Result<()> {
-        let call = self.inner.start(user, token, expires_at_ms);
-        self.metrics
-            .time(self.dependency, "session_start", call)
-            .await
+    async fn start(&self, user: Id, token: &TokenRef, expires_at_ms: i64) -> StoreResult<()> {
+        self.time(
+            "session_start",
+            self.inner().start(user, token, expires_at_ms),
+        )
+        .await
     }
     async fn rotate(
         &self,
@@ -69,44 +62,36 @@ impl SessionStore for Timed<dyn SessionStore> {
         new: &TokenRef,
         now_ms: i64,
         expires_at_ms: i64,
-    ) -> anyhow::Result<Rotation> {
-        let call = self.inner.rotate(old, new, now_ms, expires_at_ms);
-        self.metrics
-            .time(self.dependency, "session_rotate", call)
+    ) -> StoreResult<Rotation> {
+        self.time(
+            "session_rotate",
+            self.inner().rotate(old, new, now_ms, expires_at_ms),
+        )
+        .await
+    }
+    async fn revoke(&self, session: Id) -> StoreResult<()> {
+        self.time("session_revoke", self.inner().revoke(session))
             .await
     }
-    async fn revoke(&self, session: Id) -> anyhow::Result<()> {
-        let call = self.inner.revoke(session);
-        self.metrics
-            .time(self.dependency, "session_revoke", call)
-            .await
-    }
-    async fn knows(&self, token: &TokenRef) -> anyhow::Result<bool> {
-        let call = self.inner.knows(token);
-        self.metrics
-            .time(self.dependency, "session_knows", call)
-            .await
+    async fn knows(&self, token: &TokenRef) -> StoreResult<bool> {
+        self.time("session_knows", self.inner().knows(token)).await
     }
 }
 
 #[async_trait]
 impl LoginThrottle for Timed<dyn LoginThrottle> {
-    async fn failures(&self, key: &str, since_ms: i64) -> anyhow::Result<(u32, Option<i64>)> {
-        let call = self.inner.failures(key, since_ms);
-        self.metrics
-            .time(self.dependency, "throttle_failures", call)
+    async fn failures(&self, key: &str, since_ms: i64) -> StoreResult<(u32, Option<i64>)> {
+        self.time("throttle_failures", self.inner().failures(key, since_ms))
             .await
     }
-    async fn record_failure(&self, key: &str, at_ms: i64, window_ms: i64) -> anyhow::Result<()> {
-        let call = self.inner.record_failure(key, at_ms, window_ms);
-        self.metrics
-            .time(self.dependency, "throttle_record_failure", call)
-            .await
+    async fn record_failure(&self, key: &str, at_ms: i64, window_ms: i64) -> StoreResult<()> {
+        self.time(
+            "throttle_record_failure",
+            self.inner().record_failure(key, at_ms, window_ms),
+        )
+        .await
     }
-    async fn clear(&self, key: &str) -> anyhow::Result<()> {
-        let call = self.inner.clear(key);
-        self.metrics
-            .time(self.dependency, "throttle_clear", call)
-            .await
+    async fn clear(&self, key: &str) -> StoreResult<()> {
+        self.time("throttle_clear", self.inner().clear(key)).await
     }
 }

@@ -415,7 +415,8 @@ mod inside {
         // expired, signed with the real key
         let mut old = claims.clone();
         old["exp"] = json!(claims["iat"].as_i64().unwrap() - 1);
-        let real = &app.system().auth.signing_key;
+        let auth = app.system().services.auth.clone().unwrap();
+        let real = auth.keys.signing();
         let h = mia.access.split('.').next().unwrap().to_owned();
         let sig = real.sign(format!("{h}.{}", b64(&old)).as_bytes());
         forged.push(format!(

@@ -5,8 +5,10 @@ use std::future::Future;
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
-use chirp::system::System;
+use chirp::wiring::System;
 use chirp::{Application, Command, Settings};
+pub use chirp_testkit::api::{ids, urlencode, Session as TestUser};
+use chirp_testkit::api::{Api, StackEnv};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
@@ -33,6 +35,8 @@ fn init_logs() {
 pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
+    /// The public API's client, on `base`.
+    pub api: Api,
     /// Letters of this app's own that [`TestApp::signup`] and [`TestApp::word`] add, so
     /// that tests sharing one stack never meet each other's users or words.
     pub tag: String,
@@ -63,21 +67,10 @@ impl Stack {
     /// The stack named by `CHIRP_TEST_STACK`, if any.
     pub fn from_env() -> Option<Stack> {
         let file = std::env::var_os("CHIRP_TEST_STACK")?;
-        let text = std::fs::read_to_string(&file)
-            .unwrap_or_else(|e| panic!("CHIRP_TEST_STACK={file:?}: {e}"));
-        let vars: std::collections::HashMap<&str, &str> =
-            text.lines().filter_map(|l| l.split_once('=')).collect();
-        let get = |k: &str| {
-            vars.get(k)
-                .unwrap_or_else(|| panic!("{file:?} has no {k}"))
-                .to_string()
-        };
+        let env = StackEnv::read(std::path::Path::new(&file)).expect("the stack's env file");
         Some(Stack {
-            gateway: get("GATEWAY"),
-            database_url: format!(
-                "postgres://postgres@127.0.0.1:{}/chirp",
-                get("POSTGRES_PORT")
-            ),
+            gateway: env.gateway().expect("GATEWAY").to_owned(),
+            database_url: env.database_url().expect("POSTGRES_PORT"),
         })
     }
 }
@@ -103,17 +96,6 @@ fn fresh_tag() -> String {
         .collect()
 }
 
-/// A signed-up user and their tokens.
-#[derive(Debug, Clone)]
-pub struct TestUser {
-    pub id: String,
-    pub handle: String,
-    pub email: String,
-    pub password: String,
-    pub access: String,
-    pub refresh: String,
-}
-
 /// The system under test: the local stack when `CHIRP_TEST_STACK` names one, else a new
 /// `chirp all` in this process on the dependencies `CHIRP_TEST_WITH` names.
 pub async fn spawn_app() -> TestApp {
@@ -121,6 +103,7 @@ pub async fn spawn_app() -> TestApp {
         Some(stack) => TestApp {
             base: stack.gateway.clone(),
             http: reqwest::Client::new(),
+            api: Api::new(&stack.gateway),
             tag: fresh_tag(),
             local: None,
             stack: Some(Arc::new(stack)),
@@ -279,8 +262,10 @@ pub async fn launch(settings: Settings, dir: Arc<tempfile::TempDir>, deps: Arc<D
     let system = app.system();
     let stop = CancellationToken::new();
     let running = tokio::spawn(app.run_until_stopped(stop.clone()));
+    let base = format!("http://{addr}");
     TestApp {
-        base: format!("http://{addr}"),
+        api: Api::new(&base),
+        base,
         http: reqwest::Client::new(),
         tag: fresh_tag(),
         local: Some(Local {
@@ -328,18 +313,6 @@ where
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-}
-
-pub fn ids(page: &Value) -> Vec<String> {
-    page["items"]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .map(|i| i["id"].as_str().unwrap_or_default().to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 pub async fn body(res: Response) -> Value {
@@ -425,14 +398,10 @@ impl TestApp {
         token: Option<&str>,
         json: Option<Value>,
     ) -> Response {
-        let mut req = self.http.request(method, self.url(path));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(j) = json {
-            req = req.json(&j);
-        }
-        req.send().await.expect("request sent")
+        self.api
+            .send(method, path, token, json.as_ref())
+            .await
+            .expect("request sent")
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
@@ -455,22 +424,10 @@ impl TestApp {
         let handle = &format!("{handle}_{}", self.tag);
         let email = format!("{handle}@example.com");
         let password = format!("{handle}-secret-password");
-        let res = self
-            .signup_raw(json!({"handle": handle, "email": email, "password": password}))
-            .await;
-        assert_eq!(res.status(), StatusCode::CREATED, "signup {handle}");
-        let t = body(res).await;
-        TestUser {
-            id: t["user"]["id"].as_str().expect("user id").to_owned(),
-            handle: handle.to_owned(),
-            email,
-            password,
-            access: t["access_token"].as_str().expect("access token").to_owned(),
-            refresh: t["refresh_token"]
-                .as_str()
-                .expect("refresh token")
-                .to_owned(),
-        }
+        self.api
+            .signup(handle, &email, &password)
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}"))
     }
 
     pub async fn login(&self, login: &str, password: &str) -> Response {
@@ -494,8 +451,8 @@ impl TestApp {
     }
 
     pub async fn follow(&self, who: &TestUser, whom: &TestUser) {
-        let res = self.follow_raw(&who.access, &whom.id).await;
-        assert_eq!(res.status(), StatusCode::NO_CONTENT, "follow");
+        let followed = self.api.follow(&who.access, &whom.id).await;
+        followed.unwrap_or_else(|e| panic!("follow: {e:#}"));
     }
 
     pub async fn follow_raw(&self, token: &str, id: &str) -> Response {
@@ -509,15 +466,8 @@ impl TestApp {
     }
 
     pub async fn unfollow(&self, who: &TestUser, whom: &TestUser) {
-        let res = self
-            .send(
-                Method::DELETE,
-                &format!("/api/v1/users/{}/follow", whom.id),
-                Some(&who.access),
-                None,
-            )
-            .await;
-        assert_eq!(res.status(), StatusCode::NO_CONTENT, "unfollow");
+        let unfollowed = self.api.unfollow(&who.access, &whom.id).await;
+        unfollowed.unwrap_or_else(|e| panic!("unfollow: {e:#}"));
     }
 
     pub async fn post_raw(&self, token: &str, body: Value) -> Response {
@@ -527,9 +477,8 @@ impl TestApp {
 
     /// Posts `text` as `who`; returns the post.
     pub async fn post(&self, who: &TestUser, text: &str) -> Value {
-        let res = self.post_raw(&who.access, json!({"text": text})).await;
-        assert_eq!(res.status(), StatusCode::CREATED, "post {text:?}");
-        body(res).await
+        let posted = self.api.post(&who.access, text).await;
+        posted.unwrap_or_else(|e| panic!("post {text:?}: {e:#}"))
     }
 
     pub async fn post_id(&self, who: &TestUser, text: &str) -> String {
@@ -594,11 +543,7 @@ impl TestApp {
     /// Waits until searching posts for `q` gives exactly `expected`.
     pub async fn search_becomes(&self, q: &str, expected: &[String]) {
         eventually(&format!("search {q:?} gives {expected:?}"), || async {
-            let got = ids(&self.search_posts(q).await);
-            if std::env::var_os("CHIRP_TEST_DEBUG").is_some() {
-                eprintln!("search {q:?}: {got:?}");
-            }
-            (got == expected).then_some(())
+            (ids(&self.search_posts(q).await) == expected).then_some(())
         })
         .await
     }
@@ -618,12 +563,16 @@ impl TestApp {
         const EMBEDDED: &str =
             "SELECT (SELECT COUNT(*) FROM auth_identities), (SELECT COUNT(*) FROM auth_sessions)";
         let local = self.local();
-        let sqlite = Counted::Sqlite(&local.system.db);
-        let mut counts = match local.system.pg.as_ref() {
-            Some(pg) => relational_counts(Counted::Postgres(&pg.pool)).await,
-            None => relational_counts(sqlite).await,
+        let stores = &local.system.stores;
+        let mut counts = match (&stores.postgres, &stores.sqlite) {
+            (Some(pg), _) => relational_counts(Counted::Postgres(&pg.pool)).await,
+            (None, Some(db)) => relational_counts(Counted::Sqlite(db)).await,
+            (None, None) => panic!("chirp all keeps its rows somewhere"),
         };
-        counts.extend(sqlite.row(EMBEDDED, 2).await);
+        // Identities and sessions, where the embedded database holds them.
+        if let Some(db) = &stores.sqlite {
+            counts.extend(Counted::Sqlite(db).row(EMBEDDED, 2).await);
+        }
         // The number of events ever in the embedded log (none when Kafka is the log).
         let events_db = local.data_dir.path().join("events.db");
         let logged: i64 = if events_db.exists() {
@@ -706,59 +655,8 @@ async fn relational_counts(db: Counted<'_>) -> Vec<i64> {
     db.row(RELATIONAL, 8).await
 }
 
-pub fn urlencode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// Walks every page of the list at `url` (which may carry a query already) with pages of
-/// `limit`, calling `between` after each page; returns the ids seen, in order.
-pub async fn walk_pages<F, Fut>(
-    http: &reqwest::Client,
-    url: &str,
-    token: Option<&str>,
-    limit: usize,
-    mut between: F,
-) -> Vec<String>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let sep = if url.contains('?') { '&' } else { '?' };
-    let mut seen = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut page_url = format!("{url}{sep}limit={limit}");
-        if let Some(c) = &cursor {
-            page_url.push_str(&format!("&cursor={}", urlencode(c)));
-        }
-        let mut req = http.get(&page_url);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        let res = req.send().await.expect("page request");
-        assert_eq!(res.status(), StatusCode::OK, "GET {page_url}");
-        let page = body(res).await;
-        let items = ids(&page);
-        assert!(items.len() <= limit, "a page larger than its limit");
-        seen.extend(items);
-        between().await;
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => return seen,
-        }
-    }
-}
-
 impl TestApp {
-    /// [`walk_pages`] on this app.
+    /// Walks every page of the list at `path` (see [`Api::walk`]); the ids seen.
     pub async fn walk<F, Fut>(
         &self,
         path: &str,
@@ -770,7 +668,8 @@ impl TestApp {
         F: FnMut() -> Fut,
         Fut: Future<Output = ()>,
     {
-        walk_pages(&self.http, &self.url(path), token, limit, between).await
+        let walked = self.api.walk(path, token, limit, between).await;
+        walked.unwrap_or_else(|e| panic!("walking {path}: {e:#}"))
     }
 }
 

@@ -7,6 +7,7 @@ mod graph;
 mod helpers;
 mod ops;
 mod posts;
+mod process;
 mod promises;
 mod reads;
 mod roles;

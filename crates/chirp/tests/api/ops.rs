@@ -173,15 +173,17 @@ mod inside {
     async fn readiness_names_a_dependency_that_is_down() {
         let app = spawn_local().await;
         // Take away the store that holds users: PostgreSQL when configured, else SQLite.
-        let name = match &app.system().pg {
-            Some(pg) => {
+        let stores = &app.system().stores;
+        let name = match (&stores.postgres, &stores.sqlite) {
+            (Some(pg), _) => {
                 pg.pool.close().await;
                 "postgres"
             }
-            None => {
-                app.system().db.close().await;
-                "database"
+            (None, Some(db)) => {
+                db.close().await;
+                "sqlite"
             }
+            (None, None) => panic!("chirp all keeps users somewhere"),
         };
         let doc = assert_problem(
             app.get("/readyz", None).await,

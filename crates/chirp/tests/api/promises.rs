@@ -1,7 +1,5 @@
 //! The promises at the end of API.md, each with a test that fails if it breaks.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -9,68 +7,25 @@ use chirp_core::events::{EventHandler, Topic};
 use reqwest::StatusCode;
 use serde_json::json;
 
+use chirp_testkit::api::Api;
+
 use crate::helpers::*;
+use crate::process::ChirpProcess;
 
 /// `chirp all` as a child process, so that it can be killed without warning.
-struct Process {
-    child: Child,
-    base: String,
-}
-
-impl Process {
-    fn start(data_dir: &std::path::Path, deps: &Deps) -> Process {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chirp"))
-            .envs(deps.env())
-            .args([
-                "all",
-                "--listen",
-                "127.0.0.1:0",
-                "--log-format",
-                "json",
-                "--insecure-fast-hashing",
-            ])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("chirp starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(at) = line.find("listening on http://") {
-                    let rest = &line[at + "listening on ".len()..];
-                    let url: String = rest
-                        .chars()
-                        .take_while(|c| !c.is_whitespace() && *c != '"')
-                        .collect();
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(url);
-                    }
-                }
-            }
-        });
-        let base = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("chirp logs where it listens");
-        Process { child, base }
-    }
-
-    /// SIGKILL: no shutdown, no flush.
-    fn kill(mut self) {
-        self.child.kill().expect("kill");
-        self.child.wait().expect("reaped");
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn start_chirp_all(data_dir: &std::path::Path, deps: &Deps) -> ChirpProcess {
+    let data_dir = data_dir.display().to_string();
+    ChirpProcess::start(
+        &[
+            "all",
+            "--listen",
+            "127.0.0.1:0",
+            "--insecure-fast-hashing",
+            "--data-dir",
+            &data_dir,
+        ],
+        &deps.env(),
+    )
 }
 
 /// How long consumers may take to resume after a restart. A Kafka consumer group gives a
@@ -83,19 +38,12 @@ fn after_restart(deps: &Deps) -> Duration {
     }
 }
 
+/// Signs up `handle` at `base`; its id and access token.
 async fn signup(http: &reqwest::Client, base: &str, handle: &str) -> (String, String) {
-    let res = http
-        .post(format!("{base}/api/v1/auth/signup"))
-        .json(&json!({"handle": handle, "email": format!("{handle}@example.com"), "password": "long enough"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let t: serde_json::Value = res.json().await.unwrap();
-    (
-        t["user"]["id"].as_str().unwrap().to_owned(),
-        t["access_token"].as_str().unwrap().to_owned(),
-    )
+    let email = format!("{handle}@example.com");
+    let api = Api::with_client(base, http.clone());
+    let user = api.signup(handle, &email, "long enough").await.unwrap();
+    (user.id, user.access)
 }
 
 /// A request that must be refused, and the status it must get.
@@ -227,7 +175,7 @@ mod inside {
         let dir = tempfile::tempdir().unwrap();
         let http = reqwest::Client::new();
         let deps = Deps::from_env().await;
-        let first = Process::start(dir.path(), &deps);
+        let first = start_chirp_all(dir.path(), &deps);
         let (author, author_token) = signup(&http, &first.base, "writer").await;
         let mut followers = Vec::new();
         for i in 0..2 {
@@ -296,7 +244,7 @@ mod inside {
             "the kill came after every write: nothing was tested"
         );
 
-        let second = Process::start(dir.path(), &deps);
+        let second = start_chirp_all(dir.path(), &deps);
         for id in &acked {
             let res = http
                 .get(format!("{}/api/v1/posts/{id}", second.base))
@@ -306,14 +254,10 @@ mod inside {
             assert_eq!(res.status(), StatusCode::OK, "post {id} was lost");
         }
         for (_, token) in &followers {
-            let home = walk_pages(
-                &http,
-                &format!("{}/api/v1/timelines/home", second.base),
-                Some(token),
-                100,
-                || async {},
-            )
-            .await;
+            let home = Api::with_client(&second.base, http.clone())
+                .walk("/api/v1/timelines/home", Some(token), 100, || async {})
+                .await
+                .unwrap();
             // Posts committed whose 201 the kill swallowed may be there too; no acknowledged
             // one may be missing, and none may appear twice.
             for id in &acked {
@@ -331,9 +275,11 @@ mod inside {
             after_restart(&deps),
             "every acknowledged post is searchable after the crash",
             || async {
-                let url = format!("{}/api/v1/search/posts?q=crashtest", second.base);
-                let found = walk_pages(&http, &url, None, 100, || async {})
+                let api = Api::with_client(&second.base, http.clone());
+                let found = api
+                    .walk("/api/v1/search/posts?q=crashtest", None, 100, || async {})
                     .await
+                    .unwrap()
                     .iter()
                     .filter(|id| acked.contains(id))
                     .count();
@@ -436,7 +382,10 @@ mod inside {
         // late on purpose: an idle member of a fresh group slows the broker's other groups.)
         let mut history = app
             .system()
+            .stores
             .log
+            .clone()
+            .unwrap()
             .consumer("redelivery-test", &Topic::ALL)
             .await
             .unwrap();
@@ -458,17 +407,14 @@ mod inside {
                 .unwrap(),
         );
         assert_eq!(events.len(), 12, "the history has every event once");
-        let search = app.system().search.clone().unwrap();
+        let search = app.system().services.search.clone().unwrap();
+        let fanout = app.system().services.fanout.clone().unwrap();
         for _ in 0..2 {
-            app.system().fanout.handle(&events).await.unwrap();
+            fanout.handle(&events).await.unwrap();
             search.handle(&events).await.unwrap();
             // And each event on its own, twice in a row.
             for e in &events {
-                app.system()
-                    .fanout
-                    .handle(&[e.clone(), e.clone()])
-                    .await
-                    .unwrap();
+                fanout.handle(&[e.clone(), e.clone()]).await.unwrap();
                 search.handle(&[e.clone(), e.clone()]).await.unwrap();
             }
         }
@@ -482,7 +428,7 @@ mod inside {
         let dir = tempfile::tempdir().unwrap();
         let http = reqwest::Client::new();
         let deps = Deps::from_env().await;
-        let mut first = Process::start(dir.path(), &deps);
+        let mut first = start_chirp_all(dir.path(), &deps);
         let (_, token) = signup(&http, &first.base, "leaver").await;
         let res = http
             .post(format!("{}/api/v1/posts", first.base))
@@ -496,23 +442,11 @@ mod inside {
             .as_str()
             .unwrap()
             .to_owned();
-        let term = Command::new("kill")
-            .args(["-TERM", &first.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(term.success());
-        let mut status = None;
-        for _ in 0..200 {
-            if let Some(s) = first.child.try_wait().unwrap() {
-                status = Some(s);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let status = status.expect("chirp stops within 10 s of SIGTERM");
+        let stopped = first.terminate(Duration::from_secs(10));
+        let (_, status) = stopped.expect("chirp stops within 10 s of SIGTERM");
         assert!(status.success(), "exit status {status}");
 
-        let second = Process::start(dir.path(), &deps);
+        let second = start_chirp_all(dir.path(), &deps);
         eventually_within(
             after_restart(&deps),
             "the post is searchable after a graceful restart",

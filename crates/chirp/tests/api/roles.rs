@@ -1,12 +1,23 @@
 //! Each service runs on its own as `chirp <service>`: it answers the operations routes and
-//! its own part of the API, and nothing else.
+//! its own part of the API, serves the internal API peers call on a listener of its own,
+//! opens only the stores its services use, and reaches the services it does not run at the
+//! addresses it is given.
 
-use reqwest::StatusCode;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
+use chirp::config::WorkerId;
 use chirp::{Application, Command, Settings};
+use chirp_core::IdGenerator;
+use chirp_testkit::api::Api;
+use reqwest::StatusCode;
 use tokio_util::sync::CancellationToken;
 
-/// A route and whether `role` serves it.
+use crate::helpers::{ids, wait_ready, EVENTUALLY};
+use crate::process::ChirpProcess;
+
+/// A route and whether the server at `base` serves it.
 async fn serves(base: &str, path: &str) -> bool {
     let res = reqwest::get(format!("{base}{path}")).await.unwrap();
     if res.status() != StatusCode::NOT_FOUND {
@@ -14,6 +25,12 @@ async fn serves(base: &str, path: &str) -> bool {
     }
     let doc: serde_json::Value = res.json().await.unwrap();
     doc["detail"] != "no such route"
+}
+
+/// A free port on loopback.
+fn free_addr() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
 }
 
 #[test]
@@ -32,7 +49,15 @@ fn help_names_every_subcommand() {
             "--help lacks {cmd}"
         );
     }
-    for flag in ["--listen", "--data-dir", "CHIRP_LISTEN", "CHIRP_DATA_DIR"] {
+    for flag in [
+        "--listen",
+        "--data-dir",
+        "--internal-listen",
+        "--worker-id",
+        "--signing-keys",
+        "CHIRP_LISTEN",
+        "CHIRP_DATA_DIR",
+    ] {
         assert!(text.contains(flag), "--help lacks {flag}");
     }
 }
@@ -42,8 +67,70 @@ fn help_names_every_subcommand() {
 mod inside {
     use super::*;
 
+    /// One application of `role`, running until `stop`.
+    struct Running {
+        base: String,
+        internal: Option<String>,
+        task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    }
+
+    async fn run(role: Command, s: &Settings, stop: &CancellationToken) -> Running {
+        let app = Application::build(role, s).await.unwrap();
+        let base = format!("http://{}", app.local_addr().unwrap());
+        let internal = app.internal_addr().map(|a| format!("http://{a}"));
+        let task = tokio::spawn(app.run_until_stopped(stop.clone()));
+        Running {
+            base,
+            internal,
+            task,
+        }
+    }
+
+    /// Seven services as seven applications on one data directory, reaching each other
+    /// only by their addresses (and the shared stores): a post goes from WriteService
+    /// through the event log to FanoutService, which asks UserGraphService for followers
+    /// and delivers to TimelineService; ReadService serves the home timeline from
+    /// TimelineService; SearchService finds it; every service checks tokens against
+    /// AuthService's JWKS. Each serves the operations routes, its own routes and nothing
+    /// else, and the internal API only on its internal listener.
     #[tokio::test]
-    async fn every_service_runs_alone_with_only_its_routes() {
+    async fn services_in_separate_applications_work_together_over_http() {
+        let dir = tempfile::tempdir().unwrap();
+        let roles = [
+            Command::Auth,
+            Command::Read,
+            Command::Graph,
+            Command::Timeline,
+            Command::Write,
+            Command::Fanout,
+            Command::Search,
+        ];
+        let public: HashMap<&str, SocketAddr> =
+            roles.iter().map(|r| (r.name(), free_addr())).collect();
+        let internal: HashMap<&str, SocketAddr> =
+            roles.iter().map(|r| (r.name(), free_addr())).collect();
+        let url = |addr: SocketAddr| format!("http://{addr}");
+        let stop = CancellationToken::new();
+        let mut running = HashMap::new();
+        for (i, role) in roles.iter().enumerate() {
+            let mut s = Settings::for_tests(dir.path().to_path_buf());
+            s.listen = Some(public[role.name()]);
+            s.internal_listen = Some(internal[role.name()]);
+            s.worker_id = WorkerId::Fixed(i as u16);
+            s.auth_url = Some(url(public["auth"]));
+            s.read_url = Some(url(internal["read"]));
+            s.graph_url = Some(url(internal["graph"]));
+            s.timeline_url = Some(url(internal["timeline"]));
+            running.insert(role.name(), run(*role, &s, &stop).await);
+        }
+        let http = reqwest::Client::new();
+        for role in roles {
+            let base = &running[role.name()].base;
+            let ready = wait_ready(&http, base, Duration::from_secs(20)).await;
+            assert!(ready, "{} never ready", role.name());
+        }
+
+        // Each serves the operations routes and its own routes only.
         let routes = [
             (Command::Auth, "/.well-known/jwks.json"),
             (Command::Write, "/api/v1/posts"),
@@ -51,223 +138,182 @@ mod inside {
             (Command::Read, "/api/v1/users/1"),
             (Command::Search, "/api/v1/search/posts?q=a"),
         ];
-        let roles = [
-            Command::Auth,
-            Command::Write,
-            Command::Fanout,
-            Command::Graph,
-            Command::Timeline,
-            Command::Read,
-            Command::Search,
-        ];
         for role in roles {
-            let dir = tempfile::tempdir().unwrap();
-            let app = Application::build(role, &Settings::for_tests(dir.path().to_path_buf()))
-                .await
-                .unwrap();
-            let base = format!("http://{}", app.local_addr().unwrap());
-            let stop = CancellationToken::new();
-            let running = tokio::spawn(app.run_until_stopped(stop.clone()));
-            // Ready once its consumers (if any) have joined their groups.
-            crate::helpers::wait_ready(
-                &reqwest::Client::new(),
-                &base,
-                std::time::Duration::from_secs(10),
-            )
-            .await;
+            let r = &running[role.name()];
             for ops in ["/healthz", "/readyz", "/metrics"] {
-                let res = reqwest::get(format!("{base}{ops}")).await.unwrap();
+                let res = reqwest::get(format!("{}{ops}", r.base)).await.unwrap();
                 assert_eq!(res.status(), StatusCode::OK, "{} {ops}", role.name());
             }
             for (owner, path) in routes {
                 // Write answers POST only on its route: a GET there is 405, not 404.
                 assert_eq!(
-                    serves(&base, path).await,
+                    serves(&r.base, path).await,
                     owner == role,
                     "{} serving {path}",
                     role.name()
                 );
             }
-            stop.cancel();
-            running.await.unwrap().unwrap();
-        }
-    }
-
-    /// Seven services as seven applications on one data directory, reaching each other only
-    /// by their HTTP addresses (and the shared stores): a post goes from WriteService through
-    /// the event log to FanoutService, which asks UserGraphService for followers and delivers
-    /// to TimelineService; ReadService serves the home timeline from TimelineService;
-    /// SearchService finds it; every service checks tokens against AuthService's JWKS.
-    #[tokio::test]
-    async fn services_in_separate_applications_work_together_over_http() {
-        use std::collections::HashMap;
-
-        let dir = tempfile::tempdir().unwrap();
-        let roles = [
-            Command::Auth,
-            Command::Read,
-            Command::Graph,
-            Command::Timeline,
-            Command::Write,
-            Command::Fanout,
-            Command::Search,
-        ];
-        let ports: HashMap<&str, u16> = roles
-            .iter()
-            .map(|r| {
-                let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-                (r.name(), l.local_addr().unwrap().port())
-            })
-            .collect();
-        let url = |name: &str| format!("http://127.0.0.1:{}", ports[name]);
-        let stop = CancellationToken::new();
-        let mut running = Vec::new();
-        for role in roles {
-            let mut s = Settings::for_tests(dir.path().to_path_buf());
-            s.listen = Some(format!("127.0.0.1:{}", ports[role.name()]).parse().unwrap());
-            s.worker_id = roles.iter().position(|r| *r == role).unwrap() as u16;
-            s.auth_url = Some(url("auth"));
-            s.read_url = Some(url("read"));
-            s.graph_url = Some(url("graph"));
-            s.timeline_url = Some(url("timeline"));
-            let app = Application::build(role, &s).await.unwrap();
-            running.push(tokio::spawn(app.run_until_stopped(stop.clone())));
-        }
-        let http = reqwest::Client::new();
-        // Every service ready (consumers joined, keys fetched).
-        for role in roles {
-            let ready = crate::helpers::wait_ready(
-                &http,
-                &url(role.name()),
-                std::time::Duration::from_secs(20),
-            )
-            .await;
-            assert!(ready, "{} never ready", role.name());
-        }
-        let signup = |handle: &'static str| {
-            let http = http.clone();
-            let auth = url("auth");
-            async move {
-                let t: serde_json::Value = http
-                    .post(format!("{auth}/api/v1/auth/signup"))
-                    .json(&serde_json::json!({"handle": handle, "email": format!("{handle}@example.com"), "password": "long enough"}))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-                (
-                    t["user"]["id"].as_str().unwrap().to_owned(),
-                    t["access_token"].as_str().unwrap().to_owned(),
-                )
+            // The internal API is never on the public port.
+            for path in ["/internal/v1/users", "/internal/v1/graph/1/followees"] {
+                assert!(
+                    !serves(&r.base, path).await,
+                    "{} serving {path}",
+                    role.name()
+                );
             }
-        };
-        let (writer, writer_token) = signup("writer").await;
-        let (_, reader_token) = signup("reader").await;
-
-        // Tokens from AuthService work at the others, once they have its keys.
-        let mut followed = StatusCode::UNAUTHORIZED;
-        let started = std::time::Instant::now();
-        while followed != StatusCode::NO_CONTENT
-            && started.elapsed() < std::time::Duration::from_secs(10)
-        {
-            followed = http
-                .post(format!("{}/api/v1/users/{writer}/follow", url("graph")))
-                .bearer_auth(&reader_token)
-                .send()
-                .await
-                .unwrap()
-                .status();
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            assert_eq!(r.internal.is_some(), role.has_internal_routes());
         }
-        if followed != StatusCode::NO_CONTENT {
-            let probe = http
-                .post(format!("{}/internal/v1/users", url("read")))
-                .json(&serde_json::json!({"ids": [writer]}))
-                .send()
-                .await
-                .unwrap();
-            panic!(
-                "follow: {followed}; read's internal users: {} {}",
-                probe.status(),
-                probe.text().await.unwrap()
-            );
-        }
-        let post: serde_json::Value = http
-            .post(format!("{}/api/v1/posts", url("write")))
-            .bearer_auth(&writer_token)
-            .json(&serde_json::json!({"text": "across the services #distributed"}))
+        let read_internal = running["read"].internal.clone().unwrap();
+        let probe = http
+            .post(format!("{read_internal}/internal/v1/users"))
+            .json(&serde_json::json!({"ids": []}))
             .send()
             .await
-            .unwrap()
-            .json()
+            .unwrap();
+        assert_eq!(probe.status(), StatusCode::OK);
+
+        let auth = Api::new(&running["auth"].base);
+        let writer = auth
+            .signup("writer", "writer@example.com", "long enough")
+            .await
+            .unwrap();
+        let reader = auth
+            .signup("reader", "reader@example.com", "long enough")
+            .await
+            .unwrap();
+        // Tokens from AuthService work at the others, once they have its keys.
+        let graph = Api::new(&running["graph"].base);
+        let started = Instant::now();
+        while let Err(e) = graph.follow(&reader.access, &writer.id).await {
+            assert!(started.elapsed() < Duration::from_secs(10), "follow: {e:#}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let write = Api::new(&running["write"].base);
+        let post = write
+            .post(&writer.access, "across the services #distributed")
             .await
             .unwrap();
         let id = post["id"].as_str().unwrap().to_owned();
-        assert_eq!(
-            post["author"]["handle"], "writer",
-            "WriteService hydrated through ReadService"
-        );
+        assert_eq!(post["author"]["handle"], "writer", "{post}");
 
-        let started = std::time::Instant::now();
+        let (read, search) = (
+            Api::new(&running["read"].base),
+            Api::new(&running["search"].base),
+        );
+        let started = Instant::now();
         loop {
-            let home: serde_json::Value = http
-                .get(format!("{}/api/v1/timelines/home", url("read")))
-                .bearer_auth(&reader_token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            let search: serde_json::Value = http
-                .get(format!(
-                    "{}/api/v1/search/posts?q=%23distributed",
-                    url("search")
-                ))
-                .send()
-                .await
-                .unwrap()
-                .json()
+            let home = read
+                .walk(
+                    "/api/v1/timelines/home",
+                    Some(&reader.access),
+                    20,
+                    || async {},
+                )
                 .await
                 .unwrap();
-            if crate::helpers::ids(&home) == [id.clone()]
-                && crate::helpers::ids(&search) == [id.clone()]
-            {
+            let found = search
+                .walk(
+                    "/api/v1/search/posts?q=%23distributed",
+                    None,
+                    20,
+                    || async {},
+                )
+                .await
+                .unwrap();
+            if home == [id.clone()] && found == [id.clone()] {
                 break;
             }
             assert!(
-                started.elapsed() < crate::helpers::EVENTUALLY,
-                "home {home}, search {search}"
+                started.elapsed() < EVENTUALLY,
+                "home {home:?}, search {found:?}"
             );
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        // The follower list comes from UserGraphService, hydrated by ReadService over HTTP.
+        // The follower list comes from UserGraphService, hydrated by ReadService.
         let followers: serde_json::Value = http
-            .get(format!("{}/api/v1/users/{writer}/followers", url("graph")))
+            .get(format!(
+                "{}/api/v1/users/{}/followers",
+                running["graph"].base, writer.id
+            ))
             .send()
             .await
             .unwrap()
             .json()
             .await
             .unwrap();
-        assert_eq!(followers["items"][0]["handle"], "reader");
+        assert_eq!(ids(&followers), std::slice::from_ref(&reader.id));
         stop.cancel();
-        for r in running {
-            r.await.unwrap().unwrap();
+        for (_, r) in running {
+            r.task.await.unwrap().unwrap();
         }
+    }
+
+    /// A service that calls a peer nobody gave it the address of stops at start, saying
+    /// which setting is missing.
+    #[tokio::test]
+    async fn a_service_without_the_address_of_a_peer_it_needs_says_so_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Settings::for_tests(dir.path().to_path_buf());
+        s.timeline_url = Some("http://127.0.0.1:1".into());
+        s.auth_url = Some("http://127.0.0.1:1".into());
+        let refused = match Application::build(Command::Read, &s).await {
+            Ok(_) => panic!("chirp read started without UserGraphService"),
+            Err(e) => format!("{e:#}"),
+        };
+        assert!(refused.contains("--graph-url"), "{refused}");
+    }
+
+    /// `chirp read` on deployed stores opens nothing in its data directory (no SQLite
+    /// file, no signing key, no lock) and serves the internal API on its own listener
+    /// only.
+    #[tokio::test]
+    async fn chirp_read_on_deployed_stores_leaves_its_data_directory_alone() {
+        let pg = chirp_testkit::postgres().await;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let mut s = Settings::for_tests(data.clone());
+        s.database_url = Some(pg.url.clone());
+        // Nothing listens there: peers are called only when a request needs them.
+        for peer in [&mut s.auth_url, &mut s.graph_url, &mut s.timeline_url] {
+            *peer = Some("http://127.0.0.1:1".into());
+        }
+        let stop = CancellationToken::new();
+        let r = run(Command::Read, &s, &stop).await;
+        let internal = r.internal.clone().unwrap();
+        let posts = |base: String| async move {
+            reqwest::Client::new()
+                .post(format!("{base}/internal/v1/posts"))
+                .json(&serde_json::json!({"ids": []}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        };
+        assert_eq!(posts(r.base.clone()).await, StatusCode::NOT_FOUND);
+        assert_eq!(posts(internal).await, StatusCode::OK);
+        stop.cancel();
+        r.task.await.unwrap().unwrap();
+        let left: Vec<_> = std::fs::read_dir(&data)
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "left in the data directory: {left:?}");
     }
 
     /// `chirp all` keeps copies of its rows in memory, right only while no other process
     /// writes its databases: it takes its data directory alone, and a second process on
-    /// the same directory stops at start with a message that says so. Single services may
-    /// share a directory with each other (the test above). Once a process has stopped, the
-    /// directory is free again.
+    /// the same directory stops at start with a message that says so. Single services
+    /// may share a directory with each other. Once a process has stopped, the directory
+    /// is free again.
     #[tokio::test]
     async fn chirp_all_takes_its_data_directory_alone() {
         let dir = tempfile::tempdir().unwrap();
-        let settings = || Settings::for_tests(dir.path().to_path_buf());
+        let settings = || {
+            let mut s = Settings::for_tests(dir.path().to_path_buf());
+            for peer in [&mut s.auth_url, &mut s.graph_url, &mut s.timeline_url] {
+                *peer = Some("http://127.0.0.1:1".into());
+            }
+            s
+        };
         let first = Application::build(Command::All, &settings()).await.unwrap();
         for role in [Command::All, Command::Read] {
             let refused = match Application::build(role, &settings()).await {
@@ -285,14 +331,172 @@ mod inside {
         running.await.unwrap().unwrap();
 
         // Free again: two single services share it, and keep a `chirp all` out.
-        let read = Application::build(Command::Read, &settings())
-            .await
-            .unwrap();
-        let write = Application::build(Command::Write, &settings())
-            .await
-            .unwrap();
+        let read = Application::build(Command::Read, &settings()).await;
+        let write = Application::build(Command::Write, &settings()).await;
+        let (read, write) = (read.unwrap(), write.unwrap());
         assert!(Application::build(Command::All, &settings()).await.is_err());
         drop((read, write));
         Application::build(Command::All, &settings()).await.unwrap();
+    }
+
+    /// Processes of one service, each with a worker id leased from PostgreSQL
+    /// (`--worker-id auto`), mint ids that never collide: each holds a worker id of its
+    /// own, and gives it back when it stops.
+    #[tokio::test]
+    async fn processes_that_lease_their_worker_ids_mint_unique_ids() {
+        let pg = chirp_testkit::postgres().await;
+        let stop = CancellationToken::new();
+        let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+        let settings = |i: usize| {
+            let mut s = Settings::for_tests(dirs[i].path().to_path_buf());
+            s.database_url = Some(pg.url.clone());
+            s.worker_id = WorkerId::Auto;
+            // Signups need no ReadService (logins would).
+            s.read_url = Some("http://127.0.0.1:1".into());
+            s
+        };
+        let auth = run(Command::Auth, &settings(0), &stop).await;
+        let mut writers = Vec::new();
+        for i in 1..3 {
+            let mut s = settings(i);
+            s.auth_url = Some(auth.base.clone());
+            writers.push(run(Command::Write, &s, &stop).await);
+        }
+        let http = reqwest::Client::new();
+        for r in writers.iter().chain([&auth]) {
+            assert!(wait_ready(&http, &r.base, Duration::from_secs(20)).await);
+        }
+        let user = Api::new(&auth.base)
+            .signup("leaser", "leaser@example.com", "long enough")
+            .await
+            .unwrap();
+        // Both processes write at once.
+        let mut posting = Vec::new();
+        for w in &writers {
+            for n in 0..4 {
+                let (api, token) = (Api::new(&w.base), user.access.clone());
+                posting.push(tokio::spawn(async move {
+                    let mut ids = Vec::new();
+                    for i in 0..25 {
+                        let post = api.post(&token, &format!("post {n}.{i}")).await.unwrap();
+                        ids.push(post["id"].as_str().unwrap().parse::<u64>().unwrap());
+                    }
+                    ids
+                }));
+            }
+        }
+        let mut minted = Vec::new();
+        for p in posting {
+            minted.extend(p.await.unwrap());
+        }
+        let workers: std::collections::BTreeSet<u16> = minted
+            .iter()
+            .map(|id| IdGenerator::worker_of(chirp_core::Id(*id)))
+            .collect();
+        assert_eq!(
+            workers.len(),
+            2,
+            "each process its own worker id: {workers:?}"
+        );
+        assert!(
+            workers.iter().all(|w| (512..=1023).contains(w)),
+            "{workers:?}"
+        );
+        let count = minted.len();
+        minted.sort_unstable();
+        minted.dedup();
+        assert_eq!(minted.len(), count, "an id was minted twice");
+
+        stop.cancel();
+        for r in writers.into_iter().chain([auth]) {
+            r.task.await.unwrap().unwrap();
+        }
+        let held: i64 = sqlx::query_scalar("SELECT count(*) FROM worker_leases")
+            .fetch_one(&sqlx::PgPool::connect(&pg.url).await.unwrap())
+            .await
+            .unwrap();
+        assert_eq!(held, 0, "every lease given back at the stop");
+    }
+
+    /// A key added to AuthService's key set signs the tokens issued after it; the other
+    /// services accept them at once (they fetch the keys again when they meet an unknown
+    /// key, at most once every 5 s), not after their next scheduled refresh (5 minutes).
+    /// The tokens of the key signing before stay valid while it is in the set.
+    #[tokio::test]
+    async fn a_new_signing_key_is_accepted_by_the_other_services_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("signing-keys");
+        let (old, new) = ("11".repeat(32), "22".repeat(32));
+        std::fs::write(&keys, format!("{old}\n")).unwrap();
+        let auth_addr = free_addr();
+        // One data directory: WriteService reads the profiles AuthService writes.
+        let settings = |_role: &str| {
+            let mut s = Settings::for_tests(dir.path().join("data"));
+            s.signing_keys = Some(keys.clone());
+            s.auth_url = Some(format!("http://{auth_addr}"));
+            // Signups need no ReadService (logins would).
+            s.read_url = Some("http://127.0.0.1:1".into());
+            s
+        };
+        let mut auth_settings = settings("auth");
+        auth_settings.listen = Some(auth_addr);
+        let stop_auth = CancellationToken::new();
+        let auth = run(Command::Auth, &auth_settings, &stop_auth).await;
+        let stop = CancellationToken::new();
+        let write = run(Command::Write, &settings("write"), &stop).await;
+        let http = reqwest::Client::new();
+        assert!(wait_ready(&http, &write.base, Duration::from_secs(20)).await);
+        let user = Api::new(&auth.base)
+            .signup("roller", "roller@example.com", "long enough")
+            .await
+            .unwrap();
+        let writer = Api::new(&write.base);
+        writer
+            .post(&user.access, "signed by the old key")
+            .await
+            .unwrap();
+
+        // The new key is rolled in first: AuthService signs with it from its restart.
+        std::fs::write(&keys, format!("{new}\n{old}\n")).unwrap();
+        stop_auth.cancel();
+        auth.task.await.unwrap().unwrap();
+        let stop_auth = CancellationToken::new();
+        let auth = run(Command::Auth, &auth_settings, &stop_auth).await;
+        let fresh = Api::new(&auth.base)
+            .signup("newcomer", "newcomer@example.com", "long enough")
+            .await
+            .unwrap()
+            .access;
+        // The first request with it is accepted: WriteService fetches the keys for it.
+        writer.post(&fresh, "signed by the new key").await.unwrap();
+        writer
+            .post(&user.access, "still the old key")
+            .await
+            .unwrap();
+        stop.cancel();
+        stop_auth.cancel();
+        write.task.await.unwrap().unwrap();
+        auth.task.await.unwrap().unwrap();
+    }
+
+    /// A stop ends within its deadline even when every dependency the process uses is
+    /// gone (here: none ever answered): the process exits.
+    #[tokio::test]
+    async fn a_stop_ends_within_its_deadline_with_every_dependency_down() {
+        let dir = tempfile::tempdir().unwrap();
+        let dead = |scheme: &str| format!("{scheme}{}", free_addr());
+        let envs = [
+            ("CHIRP_DATA_DIR", dir.path().display().to_string()),
+            ("KAFKA_BROKERS", dead("")),
+            ("ELASTICSEARCH_URL", dead("http://")),
+            ("CHIRP_READ_URL", dead("http://")),
+            ("CHIRP_SHUTDOWN_TIMEOUT_SECS", "4".into()),
+        ];
+        let mut search = ChirpProcess::start(&["search", "--listen", "127.0.0.1:0"], &envs);
+        // Long enough for its consumer to be trying to join the group.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        // The deadline (4 s), and a second for the exit itself.
+        let took = search.terminate(Duration::from_secs(5));
+        assert!(took.is_some(), "still running 5 s after SIGTERM");
     }
 }

@@ -228,7 +228,7 @@ mod inside {
 
         // A restart loses timelines held in memory; in Redis, lose them by hand.
         let restarted = app.restart(|_| {}).await;
-        if let Some(redis) = &restarted.system().redis {
+        if let Some(redis) = &restarted.system().stores.redis {
             redis.delete_prefix().await.unwrap();
         }
         assert!(restarted

@@ -5,8 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use reqwest::StatusCode;
-use serde_json::{json, Value};
+use chirp_testkit::api::{sum_of, Api, Session, StackEnv};
 use tokio_util::sync::CancellationToken;
 
 /// One stack at a time: each is seven services and five servers on two cores.
@@ -14,8 +13,9 @@ pub static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 pub struct Stack {
     dir: PathBuf,
-    env: HashMap<String, String>,
-    pub http: reqwest::Client,
+    env: Option<StackEnv>,
+    /// The public API, through the gateway.
+    pub api: Api,
 }
 
 fn script() -> PathBuf {
@@ -32,13 +32,14 @@ impl Stack {
     /// `scripts/stack.sh up` (and so of every process it starts).
     pub async fn up_with(name: &str, settings: &[(&str, &str)]) -> Stack {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("stack-{name}"));
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .build()
+            .unwrap();
         let mut stack = Stack {
             dir,
-            env: HashMap::new(),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(15))
-                .build()
-                .unwrap(),
+            env: None,
+            api: Api::with_client("http://unset", http),
         };
         let out = stack
             .command("up")
@@ -52,12 +53,9 @@ impl Stack {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        let text = std::fs::read_to_string(stack.dir.join("env")).unwrap();
-        stack.env = text
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
+        let env = StackEnv::read(&stack.dir.join("env")).unwrap();
+        stack.api = Api::with_client(env.gateway().unwrap(), stack.api.http.clone());
+        stack.env = Some(env);
         stack
     }
 
@@ -91,33 +89,15 @@ impl Stack {
         self.dir.join(name)
     }
 
-    pub fn gateway(&self) -> &str {
-        &self.env["GATEWAY"]
-    }
-
     /// A service's own address (`FANOUT`, `FANOUT2`, ...), for its /metrics and /readyz.
     pub fn service(&self, name: &str) -> &str {
-        &self.env[name]
+        self.env.as_ref().unwrap().get(name).unwrap()
     }
 
     /// The sum of a counter's series on a service's /metrics.
     pub async fn counter(&self, name: &str, metric: &str) -> f64 {
-        let text = self
-            .http
-            .get(format!("{}/metrics", self.service(name)))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        text.lines()
-            .filter(|l| {
-                l.strip_prefix(metric)
-                    .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
-            })
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+        let url = format!("{}/metrics", self.service(name));
+        sum_of(&self.api.metrics(&url).await.unwrap(), metric)
     }
 }
 
@@ -155,30 +135,17 @@ impl Drop for Stack {
     }
 }
 
-#[derive(Clone)]
-pub struct User {
-    pub id: String,
-    pub token: String,
-}
+/// A signed-up user.
+pub type User = Session;
 
 /// Signs up `handle` through the gateway.
 pub async fn signup(stack: &Stack, handle: &str) -> User {
-    let res = stack
-        .http
-        .post(format!("{}/api/v1/auth/signup", stack.gateway()))
-        .json(
-            &json!({"handle": handle, "email": format!("{handle}@example.com"),
-                      "password": "long enough"}),
-        )
-        .send()
+    let email = format!("{handle}@example.com");
+    stack
+        .api
+        .signup(handle, &email, "long enough")
         .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED, "signup {handle}");
-    let t: Value = res.json().await.unwrap();
-    User {
-        id: t["user"]["id"].as_str().unwrap().to_owned(),
-        token: t["access_token"].as_str().unwrap().to_owned(),
-    }
+        .unwrap()
 }
 
 /// `authors` authors and `followers` followers who follow every one of them.
@@ -191,18 +158,7 @@ pub async fn population(stack: &Stack, authors: usize, followers: usize) -> (Vec
     for i in 0..followers {
         let fan = signup(stack, &format!("fan{i}")).await;
         for author in &a {
-            let res = stack
-                .http
-                .post(format!(
-                    "{}/api/v1/users/{}/follow",
-                    stack.gateway(),
-                    author.id
-                ))
-                .bearer_auth(&fan.token)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(res.status(), StatusCode::NO_CONTENT, "follow");
+            stack.api.follow(&fan.access, &author.id).await.unwrap();
         }
         f.push(fan);
     }
@@ -224,10 +180,7 @@ pub struct Outcome {
 
 impl Writer {
     pub fn start(stack: &Stack, authors: &[User], every: Duration) -> Writer {
-        let (http, url) = (
-            stack.http.clone(),
-            format!("{}/api/v1/posts", stack.gateway()),
-        );
+        let api = stack.api.clone();
         let authors = authors.to_vec();
         let stop = CancellationToken::new();
         let token = stop.clone();
@@ -236,19 +189,9 @@ impl Writer {
             let mut n = 0usize;
             while !token.is_cancelled() {
                 let author = &authors[n % authors.len()];
-                let res = http
-                    .post(&url)
-                    .bearer_auth(&author.token)
-                    .json(&json!({"text": format!("post number {n}")}))
-                    .send()
-                    .await;
-                match res {
-                    Ok(r) if r.status() == StatusCode::CREATED => {
-                        let v: Value = r.json().await.unwrap();
-                        out.acked.push(v["id"].as_str().unwrap().to_owned());
-                    }
-                    Ok(r) => out.refused.push(format!("{}", r.status())),
-                    Err(e) => out.refused.push(e.to_string()),
+                match api.post(&author.access, &format!("post number {n}")).await {
+                    Ok(post) => out.acked.push(post["id"].as_str().unwrap().to_owned()),
+                    Err(e) => out.refused.push(format!("{e:#}")),
                 }
                 n += 1;
                 tokio::time::sleep(every).await;
@@ -266,32 +209,12 @@ impl Writer {
 
 /// Every id in `who`'s home timeline, walking every page; None while it cannot be read.
 async fn home(stack: &Stack, who: &User) -> Option<Vec<String>> {
-    let mut seen = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut url = format!("{}/api/v1/timelines/home?limit=100", stack.gateway());
-        if let Some(c) = &cursor {
-            url.push_str(&format!("&cursor={c}"));
-        }
-        let res = stack
-            .http
-            .get(&url)
-            .bearer_auth(&who.token)
-            .send()
-            .await
-            .ok()?;
-        if res.status() != StatusCode::OK {
-            return None;
-        }
-        let page: Value = res.json().await.ok()?;
-        for item in page["items"].as_array()? {
-            seen.push(item["id"].as_str()?.to_owned());
-        }
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => return Some(seen),
-        }
-    }
+    let path = "/api/v1/timelines/home";
+    stack
+        .api
+        .walk(path, Some(&who.access), 100, || async {})
+        .await
+        .ok()
 }
 
 /// Reads every follower's home timeline once (so that it is cached).

@@ -129,9 +129,10 @@ async fn a_post_is_one_trace_across_write_fanout_timeline_and_search() {
     // The client starts the trace; everything the post causes continues it.
     let (trace, client_span) = (hex(16), hex(8));
     let res = stack
+        .api
         .http
-        .post(format!("{}/api/v1/posts", stack.gateway()))
-        .bearer_auth(&authors[0].token)
+        .post(stack.api.url("/api/v1/posts"))
+        .bearer_auth(&authors[0].access)
         .header("traceparent", format!("00-{trace}-{client_span}-01"))
         .json(&json!({"text": "follow this post #traced"}))
         .send()

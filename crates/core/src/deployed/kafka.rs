@@ -25,7 +25,6 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tokio::sync::OnceCell;
 
 use crate::events::{Event, EventConsumer, EventLog, Topic};
-use crate::http::metrics::{timed, DependencyMetrics};
 use crate::traces;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -66,7 +65,6 @@ pub struct KafkaEventLog {
     /// The topics are made once, on first use, so that a broker that is down at start
     /// costs 503s rather than the process.
     topics: Arc<OnceCell<()>>,
-    metrics: Option<DependencyMetrics>,
 }
 
 impl KafkaEventLog {
@@ -79,14 +77,7 @@ impl KafkaEventLog {
             partitions,
             producer: Arc::new(std::sync::RwLock::new((0, make_producer(brokers)?))),
             topics: Arc::new(OnceCell::new()),
-            metrics: None,
         })
-    }
-
-    /// Times every publish into `metrics`.
-    pub fn with_metrics(mut self, metrics: DependencyMetrics) -> Self {
-        self.metrics = Some(metrics);
-        self
     }
 
     /// The current producer and its generation.
@@ -170,6 +161,7 @@ impl KafkaEventLog {
             let id = e.id.to_string();
             let producer = &producer;
             async move {
+                let payload = payload?;
                 let mut headers = OwnedHeaders::new().insert(Header {
                     key: "event-id",
                     value: Some(&id),
@@ -207,13 +199,7 @@ impl KafkaEventLog {
 #[async_trait]
 impl EventLog for KafkaEventLog {
     async fn append(&self, events: &[Event]) -> anyhow::Result<()> {
-        timed(
-            self.metrics.as_ref(),
-            "kafka",
-            "publish",
-            self.publish(events),
-        )
-        .await
+        self.publish(events).await
     }
 
     async fn consumer(

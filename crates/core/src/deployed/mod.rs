@@ -3,3 +3,4 @@
 pub mod kafka;
 pub mod postgres;
 pub mod redis;
+pub mod worker_lease;

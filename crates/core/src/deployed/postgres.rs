@@ -10,7 +10,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Row};
 
 use crate::events::Event;
+use crate::migrations::{on_own_connection, run_postgres, Schema};
 use crate::outbox::{OutboxSource, PendingEvent};
+use crate::store::{StoreError, StoreResult};
 
 /// A connection pool. Connecting is lazy: a database that is down at start makes the
 /// process unready, not dead, and it recovers when the database returns.
@@ -36,55 +38,9 @@ impl PgDb {
         })
     }
 
-    /// Applies `owner`'s schema steps not yet applied. An advisory lock serialises
-    /// processes that start together.
-    ///
-    /// The future is boxed as `Send` here, where its lifetimes are concrete, so that
-    /// callers can spawn it.
-    pub fn migrate<'a>(
-        &'a self,
-        owner: &'a str,
-        steps: &'a [&'a str],
-    ) -> futures::future::BoxFuture<'a, anyhow::Result<()>> {
-        let owner = owner.to_owned();
-        let steps: Vec<String> = steps.iter().map(|s| (*s).to_owned()).collect();
-        let me = self.clone();
-        Box::pin(async move { me.migrate_now(owner, steps).await })
-    }
-
-    async fn migrate_now(self, owner: String, steps: Vec<String>) -> anyhow::Result<()> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock(7263011920384001)")
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (
-                owner TEXT NOT NULL, version BIGINT NOT NULL, PRIMARY KEY (owner, version))",
-        )
-        .execute(&mut *tx)
-        .await?;
-        for (i, step) in steps.iter().enumerate() {
-            let version = i as i64 + 1;
-            let done =
-                sqlx::query("SELECT 1 FROM schema_migrations WHERE owner = $1 AND version = $2")
-                    .bind(&owner)
-                    .bind(version)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .is_some();
-            if !done {
-                sqlx::Executor::execute(&mut *tx, step.as_str())
-                    .await
-                    .with_context(|| format!("migration {owner} #{version}"))?;
-                sqlx::query("INSERT INTO schema_migrations (owner, version) VALUES ($1, $2)")
-                    .bind(&owner)
-                    .bind(version)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(())
+    /// Applies `schema`'s migrations not applied yet, on a connection of its own.
+    pub async fn migrate(&self, schema: &'static Schema) -> StoreResult<()> {
+        on_own_connection(&self.pool, |conn| Box::pin(run_postgres(conn, schema))).await
     }
 
     pub fn mark_schema_ready(&self) {
@@ -92,25 +48,25 @@ impl PgDb {
     }
 
     /// Answers when the database does and the schema is in place.
-    pub async fn ping(&self) -> anyhow::Result<()> {
+    pub async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
-        anyhow::ensure!(
-            self.schema_ready.load(Ordering::Acquire),
-            "migrations have not run yet"
-        );
+        if !self.schema_ready.load(Ordering::Acquire) {
+            return Err(StoreError::new(
+                "postgres",
+                anyhow::anyhow!("migrations have not run yet"),
+            ));
+        }
         Ok(())
     }
 }
 
-/// The statement that creates an outbox table called `table`.
-pub fn create_outbox(table: &str) -> String {
-    format!("CREATE TABLE {table} (seq BIGSERIAL PRIMARY KEY, payload TEXT NOT NULL)")
-}
-
 /// Adds `event` to `table` inside the caller's transaction.
-pub async fn enqueue(conn: &mut PgConnection, table: &str, event: &Event) -> sqlx::Result<()> {
+pub async fn enqueue(conn: &mut PgConnection, table: &str, event: &Event) -> StoreResult<()> {
+    let payload = event
+        .to_json()
+        .map_err(|e| StoreError::new("postgres", e))?;
     sqlx::query(&format!("INSERT INTO {table} (payload) VALUES ($1)"))
-        .bind(event.to_json())
+        .bind(payload)
         .execute(conn)
         .await?;
     Ok(())
@@ -223,4 +179,22 @@ pub fn is_unique_violation(err: &sqlx::Error, constraint: &str) -> bool {
         }
         _ => false,
     }
+}
+
+/// A post read with [`POST_COLUMNS`](crate::model::POST_COLUMNS).
+pub fn post_from_row(row: &sqlx::postgres::PgRow) -> sqlx::Result<crate::model::Post> {
+    use crate::id::Id;
+    use crate::time::rfc3339;
+    Ok(crate::model::Post {
+        id: Id::from_i64(row.try_get(0)?),
+        author: crate::model::Author {
+            id: Id::from_i64(row.try_get(1)?),
+            handle: row.try_get(6)?,
+            display_name: row.try_get(7)?,
+        },
+        text: row.try_get(2)?,
+        reply_to: row.try_get::<Option<i64>, _>(3)?.map(Id::from_i64),
+        created_at: rfc3339(row.try_get(4)?),
+        edited_at: row.try_get::<Option<i64>, _>(5)?.map(rfc3339),
+    })
 }

@@ -15,6 +15,8 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, Value};
 use tokio::sync::Mutex;
 
+use crate::store::{StoreError, StoreResult};
+
 /// How long making a connection may take before the request that needed it gets a 503.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -113,13 +115,14 @@ impl Redis {
     }
 
     /// A connection, made now if there is none.
-    pub async fn conn(&self) -> anyhow::Result<RedisConn> {
+    pub async fn conn(&self) -> StoreResult<RedisConn> {
         let mut guard = self.conn.lock().await;
         if let Some(c) = guard.conn.as_ref() {
             return Ok(c.clone());
         }
         if guard.failed_at.is_some_and(|at| at.elapsed() < RETRY_AFTER) {
-            anyhow::bail!("Redis was unreachable moments ago");
+            let e = anyhow::anyhow!("Redis was unreachable moments ago");
+            return Err(StoreError::new("redis", e));
         }
         let connecting = async {
             anyhow::Ok(match self.target.as_ref() {
@@ -154,15 +157,18 @@ impl Redis {
             }
             Err(e) => {
                 guard.failed_at = Some(std::time::Instant::now());
-                Err(e)
+                Err(StoreError::new("redis", e))
             }
         }
     }
 
-    pub async fn ping(&self) -> anyhow::Result<()> {
+    pub async fn ping(&self) -> StoreResult<()> {
         let mut c = self.conn().await?;
         let pong: String = redis::cmd("PING").query_async(&mut c).await?;
-        anyhow::ensure!(pong == "PONG", "unexpected answer to PING: {pong}");
+        if pong != "PONG" {
+            let e = anyhow::anyhow!("unexpected answer to PING: {pong}");
+            return Err(StoreError::new("redis", e));
+        }
         Ok(())
     }
 

@@ -13,12 +13,8 @@ use tokio::sync::Notify;
 use super::sqlite::SqliteDb;
 use crate::events::{Event, EventConsumer, EventLog, Topic};
 
-const MIGRATIONS: &[&str] = &["CREATE TABLE events (
-        pos INTEGER PRIMARY KEY AUTOINCREMENT,
-        topic TEXT NOT NULL,
-        key TEXT NOT NULL,
-        payload TEXT NOT NULL);
-     CREATE TABLE consumer_positions (grp TEXT PRIMARY KEY, next_pos INTEGER NOT NULL);"];
+/// The log's tables (`migrations/event_log`).
+static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/event_log");
 
 /// Events dropped at most by one prune. A prune is one write on the log's writer thread,
 /// and the appends sent meanwhile wait for it: unbounded, a prune after a burst of posts
@@ -38,7 +34,8 @@ pub struct SqliteEventLog {
 impl SqliteEventLog {
     pub async fn open(path: &Path) -> anyhow::Result<Self> {
         let db = SqliteDb::open(path).await?;
-        db.migrate("event_log", MIGRATIONS).await?;
+        db.migrate("event_log", MIGRATIONS.iter().cloned().collect())
+            .await?;
         Ok(SqliteEventLog {
             db,
             appended: Arc::new(Notify::new()),
@@ -48,7 +45,8 @@ impl SqliteEventLog {
     /// Drops the oldest events every group has passed, at most [`PRUNE_CHUNK`] of them;
     /// returns how many it dropped.
     async fn prune(&self) -> anyhow::Result<usize> {
-        self.db
+        let dropped = self
+            .db
             .write(|c| {
                 Ok(c.execute(
                     "DELETE FROM events WHERE pos < MIN(
@@ -57,17 +55,18 @@ impl SqliteEventLog {
                     [PRUNE_CHUNK as i64],
                 )?)
             })
-            .await
+            .await?;
+        Ok(dropped)
     }
 }
 
 #[async_trait]
 impl EventLog for SqliteEventLog {
     async fn append(&self, events: &[Event]) -> anyhow::Result<()> {
-        let rows: Vec<(&'static str, String, String)> = events
+        let rows = events
             .iter()
-            .map(|e| (e.topic().name(), e.key(), e.to_json()))
-            .collect();
+            .map(|e| Ok((e.topic().name(), e.key(), e.to_json()?)))
+            .collect::<Result<Vec<(&'static str, String, String)>, serde_json::Error>>()?;
         self.db
             .write(move |c| {
                 let mut insert =
@@ -115,7 +114,7 @@ impl EventLog for SqliteEventLog {
     }
 
     async fn ping(&self) -> anyhow::Result<()> {
-        self.db.ping().await
+        Ok(self.db.ping().await?)
     }
 }
 

@@ -9,15 +9,10 @@ use super::sqlite::SqliteDb;
 use crate::events::Event;
 use crate::outbox::{OutboxSource, PendingEvent};
 
-/// The statement that creates an outbox table called `table`.
-pub fn create_table(table: &str) -> String {
-    format!("CREATE TABLE {table} (seq INTEGER PRIMARY KEY AUTOINCREMENT, payload TEXT NOT NULL)")
-}
-
 /// Adds `event` to `table` inside the caller's transaction.
-pub fn enqueue(conn: &Connection, table: &str, event: &Event) -> rusqlite::Result<()> {
+pub fn enqueue(conn: &Connection, table: &str, event: &Event) -> anyhow::Result<()> {
     conn.prepare_cached(&format!("INSERT INTO {table} (payload) VALUES (?)"))?
-        .execute([event.to_json()])?;
+        .execute([event.to_json()?])?;
     Ok(())
 }
 
@@ -63,7 +58,8 @@ impl OutboxSource for SqliteOutbox {
                 c.prepare_cached(&sql)?.execute([seq])?;
                 Ok(())
             })
-            .await
+            .await?;
+        Ok(())
     }
 
     async fn backlog(&self) -> anyhow::Result<u64> {

@@ -24,6 +24,10 @@ use anyhow::Context;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::migrations::range_base;
+use crate::store::{StoreError, StoreResult};
+use sqlx::migrate::Migration;
+
 /// Writes committed together at most: bounds a group's commit latency.
 const MAX_GROUP: usize = 512;
 /// A write group that takes longer than this (its writes and the commit, with any
@@ -119,11 +123,10 @@ impl SqliteDb {
 
     /// Runs `f` on a read connection, on this thread. Each statement sees every write
     /// committed before it started.
-    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> anyhow::Result<T> {
-        anyhow::ensure!(
-            !self.inner.closed.load(Ordering::Relaxed),
-            "the database is closed"
-        );
+    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> StoreResult<T> {
+        if self.inner.closed.load(Ordering::Relaxed) {
+            return Err(sqlite_error(anyhow::anyhow!("the database is closed")));
+        }
         let idle = self
             .inner
             .readers
@@ -132,7 +135,7 @@ impl SqliteDb {
             .pop();
         let conn = match idle {
             Some(c) => c,
-            None => self.open_reader()?,
+            None => self.open_reader().map_err(sqlite_error)?,
         };
         let out = f(&conn);
         let mut idle = self.inner.readers.lock().unwrap_or_else(|p| p.into_inner());
@@ -157,7 +160,7 @@ impl SqliteDb {
     /// Runs `f` on the writer's connection, in a savepoint of the writer's current
     /// transaction, and returns its answer once that transaction has committed. If `f`
     /// fails, what it did is rolled back and nothing else is affected.
-    pub async fn write<T, F>(&self, f: F) -> anyhow::Result<T>
+    pub async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         F: FnOnce(&Connection) -> anyhow::Result<T> + Send + 'static,
         T: Send + 'static,
@@ -182,33 +185,45 @@ impl SqliteDb {
         self.inner
             .writes
             .send(Msg::Write(job))
-            .map_err(|_| anyhow::anyhow!("the SQLite writer has stopped"))?;
+            .map_err(|_| sqlite_error(anyhow::anyhow!("the SQLite writer has stopped")))?;
         answered
             .await
-            .map_err(|_| anyhow::anyhow!("the SQLite writer stopped before answering"))?
+            .map_err(|_| {
+                sqlite_error(anyhow::anyhow!(
+                    "the SQLite writer stopped before answering"
+                ))
+            })?
+            .map_err(sqlite_error)
     }
 
-    /// Applies the schema steps of `owner` that have not run yet, each in its own
-    /// savepoint. Steps are append-only: never edit one that has shipped.
-    pub async fn migrate(&self, owner: &str, steps: &[&str]) -> anyhow::Result<()> {
+    /// Applies the migrations of `owner` that have not run yet, each in its own
+    /// savepoint (see [`crate::migrations`]).
+    pub async fn migrate(&self, owner: &str, migrations: Vec<Migration>) -> StoreResult<()> {
         let owner = owner.to_owned();
-        let steps: Vec<String> = steps.iter().map(|s| (*s).to_owned()).collect();
         self.write(move |conn| {
             conn.execute_batch(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (
                     owner TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (owner, version))",
             )?;
-            for (i, step) in steps.iter().enumerate() {
-                let version = i as i64 + 1;
+            // Steps recorded before the files existed, counted from 1, become versions.
+            let base = range_base(&migrations);
+            if base > 0 {
+                conn.execute(
+                    "UPDATE schema_migrations SET version = version + ?1
+                     WHERE owner = ?2 AND version < ?1",
+                    rusqlite::params![base, owner],
+                )?;
+            }
+            for m in &migrations {
                 let done = conn
                     .prepare("SELECT 1 FROM schema_migrations WHERE owner = ? AND version = ?")?
-                    .exists(rusqlite::params![owner, version])?;
+                    .exists(rusqlite::params![owner, m.version])?;
                 if !done {
-                    conn.execute_batch(step)
-                        .with_context(|| format!("migration {owner} #{version}"))?;
+                    conn.execute_batch(&m.sql)
+                        .with_context(|| format!("migration {owner} {}", m.version))?;
                     conn.execute(
                         "INSERT INTO schema_migrations (owner, version) VALUES (?, ?)",
-                        rusqlite::params![owner, version],
+                        rusqlite::params![owner, m.version],
                     )?;
                 }
             }
@@ -232,11 +247,19 @@ impl SqliteDb {
             .clear();
     }
 
-    pub async fn ping(&self) -> anyhow::Result<()> {
+    pub async fn ping(&self) -> StoreResult<()> {
         let one: i64 = self.read(|c| c.query_row("SELECT 1", [], |r| r.get(0)))?;
-        anyhow::ensure!(one == 1, "unexpected answer");
+        if one != 1 {
+            return Err(sqlite_error(anyhow::anyhow!(
+                "unexpected answer to SELECT 1"
+            )));
+        }
         Ok(())
     }
+}
+
+fn sqlite_error(e: anyhow::Error) -> StoreError {
+    StoreError::new("sqlite", e)
 }
 
 /// Runs `f` in a savepoint: released if it succeeds, rolled back if it fails or panics.
@@ -341,8 +364,8 @@ fn commit_group(conn: &Connection, group: &mut Vec<Job>) -> Duration {
 
 /// Whether an SQLite error is the violation of a unique index on a column whose name
 /// contains `column` (SQLite names the columns, as `table.column`, in its message).
-pub fn is_unique_violation(err: &anyhow::Error, column: &str) -> bool {
-    match err.downcast_ref::<rusqlite::Error>() {
+pub fn is_unique_violation(err: &StoreError, column: &str) -> bool {
+    match err.cause().downcast_ref::<rusqlite::Error>() {
         Some(rusqlite::Error::SqliteFailure(e, Some(message))) => {
             e.code == rusqlite::ErrorCode::ConstraintViolation
                 && message.starts_with("UNIQUE")
@@ -352,19 +375,46 @@ pub fn is_unique_violation(err: &anyhow::Error, column: &str) -> bool {
     }
 }
 
+/// A post read with [`POST_COLUMNS`](crate::model::POST_COLUMNS).
+pub fn post_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<crate::model::Post> {
+    use crate::id::Id;
+    use crate::time::rfc3339;
+    Ok(crate::model::Post {
+        id: Id::from_i64(row.get(0)?),
+        author: crate::model::Author {
+            id: Id::from_i64(row.get(1)?),
+            handle: row.get(6)?,
+            display_name: row.get(7)?,
+        },
+        text: row.get(2)?,
+        reply_to: row.get::<_, Option<i64>>(3)?.map(Id::from_i64),
+        created_at: rfc3339(row.get(4)?),
+        edited_at: row.get::<_, Option<i64>>(5)?.map(rfc3339),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn step(version: i64, sql: &'static str) -> Migration {
+        Migration::new(
+            version,
+            "t".into(),
+            sqlx::migrate::MigrationType::Simple,
+            sql.into(),
+            false,
+        )
+    }
+
     async fn db() -> (tempfile::TempDir, SqliteDb) {
         let dir = tempfile::tempdir().unwrap();
         let db = SqliteDb::open(&dir.path().join("t.db")).await.unwrap();
-        db.migrate(
-            "t",
-            &["CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT UNIQUE)"],
-        )
-        .await
-        .unwrap();
+        let steps = vec![step(
+            1,
+            "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT UNIQUE)",
+        )];
+        db.migrate("t", steps).await.unwrap();
         (dir, db)
     }
 
@@ -429,17 +479,49 @@ mod tests {
     async fn writes_survive_reopening_and_migrations_run_once() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        let steps = ["CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)"];
+        let steps = || vec![step(1, "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")];
         {
             let db = SqliteDb::open(&path).await.unwrap();
-            db.migrate("t", &steps).await.unwrap();
+            db.migrate("t", steps()).await.unwrap();
             db.write(|c| Ok(c.execute("INSERT INTO t (k, v) VALUES (1, 'a')", [])?))
                 .await
                 .unwrap();
         }
         let db = SqliteDb::open(&path).await.unwrap();
-        db.migrate("t", &steps).await.unwrap();
+        db.migrate("t", steps()).await.unwrap();
         assert_eq!(count(&db), 1);
         db.ping().await.unwrap();
+    }
+
+    /// A database whose steps were recorded as 1, 2, ... before the files existed keeps
+    /// them: they count as versions 1001, 1002 of a range that starts at 1001.
+    #[tokio::test]
+    async fn steps_recorded_before_the_files_count_as_their_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteDb::open(&dir.path().join("t.db")).await.unwrap();
+        db.write(|c| {
+            c.execute_batch(
+                "CREATE TABLE schema_migrations (
+                    owner TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (owner, version));
+                 CREATE TABLE t (k INTEGER PRIMARY KEY);
+                 INSERT INTO schema_migrations VALUES ('t', 1);",
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let steps = vec![
+            step(1001, "CREATE TABLE t (k INTEGER PRIMARY KEY)"),
+            step(1002, "CREATE TABLE u (k INTEGER PRIMARY KEY)"),
+        ];
+        db.migrate("t", steps).await.unwrap();
+        let versions: Vec<i64> = db
+            .read(|c| {
+                c.prepare("SELECT version FROM schema_migrations WHERE owner = 't' ORDER BY 1")?
+                    .query_map([], |r| r.get(0))?
+                    .collect()
+            })
+            .unwrap();
+        assert_eq!(versions, [1001, 1002]);
     }
 }

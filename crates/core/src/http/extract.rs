@@ -100,7 +100,7 @@ where
             .ok_or_else(|| ApiError::Unauthorized("use 'Authorization: Bearer <token>'".into()))?;
         let verifier = TokenVerifier::from_ref(state);
         let now = crate::time::now_ms() / 1000;
-        match verifier.verify(token, now) {
+        match verifier.verify_fetching(token, now).await {
             Ok((id, _)) => {
                 // The request log names the user.
                 if let Some(slot) = parts.extensions.get::<crate::http::layers::RequestUser>() {

@@ -17,7 +17,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Metric, Registry};
-use tracing::Instrument;
 
 pub use prometheus_client::metrics::counter::Counter as CounterMetric;
 pub use prometheus_client::metrics::gauge::Gauge as GaugeMetric;
@@ -290,90 +289,6 @@ impl Telemetry {
             r.requests.push((service, method.clone(), status, requests));
         }
     }
-}
-
-/// Latency and errors of the calls a process makes to a dependency, by dependency
-/// (`http`, `elasticsearch`, `kafka`, ...) and operation.
-#[derive(Clone)]
-pub struct DependencyMetrics {
-    telemetry: Telemetry,
-    service: &'static str,
-}
-
-impl DependencyMetrics {
-    /// The calls of the process that runs `service` (`all` for the whole system).
-    pub fn new(telemetry: &Telemetry, service: &'static str) -> Self {
-        DependencyMetrics {
-            telemetry: telemetry.clone(),
-            service,
-        }
-    }
-
-    /// Runs `call` in a client span of its own, timing it and counting its failure.
-    pub async fn time<T, E>(
-        &self,
-        dependency: &'static str,
-        operation: &str,
-        call: impl std::future::Future<Output = Result<T, E>>,
-    ) -> Result<T, E> {
-        let started = Instant::now();
-        let span = tracing::info_span!(
-            "dependency",
-            otel.name = format!("{dependency} {operation}"),
-            otel.kind = "client",
-            otel.status_code = tracing::field::Empty,
-            peer.service = dependency,
-            chirp.operation = operation,
-        );
-        let outcome = call.instrument(span.clone()).await;
-        if outcome.is_err() {
-            span.record("otel.status_code", "ERROR");
-        }
-        let labels = [
-            ("service", self.service),
-            ("dependency", dependency),
-            ("operation", operation),
-        ];
-        self.telemetry
-            .histogram_with(
-                "dependency_duration_seconds",
-                "Time of calls to a dependency, by dependency and operation",
-                Buckets::Latency,
-                &labels,
-            )
-            .observe(started.elapsed().as_secs_f64());
-        if outcome.is_err() {
-            self.telemetry
-                .counter_with(
-                    "dependency_errors",
-                    "Calls to a dependency that failed, by dependency and operation",
-                    &labels,
-                )
-                .inc();
-        }
-        outcome
-    }
-}
-
-/// Times `call` when there are metrics to time it into.
-pub async fn timed<T, E>(
-    metrics: Option<&DependencyMetrics>,
-    dependency: &'static str,
-    operation: &str,
-    call: impl std::future::Future<Output = Result<T, E>>,
-) -> Result<T, E> {
-    match metrics {
-        Some(m) => m.time(dependency, operation, call).await,
-        None => call.await,
-    }
-}
-
-/// A store (or any port) of `dependency`, every call of which is timed into `metrics`.
-/// Each service's crate implements its own ports for `Timed<dyn Port>`.
-pub struct Timed<T: ?Sized> {
-    pub inner: std::sync::Arc<T>,
-    pub dependency: &'static str,
-    pub metrics: DependencyMetrics,
 }
 
 /// What the metrics middleware of one service needs.

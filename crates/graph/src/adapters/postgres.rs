@@ -6,43 +6,18 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use chirp_core::deployed::postgres::{create_outbox, enqueue, PgDb};
+use chirp_core::deployed::postgres::{enqueue, PgDb};
 use chirp_core::events::Event;
 use chirp_core::model::FollowCounts;
 use chirp_core::page::PageRequest;
 use chirp_core::peers::GraphPage;
+use chirp_core::store::StoreResult;
 use chirp_core::Id;
 use sqlx::{PgConnection, Row};
 
 use crate::ports::FollowStore;
 
 pub const OUTBOX: &str = "graph_outbox";
-
-pub fn migrations() -> Vec<String> {
-    vec![
-        "CREATE TABLE follows (
-            follower BIGINT NOT NULL,
-            followee BIGINT NOT NULL,
-            seq BIGINT NOT NULL,
-            PRIMARY KEY (follower, followee));
-         CREATE INDEX follows_by_followee ON follows (followee, seq DESC);
-         CREATE INDEX follows_by_follower ON follows (follower, seq DESC);
-         CREATE TABLE follow_counts (
-            user_id BIGINT PRIMARY KEY,
-            followers BIGINT NOT NULL DEFAULT 0,
-            following BIGINT NOT NULL DEFAULT 0);
-         CREATE INDEX follow_counts_followers ON follow_counts (followers);"
-            .to_owned(),
-        create_outbox(OUTBOX),
-    ]
-}
-
-/// Creates or updates this service's tables.
-pub async fn migrate(db: &PgDb) -> anyhow::Result<()> {
-    let steps = migrations();
-    let steps: Vec<&str> = steps.iter().map(String::as_str).collect();
-    db.migrate("graph", &steps).await
-}
 
 #[derive(Debug, Clone)]
 pub struct PgFollowStore {
@@ -61,7 +36,7 @@ impl PgFollowStore {
         other: &str,
         user: Id,
         page: PageRequest,
-    ) -> anyhow::Result<GraphPage> {
+    ) -> StoreResult<GraphPage> {
         let sql = format!(
             "SELECT {other}, seq FROM follows WHERE {side} = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"
         );
@@ -107,7 +82,7 @@ impl FollowStore for PgFollowStore {
         followee: Id,
         key: u64,
         event: &Event,
-    ) -> anyhow::Result<bool> {
+    ) -> StoreResult<bool> {
         let mut tx = self.db.pool.begin().await?;
         let added = sqlx::query(
             "INSERT INTO follows (follower, followee, seq) VALUES ($1, $2, $3)
@@ -136,7 +111,7 @@ impl FollowStore for PgFollowStore {
         Ok(true)
     }
 
-    async fn unfollow(&self, follower: Id, followee: Id, event: &Event) -> anyhow::Result<bool> {
+    async fn unfollow(&self, follower: Id, followee: Id, event: &Event) -> StoreResult<bool> {
         let mut tx = self.db.pool.begin().await?;
         let removed = sqlx::query("DELETE FROM follows WHERE follower = $1 AND followee = $2")
             .bind(follower.as_i64())
@@ -159,15 +134,15 @@ impl FollowStore for PgFollowStore {
         Ok(true)
     }
 
-    async fn followers(&self, user: Id, page: PageRequest) -> anyhow::Result<GraphPage> {
+    async fn followers(&self, user: Id, page: PageRequest) -> StoreResult<GraphPage> {
         self.page("followee", "follower", user, page).await
     }
 
-    async fn following(&self, user: Id, page: PageRequest) -> anyhow::Result<GraphPage> {
+    async fn following(&self, user: Id, page: PageRequest) -> StoreResult<GraphPage> {
         self.page("follower", "followee", user, page).await
     }
 
-    async fn all_following(&self, user: Id, max: usize) -> anyhow::Result<Vec<Id>> {
+    async fn all_following(&self, user: Id, max: usize) -> StoreResult<Vec<Id>> {
         let rows = sqlx::query(
             "SELECT followee FROM follows WHERE follower = $1 ORDER BY seq DESC LIMIT $2",
         )
@@ -180,7 +155,7 @@ impl FollowStore for PgFollowStore {
             .collect()
     }
 
-    async fn counts(&self, users: &[Id]) -> anyhow::Result<HashMap<Id, FollowCounts>> {
+    async fn counts(&self, users: &[Id]) -> StoreResult<HashMap<Id, FollowCounts>> {
         if users.is_empty() {
             return Ok(HashMap::new());
         }
@@ -204,7 +179,7 @@ impl FollowStore for PgFollowStore {
         Ok(out)
     }
 
-    async fn following_above(&self, user: Id, threshold: u64) -> anyhow::Result<Vec<Id>> {
+    async fn following_above(&self, user: Id, threshold: u64) -> StoreResult<Vec<Id>> {
         let rows = sqlx::query(
             "SELECT f.followee FROM follows f JOIN follow_counts c ON c.user_id = f.followee
              WHERE f.follower = $1 AND c.followers > $2",
@@ -218,7 +193,7 @@ impl FollowStore for PgFollowStore {
             .collect()
     }
 
-    async fn ping(&self) -> anyhow::Result<()> {
+    async fn ping(&self) -> StoreResult<()> {
         self.db.ping().await
     }
 }

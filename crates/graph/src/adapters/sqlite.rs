@@ -10,30 +10,13 @@ use chirp_core::events::Event;
 use chirp_core::model::FollowCounts;
 use chirp_core::page::PageRequest;
 use chirp_core::peers::GraphPage;
+use chirp_core::store::StoreResult;
 use chirp_core::Id;
 use rusqlite::{params, params_from_iter, Connection};
 
 use crate::ports::FollowStore;
 
 pub const OUTBOX: &str = "graph_outbox";
-
-pub fn migrations() -> Vec<String> {
-    vec![
-        "CREATE TABLE follows (
-            follower INTEGER NOT NULL,
-            followee INTEGER NOT NULL,
-            seq INTEGER NOT NULL,
-            PRIMARY KEY (follower, followee));
-         CREATE INDEX follows_by_followee ON follows (followee, seq);
-         CREATE INDEX follows_by_follower ON follows (follower, seq);
-         CREATE TABLE follow_counts (
-            user_id INTEGER PRIMARY KEY,
-            followers INTEGER NOT NULL DEFAULT 0,
-            following INTEGER NOT NULL DEFAULT 0);"
-            .to_owned(),
-        outbox::create_table(OUTBOX),
-    ]
-}
 
 /// The follow graph on SQLite; in `chirp all`, with a copy of it in memory that every read
 /// is answered from ([`SqliteFollowStore::mirrored`]). There one process owns the
@@ -100,17 +83,16 @@ impl Mirror {
 }
 
 impl SqliteFollowStore {
-    pub async fn new(db: SqliteDb) -> anyhow::Result<Self> {
-        let steps = migrations();
-        let steps: Vec<&str> = steps.iter().map(String::as_str).collect();
-        db.migrate("graph", &steps).await?;
+    pub async fn new(db: SqliteDb) -> StoreResult<Self> {
+        db.migrate(crate::SCHEMA.owner, crate::SCHEMA.sqlite_steps())
+            .await?;
         Ok(SqliteFollowStore { db, mirror: None })
     }
 
     /// The store with the graph copied in memory, for a process that is the database's
     /// only writer of follows (`chirp all`): another process's follows would not reach
     /// the copy.
-    pub async fn mirrored(db: SqliteDb) -> anyhow::Result<Self> {
+    pub async fn mirrored(db: SqliteDb) -> StoreResult<Self> {
         let mut store = Self::new(db).await?;
         store.mirror = Some(Arc::default());
         store.load().await?;
@@ -119,7 +101,7 @@ impl SqliteFollowStore {
 
     /// Reads the whole graph into the copy; on the writer's thread, so that no follow
     /// lands between the read and the copy's replacement.
-    async fn load(&self) -> anyhow::Result<()> {
+    async fn load(&self) -> StoreResult<()> {
         let Some(mirror) = self.mirror.clone() else {
             return Ok(());
         };
@@ -146,7 +128,7 @@ impl SqliteFollowStore {
 
     /// A write that failed may have changed the copy before its commit failed: start the
     /// copy again from what SQLite holds.
-    async fn after_failure<T>(&self, result: anyhow::Result<T>) -> anyhow::Result<T> {
+    async fn after_failure<T>(&self, result: StoreResult<T>) -> StoreResult<T> {
         if result.is_err() {
             if let Err(e) = self.load().await {
                 tracing::error!(error = %e, "reloading the follow graph after a failed write");
@@ -160,13 +142,7 @@ impl SqliteFollowStore {
 impl SqliteFollowStore {
     /// One page of one side of the graph: `side` is the column matched, `other` the one
     /// returned.
-    fn page(
-        &self,
-        side: &str,
-        other: &str,
-        user: Id,
-        page: PageRequest,
-    ) -> anyhow::Result<GraphPage> {
+    fn page(&self, side: &str, other: &str, user: Id, page: PageRequest) -> StoreResult<GraphPage> {
         let sql = format!(
             "SELECT {other}, seq FROM follows WHERE {side} = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
         );
@@ -192,7 +168,7 @@ impl SqliteFollowStore {
     }
 
     /// The ids a query of `user` and one number answers.
-    fn ids(&self, sql: &str, user: Id, n: i64) -> anyhow::Result<Vec<Id>> {
+    fn ids(&self, sql: &str, user: Id, n: i64) -> StoreResult<Vec<Id>> {
         self.db.read(|c| {
             c.prepare_cached(sql)?
                 .query_map(params![user.as_i64(), n], |r| Ok(Id::from_i64(r.get(0)?)))?
@@ -200,7 +176,7 @@ impl SqliteFollowStore {
         })
     }
 
-    fn stored_counts(&self, users: &[Id]) -> anyhow::Result<HashMap<Id, FollowCounts>> {
+    fn stored_counts(&self, users: &[Id]) -> StoreResult<HashMap<Id, FollowCounts>> {
         if users.is_empty() {
             return Ok(HashMap::new());
         }
@@ -242,7 +218,7 @@ impl FollowStore for SqliteFollowStore {
         followee: Id,
         key: u64,
         event: &Event,
-    ) -> anyhow::Result<bool> {
+    ) -> StoreResult<bool> {
         let (event, mirror) = (event.clone(), self.mirror.clone());
         let result = self
             .db
@@ -270,7 +246,7 @@ impl FollowStore for SqliteFollowStore {
         self.after_failure(result).await
     }
 
-    async fn unfollow(&self, follower: Id, followee: Id, event: &Event) -> anyhow::Result<bool> {
+    async fn unfollow(&self, follower: Id, followee: Id, event: &Event) -> StoreResult<bool> {
         let (event, mirror) = (event.clone(), self.mirror.clone());
         let result = self
             .db
@@ -295,21 +271,21 @@ impl FollowStore for SqliteFollowStore {
         self.after_failure(result).await
     }
 
-    async fn followers(&self, user: Id, page: PageRequest) -> anyhow::Result<GraphPage> {
+    async fn followers(&self, user: Id, page: PageRequest) -> StoreResult<GraphPage> {
         match self.mirror() {
             Some(m) => Ok(Mirror::page(m.followers.get(&user), page)),
             None => self.page("followee", "follower", user, page),
         }
     }
 
-    async fn following(&self, user: Id, page: PageRequest) -> anyhow::Result<GraphPage> {
+    async fn following(&self, user: Id, page: PageRequest) -> StoreResult<GraphPage> {
         match self.mirror() {
             Some(m) => Ok(Mirror::page(m.following.get(&user), page)),
             None => self.page("follower", "followee", user, page),
         }
     }
 
-    async fn all_following(&self, user: Id, max: usize) -> anyhow::Result<Vec<Id>> {
+    async fn all_following(&self, user: Id, max: usize) -> StoreResult<Vec<Id>> {
         match self.mirror() {
             Some(m) => Ok(m
                 .following
@@ -324,7 +300,7 @@ impl FollowStore for SqliteFollowStore {
         }
     }
 
-    async fn counts(&self, users: &[Id]) -> anyhow::Result<HashMap<Id, FollowCounts>> {
+    async fn counts(&self, users: &[Id]) -> StoreResult<HashMap<Id, FollowCounts>> {
         let Some(m) = self.mirror() else {
             return self.stored_counts(users);
         };
@@ -341,7 +317,7 @@ impl FollowStore for SqliteFollowStore {
             .collect())
     }
 
-    async fn following_above(&self, user: Id, threshold: u64) -> anyhow::Result<Vec<Id>> {
+    async fn following_above(&self, user: Id, threshold: u64) -> StoreResult<Vec<Id>> {
         let Some(m) = self.mirror() else {
             return self.ids(
                 "SELECT f.followee FROM follows f JOIN follow_counts c ON c.user_id = f.followee
@@ -361,7 +337,7 @@ impl FollowStore for SqliteFollowStore {
             .unwrap_or_default())
     }
 
-    async fn ping(&self) -> anyhow::Result<()> {
+    async fn ping(&self) -> StoreResult<()> {
         self.db.ping().await
     }
 }

@@ -3,10 +3,11 @@
 
 use async_trait::async_trait;
 use chirp_core::events::Event;
-pub use chirp_core::http::metrics::Timed;
 use chirp_core::model::FollowCounts;
 use chirp_core::page::PageRequest;
 use chirp_core::peers::GraphPage;
+use chirp_core::store::StoreResult;
+pub use chirp_core::timed::Timed;
 use chirp_core::Id;
 use std::collections::HashMap;
 
@@ -20,45 +21,40 @@ impl FollowStore for Timed<dyn FollowStore> {
         followee: Id,
         key: u64,
         event: &Event,
-    ) -> anyhow::Result<bool> {
-        let call = self.inner.follow(follower, followee, key, event);
-        self.metrics.time(self.dependency, "follow", call).await
+    ) -> StoreResult<bool> {
+        self.time(
+            "follow",
+            self.inner().follow(follower, followee, key, event),
+        )
+        .await
     }
-    async fn unfollow(&self, follower: Id, followee: Id, event: &Event) -> anyhow::Result<bool> {
-        let call = self.inner.unfollow(follower, followee, event);
-        self.metrics.time(self.dependency, "unfollow", call).await
-    }
-    async fn followers(&self, user: Id, page: PageRequest) -> anyhow::Result<GraphPage> {
-        let call = self.inner.followers(user, page);
-        self.metrics
-            .time(self.dependency, "followers_page", call)
+    async fn unfollow(&self, follower: Id, followee: Id, event: &Event) -> StoreResult<bool> {
+        self.time("unfollow", self.inner().unfollow(follower, followee, event))
             .await
     }
-    async fn following(&self, user: Id, page: PageRequest) -> anyhow::Result<GraphPage> {
-        let call = self.inner.following(user, page);
-        self.metrics
-            .time(self.dependency, "following_page", call)
+    async fn followers(&self, user: Id, page: PageRequest) -> StoreResult<GraphPage> {
+        self.time("followers_page", self.inner().followers(user, page))
             .await
     }
-    async fn all_following(&self, user: Id, max: usize) -> anyhow::Result<Vec<Id>> {
-        let call = self.inner.all_following(user, max);
-        self.metrics
-            .time(self.dependency, "following_all", call)
+    async fn following(&self, user: Id, page: PageRequest) -> StoreResult<GraphPage> {
+        self.time("following_page", self.inner().following(user, page))
             .await
     }
-    async fn counts(&self, users: &[Id]) -> anyhow::Result<HashMap<Id, FollowCounts>> {
-        let call = self.inner.counts(users);
-        self.metrics
-            .time(self.dependency, "follow_counts", call)
+    async fn all_following(&self, user: Id, max: usize) -> StoreResult<Vec<Id>> {
+        self.time("following_all", self.inner().all_following(user, max))
             .await
     }
-    async fn following_above(&self, user: Id, threshold: u64) -> anyhow::Result<Vec<Id>> {
-        let call = self.inner.following_above(user, threshold);
-        self.metrics
-            .time(self.dependency, "following_above", call)
-            .await
+    async fn counts(&self, users: &[Id]) -> StoreResult<HashMap<Id, FollowCounts>> {
+        self.time("follow_counts", self.inner().counts(users)).await
     }
-    async fn ping(&self) -> anyhow::Result<()> {
-        self.inner.ping().await
+    async fn following_above(&self, user: Id, threshold: u64) -> StoreResult<Vec<Id>> {
+        self.time(
+            "following_above",
+            self.inner().following_above(user, threshold),
+        )
+        .await
+    }
+    async fn ping(&self) -> StoreResult<()> {
+        self.inner().ping().await
     }
 }

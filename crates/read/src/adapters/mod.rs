@@ -1,3 +1,5 @@
 pub mod postgres;
 pub mod sqlite;
+#[cfg(test)]
+mod suite;
 pub mod timed;

@@ -4,12 +4,11 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chirp_core::deployed::postgres::PgDb;
-use chirp_core::model::{Author, Post};
+use chirp_core::deployed::postgres::{post_from_row, PgDb};
+use chirp_core::model::{Post, POST_COLUMNS};
 use chirp_core::page::PageRequest;
-use chirp_core::time::rfc3339;
+use chirp_core::store::StoreResult;
 use chirp_core::Id;
-use sqlx::postgres::PgRow;
 use sqlx::Row;
 
 use crate::ports::{Profile, ReadStore};
@@ -19,31 +18,13 @@ pub struct PgReadStore {
     pub db: PgDb,
 }
 
-const POST_COLUMNS: &str = "p.id, p.author_id, p.text, p.reply_to, p.created_at, p.edited_at,
-    u.handle, u.display_name";
-
-fn post(row: &PgRow) -> sqlx::Result<Post> {
-    Ok(Post {
-        id: Id::from_i64(row.try_get(0)?),
-        author: Author {
-            id: Id::from_i64(row.try_get(1)?),
-            handle: row.try_get(6)?,
-            display_name: row.try_get(7)?,
-        },
-        text: row.try_get(2)?,
-        reply_to: row.try_get::<Option<i64>, _>(3)?.map(Id::from_i64),
-        created_at: rfc3339(row.try_get(4)?),
-        edited_at: row.try_get::<Option<i64>, _>(5)?.map(rfc3339),
-    })
-}
-
 fn raw(ids: &[Id]) -> Vec<i64> {
     ids.iter().map(|i| i.as_i64()).collect()
 }
 
 #[async_trait]
 impl ReadStore for PgReadStore {
-    async fn profiles(&self, ids: &[Id]) -> anyhow::Result<Vec<Profile>> {
+    async fn profiles(&self, ids: &[Id]) -> StoreResult<Vec<Profile>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -68,7 +49,7 @@ impl ReadStore for PgReadStore {
             .collect()
     }
 
-    async fn profile_id_by_handle(&self, handle_key: &str) -> anyhow::Result<Option<Id>> {
+    async fn profile_id_by_handle(&self, handle_key: &str) -> StoreResult<Option<Id>> {
         let row = sqlx::query("SELECT id FROM profiles WHERE handle_key = $1")
             .bind(handle_key)
             .fetch_optional(&self.db.pool)
@@ -78,7 +59,7 @@ impl ReadStore for PgReadStore {
             .transpose()?)
     }
 
-    async fn profile_exists(&self, id: Id) -> anyhow::Result<bool> {
+    async fn profile_exists(&self, id: Id) -> StoreResult<bool> {
         let row = sqlx::query("SELECT 1 FROM profiles WHERE id = $1")
             .bind(id.as_i64())
             .fetch_optional(&self.db.pool)
@@ -86,7 +67,7 @@ impl ReadStore for PgReadStore {
         Ok(row.is_some())
     }
 
-    async fn posts(&self, ids: &[Id]) -> anyhow::Result<Vec<Arc<Post>>> {
+    async fn posts(&self, ids: &[Id]) -> StoreResult<Vec<Arc<Post>>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -100,11 +81,11 @@ impl ReadStore for PgReadStore {
             .await?;
         Ok(rows
             .iter()
-            .map(|r| post(r).map(Arc::new))
+            .map(|r| post_from_row(r).map(Arc::new))
             .collect::<sqlx::Result<_>>()?)
     }
 
-    async fn posts_by(&self, authors: &[Id], page: PageRequest) -> anyhow::Result<Vec<Arc<Post>>> {
+    async fn posts_by(&self, authors: &[Id], page: PageRequest) -> StoreResult<Vec<Arc<Post>>> {
         if authors.is_empty() {
             return Ok(Vec::new());
         }
@@ -129,11 +110,11 @@ impl ReadStore for PgReadStore {
             .await?;
         Ok(rows
             .iter()
-            .map(|r| post(r).map(Arc::new))
+            .map(|r| post_from_row(r).map(Arc::new))
             .collect::<sqlx::Result<_>>()?)
     }
 
-    async fn ping(&self) -> anyhow::Result<()> {
+    async fn ping(&self) -> StoreResult<()> {
         self.db.ping().await
     }
 }
@@ -148,8 +129,8 @@ mod tests {
         let pg = chirp_testkit::postgres().await;
         let mut db = PgDb::connect_lazy(&pg.url).unwrap();
         db.pool = chirp_testkit::one_connection_pool(&pg.url);
-        chirp_auth::adapters::postgres::migrate(&db).await.unwrap();
-        chirp_write::adapters::postgres::migrate(&db).await.unwrap();
+        db.migrate(&chirp_auth::SCHEMA).await.unwrap();
+        db.migrate(&chirp_write::SCHEMA).await.unwrap();
         let store = PgReadStore { db: db.clone() };
         for _ in 0..8 {
             store

@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chirp_core::embedded::cache::{Cache, PostCaches};
-use chirp_core::embedded::sqlite::SqliteDb;
-use chirp_core::model::{Author, Post};
+use chirp_core::embedded::sqlite::{post_from_row, SqliteDb};
+use chirp_core::model::{Post, POST_COLUMNS};
 use chirp_core::page::PageRequest;
-use chirp_core::time::rfc3339;
+use chirp_core::store::StoreResult;
 use chirp_core::Id;
 use rusqlite::{params_from_iter, OptionalExtension};
 
@@ -37,21 +37,19 @@ impl SqliteReadStore {
         SqliteReadStore { db, cached: None }
     }
 
-    /// The store with posts and profiles kept in memory; the posts caches are returned
-    /// for WriteService's store to forget changed posts in.
-    pub fn cached(db: SqliteDb) -> (Self, PostCaches) {
-        let posts = PostCaches::default();
-        let store = SqliteReadStore {
+    /// The store with posts kept in `posts` (which WriteService's store forgets changed
+    /// posts in) and the profiles known to exist in memory.
+    pub fn cached(db: SqliteDb, posts: PostCaches) -> Self {
+        SqliteReadStore {
             db,
             cached: Some(Cached {
-                posts: posts.clone(),
+                posts,
                 profiles: Arc::new(Cache::new(CACHED_PROFILES)),
             }),
-        };
-        (store, posts)
+        }
     }
 
-    fn stored_posts(&self, wanted: &[Id]) -> anyhow::Result<Vec<Arc<Post>>> {
+    fn stored_posts(&self, wanted: &[Id]) -> StoreResult<Vec<Arc<Post>>> {
         if wanted.is_empty() {
             return Ok(Vec::new());
         }
@@ -67,7 +65,7 @@ impl SqliteReadStore {
         })
     }
 
-    fn stored_posts_by(&self, authors: &[Id], page: PageRequest) -> anyhow::Result<Vec<Arc<Post>>> {
+    fn stored_posts_by(&self, authors: &[Id], page: PageRequest) -> StoreResult<Vec<Arc<Post>>> {
         if authors.is_empty() {
             return Ok(Vec::new());
         }
@@ -90,7 +88,7 @@ impl SqliteReadStore {
 
     /// `author`'s newest live posts, up to [`PostCaches::RECENT`], from the cache or
     /// SQLite.
-    fn recent(&self, caches: &PostCaches, author: Id) -> anyhow::Result<Arc<Vec<Arc<Post>>>> {
+    fn recent(&self, caches: &PostCaches, author: Id) -> StoreResult<Arc<Vec<Arc<Post>>>> {
         if let Some(recent) = caches.recent.get(&author) {
             return Ok(recent);
         }
@@ -102,26 +100,8 @@ impl SqliteReadStore {
     }
 }
 
-const POST_COLUMNS: &str = "p.id, p.author_id, p.text, p.reply_to, p.created_at, p.edited_at,
-    u.handle, u.display_name";
-
-fn post(row: &rusqlite::Row<'_>) -> rusqlite::Result<Post> {
-    Ok(Post {
-        id: Id::from_i64(row.get(0)?),
-        author: Author {
-            id: Id::from_i64(row.get(1)?),
-            handle: row.get(6)?,
-            display_name: row.get(7)?,
-        },
-        text: row.get(2)?,
-        reply_to: row.get::<_, Option<i64>>(3)?.map(Id::from_i64),
-        created_at: rfc3339(row.get(4)?),
-        edited_at: row.get::<_, Option<i64>>(5)?.map(rfc3339),
-    })
-}
-
 fn shared_post(row: &rusqlite::Row<'_>) -> rusqlite::Result<Arc<Post>> {
-    post(row).map(Arc::new)
+    post_from_row(row).map(Arc::new)
 }
 
 fn placeholders(n: usize) -> String {
@@ -134,7 +114,7 @@ fn ids(ids: &[Id]) -> impl Iterator<Item = i64> + '_ {
 
 #[async_trait]
 impl ReadStore for SqliteReadStore {
-    async fn profiles(&self, users: &[Id]) -> anyhow::Result<Vec<Profile>> {
+    async fn profiles(&self, users: &[Id]) -> StoreResult<Vec<Profile>> {
         if users.is_empty() {
             return Ok(Vec::new());
         }
@@ -159,7 +139,7 @@ impl ReadStore for SqliteReadStore {
         })
     }
 
-    async fn profile_id_by_handle(&self, handle_key: &str) -> anyhow::Result<Option<Id>> {
+    async fn profile_id_by_handle(&self, handle_key: &str) -> StoreResult<Option<Id>> {
         let id: Option<i64> = self.db.read(|c| {
             c.prepare_cached("SELECT id FROM profiles WHERE handle_key = ?")?
                 .query_row([handle_key], |r| r.get(0))
@@ -168,7 +148,7 @@ impl ReadStore for SqliteReadStore {
         Ok(id.map(Id::from_i64))
     }
 
-    async fn profile_exists(&self, id: Id) -> anyhow::Result<bool> {
+    async fn profile_exists(&self, id: Id) -> StoreResult<bool> {
         if let Some(c) = &self.cached {
             if c.profiles.get(&id).is_some() {
                 return Ok(true);
@@ -184,7 +164,7 @@ impl ReadStore for SqliteReadStore {
         Ok(exists)
     }
 
-    async fn posts(&self, wanted: &[Id]) -> anyhow::Result<Vec<Arc<Post>>> {
+    async fn posts(&self, wanted: &[Id]) -> StoreResult<Vec<Arc<Post>>> {
         let Some(cached) = &self.cached else {
             return self.stored_posts(wanted);
         };
@@ -208,7 +188,7 @@ impl ReadStore for SqliteReadStore {
         Ok(found)
     }
 
-    async fn posts_by(&self, authors: &[Id], page: PageRequest) -> anyhow::Result<Vec<Arc<Post>>> {
+    async fn posts_by(&self, authors: &[Id], page: PageRequest) -> StoreResult<Vec<Arc<Post>>> {
         let wanted = page.limit + 1;
         let Some(cached) = self
             .cached
@@ -229,140 +209,7 @@ impl ReadStore for SqliteReadStore {
         Ok(merged)
     }
 
-    async fn ping(&self) -> anyhow::Result<()> {
+    async fn ping(&self) -> StoreResult<()> {
         self.db.ping().await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use chirp_auth::adapters::sqlite::SqliteAuthStore;
-    use chirp_auth::ports::{ProfileStore, PublicProfile};
-    use chirp_core::events::{Event, EventBody};
-    use chirp_write::adapters::sqlite::SqlitePostStore;
-    use chirp_write::ports::{NewPost, PostStore};
-
-    use super::*;
-
-    fn event() -> Event {
-        Event {
-            id: Id(1),
-            version: 1,
-            occurred_at_ms: 0,
-            trace: None,
-            body: EventBody::FollowCreated {
-                follower: Id(1),
-                followee: Id(2),
-            },
-        }
-    }
-
-    fn texts(posts: &[Arc<Post>]) -> Vec<&str> {
-        posts.iter().map(|p| p.text.as_str()).collect()
-    }
-
-    /// The copies in memory never show what a committed change replaced: every read
-    /// below follows a write that has just been answered, and reads twice (the second
-    /// from the cache).
-    #[tokio::test]
-    async fn reads_from_memory_see_every_change_once_it_is_answered() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = SqliteDb::open(&dir.path().join("t.db")).await.unwrap();
-        let profiles = SqliteAuthStore::new(db.clone()).await.unwrap();
-        let (read, caches) = SqliteReadStore::cached(db.clone());
-        let write = SqlitePostStore::new(db.clone())
-            .await
-            .unwrap()
-            .forgetting_in(caches);
-        let plain = SqliteReadStore::new(db);
-        let me = Id(7);
-        profiles
-            .create(
-                &PublicProfile {
-                    id: me,
-                    handle: "me".into(),
-                    display_name: "Me".into(),
-                    created_at_ms: 0,
-                },
-                &event(),
-            )
-            .await
-            .unwrap();
-        assert!(read.profile_exists(me).await.unwrap());
-        assert!(read.profile_exists(me).await.unwrap());
-        assert!(!read.profile_exists(Id(8)).await.unwrap());
-
-        let page = PageRequest::first(10);
-        let post = |id: u64, text: &str| NewPost {
-            id: Id(id),
-            author: me,
-            text: text.into(),
-            reply_to: None,
-            created_at_ms: 0,
-        };
-        for (id, text) in [(100, "one"), (200, "two")] {
-            write.create(&post(id, text), None, &event()).await.unwrap();
-            for _ in 0..2 {
-                let mine = read.posts_by(&[me], page).await.unwrap();
-                assert_eq!(mine.first().map(|p| p.text.as_str()), Some(text));
-            }
-        }
-        assert_eq!(texts(&read.posts(&[Id(100)]).await.unwrap()), ["one"]);
-
-        assert!(write
-            .edit(Id(100), 1, "one, edited", 1, &event())
-            .await
-            .unwrap());
-        for _ in 0..2 {
-            assert_eq!(
-                texts(&read.posts(&[Id(100)]).await.unwrap()),
-                ["one, edited"]
-            );
-            assert_eq!(
-                texts(&read.posts_by(&[me], page).await.unwrap()),
-                ["two", "one, edited"]
-            );
-        }
-
-        assert!(write.delete(Id(200), 1, 2, &event()).await.unwrap());
-        for _ in 0..2 {
-            assert!(read.posts(&[Id(200)]).await.unwrap().is_empty());
-            assert_eq!(
-                texts(&read.posts_by(&[me], page).await.unwrap()),
-                ["one, edited"]
-            );
-        }
-        // What SQLite itself answers, page by page, is what the cache answers.
-        for id in 300..340 {
-            write
-                .create(&post(id, "more"), None, &event())
-                .await
-                .unwrap();
-            assert_eq!(read.posts_by(&[me], page).await.unwrap()[0].id, Id(id));
-        }
-        let small = PageRequest::first(5);
-        assert_eq!(
-            read.posts_by(&[me, Id(8)], small)
-                .await
-                .unwrap()
-                .iter()
-                .map(|p| p.id)
-                .collect::<Vec<_>>(),
-            plain
-                .posts_by(&[me, Id(8)], small)
-                .await
-                .unwrap()
-                .iter()
-                .map(|p| p.id)
-                .collect::<Vec<_>>()
-        );
-        let later = PageRequest {
-            before: Some(320),
-            ..small
-        };
-        assert_eq!(
-            read.posts_by(&[me], later).await.unwrap().len(),
-            plain.posts_by(&[me], later).await.unwrap().len()
-        );
     }
 }

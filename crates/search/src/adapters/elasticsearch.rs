@@ -13,12 +13,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
-use chirp_core::http::metrics::{timed, DependencyMetrics};
 use chirp_core::page::PageRequest;
 use chirp_core::Id;
 use serde_json::{json, Value};
 
-use crate::ports::{Hits, IndexOp, SearchIndex};
+use crate::ports::{Hits, IndexBackend, IndexOp};
 use crate::text::PostQuery;
 
 fn key(id: u64) -> String {
@@ -32,7 +31,6 @@ pub struct ElasticIndex {
     users: String,
     /// Set once both indices are known to exist.
     ready: AtomicBool,
-    metrics: Option<DependencyMetrics>,
 }
 
 impl ElasticIndex {
@@ -48,14 +46,7 @@ impl ElasticIndex {
             posts: format!("{prefix}posts"),
             users: format!("{prefix}users"),
             ready: AtomicBool::new(false),
-            metrics: None,
         })
-    }
-
-    /// Times every search and bulk request into `metrics`.
-    pub fn with_metrics(mut self, metrics: DependencyMetrics) -> Self {
-        self.metrics = Some(metrics);
-        self
     }
 
     async fn ensure_indices(&self) -> anyhow::Result<()> {
@@ -104,21 +95,6 @@ impl ElasticIndex {
     }
 
     async fn search(&self, index: &str, query: Value, page: PageRequest) -> anyhow::Result<Hits> {
-        timed(
-            self.metrics.as_ref(),
-            "elasticsearch",
-            "search",
-            self.search_untimed(index, query, page),
-        )
-        .await
-    }
-
-    async fn search_untimed(
-        &self,
-        index: &str,
-        query: Value,
-        page: PageRequest,
-    ) -> anyhow::Result<Hits> {
         self.ensure_indices().await?;
         let mut filter = Vec::new();
         if let Some(before) = page.before {
@@ -226,18 +202,14 @@ impl ElasticIndex {
 }
 
 #[async_trait]
-impl SearchIndex for ElasticIndex {
-    async fn apply(&self, ops: Vec<IndexOp>) -> anyhow::Result<()> {
-        timed(
-            self.metrics.as_ref(),
-            "elasticsearch",
-            "bulk",
-            self.bulk(ops),
-        )
-        .await
+impl IndexBackend for ElasticIndex {
+    const DEPENDENCY: &'static str = "elasticsearch";
+
+    async fn apply_async(&self, ops: Vec<IndexOp>) -> anyhow::Result<()> {
+        self.bulk(ops).await
     }
 
-    async fn posts(&self, q: &PostQuery, page: PageRequest) -> anyhow::Result<Hits> {
+    async fn posts_now(&self, q: &PostQuery, page: PageRequest) -> anyhow::Result<Hits> {
         let mut must: Vec<Value> = q
             .words
             .iter()
@@ -248,7 +220,7 @@ impl SearchIndex for ElasticIndex {
             .await
     }
 
-    async fn users(&self, prefix: &str, page: PageRequest) -> anyhow::Result<Hits> {
+    async fn users_now(&self, prefix: &str, page: PageRequest) -> anyhow::Result<Hits> {
         let mut should = vec![json!({"prefix": {"name": prefix}})];
         if !prefix.contains(' ') {
             should.push(json!({"prefix": {"handle": prefix}}));
@@ -258,7 +230,7 @@ impl SearchIndex for ElasticIndex {
         self.search(&self.users, query, page).await
     }
 
-    async fn ping(&self) -> anyhow::Result<()> {
+    async fn ping_now(&self) -> anyhow::Result<()> {
         let res = self
             .http
             .get(format!("{}/_cluster/health", self.base))

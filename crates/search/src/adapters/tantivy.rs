@@ -16,7 +16,7 @@ use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, RegexQuery, TermQue
 use tantivy::schema::{Field, IndexRecordOption, Schema, FAST, INDEXED, STORED, STRING};
 use tantivy::{Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term};
 
-use crate::ports::{Hits, IndexOp, SearchIndex};
+use crate::ports::{Hits, IndexBackend, IndexOp};
 use crate::text::PostQuery;
 
 /// The indexing arena of the one writer thread: tantivy's smallest (each commit starts a
@@ -202,8 +202,10 @@ fn prefix_pattern(prefix: &str) -> String {
 }
 
 #[async_trait]
-impl SearchIndex for TantivyIndex {
-    async fn apply(&self, ops: Vec<IndexOp>) -> anyhow::Result<()> {
+impl IndexBackend for TantivyIndex {
+    const DEPENDENCY: &'static str = "tantivy";
+
+    async fn apply_async(&self, ops: Vec<IndexOp>) -> anyhow::Result<()> {
         let me = TantivyIndex {
             posts: self.posts.clone(),
             users: self.users.clone(),
@@ -211,7 +213,7 @@ impl SearchIndex for TantivyIndex {
         tokio::task::spawn_blocking(move || me.apply_now(&ops)).await?
     }
 
-    async fn posts(&self, q: &PostQuery, page: PageRequest) -> anyhow::Result<Hits> {
+    async fn posts_now(&self, q: &PostQuery, page: PageRequest) -> anyhow::Result<Hits> {
         let (words, tags) = (self.posts.field("words")?, self.posts.field("tags")?);
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for (field, terms) in [(words, &q.words), (tags, &q.tags)] {
@@ -230,7 +232,7 @@ impl SearchIndex for TantivyIndex {
             .await?
     }
 
-    async fn users(&self, prefix: &str, page: PageRequest) -> anyhow::Result<Hits> {
+    async fn users_now(&self, prefix: &str, page: PageRequest) -> anyhow::Result<Hits> {
         let pattern = prefix_pattern(prefix);
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let mut fields = vec![self.users.field("name")?];
@@ -249,7 +251,7 @@ impl SearchIndex for TantivyIndex {
             .await?
     }
 
-    async fn ping(&self) -> anyhow::Result<()> {
+    async fn ping_now(&self) -> anyhow::Result<()> {
         Ok(())
     }
 }

@@ -9,6 +9,7 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use chirp_core::page::PageRequest;
 use chirp_core::peers::TimelineEntry;
+use chirp_core::store::{StoreError, StoreResult};
 use chirp_core::Id;
 
 use crate::ports::TimelineStore;
@@ -75,12 +76,12 @@ impl Default for MemoryTimelines {
 }
 
 impl MemoryTimelines {
-    fn shard(&self, user: Id) -> anyhow::Result<MutexGuard<'_, HashMap<Id, Timeline>>> {
+    fn shard(&self, user: Id) -> StoreResult<MutexGuard<'_, HashMap<Id, Timeline>>> {
         // Ids share their low bits (sequence) often; mix the worker and time bits in.
         let h = (user.get() ^ (user.get() >> 12) ^ (user.get() >> 22)) as usize;
         self.shards[h % SHARDS]
             .lock()
-            .map_err(|_| anyhow::anyhow!("timeline shard lock poisoned"))
+            .map_err(|_| StoreError::new("memory", anyhow::anyhow!("timeline shard lock poisoned")))
     }
 
     /// What the store holds: timelines, entries, and the bytes allocated for them (the
@@ -117,7 +118,7 @@ impl MemoryTimelines {
 
 #[async_trait]
 impl TimelineStore for MemoryTimelines {
-    async fn page(&self, user: Id, page: PageRequest) -> anyhow::Result<Option<Vec<Id>>> {
+    async fn page(&self, user: Id, page: PageRequest) -> StoreResult<Option<Vec<Id>>> {
         let map = self.shard(user)?;
         let Some(t) = map.get(&user) else {
             return Ok(None);
@@ -138,12 +139,7 @@ impl TimelineStore for MemoryTimelines {
         ))
     }
 
-    async fn insert(
-        &self,
-        users: &[Id],
-        entries: &[TimelineEntry],
-        cap: usize,
-    ) -> anyhow::Result<()> {
+    async fn insert(&self, users: &[Id], entries: &[TimelineEntry], cap: usize) -> StoreResult<()> {
         for user in users {
             let mut map = self.shard(*user)?;
             if let Some(t) = map.get_mut(user) {
@@ -155,7 +151,7 @@ impl TimelineStore for MemoryTimelines {
         Ok(())
     }
 
-    async fn remove_post(&self, users: &[Id], post: Id) -> anyhow::Result<()> {
+    async fn remove_post(&self, users: &[Id], post: Id) -> StoreResult<()> {
         for user in users {
             let mut map = self.shard(*user)?;
             if let Some(t) = map.get_mut(user) {
@@ -168,7 +164,7 @@ impl TimelineStore for MemoryTimelines {
         Ok(())
     }
 
-    async fn remove_author(&self, user: Id, author: Id) -> anyhow::Result<()> {
+    async fn remove_author(&self, user: Id, author: Id) -> StoreResult<()> {
         let mut map = self.shard(user)?;
         if let Some(t) = map.get_mut(&user) {
             t.entries.retain(|e| e.author != author);
@@ -179,7 +175,7 @@ impl TimelineStore for MemoryTimelines {
         Ok(())
     }
 
-    async fn begin_rebuild(&self, user: Id) -> anyhow::Result<()> {
+    async fn begin_rebuild(&self, user: Id) -> StoreResult<()> {
         let mut map = self.shard(user)?;
         map.entry(user).or_insert_with(|| Timeline {
             entries: VecDeque::new(),
@@ -193,7 +189,7 @@ impl TimelineStore for MemoryTimelines {
         user: Id,
         fetched: Vec<TimelineEntry>,
         cap: usize,
-    ) -> anyhow::Result<()> {
+    ) -> StoreResult<()> {
         let mut map = self.shard(user)?;
         let t = map.entry(user).or_default();
         let removed = t.rebuilding.take().unwrap_or_default();
@@ -206,14 +202,14 @@ impl TimelineStore for MemoryTimelines {
         Ok(())
     }
 
-    async fn entries(&self, user: Id) -> anyhow::Result<Option<Vec<TimelineEntry>>> {
+    async fn entries(&self, user: Id) -> StoreResult<Option<Vec<TimelineEntry>>> {
         Ok(self
             .shard(user)?
             .get(&user)
             .map(|t| t.entries.iter().copied().collect()))
     }
 
-    async fn ping(&self) -> anyhow::Result<()> {
+    async fn ping(&self) -> StoreResult<()> {
         Ok(())
     }
 }

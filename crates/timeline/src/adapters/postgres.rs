@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use chirp_core::deployed::postgres::PgDb;
 use chirp_core::peers::TimelineEntry;
+use chirp_core::store::StoreResult;
 use chirp_core::Id;
 use sqlx::Row;
 
@@ -15,7 +16,7 @@ pub struct PgPostsSource {
 
 #[async_trait]
 impl PostsSource for PgPostsSource {
-    async fn recent_by(&self, authors: &[Id], limit: usize) -> anyhow::Result<Vec<TimelineEntry>> {
+    async fn recent_by(&self, authors: &[Id], limit: usize) -> StoreResult<Vec<TimelineEntry>> {
         if authors.is_empty() {
             return Ok(Vec::new());
         }
@@ -43,7 +44,7 @@ impl PostsSource for PgPostsSource {
             .collect()
     }
 
-    async fn ping(&self) -> anyhow::Result<()> {
+    async fn ping(&self) -> StoreResult<()> {
         self.db.ping().await
     }
 }

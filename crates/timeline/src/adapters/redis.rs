@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use chirp_core::deployed::redis::Redis;
 use chirp_core::page::PageRequest;
 use chirp_core::peers::TimelineEntry;
+use chirp_core::store::StoreResult;
 use chirp_core::Id;
 use redis::Script;
 
@@ -140,7 +141,7 @@ impl RedisTimelines {
 
 #[async_trait]
 impl TimelineStore for RedisTimelines {
-    async fn page(&self, user: Id, page: PageRequest) -> anyhow::Result<Option<Vec<Id>>> {
+    async fn page(&self, user: Id, page: PageRequest) -> StoreResult<Option<Vec<Id>>> {
         let Keys(k) = self.keys(user);
         let max = match page.before {
             Some(b) => format!("({b:020}"),
@@ -159,12 +160,7 @@ impl TimelineStore for RedisTimelines {
         Ok(members.map(|ms| ms.iter().filter_map(|m| parse(m)).map(|e| e.post).collect()))
     }
 
-    async fn insert(
-        &self,
-        users: &[Id],
-        entries: &[TimelineEntry],
-        cap: usize,
-    ) -> anyhow::Result<()> {
+    async fn insert(&self, users: &[Id], entries: &[TimelineEntry], cap: usize) -> StoreResult<()> {
         if entries.is_empty() {
             return Ok(());
         }
@@ -186,7 +182,7 @@ impl TimelineStore for RedisTimelines {
         Ok(())
     }
 
-    async fn remove_post(&self, users: &[Id], post: Id) -> anyhow::Result<()> {
+    async fn remove_post(&self, users: &[Id], post: Id) -> StoreResult<()> {
         let c = self.redis.conn().await?;
         let post = format!("{:020}", post.get());
         let calls = users.iter().map(|u| {
@@ -202,7 +198,7 @@ impl TimelineStore for RedisTimelines {
         Ok(())
     }
 
-    async fn remove_author(&self, user: Id, author: Id) -> anyhow::Result<()> {
+    async fn remove_author(&self, user: Id, author: Id) -> StoreResult<()> {
         let Keys(k) = self.keys(user);
         let mut c = self.redis.conn().await?;
         let _: i64 = self
@@ -216,7 +212,7 @@ impl TimelineStore for RedisTimelines {
         Ok(())
     }
 
-    async fn begin_rebuild(&self, user: Id) -> anyhow::Result<()> {
+    async fn begin_rebuild(&self, user: Id) -> StoreResult<()> {
         let Keys(k) = self.keys(user);
         let mut c = self.redis.conn().await?;
         let _: i64 = self
@@ -234,7 +230,7 @@ impl TimelineStore for RedisTimelines {
         user: Id,
         entries: Vec<TimelineEntry>,
         cap: usize,
-    ) -> anyhow::Result<()> {
+    ) -> StoreResult<()> {
         let Keys(k) = self.keys(user);
         let mut c = self.redis.conn().await?;
         let mut inv = self.finish.key(&k[0]);
@@ -250,7 +246,7 @@ impl TimelineStore for RedisTimelines {
         Ok(())
     }
 
-    async fn entries(&self, user: Id) -> anyhow::Result<Option<Vec<TimelineEntry>>> {
+    async fn entries(&self, user: Id) -> StoreResult<Option<Vec<TimelineEntry>>> {
         let Keys(k) = self.keys(user);
         let mut c = self.redis.conn().await?;
         let exists: bool = redis::cmd("EXISTS").arg(&k[0]).query_async(&mut c).await?;
@@ -268,7 +264,7 @@ impl TimelineStore for RedisTimelines {
         ))
     }
 
-    async fn ping(&self) -> anyhow::Result<()> {
+    async fn ping(&self) -> StoreResult<()> {
         self.redis.ping().await
     }
 }

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use chirp_core::embedded::sqlite::SqliteDb;
 use chirp_core::peers::TimelineEntry;
+use chirp_core::store::StoreResult;
 use chirp_core::Id;
 use rusqlite::params_from_iter;
 
@@ -18,7 +19,7 @@ pub struct SqlitePostsSource {
 
 #[async_trait]
 impl PostsSource for SqlitePostsSource {
-    async fn recent_by(&self, authors: &[Id], limit: usize) -> anyhow::Result<Vec<TimelineEntry>> {
+    async fn recent_by(&self, authors: &[Id], limit: usize) -> StoreResult<Vec<TimelineEntry>> {
         let mut all = Vec::new();
         for chunk in authors.chunks(AUTHORS_PER_QUERY) {
             let placeholders = vec!["?"; chunk.len()].join(",");
@@ -46,7 +47,7 @@ impl PostsSource for SqlitePostsSource {
         Ok(all)
     }
 
-    async fn ping(&self) -> anyhow::Result<()> {
+    async fn ping(&self) -> StoreResult<()> {
         self.db.ping().await
     }
 }

@@ -1,67 +1,58 @@
 //! Posts on PostgreSQL: the deployed adapter.
 
 use async_trait::async_trait;
-use chirp_core::deployed::postgres::{create_outbox, enqueue, PgDb};
+use chirp_core::deployed::postgres::{enqueue, post_from_row, PgDb};
 use chirp_core::events::Event;
+use chirp_core::model::{Author, Post, POST_COLUMNS};
+use chirp_core::store::{StoreError, StoreResult};
 use chirp_core::Id;
-use sqlx::Row;
+use sqlx::{PgConnection, Row};
 
 use crate::ports::{Created, NewPost, PostHead, PostStore};
 
 pub const OUTBOX: &str = "write_outbox";
-
-pub fn migrations() -> Vec<String> {
-    vec![
-        "CREATE TABLE posts (
-            id BIGINT PRIMARY KEY,
-            author_id BIGINT NOT NULL,
-            text TEXT NOT NULL,
-            reply_to BIGINT,
-            created_at BIGINT NOT NULL,
-            edited_at BIGINT,
-            deleted_at BIGINT,
-            version BIGINT NOT NULL DEFAULT 1);
-         CREATE INDEX posts_author_live ON posts (author_id, id DESC) WHERE deleted_at IS NULL;
-         CREATE TABLE post_counts (user_id BIGINT PRIMARY KEY, posts BIGINT NOT NULL);
-         CREATE TABLE post_idempotency (
-            user_id BIGINT NOT NULL,
-            key TEXT NOT NULL,
-            post_id BIGINT NOT NULL,
-            created_at BIGINT NOT NULL,
-            PRIMARY KEY (user_id, key));"
-            .to_owned(),
-        create_outbox(OUTBOX),
-    ]
-}
 
 #[derive(Debug, Clone)]
 pub struct PgPostStore {
     db: PgDb,
 }
 
-/// Creates or updates this service's tables.
-pub async fn migrate(db: &PgDb) -> anyhow::Result<()> {
-    let steps = migrations();
-    let steps: Vec<&str> = steps.iter().map(String::as_str).collect();
-    db.migrate("write", &steps).await
-}
-
 impl PgPostStore {
-    /// The store; its tables must have been made by [`migrate`].
+    /// The store; its tables must have been made by [`crate::SCHEMA`]'s migrations.
     pub fn new(db: PgDb) -> Self {
         PgPostStore { db }
     }
 }
 
+/// The live post `id`, with its author's public name.
+async fn live_post(conn: &mut PgConnection, id: Id) -> sqlx::Result<Option<Post>> {
+    let sql = format!(
+        "SELECT {POST_COLUMNS} FROM posts p JOIN profiles u ON u.id = p.author_id
+         WHERE p.id = $1 AND p.deleted_at IS NULL"
+    );
+    let row = sqlx::query(&sql)
+        .bind(id.as_i64())
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(post_from_row).transpose()
+}
+
 #[async_trait]
 impl PostStore for PgPostStore {
-    async fn create(
-        &self,
-        p: &NewPost,
-        key: Option<&str>,
-        event: &Event,
-    ) -> anyhow::Result<Created> {
+    async fn create(&self, p: &NewPost, key: Option<&str>, event: &Event) -> StoreResult<Created> {
         let mut tx = self.db.pool.begin().await?;
+        let author = sqlx::query("SELECT handle, display_name FROM profiles WHERE id = $1")
+            .bind(p.author.as_i64())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(author) = author else {
+            return Ok(Created::UnknownAuthor);
+        };
+        let author = Author {
+            id: p.author,
+            handle: author.try_get(0)?,
+            display_name: author.try_get(1)?,
+        };
         if let Some(key) = key {
             // Claim the key first; a concurrent retry waits here, then finds the claim.
             let claimed = sqlx::query(
@@ -76,14 +67,15 @@ impl PostStore for PgPostStore {
             .await?
             .rows_affected();
             if claimed == 0 {
-                let row = sqlx::query(
+                let first: i64 = sqlx::query_scalar(
                     "SELECT post_id FROM post_idempotency WHERE user_id = $1 AND key = $2",
                 )
                 .bind(p.author.as_i64())
                 .bind(key)
                 .fetch_one(&mut *tx)
                 .await?;
-                return Ok(Created::Replayed(Id::from_i64(row.try_get(0)?)));
+                let first = live_post(&mut tx, Id::from_i64(first)).await?;
+                return Ok(Created::Replayed(first));
             }
         }
         sqlx::query(
@@ -105,10 +97,10 @@ impl PostStore for PgPostStore {
         .await?;
         enqueue(&mut tx, OUTBOX, event).await?;
         tx.commit().await?;
-        Ok(Created::New)
+        Ok(Created::New(p.clone().into_post(author)))
     }
 
-    async fn head(&self, id: Id) -> anyhow::Result<Option<PostHead>> {
+    async fn head(&self, id: Id) -> StoreResult<Option<PostHead>> {
         let row = sqlx::query("SELECT author_id, version, deleted_at FROM posts WHERE id = $1")
             .bind(id.as_i64())
             .fetch_optional(&self.db.pool)
@@ -122,6 +114,11 @@ impl PostStore for PgPostStore {
         }))
     }
 
+    async fn post(&self, id: Id) -> StoreResult<Option<Post>> {
+        let mut conn = self.db.pool.acquire().await?;
+        Ok(live_post(&mut conn, id).await?)
+    }
+
     async fn edit(
         &self,
         id: Id,
@@ -129,7 +126,7 @@ impl PostStore for PgPostStore {
         text: &str,
         edited_at_ms: i64,
         event: &Event,
-    ) -> anyhow::Result<bool> {
+    ) -> StoreResult<Option<Post>> {
         let mut tx = self.db.pool.begin().await?;
         let changed = sqlx::query(
             "UPDATE posts SET text = $1, edited_at = $2, version = version + 1
@@ -143,11 +140,15 @@ impl PostStore for PgPostStore {
         .await?
         .rows_affected();
         if changed == 0 {
-            return Ok(false);
+            return Ok(None);
         }
+        let Some(edited) = live_post(&mut tx, id).await? else {
+            let e = anyhow::anyhow!("post {id} edited without a profile");
+            return Err(StoreError::new("postgres", e));
+        };
         enqueue(&mut tx, OUTBOX, event).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Some(edited))
     }
 
     async fn delete(
@@ -156,7 +157,7 @@ impl PostStore for PgPostStore {
         expected: u64,
         deleted_at_ms: i64,
         event: &Event,
-    ) -> anyhow::Result<bool> {
+    ) -> StoreResult<bool> {
         let mut tx = self.db.pool.begin().await?;
         let row = sqlx::query(
             "UPDATE posts SET text = '', deleted_at = $1, version = version + 1
@@ -178,7 +179,7 @@ impl PostStore for PgPostStore {
         Ok(true)
     }
 
-    async fn ping(&self) -> anyhow::Result<()> {
+    async fn ping(&self) -> StoreResult<()> {
         self.db.ping().await
     }
 }

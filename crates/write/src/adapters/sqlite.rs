@@ -3,38 +3,16 @@
 use async_trait::async_trait;
 use chirp_core::embedded::cache::PostCaches;
 use chirp_core::embedded::outbox;
-use chirp_core::embedded::sqlite::SqliteDb;
+use chirp_core::embedded::sqlite::{post_from_row, SqliteDb};
 use chirp_core::events::Event;
+use chirp_core::model::{Author, Post, POST_COLUMNS};
+use chirp_core::store::StoreResult;
 use chirp_core::Id;
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::ports::{Created, NewPost, PostHead, PostStore};
 
 pub const OUTBOX: &str = "write_outbox";
-
-pub fn migrations() -> Vec<String> {
-    vec![
-        "CREATE TABLE posts (
-            id INTEGER PRIMARY KEY,
-            author_id INTEGER NOT NULL,
-            text TEXT NOT NULL,
-            reply_to INTEGER,
-            created_at INTEGER NOT NULL,
-            edited_at INTEGER,
-            deleted_at INTEGER,
-            version INTEGER NOT NULL DEFAULT 1);
-         CREATE INDEX posts_author_live ON posts (author_id, id) WHERE deleted_at IS NULL;
-         CREATE TABLE post_counts (user_id INTEGER PRIMARY KEY, posts INTEGER NOT NULL);
-         CREATE TABLE post_idempotency (
-            user_id INTEGER NOT NULL,
-            key TEXT NOT NULL,
-            post_id INTEGER NOT NULL,
-            created_at INTEGER NOT NULL,
-            PRIMARY KEY (user_id, key));"
-            .to_owned(),
-        outbox::create_table(OUTBOX),
-    ]
-}
 
 #[derive(Debug, Clone)]
 pub struct SqlitePostStore {
@@ -45,10 +23,9 @@ pub struct SqlitePostStore {
 }
 
 impl SqlitePostStore {
-    pub async fn new(db: SqliteDb) -> anyhow::Result<Self> {
-        let steps = migrations();
-        let steps: Vec<&str> = steps.iter().map(String::as_str).collect();
-        db.migrate("write", &steps).await?;
+    pub async fn new(db: SqliteDb) -> StoreResult<Self> {
+        db.migrate(crate::SCHEMA.owner, crate::SCHEMA.sqlite_steps())
+            .await?;
         Ok(SqlitePostStore { db, cached: None })
     }
 
@@ -60,16 +37,20 @@ impl SqlitePostStore {
 
     /// After an edit or delete of `post` that answered its author (or failed): forgets
     /// what ReadService keeps of it; whether it changed.
-    fn forget_changed(&self, post: Id, result: anyhow::Result<Option<Id>>) -> anyhow::Result<bool> {
+    fn forget_changed<T>(
+        &self,
+        post: Id,
+        result: StoreResult<Option<(Id, T)>>,
+    ) -> StoreResult<Option<T>> {
         let Some(c) = &self.cached else {
-            return result.map(|a| a.is_some());
+            return result.map(|changed| changed.map(|(_, t)| t));
         };
         match result {
-            Ok(Some(author)) => {
+            Ok(Some((author, t))) => {
                 c.forget(post, author);
-                Ok(true)
+                Ok(Some(t))
             }
-            Ok(None) => Ok(false),
+            Ok(None) => Ok(None),
             Err(e) => {
                 // A failed commit may still have reached the disk; the author is unknown
                 // here, so every author's recent posts go.
@@ -87,20 +68,33 @@ impl SqlitePostStore {
     }
 }
 
+/// The live post `id` with its author's public name.
+fn live_post(c: &Connection, id: Id) -> rusqlite::Result<Option<Post>> {
+    let sql = format!(
+        "SELECT {POST_COLUMNS} FROM posts p JOIN profiles u ON u.id = p.author_id
+         WHERE p.id = ? AND p.deleted_at IS NULL"
+    );
+    c.prepare_cached(&sql)?
+        .query_row([id.as_i64()], post_from_row)
+        .optional()
+}
+
 #[async_trait]
 impl PostStore for SqlitePostStore {
-    async fn create(
-        &self,
-        p: &NewPost,
-        key: Option<&str>,
-        event: &Event,
-    ) -> anyhow::Result<Created> {
+    async fn create(&self, p: &NewPost, key: Option<&str>, event: &Event) -> StoreResult<Created> {
         let (post, author) = (p.id, p.author);
         let (p, key, event) = (p.clone(), key.map(str::to_owned), event.clone());
         let result = self
             .db
             .write(move |c| {
                 let (id, author) = (p.id.as_i64(), p.author.as_i64());
+                let name: Option<(String, String)> = c
+                    .prepare_cached("SELECT handle, display_name FROM profiles WHERE id = ?")?
+                    .query_row([author], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                let Some((handle, display_name)) = name else {
+                    return Ok(Created::UnknownAuthor);
+                };
                 if let Some(key) = &key {
                     let first: Option<i64> = c
                         .prepare_cached(
@@ -109,7 +103,7 @@ impl PostStore for SqlitePostStore {
                         .query_row(params![author, key], |r| r.get(0))
                         .optional()?;
                     if let Some(first) = first {
-                        return Ok(Created::Replayed(Id::from_i64(first)));
+                        return Ok(Created::Replayed(live_post(c, Id::from_i64(first))?));
                     }
                     c.prepare_cached(
                         "INSERT INTO post_idempotency (user_id, key, post_id, created_at)
@@ -134,7 +128,12 @@ impl PostStore for SqlitePostStore {
                 )?
                 .execute([author])?;
                 outbox::enqueue(c, OUTBOX, &event)?;
-                Ok(Created::New)
+                let author = Author {
+                    id: p.author,
+                    handle,
+                    display_name,
+                };
+                Ok(Created::New(p.into_post(author)))
             })
             .await;
         // Whatever the outcome: a failed commit may still have reached the disk.
@@ -142,7 +141,7 @@ impl PostStore for SqlitePostStore {
         result
     }
 
-    async fn head(&self, id: Id) -> anyhow::Result<Option<PostHead>> {
+    async fn head(&self, id: Id) -> StoreResult<Option<PostHead>> {
         let row: Option<(i64, i64, Option<i64>)> = self.db.read(|c| {
             c.prepare_cached("SELECT author_id, version, deleted_at FROM posts WHERE id = ?")?
                 .query_row([id.as_i64()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -156,6 +155,10 @@ impl PostStore for SqlitePostStore {
         }))
     }
 
+    async fn post(&self, id: Id) -> StoreResult<Option<Post>> {
+        self.db.read(|c| live_post(c, id))
+    }
+
     async fn edit(
         &self,
         id: Id,
@@ -163,7 +166,7 @@ impl PostStore for SqlitePostStore {
         text: &str,
         edited_at_ms: i64,
         event: &Event,
-    ) -> anyhow::Result<bool> {
+    ) -> StoreResult<Option<Post>> {
         let (text, event) = (text.to_owned(), event.clone());
         let result = self
             .db
@@ -181,8 +184,10 @@ impl PostStore for SqlitePostStore {
                 let Some(author) = author else {
                     return Ok(None);
                 };
+                let edited = live_post(c, id)?
+                    .ok_or_else(|| anyhow::anyhow!("post {id} edited without a profile"))?;
                 outbox::enqueue(c, OUTBOX, &event)?;
-                Ok(Some(Id::from_i64(author)))
+                Ok(Some((Id::from_i64(author), edited)))
             })
             .await;
         self.forget_changed(id, result)
@@ -194,7 +199,7 @@ impl PostStore for SqlitePostStore {
         expected: u64,
         deleted_at_ms: i64,
         event: &Event,
-    ) -> anyhow::Result<bool> {
+    ) -> StoreResult<bool> {
         let event = event.clone();
         let result = self
             .db
@@ -218,13 +223,13 @@ impl PostStore for SqlitePostStore {
                 )?
                 .execute([author])?;
                 outbox::enqueue(c, OUTBOX, &event)?;
-                Ok(Some(Id::from_i64(author)))
+                Ok(Some((Id::from_i64(author), ())))
             })
             .await;
-        self.forget_changed(id, result)
+        Ok(self.forget_changed(id, result)?.is_some())
     }
 
-    async fn ping(&self) -> anyhow::Result<()> {
+    async fn ping(&self) -> StoreResult<()> {
         self.db.ping().await
     }
 }

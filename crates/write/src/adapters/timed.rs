@@ -1,9 +1,10 @@
-//! Any post store, with every call timed into the dependency metrics
-//! (`chirp_dependency_duration_seconds`, `chirp_dependency_errors_total`).
+//! Any post store, with every call timed into the dependency metrics.
 
 use async_trait::async_trait;
 use chirp_core::events::Event;
-pub use chirp_core::http::metrics::Timed;
+use chirp_core::model::Post;
+use chirp_core::store::StoreResult;
+pub use chirp_core::timed::Timed;
 use chirp_core::Id;
 
 use crate::ports::{Created, NewPost, PostHead, PostStore};
@@ -15,15 +16,15 @@ impl PostStore for Timed<dyn PostStore> {
         post: &NewPost,
         key: Option<&str>,
         event: &Event,
-    ) -> anyhow::Result<Created> {
-        let call = self.inner.create(post, key, event);
-        self.metrics
-            .time(self.dependency, "post_create", call)
+    ) -> StoreResult<Created> {
+        self.time("post_create", self.inner().create(post, key, event))
             .await
     }
-    async fn head(&self, id: Id) -> anyhow::Result<Option<PostHead>> {
-        let call = self.inner.head(id);
-        self.metrics.time(self.dependency, "post_head", call).await
+    async fn head(&self, id: Id) -> StoreResult<Option<PostHead>> {
+        self.time("post_head", self.inner().head(id)).await
+    }
+    async fn post(&self, id: Id) -> StoreResult<Option<Post>> {
+        self.time("post_get", self.inner().post(id)).await
     }
     async fn edit(
         &self,
@@ -32,11 +33,11 @@ impl PostStore for Timed<dyn PostStore> {
         text: &str,
         edited_at_ms: i64,
         event: &Event,
-    ) -> anyhow::Result<bool> {
+    ) -> StoreResult<Option<Post>> {
         let call = self
-            .inner
+            .inner()
             .edit(id, expected_version, text, edited_at_ms, event);
-        self.metrics.time(self.dependency, "post_edit", call).await
+        self.time("post_edit", call).await
     }
     async fn delete(
         &self,
@@ -44,15 +45,13 @@ impl PostStore for Timed<dyn PostStore> {
         expected_version: u64,
         deleted_at_ms: i64,
         event: &Event,
-    ) -> anyhow::Result<bool> {
+    ) -> StoreResult<bool> {
         let call = self
-            .inner
+            .inner()
             .delete(id, expected_version, deleted_at_ms, event);
-        self.metrics
-            .time(self.dependency, "post_delete", call)
-            .await
+        self.time("post_delete", call).await
     }
-    async fn ping(&self) -> anyhow::Result<()> {
-        self.inner.ping().await
+    async fn ping(&self) -> StoreResult<()> {
+        self.inner().ping().await
     }
 }

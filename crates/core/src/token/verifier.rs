@@ -1,116 +1,27 @@
-//! Access tokens: compact JWS with EdDSA (Ed25519), `kid` in the header. AuthService
-//! signs; every service verifies locally with the public keys (JWKS), so no request
-//! needs AuthService. Verification accepts exactly one algorithm, `EdDSA`, and only keys
-//! it knows by `kid`: `alg: none`, HMAC, other keys, tampering and expiry are refused.
+//! Verifying access tokens: against the keys a verifier knows, which a verifier fed from
+//! AuthService's JWKS fetches again as soon as it meets a token signed by a key it does
+//! not know (a key added to AuthService's set), at most once every few seconds.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 
+use super::{decode_json, key_id, Claims, Header, Jwk, Jwks, TokenError, ISSUER};
 use crate::id::Id;
 
-pub const ISSUER: &str = "chirp";
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Claims {
-    pub iss: String,
-    /// The user id, as a string.
-    pub sub: String,
-    pub iat: i64,
-    pub exp: i64,
-    /// The refresh session the token was issued in.
-    pub sid: String,
+/// Where a verifier's keys come from when it needs them again: AuthService's JWKS.
+#[async_trait]
+pub trait KeySource: Send + Sync {
+    async fn fetch(&self) -> anyhow::Result<Jwks>;
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct Header {
-    alg: String,
-    #[serde(default)]
-    typ: Option<String>,
-    #[serde(default)]
-    kid: Option<String>,
-}
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum TokenError {
-    #[error("the token is malformed")]
-    Malformed,
-    #[error("the token's algorithm is not accepted")]
-    Algorithm,
-    #[error("the token was signed by an unknown key")]
-    UnknownKey,
-    #[error("the token's signature is invalid")]
-    Signature,
-    #[error("the token has expired")]
-    Expired,
-    #[error("the token's claims are invalid")]
-    Claims,
-}
-
-/// The RFC 7638 thumbprint of an Ed25519 public key; used as its `kid`.
-pub fn key_id(key: &VerifyingKey) -> String {
-    let x = URL_SAFE_NO_PAD.encode(key.as_bytes());
-    let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
-    URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
-}
-
-/// Signs claims with `key`.
-pub fn sign(key: &SigningKey, claims: &Claims) -> String {
-    let header = Header {
-        alg: "EdDSA".into(),
-        typ: Some("JWT".into()),
-        kid: Some(key_id(&key.verifying_key())),
-    };
-    let h = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap_or_default());
-    let p = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_default());
-    let signing_input = format!("{h}.{p}");
-    let sig = key.sign(signing_input.as_bytes());
-    format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig.to_bytes()))
-}
-
-/// A JSON Web Key Set of Ed25519 public keys.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Jwks {
-    pub keys: Vec<Jwk>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Jwk {
-    pub kty: String,
-    pub crv: String,
-    pub x: String,
-    pub kid: String,
-    #[serde(rename = "use")]
-    pub use_: String,
-    pub alg: String,
-}
-
-impl Jwk {
-    pub fn from_key(key: &VerifyingKey) -> Self {
-        Jwk {
-            kty: "OKP".into(),
-            crv: "Ed25519".into(),
-            x: URL_SAFE_NO_PAD.encode(key.as_bytes()),
-            kid: key_id(key),
-            use_: "sig".into(),
-            alg: "EdDSA".into(),
-        }
-    }
-
-    pub fn to_key(&self) -> Option<VerifyingKey> {
-        if self.kty != "OKP" || self.crv != "Ed25519" {
-            return None;
-        }
-        let raw = URL_SAFE_NO_PAD.decode(&self.x).ok()?;
-        let bytes: [u8; 32] = raw.try_into().ok()?;
-        VerifyingKey::from_bytes(&bytes).ok()
-    }
-}
+/// How often at most an unknown key makes a verifier fetch the keys.
+pub const REFETCH_AT_MOST_EVERY: Duration = Duration::from_secs(5);
 
 /// Verifies access tokens against a set of public keys, which can be replaced at run time
 /// (a deployed service refreshes them from the JWKS).
@@ -120,10 +31,30 @@ impl Jwk {
 /// remembered (the exact token text, its user and claims): a token seen again is checked
 /// for expiry only. Replacing the keys forgets them all, so a withdrawn key's tokens are
 /// refused at once.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct TokenVerifier {
     keys: Arc<RwLock<HashMap<String, VerifyingKey>>>,
     verified: Arc<RwLock<Verified>>,
+    /// Where to fetch the keys again, for a verifier fed from AuthService.
+    source: Option<Arc<Refetch>>,
+}
+
+impl std::fmt::Debug for TokenVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenVerifier")
+            .field("keys", &self.keys)
+            .field("fed", &self.source.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A key source, when an unknown key last made the verifier ask it (one such fetch at a
+/// time), and how often at most that may happen. The scheduled refreshes do not count:
+/// a key rolled in just after one is fetched for its first token all the same.
+struct Refetch {
+    source: Arc<dyn KeySource>,
+    last_for_unknown: tokio::sync::Mutex<Option<Instant>>,
+    at_most_every: Duration,
 }
 
 /// Tokens that verified, by their exact text, with their user and claims.
@@ -149,6 +80,58 @@ impl TokenVerifier {
         let v = TokenVerifier::default();
         v.replace_keys(keys);
         v
+    }
+
+    /// A verifier with no keys yet, which fetches them from `source`, and again when a
+    /// token names a key it does not know, at most once every `at_most_every`
+    /// ([`REFETCH_AT_MOST_EVERY`] in a service).
+    pub fn fed_by(source: Arc<dyn KeySource>, at_most_every: Duration) -> Self {
+        TokenVerifier {
+            source: Some(Arc::new(Refetch {
+                source,
+                last_for_unknown: tokio::sync::Mutex::new(None),
+                at_most_every,
+            })),
+            ..TokenVerifier::default()
+        }
+    }
+
+    /// Fetches the keys from the source now (the scheduled refresh); nothing without one.
+    pub async fn fetch_keys(&self) -> anyhow::Result<()> {
+        if let Some(r) = &self.source {
+            let jwks = r.source.fetch().await?;
+            self.replace_keys(jwks.keys.iter().filter_map(|k| k.to_key()));
+        }
+        Ok(())
+    }
+
+    /// Fetches the keys for a token of an unknown key, unless an unknown key made the
+    /// verifier fetch them less than the interval ago; whether they were fetched.
+    async fn fetch_for_unknown_key(&self, r: &Refetch) -> anyhow::Result<bool> {
+        let mut last = r.last_for_unknown.lock().await;
+        if last.is_some_and(|at| at.elapsed() < r.at_most_every) {
+            return Ok(false);
+        }
+        *last = Some(Instant::now());
+        self.fetch_keys().await?;
+        Ok(true)
+    }
+
+    /// [`verify`](Self::verify), fetching the keys first when the token names one this
+    /// verifier does not know (at most once every so often; see [`TokenVerifier::fed_by`]).
+    pub async fn verify_fetching(&self, token: &str, now: i64) -> Result<(Id, Claims), TokenError> {
+        match (self.verify(token, now), &self.source) {
+            // Another request may have fetched them while this one waited its turn: verify
+            // again whether or not this one fetched.
+            (Err(TokenError::UnknownKey), Some(r)) => match self.fetch_for_unknown_key(r).await {
+                Ok(_) => self.verify(token, now),
+                Err(e) => {
+                    tracing::warn!(error = format!("{e:#}"), "fetching the token keys failed");
+                    Err(TokenError::UnknownKey)
+                }
+            },
+            (other, _) => other,
+        }
     }
 
     pub fn replace_keys(&self, keys: impl IntoIterator<Item = VerifyingKey>) {
@@ -240,16 +223,11 @@ impl TokenVerifier {
     }
 }
 
-fn decode_json<T: for<'de> Deserialize<'de>>(part: &str) -> Result<T, TokenError> {
-    let raw = URL_SAFE_NO_PAD
-        .decode(part)
-        .map_err(|_| TokenError::Malformed)?;
-    serde_json::from_slice(&raw).map_err(|_| TokenError::Malformed)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::token::sign;
+    use ed25519_dalek::SigningKey;
 
     fn key(seed: u8) -> SigningKey {
         SigningKey::from_bytes(&[seed; 32])
@@ -371,5 +349,80 @@ mod tests {
         assert_eq!(jwks.keys.len(), 1);
         assert_eq!(jwks.keys[0].to_key(), Some(k.verifying_key()));
         assert_eq!(jwks.keys[0].kid, key_id(&k.verifying_key()));
+    }
+
+    /// A key source that serves a key set of its own and counts its fetches.
+    struct CountingSource {
+        keys: std::sync::Mutex<Vec<VerifyingKey>>,
+        fetches: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait]
+    impl KeySource for CountingSource {
+        async fn fetch(&self) -> anyhow::Result<Jwks> {
+            self.fetches
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let keys = self
+                .keys
+                .lock()
+                .unwrap()
+                .iter()
+                .map(Jwk::from_key)
+                .collect();
+            Ok(Jwks { keys })
+        }
+    }
+
+    fn counting(keys: &[&SigningKey]) -> Arc<CountingSource> {
+        Arc::new(CountingSource {
+            keys: std::sync::Mutex::new(keys.iter().map(|k| k.verifying_key()).collect()),
+            fetches: Default::default(),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_key_added_since_the_last_fetch_is_fetched_for_its_first_token() {
+        let (old, new) = (key(1), key(2));
+        let source = counting(&[&old]);
+        let v = TokenVerifier::fed_by(source.clone(), Duration::from_millis(20));
+        let fetches = || source.fetches.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(v
+            .verify_fetching(&sign(&old, &claims(100)), 50)
+            .await
+            .is_ok());
+        assert_eq!(fetches(), 1);
+        // AuthService adds a key and signs with it: the first token of it is accepted.
+        source.keys.lock().unwrap().push(new.verifying_key());
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert!(v
+            .verify_fetching(&sign(&new, &claims(100)), 50)
+            .await
+            .is_ok());
+        assert_eq!(fetches(), 2);
+        // Both keys known now: neither fetches.
+        assert!(v
+            .verify_fetching(&sign(&old, &claims(100)), 50)
+            .await
+            .is_ok());
+        assert_eq!(fetches(), 2);
+    }
+
+    #[tokio::test]
+    async fn tokens_of_unknown_keys_fetch_the_keys_at_most_once_per_interval() {
+        let (old, stranger) = (key(1), key(3));
+        let source = counting(&[&old]);
+        let v = TokenVerifier::fed_by(source.clone(), Duration::from_secs(60));
+        let fetches = || source.fetches.load(std::sync::atomic::Ordering::SeqCst);
+        for _ in 0..20 {
+            assert_eq!(
+                v.verify_fetching(&sign(&stranger, &claims(100)), 50).await,
+                Err(TokenError::UnknownKey)
+            );
+        }
+        assert_eq!(fetches(), 1);
+        assert!(v
+            .verify_fetching(&sign(&old, &claims(100)), 50)
+            .await
+            .is_ok());
     }
 }

@@ -1,0 +1,1 @@
+CREATE TABLE auth_outbox (seq BIGSERIAL PRIMARY KEY, payload TEXT NOT NULL);

@@ -1,0 +1,117 @@
+//! The peers a process's services call: the service itself when the process runs it, or
+//! otherwise its HTTP client at the URL configured for it (its internal listener), timed
+//! into the dependency metrics. A service that needs a peer nobody configured is a clear
+//! error at start.
+
+use std::sync::Arc;
+
+use chirp_core::peers::{Directory, LateDirectory, SocialGraph, Timelines};
+use chirp_core::peers_http::{HttpDirectory, HttpGraph, HttpJwks, HttpTimelines, Peer};
+use chirp_core::timed::{DependencyMetrics, Timed};
+use chirp_core::token::{TokenVerifier, REFETCH_AT_MOST_EVERY};
+
+use crate::config::{Command, Settings};
+
+pub struct Peers<'s> {
+    settings: &'s Settings,
+    role: Command,
+    calls: DependencyMetrics,
+    pub directory: Option<Arc<dyn Directory>>,
+    pub graph: Option<Arc<dyn SocialGraph>>,
+    pub timelines: Option<Arc<dyn Timelines>>,
+    /// ReadService bound after the services that need it before it exists (the one cycle
+    /// of the wiring: UserGraphService hydrates users through ReadService, which counts
+    /// follows through UserGraphService).
+    pub late_directory: Arc<LateDirectory>,
+}
+
+/// The client of `service` at `url`, which a process of `role` needs.
+fn remote(
+    url: &Option<String>,
+    role: Command,
+    service: &'static str,
+    flag: &str,
+) -> anyhow::Result<Peer> {
+    let url = url.as_deref().ok_or_else(|| {
+        anyhow::anyhow!(
+            "chirp {} needs {service}: give its address with {flag}",
+            role.name()
+        )
+    })?;
+    Peer::new(service, url)
+}
+
+impl<'s> Peers<'s> {
+    pub fn new(settings: &'s Settings, role: Command, calls: DependencyMetrics) -> Self {
+        Peers {
+            settings,
+            role,
+            calls,
+            directory: None,
+            graph: None,
+            timelines: None,
+            late_directory: Arc::new(LateDirectory::default()),
+        }
+    }
+
+    /// ReadService: in process (bound once it is built), or over HTTP.
+    pub fn directory(&mut self) -> anyhow::Result<Arc<dyn Directory>> {
+        if let Some(d) = &self.directory {
+            return Ok(d.clone());
+        }
+        if self.role.runs(Command::Read) {
+            return Ok(self.late_directory.clone());
+        }
+        let flag = "--read-url (CHIRP_READ_URL)";
+        let peer = remote(&self.settings.read_url, self.role, "ReadService", flag)?;
+        let http: Arc<dyn Directory> = Arc::new(HttpDirectory(peer));
+        let d: Arc<dyn Directory> = Arc::new(Timed::new(http, "read", &self.calls));
+        self.directory = Some(d.clone());
+        Ok(d)
+    }
+
+    /// UserGraphService: the one built in process, or over HTTP.
+    pub fn graph(&mut self) -> anyhow::Result<Arc<dyn SocialGraph>> {
+        if let Some(g) = &self.graph {
+            return Ok(g.clone());
+        }
+        let flag = "--graph-url (CHIRP_GRAPH_URL)";
+        let peer = remote(
+            &self.settings.graph_url,
+            self.role,
+            "UserGraphService",
+            flag,
+        )?;
+        let http: Arc<dyn SocialGraph> = Arc::new(HttpGraph(peer));
+        let g: Arc<dyn SocialGraph> = Arc::new(Timed::new(http, "graph", &self.calls));
+        self.graph = Some(g.clone());
+        Ok(g)
+    }
+
+    /// TimelineService: the one built in process, or over HTTP.
+    pub fn timelines(&mut self) -> anyhow::Result<Arc<dyn Timelines>> {
+        if let Some(t) = &self.timelines {
+            return Ok(t.clone());
+        }
+        let flag = "--timeline-url (CHIRP_TIMELINE_URL)";
+        let peer = remote(
+            &self.settings.timeline_url,
+            self.role,
+            "TimelineService",
+            flag,
+        )?;
+        let http: Arc<dyn Timelines> = Arc::new(HttpTimelines(peer));
+        let t: Arc<dyn Timelines> = Arc::new(Timed::new(http, "timeline", &self.calls));
+        self.timelines = Some(t.clone());
+        Ok(t)
+    }
+
+    /// A verifier of access tokens fed from AuthService's published keys (fetched in the
+    /// background, and again at once for a token signed by a key it does not know).
+    pub fn remote_verifier(&self) -> anyhow::Result<TokenVerifier> {
+        let (what, flag) = ("AuthService's keys", "--auth-url (CHIRP_AUTH_URL)");
+        let peer = remote(&self.settings.auth_url, self.role, what, flag)?;
+        let source = Arc::new(HttpJwks(peer));
+        Ok(TokenVerifier::fed_by(source, REFETCH_AT_MOST_EVERY))
+    }
+}

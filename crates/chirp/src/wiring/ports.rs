@@ -1,0 +1,248 @@
+//! One builder per port: the adapter the configured URL names (timed into the dependency
+//! metrics), or the embedded default. This is the one place a backend is chosen.
+
+use std::sync::Arc;
+
+use chirp_auth::adapters::memory::MemoryThrottle;
+use chirp_auth::adapters::mongo::MongoIdentities;
+use chirp_auth::adapters::postgres::PgProfileStore;
+use chirp_auth::adapters::redis::{RedisSessions, RedisThrottle};
+use chirp_auth::adapters::sqlite::SqliteAuthStore;
+use chirp_auth::ports::{IdentityStore, LoginThrottle, ProfileStore, SessionStore};
+use chirp_core::deployed::postgres::PgOutbox;
+use chirp_core::embedded::cache::PostCaches;
+use chirp_core::embedded::outbox::SqliteOutbox;
+use chirp_core::outbox::OutboxSource;
+use chirp_core::timed::Timed;
+use chirp_graph::adapters::postgres::PgFollowStore;
+use chirp_graph::adapters::sqlite::SqliteFollowStore;
+use chirp_graph::ports::FollowStore;
+use chirp_read::adapters::postgres::PgReadStore;
+use chirp_read::adapters::sqlite::SqliteReadStore;
+use chirp_read::ports::ReadStore;
+use chirp_search::adapters::elasticsearch::ElasticIndex;
+use chirp_search::adapters::tantivy::TantivyIndex;
+use chirp_search::ports::SearchIndex;
+use chirp_timeline::adapters::memory::MemoryTimelines;
+use chirp_timeline::adapters::postgres::PgPostsSource;
+use chirp_timeline::adapters::redis::RedisTimelines;
+use chirp_timeline::adapters::sqlite::SqlitePostsSource;
+use chirp_timeline::ports::{PostsSource, TimelineStore};
+use chirp_write::adapters::postgres::PgPostStore;
+use chirp_write::adapters::sqlite::SqlitePostStore;
+use chirp_write::ports::PostStore;
+
+use super::backends::Backends;
+use crate::config::Command;
+
+/// `$adapter`, a `$port` on `$dependency`, timed into the process's dependency metrics.
+macro_rules! timed {
+    ($port:ty, $adapter:expr, $dependency:literal, $backends:expr) => {{
+        let adapter: Arc<$port> = Arc::new($adapter);
+        Arc::new(Timed::<$port>::new(adapter, $dependency, &$backends.calls)) as Arc<$port>
+    }};
+}
+
+/// A home-timeline store, and the in-process one itself when that is the store (its size
+/// is reported).
+pub struct TimelineStores {
+    pub store: Arc<dyn TimelineStore>,
+    pub memory: Option<Arc<MemoryTimelines>>,
+}
+
+impl Backends<'_> {
+    fn post_caches(&mut self) -> PostCaches {
+        self.post_caches
+            .get_or_insert_with(PostCaches::default)
+            .clone()
+    }
+
+    /// Identities, profiles and sessions on SQLite share one store.
+    async fn sqlite_auth(&mut self) -> anyhow::Result<Arc<SqliteAuthStore>> {
+        if let Some(store) = &self.sqlite_auth {
+            return Ok(store.clone());
+        }
+        let db = self.sqlite(&[]).await?;
+        let store = Arc::new(SqliteAuthStore::new(db).await?);
+        self.sqlite_auth = Some(store.clone());
+        Ok(store)
+    }
+
+    pub async fn post_store(&mut self) -> anyhow::Result<Arc<dyn PostStore>> {
+        if let Some(url) = &self.settings.database_url {
+            let pg = self.postgres(url, &[&chirp_auth::SCHEMA, &chirp_write::SCHEMA])?;
+            return Ok(timed!(
+                dyn PostStore,
+                PgPostStore::new(pg),
+                "postgres",
+                self
+            ));
+        }
+        // Posts are written with their author's profile read in the same transaction.
+        let db = self.sqlite(&[&chirp_auth::SCHEMA]).await?;
+        let store = SqlitePostStore::new(db).await?;
+        Ok(if self.owns_sqlite() {
+            Arc::new(store.forgetting_in(self.post_caches()))
+        } else {
+            Arc::new(store)
+        })
+    }
+
+    pub async fn follow_store(&mut self) -> anyhow::Result<Arc<dyn FollowStore>> {
+        if let Some(url) = &self.settings.database_url {
+            let pg = self.postgres(url, &[&chirp_graph::SCHEMA])?;
+            return Ok(timed!(
+                dyn FollowStore,
+                PgFollowStore::new(pg),
+                "postgres",
+                self
+            ));
+        }
+        let db = self.sqlite(&[]).await?;
+        Ok(if self.owns_sqlite() {
+            Arc::new(SqliteFollowStore::mirrored(db).await?)
+        } else {
+            Arc::new(SqliteFollowStore::new(db).await?)
+        })
+    }
+
+    pub async fn identity_store(&mut self) -> anyhow::Result<Arc<dyn IdentityStore>> {
+        if let Some(url) = &self.settings.mongodb_url {
+            let mongo = MongoIdentities::connect(url).await?;
+            return Ok(timed!(dyn IdentityStore, mongo, "mongodb", self));
+        }
+        Ok(self.sqlite_auth().await?)
+    }
+
+    pub async fn profile_store(&mut self) -> anyhow::Result<Arc<dyn ProfileStore>> {
+        if let Some(url) = &self.settings.database_url {
+            let pg = self.postgres(url, &[&chirp_auth::SCHEMA])?;
+            return Ok(timed!(
+                dyn ProfileStore,
+                PgProfileStore::new(pg),
+                "postgres",
+                self
+            ));
+        }
+        Ok(self.sqlite_auth().await?)
+    }
+
+    pub async fn session_store(&mut self) -> anyhow::Result<Arc<dyn SessionStore>> {
+        if let Some(urls) = &self.settings.redis_url {
+            let redis = self.redis(urls)?;
+            return Ok(timed!(
+                dyn SessionStore,
+                RedisSessions::new(redis),
+                "redis",
+                self
+            ));
+        }
+        Ok(self.sqlite_auth().await?)
+    }
+
+    pub fn throttle(&mut self) -> anyhow::Result<Arc<dyn LoginThrottle>> {
+        if let Some(urls) = &self.settings.redis_url {
+            let redis = self.redis(urls)?;
+            return Ok(timed!(
+                dyn LoginThrottle,
+                RedisThrottle::new(redis),
+                "redis",
+                self
+            ));
+        }
+        Ok(Arc::new(MemoryThrottle::default()))
+    }
+
+    pub async fn read_store(&mut self) -> anyhow::Result<Arc<dyn ReadStore>> {
+        // Reads join the posts (WriteService's tables) with the profiles (AuthService's).
+        let schemas = [&chirp_auth::SCHEMA, &chirp_write::SCHEMA];
+        if let Some(url) = &self.settings.database_url {
+            let pg = self.postgres(url, &schemas)?;
+            return Ok(timed!(
+                dyn ReadStore,
+                PgReadStore { db: pg },
+                "postgres",
+                self
+            ));
+        }
+        let db = self.sqlite(&schemas).await?;
+        Ok(if self.owns_sqlite() {
+            Arc::new(SqliteReadStore::cached(db, self.post_caches()))
+        } else {
+            Arc::new(SqliteReadStore::new(db))
+        })
+    }
+
+    pub async fn posts_source(&mut self) -> anyhow::Result<Arc<dyn PostsSource>> {
+        if let Some(url) = &self.settings.database_url {
+            let pg = self.postgres(url, &[&chirp_write::SCHEMA])?;
+            return Ok(timed!(
+                dyn PostsSource,
+                PgPostsSource { db: pg },
+                "postgres",
+                self
+            ));
+        }
+        let db = self.sqlite(&[&chirp_write::SCHEMA]).await?;
+        Ok(Arc::new(SqlitePostsSource { db }))
+    }
+
+    pub fn timeline_store(&mut self) -> anyhow::Result<TimelineStores> {
+        if let Some(urls) = &self.settings.redis_url {
+            let redis = self.redis(urls)?;
+            let idle = self.settings.timeline_idle_secs;
+            let idle = (idle > 0).then(|| std::time::Duration::from_secs(idle));
+            let store = timed!(
+                dyn TimelineStore,
+                RedisTimelines::new(redis, idle),
+                "redis",
+                self
+            );
+            return Ok(TimelineStores {
+                store,
+                memory: None,
+            });
+        }
+        let memory = Arc::new(MemoryTimelines::default());
+        Ok(TimelineStores {
+            store: memory.clone(),
+            memory: Some(memory),
+        })
+    }
+
+    pub fn search_index(&mut self) -> anyhow::Result<Arc<dyn SearchIndex>> {
+        let s = self.settings;
+        if let Some(url) = &s.elasticsearch_url {
+            let index = ElasticIndex::new(url, &s.elasticsearch_index_prefix)?;
+            return Ok(timed!(dyn SearchIndex, index, "elasticsearch", self));
+        }
+        Ok(Arc::new(TantivyIndex::open(&self.data.file("search")?)?))
+    }
+
+    /// The outbox of `service` (auth, write or graph), in the database its writes go to.
+    pub async fn outbox(&mut self, service: Command) -> anyhow::Result<Arc<dyn OutboxSource>> {
+        let (table, schema) = match service {
+            Command::Auth => (chirp_auth::adapters::postgres::OUTBOX, &chirp_auth::SCHEMA),
+            Command::Write => (
+                chirp_write::adapters::postgres::OUTBOX,
+                &chirp_write::SCHEMA,
+            ),
+            Command::Graph => (
+                chirp_graph::adapters::postgres::OUTBOX,
+                &chirp_graph::SCHEMA,
+            ),
+            other => anyhow::bail!("{} has no outbox", other.name()),
+        };
+        if let Some(url) = &self.settings.database_url {
+            let pg = self.postgres(url, &[schema])?;
+            return Ok(timed!(
+                dyn OutboxSource,
+                PgOutbox::new(pg, table),
+                "postgres",
+                self
+            ));
+        }
+        let db = self.sqlite(&[schema]).await?;
+        Ok(Arc::new(SqliteOutbox::new(db, table)))
+    }
+}

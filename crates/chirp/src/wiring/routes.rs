@@ -1,0 +1,88 @@
+//! The routers of a process: the public API of the services its role runs, each under its
+//! own metrics label, and for the services other processes call, their internal API,
+//! served on a listener of its own that no gateway routes to.
+
+use axum::Router;
+use chirp_auth::AuthState;
+use chirp_core::http::extract::TrustForwardedFor;
+use chirp_core::http::{service_routes, Telemetry};
+use chirp_core::token::TokenVerifier;
+use chirp_graph::GraphState;
+use chirp_read::ReadState;
+use chirp_write::WriteState;
+
+use super::services::Services;
+use crate::config::Command;
+
+/// The public API of `role`.
+pub fn public(
+    role: Command,
+    s: &Services,
+    verifier: Option<&TokenVerifier>,
+    trust_forwarded_for: bool,
+    t: &Telemetry,
+) -> Router {
+    let mut api = Router::new();
+    if let Some(auth) = &s.auth {
+        let state = AuthState {
+            auth: auth.clone(),
+            trust_forwarded_for: TrustForwardedFor(trust_forwarded_for),
+        };
+        api = api.merge(service_routes("auth", t, chirp_auth::router(state)));
+    }
+    let verifier = verifier.cloned().unwrap_or_default();
+    if let Some(write) = &s.write {
+        let state = WriteState {
+            posts: write.clone(),
+            verifier: verifier.clone(),
+        };
+        // Alone behind a gateway that cannot route by method, WriteService answers the
+        // reads of a post too.
+        let serve_reads = role == Command::Write;
+        api = api.merge(service_routes(
+            "write",
+            t,
+            chirp_write::router(state, serve_reads),
+        ));
+    }
+    if let Some(graph) = &s.graph {
+        let state = GraphState {
+            graph: graph.clone(),
+            verifier: verifier.clone(),
+        };
+        api = api.merge(service_routes("graph", t, chirp_graph::router(state)));
+    }
+    if let Some(read) = &s.read {
+        let state = ReadState {
+            read: read.clone(),
+            verifier,
+        };
+        api = api.merge(service_routes("read", t, chirp_read::router(state)));
+    }
+    if let Some(search) = &s.search {
+        api = api.merge(service_routes(
+            "search",
+            t,
+            chirp_search::router(search.clone()),
+        ));
+    }
+    api
+}
+
+/// The internal API of `role`, for peers in other processes; `None` for a role without
+/// one (`chirp all` calls its services in process).
+pub fn internal(role: Command, s: &Services, t: &Telemetry) -> Option<Router> {
+    let (service, router) = match role {
+        Command::Read => ("read", chirp_read::routes::internal_router(s.read.clone()?)),
+        Command::Graph => (
+            "graph",
+            chirp_graph::routes::internal_router(s.graph.clone()?),
+        ),
+        Command::Timeline => (
+            "timeline",
+            chirp_timeline::routes::internal_router(s.timelines.clone()?),
+        ),
+        _ => return None,
+    };
+    Some(service_routes(service, t, router))
+}

@@ -1,0 +1,6 @@
+CREATE TABLE events (
+    pos INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic TEXT NOT NULL,
+    key TEXT NOT NULL,
+    payload TEXT NOT NULL);
+CREATE TABLE consumer_positions (grp TEXT PRIMARY KEY, next_pos INTEGER NOT NULL);

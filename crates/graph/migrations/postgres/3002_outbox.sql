@@ -1,0 +1,1 @@
+CREATE TABLE graph_outbox (seq BIGSERIAL PRIMARY KEY, payload TEXT NOT NULL);

@@ -1,0 +1,273 @@
+//! The behaviour every [`ReadStore`] adapter must have: each case a test of its own, run
+//! against each adapter (`sqlite`, `sqlite_cached` as `chirp all` runs it, with its
+//! copies in memory, and `postgres`). The rows arrive the way they do in the system:
+//! through AuthService's profile store and WriteService's post store.
+
+use std::sync::Arc;
+
+use chirp_auth::adapters::postgres::PgProfileStore;
+use chirp_auth::adapters::sqlite::SqliteAuthStore;
+use chirp_auth::ports::{ProfileStore, PublicProfile};
+use chirp_core::deployed::postgres::PgDb;
+use chirp_core::embedded::cache::PostCaches;
+use chirp_core::embedded::sqlite::SqliteDb;
+use chirp_core::events::{Event, EventBody};
+use chirp_core::model::Post;
+use chirp_core::page::PageRequest;
+use chirp_core::Id;
+use chirp_write::adapters::postgres::PgPostStore;
+use chirp_write::adapters::sqlite::SqlitePostStore;
+use chirp_write::ports::{NewPost, PostStore};
+
+use super::postgres::PgReadStore;
+use super::sqlite::SqliteReadStore;
+use crate::ports::ReadStore;
+
+/// A read store and the stores its rows are written through.
+struct Fixture {
+    read: Arc<dyn ReadStore>,
+    posts: Arc<dyn PostStore>,
+    profiles: Arc<dyn ProfileStore>,
+}
+
+async fn sqlite_db() -> (tempfile::TempDir, SqliteDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteDb::open(&dir.path().join("t.db")).await.unwrap();
+    (dir, db)
+}
+
+async fn sqlite_store() -> (tempfile::TempDir, Arc<Fixture>) {
+    let (dir, db) = sqlite_db().await;
+    let profiles = Arc::new(SqliteAuthStore::new(db.clone()).await.unwrap());
+    let posts = Arc::new(SqlitePostStore::new(db.clone()).await.unwrap());
+    let read = Arc::new(SqliteReadStore::new(db));
+    (
+        dir,
+        Arc::new(Fixture {
+            read,
+            posts,
+            profiles,
+        }),
+    )
+}
+
+async fn sqlite_cached_store() -> (tempfile::TempDir, Arc<Fixture>) {
+    let (dir, db) = sqlite_db().await;
+    let caches = PostCaches::default();
+    let profiles = Arc::new(SqliteAuthStore::new(db.clone()).await.unwrap());
+    let posts = SqlitePostStore::new(db.clone()).await.unwrap();
+    let posts = Arc::new(posts.forgetting_in(caches.clone()));
+    let read = Arc::new(SqliteReadStore::cached(db, caches));
+    (
+        dir,
+        Arc::new(Fixture {
+            read,
+            posts,
+            profiles,
+        }),
+    )
+}
+
+async fn postgres_store() -> (chirp_testkit::TestDatabase, Arc<Fixture>) {
+    let pg = chirp_testkit::postgres().await;
+    let db = PgDb::connect_lazy(&pg.url).unwrap();
+    db.migrate(&chirp_auth::SCHEMA).await.unwrap();
+    db.migrate(&chirp_write::SCHEMA).await.unwrap();
+    db.mark_schema_ready();
+    let fixture = Fixture {
+        read: Arc::new(PgReadStore { db: db.clone() }),
+        posts: Arc::new(PgPostStore::new(db.clone())),
+        profiles: Arc::new(PgProfileStore::new(db)),
+    };
+    (pg, Arc::new(fixture))
+}
+
+chirp_testkit::port_suite! {
+    cases: [
+        profiles_read_back_with_their_post_counts,
+        posts_are_the_live_ones_with_their_authors,
+        posts_by_authors_come_newest_first_with_one_more,
+        every_change_shows_in_the_next_read,
+    ],
+    adapters: {
+        sqlite => sqlite_store,
+        sqlite_cached => sqlite_cached_store,
+        postgres => postgres_store,
+    },
+}
+
+const ALICE: Id = Id(7);
+const BOB: Id = Id(8);
+
+fn event() -> Event {
+    Event {
+        id: Id(1),
+        version: 1,
+        occurred_at_ms: 0,
+        trace: None,
+        body: EventBody::FollowCreated {
+            follower: ALICE,
+            followee: BOB,
+        },
+    }
+}
+
+impl Fixture {
+    async fn profiles(&self) {
+        for (id, handle, name) in [(ALICE, "Alice", "Alice A."), (BOB, "bob", "Bob")] {
+            let profile = PublicProfile {
+                id,
+                handle: handle.into(),
+                display_name: name.into(),
+                created_at_ms: 1_000,
+            };
+            self.profiles.create(&profile, &event()).await.unwrap();
+        }
+    }
+
+    async fn post(&self, id: u64, author: Id, text: &str) {
+        let post = NewPost {
+            id: Id(id),
+            author,
+            text: text.into(),
+            reply_to: None,
+            created_at_ms: 2_000 + id as i64,
+        };
+        self.posts.create(&post, None, &event()).await.unwrap();
+    }
+
+    async fn texts_by(&self, authors: &[Id], page: PageRequest) -> Vec<String> {
+        let posts = self.read.posts_by(authors, page).await.unwrap();
+        posts.iter().map(|p| p.text.clone()).collect()
+    }
+}
+
+fn ids(posts: &[Arc<Post>]) -> Vec<u64> {
+    let mut ids: Vec<u64> = posts.iter().map(|p| p.id.get()).collect();
+    ids.sort_unstable();
+    ids
+}
+
+async fn profiles_read_back_with_their_post_counts(f: &Fixture) {
+    f.profiles().await;
+    for id in 10..13 {
+        f.post(id, ALICE, "hi").await;
+    }
+    let mut found = f.read.profiles(&[BOB, Id(99), ALICE]).await.unwrap();
+    found.sort_by_key(|p| p.id);
+    let seen: Vec<_> = found
+        .iter()
+        .map(|p| {
+            (
+                p.id,
+                p.handle.as_str(),
+                p.display_name.as_str(),
+                p.posts_count,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [(ALICE, "Alice", "Alice A.", 3), (BOB, "bob", "Bob", 0)]
+    );
+    assert_eq!(found[0].created_at_ms, 1_000);
+    // Handles are looked up by their lower-cased key.
+    assert_eq!(
+        f.read.profile_id_by_handle("alice").await.unwrap(),
+        Some(ALICE)
+    );
+    assert_eq!(f.read.profile_id_by_handle("carol").await.unwrap(), None);
+    assert!(f.read.profile_exists(BOB).await.unwrap());
+    assert!(!f.read.profile_exists(Id(99)).await.unwrap());
+    assert!(f.read.profiles(&[]).await.unwrap().is_empty());
+    f.read.ping().await.unwrap();
+}
+
+async fn posts_are_the_live_ones_with_their_authors(f: &Fixture) {
+    f.profiles().await;
+    f.post(10, ALICE, "one").await;
+    f.post(11, BOB, "two").await;
+    f.post(12, BOB, "gone").await;
+    assert!(f.posts.delete(Id(12), 1, 3_000, &event()).await.unwrap());
+    let found = f
+        .read
+        .posts(&[Id(12), Id(11), Id(99), Id(10)])
+        .await
+        .unwrap();
+    assert_eq!(ids(&found), [10, 11]);
+    let two = found.iter().find(|p| p.id == Id(11)).unwrap();
+    assert_eq!(two.text, "two");
+    assert_eq!((two.author.id, two.author.handle.as_str()), (BOB, "bob"));
+    assert_eq!(two.author.display_name, "Bob");
+    assert_eq!(two.edited_at, None);
+    assert!(f.read.posts(&[]).await.unwrap().is_empty());
+}
+
+async fn posts_by_authors_come_newest_first_with_one_more(f: &Fixture) {
+    f.profiles().await;
+    for id in 10..17 {
+        f.post(id, ALICE, &format!("a{id}")).await;
+    }
+    for id in [135, 155, 30] {
+        f.post(id, BOB, &format!("b{id}")).await;
+    }
+    let first = f
+        .read
+        .posts_by(&[ALICE, BOB], PageRequest::first(4))
+        .await
+        .unwrap();
+    let order: Vec<u64> = first.iter().map(|p| p.id.get()).collect();
+    // Four asked, a fifth to tell that more follow; newest (highest id) first.
+    assert_eq!(order, [155, 135, 30, 16, 15]);
+    let next = PageRequest {
+        limit: 4,
+        before: Some(15),
+    };
+    assert_eq!(
+        f.texts_by(&[ALICE], next).await,
+        ["a14", "a13", "a12", "a11", "a10"]
+    );
+    let last = PageRequest {
+        limit: 4,
+        before: Some(11),
+    };
+    assert_eq!(f.texts_by(&[ALICE, BOB], last).await, ["a10"]);
+    assert!(f
+        .texts_by(&[Id(99)], PageRequest::first(4))
+        .await
+        .is_empty());
+    assert!(f.texts_by(&[], PageRequest::first(4)).await.is_empty());
+}
+
+/// Twice each: the second read may come from a copy in memory, which must never show
+/// what a change answered before it replaced.
+async fn every_change_shows_in_the_next_read(f: &Fixture) {
+    f.profiles().await;
+    let page = PageRequest::first(10);
+    f.post(100, ALICE, "one").await;
+    f.post(200, ALICE, "two").await;
+    for _ in 0..2 {
+        assert_eq!(f.texts_by(&[ALICE], page).await, ["two", "one"]);
+    }
+    let edited = f
+        .posts
+        .edit(Id(100), 1, "one, edited", 5_000, &event())
+        .await;
+    assert!(edited.unwrap().is_some());
+    for _ in 0..2 {
+        let one = f.read.posts(&[Id(100)]).await.unwrap();
+        assert_eq!(one[0].text, "one, edited");
+        assert!(one[0].edited_at.is_some());
+        assert_eq!(f.texts_by(&[ALICE], page).await, ["two", "one, edited"]);
+    }
+    assert!(f.posts.delete(Id(200), 1, 6_000, &event()).await.unwrap());
+    for _ in 0..2 {
+        assert!(f.read.posts(&[Id(200)]).await.unwrap().is_empty());
+        assert_eq!(f.texts_by(&[ALICE], page).await, ["one, edited"]);
+    }
+    for id in 300..320 {
+        f.post(id, ALICE, "more").await;
+        let newest = f.read.posts_by(&[ALICE], page).await.unwrap();
+        assert_eq!(newest[0].id, Id(id));
+    }
+}

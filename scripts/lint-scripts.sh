@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Lints the scripts (part of `make lint`): `ruff check` on every scripts/*.py (PyPI ruff,
+# installed into .build/venv when missing), `bash -n` on every scripts/*.sh, and then
+# ShellCheck on them where it is installed or apt can install it; where neither works
+# it is skipped, saying so, so that a machine without it can still lint.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+# Pinned: a newer ruff may check more than this one did.
+venv_program ruff ruff==0.17.6
+"$venv/bin/ruff" check --quiet --cache-dir "$root/.build/ruff-cache" scripts
+for f in scripts/*.sh; do bash -n "$f"; done
+command -v shellcheck >/dev/null || apt_install shellcheck 2>/dev/null || true
+if command -v shellcheck >/dev/null; then
+  shellcheck -x scripts/*.sh
+  shellchecked=", shellcheck"
+else
+  shellchecked=""
+  echo "skip shellcheck: not installed, and apt could not install it" >&2
+fi
+py=(scripts/*.py)
+sh=(scripts/*.sh)
+echo "scripts lint: ruff check (${#py[@]} files), bash -n$shellchecked (${#sh[@]} files)"
