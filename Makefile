@@ -16,8 +16,13 @@ serve:
 
 ## The deployed shape with docker compose, gateway on http://127.0.0.1:8080 (needs
 ## deploy/.env: copy deploy/.env.example).
-run:
+run: deploy/signing-keys
 	$(COMPOSE) up -d --build
+
+## AuthService's key set for `make run`: one Ed25519 key, made once. Readable by the
+## container's user (uid 10001), since compose mounts a file secret as it is on the host.
+deploy/signing-keys:
+	umask 022 && printf '%s\n' "$$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" > $@
 
 stop:
 	$(COMPOSE) down

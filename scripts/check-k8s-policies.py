@@ -3,9 +3,11 @@
 from stdin, the output of `kubectl kustomize deploy/k8s`):
   - every Chirp pod is selected by a policy, and no policy admits everyone (a rule
     without `from`);
-  - the pods that serve the internal API admit, from outside the namespace, only the
-    ingress controller and Prometheus, and TimelineService and FanoutService (nothing
-    outside Chirp calls them) not the ingress controller either;
+  - the pods that serve the internal API serve it on a port of its own (`internal`),
+    which admits Chirp's own pods and nobody else, and which no Ingress routes to; their
+    other ports admit, from outside the namespace, only the ingress controller and
+    Prometheus, and TimelineService and FanoutService (nothing outside Chirp calls them)
+    not the ingress controller either; peers are configured to call that port;
   - every Service the Ingress routes to admits the ingress controller, and every pod
     that asks to be scraped admits Prometheus (else the policy would break them).
 Exits non-zero, naming what is wrong."""
@@ -43,14 +45,18 @@ def selects(selector, labels):
     return True
 
 
-def admitted(labels):
-    """What the policies selecting pods of `labels` let in: ('pods', selector) and
-    ('namespace', name); None when some rule admits everyone."""
+def admitted(labels, port=None):
+    """What the policies selecting pods of `labels` let in (on `port`, a port name, when
+    given): ('pods', selector) and ('namespace', name); None when some rule admits
+    everyone."""
     peers = []
     for p in policies:
         if not selects(p["spec"]["podSelector"], labels):
             continue
         for rule in p["spec"].get("ingress") or []:
+            ports = {q.get("port") for q in rule.get("ports") or []}
+            if port is not None and ports and port not in ports:
+                continue
             if not rule.get("from"):
                 return None
             for peer in rule["from"]:
@@ -61,6 +67,9 @@ def admitted(labels):
                 else:
                     peers.append(("pods", peer.get("podSelector")))
     return peers
+
+
+CHIRP_PODS = {"matchLabels": {"app.kubernetes.io/name": "chirp"}}
 
 
 pods = {}
@@ -78,10 +87,17 @@ for dep in by_kind.get("Deployment", []):
         continue
     namespaces = {n for kind, n in peers if kind == "namespace"}
     component = labels.get("app.kubernetes.io/component")
+    extra = namespaces - {INGRESS_NS, MONITORING_NS}
+    if extra:
+        problems.append(f"Deployment {name} admits namespaces {sorted(extra)}")
+    ports = {q.get("name") for c in tmpl["spec"]["containers"] for q in c.get("ports") or []}
     if component in INTERNAL_API:
-        extra = namespaces - {INGRESS_NS, MONITORING_NS}
-        if extra:
-            problems.append(f"Deployment {name} serves /internal/v1 and admits namespaces {sorted(extra)}")
+        if "internal" not in ports:
+            problems.append(f"Deployment {name} serves /internal/v1 but has no port named internal")
+        inside = admitted(labels, "internal") or [("everyone", None)]
+        outsiders = [peer for peer in inside if peer != ("pods", CHIRP_PODS)]
+        if outsiders:
+            problems.append(f"Deployment {name}: its internal port admits {outsiders}, not only Chirp's pods")
     if component in PEERS_ONLY and INGRESS_NS in namespaces:
         problems.append(f"Deployment {name}: the ingress controller is admitted, though nothing outside Chirp calls it")
     scraped = (pods[name][1] or {}).get("prometheus.io/scrape") == "true"
@@ -89,17 +105,33 @@ for dep in by_kind.get("Deployment", []):
         problems.append(f"Deployment {name} asks to be scraped but Prometheus ({MONITORING_NS}) is not admitted")
 
 services = {s["metadata"]["name"]: s["spec"]["selector"] for s in by_kind.get("Service", [])}
+internal_ports = {
+    s["metadata"]["name"]: {q.get("name") for q in s["spec"]["ports"] if q.get("targetPort") == "internal"} |
+    {q.get("port") for q in s["spec"]["ports"] if q.get("targetPort") == "internal"}
+    for s in by_kind.get("Service", [])
+}
+for cm in by_kind.get("ConfigMap", []):
+    for key in ("CHIRP_READ_URL", "CHIRP_GRAPH_URL", "CHIRP_TIMELINE_URL"):
+        url = (cm.get("data") or {}).get(key)
+        if url is None:
+            continue
+        host, _, port = url.split("//", 1)[-1].rstrip("/").partition(":")
+        if int(port or 80) not in internal_ports.get(host, set()):
+            problems.append(f"ConfigMap {cm['metadata']['name']}: {key}={url} is not the internal port of Service {host}")
 for ing in by_kind.get("Ingress", []):
     for rule in ing["spec"].get("rules") or []:
         for path in rule["http"]["paths"]:
             svc = path["backend"]["service"]["name"]
+            port = path["backend"]["service"].get("port") or {}
+            if port.get("name") in internal_ports.get(svc, set()) or port.get("number") in internal_ports.get(svc, set()):
+                problems.append(f"Ingress routes {path['path']} to the internal port of {svc}")
             selector = services.get(svc)
             if selector is None:
                 problems.append(f"Ingress routes {path['path']} to an unknown Service {svc}")
                 continue
             for name, (labels, _) in pods.items():
                 if all(labels.get(k) == v for k, v in selector.items()):
-                    peers = admitted(labels)
+                    peers = admitted(labels, "http")
                     if peers is not None and ("namespace", INGRESS_NS) not in peers:
                         problems.append(f"Ingress routes {path['path']} to {name}, whose pods do not admit the ingress controller")
 

@@ -11,3 +11,4 @@ if ! command -v cargo-machete >/dev/null && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/
   cargo install cargo-machete --locked >&2
 fi
 cargo machete
+python3 scripts/unused-workspace-deps.py

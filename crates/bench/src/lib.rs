@@ -9,5 +9,6 @@ pub mod plan;
 pub mod plot;
 pub mod progress;
 pub mod run;
+pub mod saturation;
 pub mod schedule;
 pub mod wire;

@@ -4,255 +4,28 @@
 //! lag at a fixed posting rate, and the memory held per home-timeline entry. Writes a
 //! JSON report and an SVG plot.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use chirp_bench::client::{self, Target};
 use chirp_bench::mix::{Mix, Op};
 use chirp_bench::plan::{Plan, Shape};
-use chirp_bench::plot::{self, Series};
-use chirp_bench::run::{self, LagSampling, Load, Saturation};
-use chirp_bench::{baseline, fanout};
+use chirp_bench::run::{self, LagSampling, Load};
+use chirp_bench::{baseline, fanout, saturation};
 use clap::Parser;
 use serde_json::json;
 
+use crate::args::Args;
+use crate::report::{plot_svg, section, targets_section};
+use crate::spawned::{machine, rss, spawn};
+
+mod args;
+mod report;
+mod spawned;
 mod tour;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-#[derive(Debug, Parser)]
-#[command(name = "chirp-bench", version, about)]
-struct Args {
-    /// Base URL of the Chirp to measure (`chirp all`, or a stack's gateway). Without it,
-    /// `--spawn` starts one.
-    #[arg(long)]
-    target: Option<String>,
-    /// The `chirp` binary to start as `chirp all` (embedded defaults, a temporary data
-    /// directory, fast password hashing, the threshold below).
-    #[arg(long, default_value = "target/release/chirp")]
-    spawn: PathBuf,
-    /// A `/metrics` page of the measured system (repeat it for each process): the
-    /// fanout figures read FanoutService's delivery counter and wait for every consumer's
-    /// lag (`chirp_consumer_lag`) to be 0, the memory figure (without `--redis-url`) reads
-    /// TimelineService's footprint; each figure is summed over the pages [default:
-    /// TARGET/metrics].
-    #[arg(long = "metrics-url")]
-    metrics_urls: Vec<String>,
-    /// Redis of the measured system: the raw-store baseline reads sorted sets there and
-    /// the memory figure is Redis's own. Without it, the in-process memory store.
-    #[arg(long)]
-    redis_url: Option<String>,
-    /// The key prefix of the measured system's Redis keys.
-    #[arg(long, default_value = "chirp:")]
-    redis_prefix: String,
-    /// Users in the population.
-    #[arg(long, default_value_t = 10_000)]
-    users: usize,
-    /// Median of how many users each one follows.
-    #[arg(long, default_value_t = 25.0)]
-    median_follows: f64,
-    /// Posts each user makes while the population is built.
-    #[arg(long, default_value_t = 3)]
-    posts_each: usize,
-    /// The server's hybrid-fanout threshold (passed to a spawned `chirp all`).
-    #[arg(long, default_value_t = 2_000)]
-    threshold: usize,
-    /// The server's home-timeline cap (for the raw-store baseline).
-    #[arg(long, default_value_t = 800)]
-    timeline_cap: usize,
-    /// Requests in flight while the population is built.
-    #[arg(long, default_value_t = 64)]
-    concurrency: usize,
-    /// At most this many connections to the target: requests beyond wait for one (the
-    /// wait counts in their latency; the schedule does not slow down).
-    #[arg(long, default_value_t = 1024)]
-    connections: usize,
-    /// How long a fanout step waits for the consumers to catch up with earlier steps
-    /// before it is given up as not measured (seconds).
-    #[arg(long, default_value_t = 120.0)]
-    drain_timeout_secs: f64,
-    /// How long to wait, once the population is built, for the consumers to handle its
-    /// events (fanout's timelines for every follow and post, the search index) before
-    /// anything is measured; after it, the run goes on and the report says it did not
-    /// settle (seconds).
-    #[arg(long, default_value_t = 1800.0)]
-    settle_timeout_secs: f64,
-    /// The mix of the main saturation search.
-    #[arg(long, default_value = chirp_bench::mix::SOCIAL_NETWORK)]
-    mix: Mix,
-    /// First rate (requests/s) of each saturation search.
-    #[arg(long, default_value_t = 1000.0)]
-    from: f64,
-    /// Each step's rate is the last one's times this.
-    #[arg(long, default_value_t = 1.25)]
-    factor: f64,
-    /// No step above this rate.
-    #[arg(long, default_value_t = 200_000.0)]
-    max_rate: f64,
-    /// Seconds per step.
-    #[arg(long, default_value_t = 10.0)]
-    step_secs: f64,
-    /// A step holds while every operation's p99 is within this (ms).
-    #[arg(long, default_value_t = 20.0)]
-    p99_ms: f64,
-    /// The same for the compose-only search.
-    #[arg(long, default_value_t = 100.0)]
-    compose_p99_ms: f64,
-    /// Posts per second of the fanout-lag step.
-    #[arg(long, default_value_t = 500.0)]
-    lag_rate: f64,
-    /// Seconds of the fanout-lag step.
-    #[arg(long, default_value_t = 20.0)]
-    lag_secs: f64,
-    /// Authors (the most followed) and posts each, for fanout throughput. Enough posts
-    /// that delivering them takes longer than sending them (with 5 each, the deliveries
-    /// were done before the first read of the counter).
-    #[arg(long, default_value_t = 20)]
-    fanout_authors: usize,
-    #[arg(long, default_value_t = 25)]
-    fanout_rounds: usize,
-    /// Where the report (report.json) and plot (plot.svg) go.
-    #[arg(long, default_value = "target/bench")]
-    out: PathBuf,
-    /// A short run for CI: tiny population, short steps, two steps per search, and last
-    /// a tour of every public route (a failed and a successful login included), each of
-    /// which must answer as it should.
-    #[arg(long)]
-    smoke: bool,
-    /// One step of `--mix` at this rate for `--step-secs`, instead of the whole scenario.
-    #[arg(long)]
-    rate: Option<f64>,
-}
-
-impl Args {
-    fn smoke(&mut self) {
-        self.users = self.users.min(60);
-        self.median_follows = self.median_follows.min(5.0);
-        self.posts_each = self.posts_each.min(2);
-        self.threshold = self.threshold.min(20);
-        self.timeline_cap = self.timeline_cap.min(50);
-        // Two steps of 200 and 400 requests: every operation of the mix is drawn.
-        self.from = self.from.min(100.0);
-        self.factor = 2.0;
-        self.max_rate = self.max_rate.min(200.0);
-        self.step_secs = self.step_secs.min(2.0);
-        self.lag_rate = self.lag_rate.min(20.0);
-        self.lag_secs = self.lag_secs.min(2.0);
-        self.fanout_authors = self.fanout_authors.min(3);
-        self.fanout_rounds = self.fanout_rounds.min(2);
-        self.settle_timeout_secs = self.settle_timeout_secs.min(120.0);
-        // A debug build on a busy CI machine: only behaviour is checked.
-        self.p99_ms = self.p99_ms.max(1000.0);
-        self.compose_p99_ms = self.compose_p99_ms.max(1000.0);
-    }
-}
-
-/// A `chirp all` of the benchmark's own, stopped (and its data removed) when dropped.
-struct Spawned {
-    child: tokio::process::Child,
-    _dir: tempfile::TempDir,
-}
-
-async fn spawn(args: &Args) -> anyhow::Result<(String, Spawned)> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let dir = tempfile::Builder::new().prefix("chirp-bench-").tempdir()?;
-    std::fs::create_dir_all(&args.out)?;
-    let log = std::fs::File::create(args.out.join("chirp.log"))?;
-    let mut child = tokio::process::Command::new(&args.spawn)
-        .arg("all")
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args(["--celebrity-threshold", &args.threshold.to_string()])
-        .args(["--timeline-cap", &args.timeline_cap.to_string()])
-        // The run outlasts the default 15-minute access tokens.
-        .args(["--access-token-ttl-secs", "86400"])
-        .arg("--insecure-fast-hashing")
-        .env("RUST_LOG", "warn")
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {}", args.spawn.display()))?;
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    let started = Instant::now();
-    loop {
-        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
-            if r.status().is_success() {
-                break;
-            }
-        }
-        if let Some(status) = child.try_wait()? {
-            anyhow::bail!(
-                "{} exited ({status}); see {}",
-                args.spawn.display(),
-                args.out.join("chirp.log").display()
-            );
-        }
-        anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(60),
-            "{} did not become ready",
-            args.spawn.display()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok((base, Spawned { child, _dir: dir }))
-}
-
-/// Resident memory of a process, in bytes.
-fn rss(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()?;
-    Some(kb * 1024)
-}
-
-fn machine() -> serde_json::Value {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find_map(|l| l.strip_prefix("model name"))
-                .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned())
-        })
-        .unwrap_or_default();
-    let mem_kb = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        })
-        .unwrap_or(0);
-    json!({
-        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-        "cpu": cpu,
-        "memory_gib": (mem_kb as f64 / 1024.0 / 1024.0 * 10.0).round() / 10.0,
-        "os": std::env::consts::OS,
-    })
-}
-
-fn latency_series(name: &str, s: &Saturation, op: Op) -> Series {
-    Series {
-        name: name.to_owned(),
-        points: s
-            .steps
-            .iter()
-            .filter_map(|st| st.ops.get(&op).map(|o| (st.rate, o.latency.p99_ms)))
-            .collect(),
-    }
-}
 
 /// One thread: the load generator shares the machine's cores with what it measures, and
 /// at the rates measured here one thread keeps up, without the wake-ups between threads
@@ -271,7 +44,7 @@ async fn main() -> anyhow::Result<()> {
             (b, Some(s))
         }
     };
-    let pid = spawned.as_ref().and_then(|s| s.child.id());
+    let pid = spawned.as_ref().and_then(|s| s.pid());
     let metrics_urls = if args.metrics_urls.is_empty() {
         vec![format!("{base}/metrics")]
     } else {
@@ -334,21 +107,7 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     let rss_after = pid.and_then(rss);
-    let page = target.metrics(&metrics_urls).await?;
-    let (entries, store_bytes) = match &args.redis_url {
-        Some(url) => {
-            let (e, b) = baseline::redis_footprint(url, &args.redis_prefix).await?;
-            (e as f64, b as f64)
-        }
-        None => (
-            client::sum_of(&page, "chirp_timeline_entries"),
-            client::sum_of(&page, "chirp_timeline_bytes"),
-        ),
-    };
-    eprintln!(
-        "home timelines hold {entries:.0} entries in {store_bytes:.0} bytes ({:.1} per entry)",
-        store_bytes / entries.max(1.0)
-    );
+    let (entries, store_bytes) = timeline_footprint(&args, &target, &metrics_urls).await?;
 
     // Answers slower than a search's bound are shown in each step's slow windows.
     let load = |mix: Mix, lag: Option<LagSampling>, bound_ms: f64| Load {
@@ -374,7 +133,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     // Baselines: the HTTP floor and the raw store.
-    let floor = run::saturate(
+    let floor = saturation::saturate(
         &load(Mix::only(Op::Floor), None, args.p99_ms),
         args.from,
         args.factor,
@@ -399,7 +158,7 @@ async fn main() -> anyhow::Result<()> {
     );
 
     // The social-network mix, then composing alone.
-    let mixed = run::saturate(
+    let mixed = saturation::saturate(
         &load(args.mix.clone(), None, args.p99_ms),
         args.from,
         args.factor,
@@ -409,7 +168,7 @@ async fn main() -> anyhow::Result<()> {
         "mix",
     )
     .await;
-    let compose = run::saturate(
+    let compose = saturation::saturate(
         &load(Mix::only(Op::Compose), None, args.compose_p99_ms),
         (args.from / 4.0).max(10.0),
         args.factor,
@@ -486,12 +245,6 @@ async fn main() -> anyhow::Result<()> {
     };
 
     // The report.
-    let home_rate = |s: &Saturation| s.sustained.map(|r| r * args.mix.share(Op::Home));
-    let home_p99 = mixed
-        .steps
-        .iter()
-        .filter(|st| Some(st.rate) == mixed.sustained)
-        .find_map(|st| st.ops.get(&Op::Home).map(|o| o.latency.p99_ms));
     let bytes_per_entry = if entries > 0.0 && store_bytes > 0.0 {
         Some(store_bytes / entries)
     } else {
@@ -501,23 +254,14 @@ async fn main() -> anyhow::Result<()> {
         (Some(b), Some(a)) if entries > 0.0 => Some((a.saturating_sub(b)) as f64 / entries),
         _ => None,
     };
-    let met = |v: Option<f64>, ok: &dyn Fn(f64) -> bool| v.map(ok);
-    let targets = json!([
-        {"what": "home timeline reads/s sustained (p99 within bound)", "target": ">= 10000",
-         "measured": home_rate(&mixed), "met": met(home_rate(&mixed), &|v| v >= 10_000.0)},
-        {"what": "home timeline p99 at that rate (ms)", "target": "<= 20",
-         "measured": home_p99, "met": met(home_p99, &|v| v <= 20.0)},
-        {"what": "posts/s sustained (compose only)", "target": ">= 2000",
-         "measured": compose.sustained, "met": met(compose.sustained, &|v| v >= 2_000.0)},
-        {"what": "fanout deliveries/s", "target": ">= 200000",
-         "measured": fan.as_ref().ok().map(|f| f.deliveries_per_sec),
-         "met": fan.as_ref().ok().map(|f| f.deliveries_per_sec >= 200_000.0)},
-        {"what": format!("fanout lag p99 at {} posts/s (ms)", args.lag_rate), "target": "<= 500",
-         "measured": lag_summary.as_ref().map(|l| l.latency.p99_ms),
-         "met": lag_summary.as_ref().map(|l| l.latency.p99_ms <= 500.0 && l.timeouts == 0)},
-        {"what": "bytes held per home-timeline entry (store's own count)", "target": "<= 32",
-         "measured": bytes_per_entry, "met": met(bytes_per_entry, &|v| v <= 32.0)},
-    ]);
+    let targets = targets_section(
+        &args,
+        &mixed,
+        &compose,
+        &fan,
+        lag_summary.as_ref(),
+        bytes_per_entry,
+    );
     let report = json!({
         "target": base,
         "spawned": spawned.is_some(),
@@ -552,20 +296,9 @@ async fn main() -> anyhow::Result<()> {
     let report_path = args.out.join("report.json");
     std::fs::write(&report_path, serde_json::to_string_pretty(&report)? + "\n")?;
 
-    let mut latency = vec![latency_series("floor (GET /healthz)", &floor, Op::Floor)];
-    for op in args.mix.ops() {
-        latency.push(latency_series(&format!("{} (mix)", op.name()), &mixed, op));
-    }
-    latency.push(latency_series("compose (alone)", &compose, Op::Compose));
-    let lag_series: Vec<Series> = lag_summary
-        .iter()
-        .map(|l| Series {
-            name: format!("{} posts/s", args.lag_rate),
-            points: l.cdf.clone(),
-        })
-        .collect();
     let plot_path = args.out.join("plot.svg");
-    std::fs::write(&plot_path, plot::svg(&latency, &lag_series))?;
+    let svg = plot_svg(&args, &floor, &mixed, &compose, lag_summary.as_ref());
+    std::fs::write(&plot_path, svg)?;
     println!("{}", serde_json::to_string_pretty(&report["targets"])?);
     eprintln!(
         "report: {}, plot: {}",
@@ -587,10 +320,27 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A step's section of the report: its result, or why it was not measured.
-fn section<T: serde::Serialize>(result: &Result<T, String>) -> anyhow::Result<serde_json::Value> {
-    Ok(match result {
-        Ok(r) => serde_json::to_value(r)?,
-        Err(e) => json!({ "error": e }),
-    })
+/// How many entries the home timelines hold, and in how many bytes: Redis's own count with
+/// `--redis-url`, else TimelineService's, from the metrics pages.
+async fn timeline_footprint(
+    args: &Args,
+    target: &Target,
+    metrics_urls: &[String],
+) -> anyhow::Result<(f64, f64)> {
+    let page = target.metrics(metrics_urls).await?;
+    let (entries, store_bytes) = match &args.redis_url {
+        Some(url) => {
+            let (e, b) = baseline::redis_footprint(url, &args.redis_prefix).await?;
+            (e as f64, b as f64)
+        }
+        None => (
+            client::sum_of(&page, "chirp_timeline_entries"),
+            client::sum_of(&page, "chirp_timeline_bytes"),
+        ),
+    };
+    eprintln!(
+        "home timelines hold {entries:.0} entries in {store_bytes:.0} bytes ({:.1} per entry)",
+        store_bytes / entries.max(1.0)
+    );
+    Ok((entries, store_bytes))
 }

@@ -228,7 +228,8 @@ async fn a_consumer_commits_past_unreadable_messages() {
     use rdkafka::{ClientConfig, Offset};
     use tokio_util::sync::CancellationToken;
 
-    use crate::events::{run_consumer, EventHandler};
+    use crate::consumer::run_consumer;
+    use crate::events::EventHandler;
 
     struct Count(AtomicUsize);
     #[async_trait::async_trait]

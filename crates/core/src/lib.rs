@@ -2,6 +2,8 @@
 //! objects, events and the ports they travel through, access tokens, the ports services
 //! use to reach each other, the HTTP scaffold, and the embedded (SQLite) defaults.
 
+pub mod backoff;
+pub mod consumer;
 pub mod deployed;
 pub mod embedded;
 pub mod error;

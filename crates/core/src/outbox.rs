@@ -9,7 +9,8 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::events::{Backoff, Event, EventLog};
+use crate::backoff::Backoff;
+use crate::events::{Event, EventLog};
 use crate::http::metrics::{CounterMetric, FloatGauge, GaugeMetric};
 use crate::http::Telemetry;
 use crate::id::now_millis;

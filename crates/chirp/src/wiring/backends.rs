@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use chirp_core::backoff::Backoff;
 use chirp_core::deployed::kafka::KafkaEventLog;
 use chirp_core::deployed::postgres::PgDb;
 use chirp_core::deployed::redis::Redis;
 use chirp_core::embedded::event_log::SqliteEventLog;
 use chirp_core::embedded::sqlite::SqliteDb;
-use chirp_core::events::{Backoff, EventLog};
+use chirp_core::events::EventLog;
 use chirp_core::migrations::Schema;
 use chirp_core::timed::{DependencyMetrics, Timed};
 use tokio_util::sync::CancellationToken;

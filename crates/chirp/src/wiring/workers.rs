@@ -6,9 +6,10 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chirp_core::consumer::{run_consumer, ConsumerMetrics};
 use chirp_core::deployed::postgres::PgDb;
 use chirp_core::deployed::worker_lease::WorkerLease;
-use chirp_core::events::{run_consumer, ConsumerMetrics, EventHandler, EventLog, Topic};
+use chirp_core::events::{EventHandler, EventLog, Topic};
 use chirp_core::http::Telemetry;
 use chirp_core::outbox::{OutboxRelay, RelayMetrics};
 use chirp_core::token::TokenVerifier;

@@ -479,6 +479,50 @@ mod inside {
         auth.task.await.unwrap().unwrap();
     }
 
+    /// WriteService answers a write from the store the write went to, never through
+    /// ReadService: with ReadService down, a post is a 201 with the post (not an error for
+    /// a stored post, whose retry would store it twice), and so is its read at
+    /// WriteService.
+    #[tokio::test]
+    async fn a_post_is_answered_from_its_store_with_read_service_down() {
+        let dir = tempfile::tempdir().unwrap();
+        let auth_addr = free_addr();
+        let settings = || {
+            let mut s = Settings::for_tests(dir.path().to_path_buf());
+            s.auth_url = Some(format!("http://{auth_addr}"));
+            // Nothing listens there.
+            s.read_url = Some("http://127.0.0.1:1".into());
+            s
+        };
+        let stop = CancellationToken::new();
+        let mut auth_settings = settings();
+        auth_settings.listen = Some(auth_addr);
+        let auth = run(Command::Auth, &auth_settings, &stop).await;
+        let write = run(Command::Write, &settings(), &stop).await;
+        let http = reqwest::Client::new();
+        assert!(wait_ready(&http, &write.base, Duration::from_secs(20)).await);
+        let user = Api::new(&auth.base)
+            .signup("solo", "solo@example.com", "long enough")
+            .await
+            .unwrap();
+        let writer = Api::new(&write.base);
+        let post = writer.post(&user.access, "no reader needed").await.unwrap();
+        assert_eq!(post["text"], "no reader needed", "{post}");
+        assert_eq!(post["author"]["handle"], "solo", "{post}");
+        let id = post["id"].as_str().unwrap();
+        let read_back = http
+            .get(format!("{}/api/v1/posts/{id}", write.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(read_back.status(), StatusCode::OK);
+        let read_back: serde_json::Value = read_back.json().await.unwrap();
+        assert_eq!(read_back, post);
+        stop.cancel();
+        write.task.await.unwrap().unwrap();
+        auth.task.await.unwrap().unwrap();
+    }
+
     /// A stop ends within its deadline even when every dependency the process uses is
     /// gone (here: none ever answered): the process exits.
     #[tokio::test]

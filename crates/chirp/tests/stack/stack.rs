@@ -233,21 +233,24 @@ pub async fn read_every_home(stack: &Stack, followers: &[User]) {
 
 /// Waits (up to `within`) until every follower's home timeline holds every acknowledged
 /// post, then checks that it holds each exactly once and nothing else.
+/// Returns when the last of them held every post.
 pub async fn every_post_once_in_every_home(
     stack: &Stack,
     followers: &[User],
     acked: &[String],
     within: Duration,
-) {
+) -> Instant {
     let wanted: HashSet<&String> = acked.iter().collect();
     assert_eq!(wanted.len(), acked.len(), "ids are unique");
     let started = Instant::now();
+    let mut all_held = started;
     for (i, fan) in followers.iter().enumerate() {
         let got = loop {
             let got = home(stack, fan).await;
             if let Some(got) = &got {
                 let have: HashSet<&String> = got.iter().collect();
                 if wanted.is_subset(&have) {
+                    all_held = Instant::now();
                     break got.clone();
                 }
             }
@@ -280,4 +283,5 @@ pub async fn every_post_once_in_every_home(
             "follower {i}: posts nobody acknowledged: {strange:?}"
         );
     }
+    all_held
 }

@@ -214,11 +214,14 @@ impl EventLog for KafkaEventLog {
             .set("group.id", self.group_id(group))
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
-            .set("session.timeout.ms", "10000")
+            // How long a member that stopped heartbeating (a process killed) still holds
+            // its partitions, which nobody reads meanwhile: 6 s, the shortest session a
+            // Kafka broker accepts by default (group.min.session.timeout.ms).
+            .set("session.timeout.ms", "6000")
             .set("heartbeat.interval.ms", "1000")
             // Also the rebalance timeout: how long a rebalance waits for members that
-            // vanished without leaving (a SIGKILLed process) before going on without them.
-            .set("max.poll.interval.ms", "15000")
+            // vanished without leaving before going on without them.
+            .set("max.poll.interval.ms", "8000")
             // Fanout lag is what users feel: do not let the broker hold fetches long.
             .set("fetch.wait.max.ms", "50");
         let topics: Vec<String> = topics.iter().map(|t| self.topic_name(*t)).collect();
@@ -255,8 +258,9 @@ fn subscribe(config: &ClientConfig, topics: &[String]) -> anyhow::Result<StreamC
 /// that formed while a member that was killed still counted (its session not yet over)
 /// can be left with that member as leader: the others then hold nothing, for good, on a
 /// broker that does not rebalance again when the leader's session ends (tansu 0.6). A
-/// member that joins anew once the dead one is gone gets its share.
-const REJOIN_AFTER: Duration = Duration::from_secs(15);
+/// member that joins anew once the dead one is gone gets its share: so this is longer than
+/// the session (6 s), and bounds how long a restarted process waits for its partitions.
+pub const REJOIN_AFTER: Duration = Duration::from_secs(8);
 
 struct KafkaConsumer {
     consumer: Arc<StreamConsumer>,

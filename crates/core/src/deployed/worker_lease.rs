@@ -19,8 +19,8 @@ use std::time::Duration;
 use sqlx::migrate::Migrator;
 use tokio_util::sync::CancellationToken;
 
+use crate::backoff::Backoff;
 use crate::deployed::postgres::PgDb;
-use crate::events::Backoff;
 use crate::id::{now_millis, IdGenerator};
 use crate::migrations::Schema;
 use crate::store::StoreResult;
@@ -176,5 +176,98 @@ impl WorkerLease {
             .execute(&self.db.pool)
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn leases() -> (chirp_testkit::TestDatabase, PgDb) {
+        let pg = chirp_testkit::postgres().await;
+        let db = PgDb::connect_lazy(&pg.url).unwrap();
+        db.migrate(&SCHEMA).await.unwrap();
+        (pg, db)
+    }
+
+    async fn held(ids: &IdGenerator) -> u16 {
+        for _ in 0..100 {
+            if let Some(w) = ids.worker() {
+                return w;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("no worker id leased within 2 s");
+    }
+
+    #[tokio::test]
+    async fn processes_lease_distinct_ids_and_give_them_back() {
+        let (_pg, db) = leases().await;
+        let stop = CancellationToken::new();
+        let (a, b) = (
+            Arc::new(IdGenerator::leased()),
+            Arc::new(IdGenerator::leased()),
+        );
+        let ta = tokio::spawn(WorkerLease::new(db.clone(), a.clone(), "write").run(stop.clone()));
+        let tb = tokio::spawn(WorkerLease::new(db.clone(), b.clone(), "write").run(stop.clone()));
+        let (wa, wb) = (held(&a).await, held(&b).await);
+        assert_ne!(wa, wb);
+        assert!(LEASED.contains(&wa) && LEASED.contains(&wb));
+        stop.cancel();
+        ta.await.unwrap();
+        tb.await.unwrap();
+        assert_eq!(a.next_id(), Err(crate::id::NoWorkerId));
+        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM worker_leases")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(left, 0);
+    }
+
+    /// A process that stops renewing (killed, or cut off from PostgreSQL) stops minting
+    /// before its lease ends, and only then may another take its id.
+    #[tokio::test]
+    async fn a_lapsed_lease_stops_its_ids_and_frees_the_worker_id() {
+        let (_pg, db) = leases().await;
+        let lease = Duration::from_secs(3);
+        let a = Arc::new(IdGenerator::leased());
+        let gone = tokio::spawn(
+            WorkerLease::new(db.clone(), a.clone(), "graph")
+                .lasting(lease)
+                .run(CancellationToken::new()),
+        );
+        let first = held(&a).await;
+        let taken_at = std::time::Instant::now();
+        // Killed: no renewal, no release.
+        gone.abort();
+        let b = Arc::new(IdGenerator::leased());
+        let stop = CancellationToken::new();
+        let tb = tokio::spawn(
+            WorkerLease::new(db.clone(), b.clone(), "graph")
+                .lasting(lease)
+                .run(stop.clone()),
+        );
+        let other = held(&b).await;
+        assert_ne!(other, first, "the id is still leased");
+        // A stops minting before its lease could have ended...
+        while a.next_id().is_ok() {
+            assert!(
+                taken_at.elapsed() < lease,
+                "still minting when the lease ended"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // ...and once it has, a third process may lease its id.
+        tokio::time::sleep(lease).await;
+        let c = Arc::new(IdGenerator::leased());
+        let tc = tokio::spawn(
+            WorkerLease::new(db.clone(), c.clone(), "graph")
+                .lasting(lease)
+                .run(stop.clone()),
+        );
+        assert_eq!(held(&c).await, first);
+        stop.cancel();
+        tb.await.unwrap();
+        tc.await.unwrap();
     }
 }

@@ -5,3 +5,4 @@ pub mod cache;
 pub mod event_log;
 pub mod outbox;
 pub mod sqlite;
+mod writer;

@@ -7,32 +7,28 @@
 //!   than handing the query to another thread and back would cost (which is what an
 //!   async driver does for SQLite, and what dominated the profile under load; see
 //!   BENCHMARKS.md).
-//! - **Writes** go to the one writer thread (SQLite has one writer anyway, and this keeps
+//! - **Writes** go to the one writer thread ([`super::writer`]; SQLite has one writer anyway, and this keeps
 //!   `SQLITE_BUSY` out of the process), which commits them in groups: it takes every
 //!   write waiting, runs each in a savepoint of one transaction, commits once, and only
 //!   then answers each caller. A write that fails rolls back to its savepoint and changes
 //!   nothing; the others in its group commit.
 
 use std::fmt;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
+use super::writer::{in_savepoint, write_loop, Job, Msg};
+
 use crate::migrations::range_base;
 use crate::store::{StoreError, StoreResult};
 use sqlx::migrate::Migration;
 
-/// Writes committed together at most: bounds a group's commit latency.
-const MAX_GROUP: usize = 512;
-/// A write group that takes longer than this (its writes and the commit, with any
-/// checkpoint the commit runs) is logged: every write sent meanwhile waited for it.
-const SLOW_GROUP: Duration = Duration::from_millis(100);
 /// Idle read connections kept.
 const MAX_IDLE_READERS: usize = 8;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -41,19 +37,6 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// in again (in the benchmark's profile, `munmap` and the faults took a tenth of the
 /// server's time, more than the copies they save).
 const MMAP_SIZE: i64 = 0;
-
-/// What the writer thread tells a write once its group is done: the commit's error, if
-/// it failed.
-type Done = Box<dyn FnOnce(Option<&str>) + Send>;
-/// A write: runs on the writer's connection (or learns that it cannot, with `None`), and
-/// returns what to do once its group's commit is known.
-type Job = Box<dyn FnOnce(Option<&Connection>) -> Done + Send>;
-
-enum Msg {
-    Write(Job),
-    /// Stop after the writes sent before, close the connection, then answer.
-    Close(oneshot::Sender<()>),
-}
 
 #[derive(Clone)]
 pub struct SqliteDb {
@@ -260,106 +243,6 @@ impl SqliteDb {
 
 fn sqlite_error(e: anyhow::Error) -> StoreError {
     StoreError::new("sqlite", e)
-}
-
-/// Runs `f` in a savepoint: released if it succeeds, rolled back if it fails or panics.
-fn in_savepoint<T>(
-    conn: &Connection,
-    f: impl FnOnce(&Connection) -> anyhow::Result<T>,
-) -> anyhow::Result<T> {
-    conn.execute_batch("SAVEPOINT write")?;
-    let result = catch_unwind(AssertUnwindSafe(|| f(conn)))
-        .unwrap_or_else(|_| Err(anyhow::anyhow!("an SQLite write panicked")));
-    let end = if result.is_ok() {
-        conn.execute_batch("RELEASE write")
-    } else {
-        conn.execute_batch("ROLLBACK TO write; RELEASE write")
-    };
-    match (result, end) {
-        (Ok(v), Ok(())) => Ok(v),
-        (Err(e), _) => Err(e),
-        (Ok(_), Err(e)) => Err(e.into()),
-    }
-}
-
-/// The writer thread: takes the writes waiting, runs them in one transaction, commits,
-/// answers them; until it is closed or every handle on the database is gone.
-fn write_loop(conn: Connection, path: &Path, mut inbox: mpsc::UnboundedReceiver<Msg>) {
-    let mut group: Vec<Job> = Vec::with_capacity(MAX_GROUP);
-    let mut closed = None;
-    while closed.is_none() {
-        let Some(first) = inbox.blocking_recv() else {
-            break;
-        };
-        let mut next = Some(first);
-        while let Some(msg) = next.take() {
-            match msg {
-                Msg::Write(job) => group.push(job),
-                Msg::Close(answer) => {
-                    closed = Some(answer);
-                    break;
-                }
-            }
-            if group.len() < MAX_GROUP {
-                next = inbox.try_recv().ok();
-            }
-        }
-        let (writes, started) = (group.len(), Instant::now());
-        let commit = commit_group(&conn, &mut group);
-        let took = started.elapsed();
-        if took > SLOW_GROUP {
-            tracing::warn!(
-                db = %path.display(),
-                writes,
-                ms = took.as_millis() as u64,
-                commit_ms = commit.as_millis() as u64,
-                "slow SQLite write group"
-            );
-        }
-    }
-    drop(conn);
-    if let Some(answer) = closed {
-        let _ = answer.send(());
-    }
-}
-
-/// Runs `group` in one transaction (or more, if SQLite ends one early) and answers each.
-/// Returns how long the commit took (with the checkpoint it may run).
-fn commit_group(conn: &Connection, group: &mut Vec<Job>) -> Duration {
-    if group.is_empty() {
-        return Duration::ZERO;
-    }
-    let mut done: Vec<Done> = Vec::with_capacity(group.len());
-    let mut open = false;
-    for job in group.drain(..) {
-        if !open {
-            open = conn.execute_batch("BEGIN IMMEDIATE").is_ok();
-        }
-        done.push(job(open.then_some(conn)));
-        // SQLite ends a transaction by itself on some errors (a full disk, say): what
-        // ran before in it is gone, so its writers must hear that it failed.
-        if open && conn.is_autocommit() {
-            for d in done.drain(..) {
-                d(Some("the transaction was rolled back"));
-            }
-            open = false;
-        }
-    }
-    let committing = Instant::now();
-    if open {
-        match conn.execute_batch("COMMIT") {
-            Ok(()) => done.drain(..).for_each(|d| d(None)),
-            Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK");
-                let e = e.to_string();
-                done.drain(..).for_each(|d| d(Some(&e)));
-            }
-        }
-    } else {
-        done.drain(..)
-            .for_each(|d| d(Some("no transaction could begin")));
-    }
-    committing.elapsed()
 }
 
 /// Whether an SQLite error is the violation of a unique index on a column whose name

@@ -1,3 +1,4 @@
+mod mirror;
 pub mod postgres;
 pub mod sqlite;
 #[cfg(test)]

@@ -14,6 +14,7 @@ use chirp_core::store::StoreResult;
 use chirp_core::Id;
 use rusqlite::{params, params_from_iter, Connection};
 
+use super::mirror::Mirror;
 use crate::ports::FollowStore;
 
 pub const OUTBOX: &str = "graph_outbox";
@@ -29,57 +30,6 @@ pub const OUTBOX: &str = "graph_outbox";
 pub struct SqliteFollowStore {
     db: SqliteDb,
     mirror: Option<Arc<RwLock<Mirror>>>,
-}
-
-/// Each user's follows both ways, as (key, user) in key order.
-#[derive(Debug, Default)]
-struct Mirror {
-    following: HashMap<Id, Vec<(u64, Id)>>,
-    followers: HashMap<Id, Vec<(u64, Id)>>,
-}
-
-impl Mirror {
-    fn add(&mut self, follower: Id, followee: Id, key: u64) {
-        fn insert(list: &mut Vec<(u64, Id)>, item: (u64, Id)) {
-            let at = list.partition_point(|e| *e < item);
-            list.insert(at, item);
-        }
-        insert(self.following.entry(follower).or_default(), (key, followee));
-        insert(self.followers.entry(followee).or_default(), (key, follower));
-    }
-
-    fn remove(&mut self, follower: Id, followee: Id) {
-        if let Some(list) = self.following.get_mut(&follower) {
-            list.retain(|(_, u)| *u != followee);
-        }
-        if let Some(list) = self.followers.get_mut(&followee) {
-            list.retain(|(_, u)| *u != follower);
-        }
-    }
-
-    fn follower_count(&self, user: Id) -> u64 {
-        self.followers.get(&user).map_or(0, |l| l.len() as u64)
-    }
-
-    fn following_count(&self, user: Id) -> u64 {
-        self.following.get(&user).map_or(0, |l| l.len() as u64)
-    }
-
-    /// The page of `list` (newest first) before `page.before`.
-    fn page(list: Option<&Vec<(u64, Id)>>, page: PageRequest) -> GraphPage {
-        let list = list.map_or(&[][..], Vec::as_slice);
-        let end = match page.before {
-            Some(before) => list.partition_point(|(k, _)| *k < before),
-            None => list.len(),
-        };
-        let start = end.saturating_sub(page.limit);
-        let (users, keys) = list[start..end].iter().rev().map(|(k, u)| (*u, *k)).unzip();
-        GraphPage {
-            users,
-            keys,
-            more: start > 0,
-        }
-    }
 }
 
 impl SqliteFollowStore {

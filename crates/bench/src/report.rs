@@ -1,0 +1,90 @@
+//! From a run's results to the report's targets, the sections of steps that may not have
+//! been measured, and the plot.
+
+use chirp_bench::fanout::FanoutResult;
+use chirp_bench::mix::Op;
+use chirp_bench::plot::{self, Series};
+use chirp_bench::run::Lag;
+use chirp_bench::saturation::Saturation;
+use serde_json::json;
+
+use crate::args::Args;
+
+/// A step's section of the report: its result, or why it was not measured.
+pub fn section<T: serde::Serialize>(
+    result: &Result<T, String>,
+) -> anyhow::Result<serde_json::Value> {
+    Ok(match result {
+        Ok(r) => serde_json::to_value(r)?,
+        Err(e) => json!({ "error": e }),
+    })
+}
+
+/// The report's targets: each figure promised, what was measured, and whether it was met
+/// (null when it was not measured).
+pub fn targets_section(
+    args: &Args,
+    mixed: &Saturation,
+    compose: &Saturation,
+    fan: &Result<FanoutResult, String>,
+    lag: Option<&Lag>,
+    bytes_per_entry: Option<f64>,
+) -> serde_json::Value {
+    let home_rate = |s: &Saturation| s.sustained.map(|r| r * args.mix.share(Op::Home));
+    let home_p99 = mixed
+        .steps
+        .iter()
+        .filter(|st| Some(st.rate) == mixed.sustained)
+        .find_map(|st| st.ops.get(&Op::Home).map(|o| o.latency.p99_ms));
+    let met = |v: Option<f64>, ok: &dyn Fn(f64) -> bool| v.map(ok);
+    json!([
+        {"what": "home timeline reads/s sustained (p99 within bound)", "target": ">= 10000",
+         "measured": home_rate(mixed), "met": met(home_rate(mixed), &|v| v >= 10_000.0)},
+        {"what": "home timeline p99 at that rate (ms)", "target": "<= 20",
+         "measured": home_p99, "met": met(home_p99, &|v| v <= 20.0)},
+        {"what": "posts/s sustained (compose only)", "target": ">= 2000",
+         "measured": compose.sustained, "met": met(compose.sustained, &|v| v >= 2_000.0)},
+        {"what": "fanout deliveries/s", "target": ">= 200000",
+         "measured": fan.as_ref().ok().map(|f| f.deliveries_per_sec),
+         "met": fan.as_ref().ok().map(|f| f.deliveries_per_sec >= 200_000.0)},
+        {"what": format!("fanout lag p99 at {} posts/s (ms)", args.lag_rate), "target": "<= 500",
+         "measured": lag.map(|l| l.latency.p99_ms),
+         "met": lag.map(|l| l.latency.p99_ms <= 500.0 && l.timeouts == 0)},
+        {"what": "bytes held per home-timeline entry (store's own count)", "target": "<= 32",
+         "measured": bytes_per_entry, "met": met(bytes_per_entry, &|v| v <= 32.0)},
+    ])
+}
+
+/// The plot: each search's p99 latency by rate, and the fanout lag's distribution.
+pub fn plot_svg(
+    args: &Args,
+    floor: &Saturation,
+    mixed: &Saturation,
+    compose: &Saturation,
+    lag: Option<&Lag>,
+) -> String {
+    let mut latency = vec![latency_series("floor (GET /healthz)", floor, Op::Floor)];
+    for op in args.mix.ops() {
+        latency.push(latency_series(&format!("{} (mix)", op.name()), mixed, op));
+    }
+    latency.push(latency_series("compose (alone)", compose, Op::Compose));
+    let lag_series: Vec<Series> = lag
+        .iter()
+        .map(|l| Series {
+            name: format!("{} posts/s", args.lag_rate),
+            points: l.cdf.clone(),
+        })
+        .collect();
+    plot::svg(&latency, &lag_series)
+}
+
+fn latency_series(name: &str, s: &Saturation, op: Op) -> Series {
+    Series {
+        name: name.to_owned(),
+        points: s
+            .steps
+            .iter()
+            .filter_map(|st| st.ops.get(&op).map(|o| (st.rate, o.latency.p99_ms)))
+            .collect(),
+    }
+}
