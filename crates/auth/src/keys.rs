@@ -155,6 +155,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(KEY_FILE);
         for bad in [
+            // A character of two bytes across the first pair of digits: the slicing of
+            // the old parser panicked here.
+            format!("a\u{e9}{}", "a".repeat(61)).into_bytes(),
             format!("é{}", "a".repeat(62)).into_bytes(),
             vec![0xff; 64],
             "zz".repeat(32).into_bytes(),
