@@ -7,6 +7,8 @@
 #     (kubernetes-validate --strict), and its network policies against its Deployments,
 #     Ingress and scrape annotations (scripts/check-k8s-policies.py);
 #   - every YAML file with yamllint;
+#   - the CHIRP_ variables of the deployment files against `chirp --help`
+#     (scripts/check-deploy-env.py);
 #   - deploy/nginx/chirp-routes.conf: `nginx -t`, then requests through it.
 set -euo pipefail
 binary=${1:-target/debug/chirp}
@@ -30,6 +32,14 @@ kubectl kustomize deploy/k8s | "$venv/bin/python" scripts/check-k8s-policies.py
 passed=$((passed + 1))
 
 "$venv/bin/yamllint" -d '{extends: relaxed, rules: {line-length: {max: 140}}}' deploy
+passed=$((passed + 1))
+
+# Every CHIRP_ variable the deployment files set is one chirp reads, and the files that
+# configure the services set the internal API's secret.
+"$binary" --help >"${TMPDIR:-/tmp}/chirp-help.$$"
+python3 scripts/check-deploy-env.py "${TMPDIR:-/tmp}/chirp-help.$$" \
+  deploy/docker-compose.yml deploy/k8s/secret.yaml scripts/stack.sh -- deploy/k8s/*.yaml
+rm -f "${TMPDIR:-/tmp}/chirp-help.$$"
 passed=$((passed + 1))
 
 # --- NGINX in front of `chirp all` -----------------------------------------------------

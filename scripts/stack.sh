@@ -22,7 +22,9 @@
 # service), CHIRP_STACK_TRACES=1 (start an OTLP collector, rotel, as part `otlp`, and
 # send every service's traces to it; the spans it receives are written, in rotel's
 # detailed debug format, to $CHIRP_STACK_DIR/otlp.log), CHIRP_STACK_RATE (NGINX's
-# per-client rate limit; default 1000r/s; `off` for none).
+# per-client rate limit; default 1000r/s; `off` for none), CHIRP_STACK_ADDRESS_LIMITS (the
+# services' limits per client address, such as `100/1m`; default `off`, since every
+# client of a local stack is 127.0.0.1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -155,6 +157,14 @@ up() {
     echo "export CHIRP_TRUST_FORWARDED_FOR=true"
     # Every process that mints ids leases a worker id of its own from PostgreSQL.
     echo "export CHIRP_WORKER_ID=auto"
+    # Calls between the services carry a secret of this stack's own.
+    echo "export CHIRP_INTERNAL_SECRET=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')"
+    # Every client of a local stack is 127.0.0.1 (the tests, the benchmark): the limits
+    # per client address would count them all as one. Per account and per user stay on.
+    local per_address=${CHIRP_STACK_ADDRESS_LIMITS:-off}
+    for limit in SIGNUP REQUEST WRITE LOGIN; do
+      echo "export CHIRP_${limit}_LIMIT_PER_ADDRESS=$per_address"
+    done
     [ -z "$otlp" ] || echo "export OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$otlp"
   } >"$state/services.env"
   for s in "${services[@]}"; do
@@ -195,11 +205,11 @@ http {
     scgi_temp_path $state/nginx/tmp;
     map \$binary_remote_addr \$chirp_rate_key { default $rate_key; }
     limit_req_zone \$chirp_rate_key zone=chirp_api:10m rate=$rate;
-    upstream chirp_auth   { server 127.0.0.1:${port[auth]}; keepalive 128; }
-    upstream chirp_write  { server 127.0.0.1:${port[write]}; keepalive 128; }
-    upstream chirp_graph  { server 127.0.0.1:${port[graph]}; keepalive 128; }
-    upstream chirp_read   { server 127.0.0.1:${port[read]}; keepalive 128; }
-    upstream chirp_search { server 127.0.0.1:${port[search]}; keepalive 128; }
+    upstream chirp_auth   { server 127.0.0.1:${port[auth]}; keepalive 128; keepalive_timeout 60s; }
+    upstream chirp_write  { server 127.0.0.1:${port[write]}; keepalive 128; keepalive_timeout 60s; }
+    upstream chirp_graph  { server 127.0.0.1:${port[graph]}; keepalive 128; keepalive_timeout 60s; }
+    upstream chirp_read   { server 127.0.0.1:${port[read]}; keepalive 128; keepalive_timeout 60s; }
+    upstream chirp_search { server 127.0.0.1:${port[search]}; keepalive 128; keepalive_timeout 60s; }
     server {
         listen 127.0.0.1:$gw;
         include $root/deploy/nginx/chirp-routes.conf;

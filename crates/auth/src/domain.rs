@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use chirp_core::text;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct Invalid(pub String);
@@ -99,7 +101,8 @@ impl fmt::Debug for Password {
     }
 }
 
-/// 1–50 characters, not only white space, no control characters; trimmed.
+/// 1–50 characters, trimmed, with something visible; no control characters, no
+/// bidirectional overrides or isolates, no zero-width characters but the joiners.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DisplayName(String);
 
@@ -113,6 +116,19 @@ impl DisplayName {
         if t.chars().any(char::is_control) {
             return Err(Invalid(
                 "display_name may not contain control characters".into(),
+            ));
+        }
+        if t.chars()
+            .any(|c| text::is_bidi_control(c) || text::is_invisible_in_names(c))
+        {
+            return Err(Invalid(
+                "display_name may not contain bidirectional overrides or invisible characters"
+                    .into(),
+            ));
+        }
+        if !t.chars().any(text::is_visible) {
+            return Err(Invalid(
+                "display_name must contain a visible character".into(),
             ));
         }
         Ok(DisplayName(t.to_owned()))
@@ -183,5 +199,25 @@ mod tests {
         assert!(DisplayName::parse("   ").is_err());
         assert!(DisplayName::parse(&"x".repeat(51)).is_err());
         assert!(DisplayName::parse("a\u{7}b").is_err());
+    }
+
+    #[test]
+    fn display_names_refuse_overrides_and_invisibles_but_keep_joiners() {
+        // "Ada" shown, "gnp.exe" held: the override reverses what follows it.
+        for bad in [
+            "Ada\u{202E}exe.gnp",
+            "Ada\u{2067}x\u{2069}",
+            "A\u{200B}da",
+            "\u{FEFF}Ada",
+            "A\u{2060}da",
+            "\u{200D}",
+            "\u{FE0F}\u{200C}",
+        ] {
+            assert!(DisplayName::parse(bad).is_err(), "{bad:?}");
+        }
+        // A family emoji is joined by U+200D; Persian spells with U+200C.
+        for ok in ["👩\u{200D}👩\u{200D}👧", "می\u{200C}خواهم", "שלום Ada"] {
+            assert!(DisplayName::parse(ok).is_ok(), "{ok:?}");
+        }
     }
 }

@@ -1,9 +1,10 @@
 //! AuthService: identities and passwords (argon2id), EdDSA access tokens served as JWKS,
-//! refresh sessions with rotation and reuse detection, and login throttling.
+//! refresh sessions with rotation and reuse detection, and the limits on logins and signups.
 
 pub mod adapters;
 pub mod domain;
 pub mod keys;
+mod login;
 pub mod passwords;
 pub mod ports;
 pub mod routes;

@@ -1,5 +1,5 @@
 //! What AuthService needs from storage. Deployed: MongoDB (identities), PostgreSQL
-//! (public profiles), Redis (sessions, throttles). Embedded: SQLite and memory.
+//! (public profiles), Redis (sessions). Embedded: SQLite and memory.
 
 use async_trait::async_trait;
 use chirp_core::events::Event;
@@ -90,13 +90,4 @@ pub trait SessionStore: Send + Sync {
     async fn revoke(&self, session: Id) -> StoreResult<()>;
     /// Whether `token` is one of its session's tokens, used or not.
     async fn knows(&self, token: &TokenRef) -> StoreResult<bool>;
-}
-
-/// Counts of recent failed logins, per key (an account, a client address).
-#[async_trait]
-pub trait LoginThrottle: Send + Sync {
-    /// Failures of `key` at or after `since_ms`, and the time of the oldest of them.
-    async fn failures(&self, key: &str, since_ms: i64) -> StoreResult<(u32, Option<i64>)>;
-    async fn record_failure(&self, key: &str, at_ms: i64, window_ms: i64) -> StoreResult<()>;
-    async fn clear(&self, key: &str) -> StoreResult<()>;
 }

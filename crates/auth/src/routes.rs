@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::{FromRef, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -13,7 +13,7 @@ use chirp_core::token::TokenVerifier;
 use chirp_core::ApiResult;
 use serde::Deserialize;
 
-use crate::service::{AuthService, SignupRequest};
+use crate::service::{AuthService, SignupRequest, Tokens};
 
 #[derive(Clone)]
 pub struct AuthState {
@@ -52,20 +52,28 @@ struct SignupBody {
     display_name: Option<String>,
 }
 
+/// Responses that carry tokens: no cache, shared or private, may keep them (RFC 6749 5.1).
+fn tokens_response(status: StatusCode, tokens: Tokens) -> impl IntoResponse {
+    let no_store = [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::PRAGMA, "no-cache"),
+    ];
+    (status, no_store, Json(tokens))
+}
+
 async fn signup(
     State(s): State<AuthState>,
+    ClientAddr(client): ClientAddr,
     ApiJson(b): ApiJson<SignupBody>,
 ) -> ApiResult<impl IntoResponse> {
-    let tokens = s
-        .auth
-        .signup(SignupRequest {
-            handle: b.handle,
-            email: b.email,
-            password: b.password,
-            display_name: b.display_name,
-        })
-        .await?;
-    Ok((StatusCode::CREATED, Json(tokens)))
+    let request = SignupRequest {
+        handle: b.handle,
+        email: b.email,
+        password: b.password,
+        display_name: b.display_name,
+    };
+    let tokens = s.auth.signup(request, client).await?;
+    Ok(tokens_response(StatusCode::CREATED, tokens))
 }
 
 #[derive(Deserialize)]
@@ -79,7 +87,8 @@ async fn login(
     ClientAddr(client): ClientAddr,
     ApiJson(b): ApiJson<LoginBody>,
 ) -> ApiResult<impl IntoResponse> {
-    Ok(Json(s.auth.login(&b.login, &b.password, client).await?))
+    let tokens = s.auth.login(&b.login, &b.password, client).await?;
+    Ok(tokens_response(StatusCode::OK, tokens))
 }
 
 #[derive(Deserialize)]
@@ -91,7 +100,8 @@ async fn refresh(
     State(s): State<AuthState>,
     ApiJson(b): ApiJson<RefreshBody>,
 ) -> ApiResult<impl IntoResponse> {
-    Ok(Json(s.auth.refresh(&b.refresh_token).await?))
+    let tokens = s.auth.refresh(&b.refresh_token).await?;
+    Ok(tokens_response(StatusCode::OK, tokens))
 }
 
 async fn logout(
@@ -108,7 +118,7 @@ async fn me(State(s): State<AuthState>, caller: AuthUser) -> ApiResult<impl Into
 
 async fn jwks(State(s): State<AuthState>) -> impl IntoResponse {
     (
-        [(axum::http::header::CACHE_CONTROL, "public, max-age=300")],
+        [(header::CACHE_CONTROL, "public, max-age=300")],
         Json(s.auth.verifier.jwks()),
     )
 }

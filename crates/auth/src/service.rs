@@ -1,5 +1,5 @@
-//! AuthService's logic: signup, login with throttling, refresh rotation with reuse
-//! detection, logout. Storage is behind the ports; this file decides.
+//! AuthService's logic: signup, refresh rotation with reuse detection, logout (login, with
+//! its limits, is `login.rs`). Storage is behind the ports; this file decides.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -10,6 +10,7 @@ use base64::Engine;
 use chirp_core::events::{Event, EventBody};
 use chirp_core::http::metrics::CounterMetric;
 use chirp_core::http::Telemetry;
+use chirp_core::limits::{address_key, count_attempt, Limit, Limiter};
 use chirp_core::model::User;
 use chirp_core::peers::Directory;
 use chirp_core::time::{now_ms, rfc3339};
@@ -24,29 +25,31 @@ use crate::domain::{DisplayName, Email, Handle, Password};
 use crate::keys::SigningKeys;
 use crate::passwords::PasswordHashing;
 use crate::ports::{
-    CreateError, Identity, IdentityStore, LoginThrottle, ProfileStore, PublicProfile, Rotation,
-    SessionStore, TokenRef,
+    CreateError, Identity, IdentityStore, ProfileStore, PublicProfile, Rotation, SessionStore,
+    TokenRef,
 };
 
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
-    /// Failed logins on one account allowed per window.
-    pub account_failures: u32,
-    /// Failed logins from one client address allowed per window.
-    pub address_failures: u32,
-    pub throttle_window: Duration,
+    /// Logins tried on one account (failed, or being checked) per window.
+    pub login_per_account: Limit,
+    /// Logins tried from one client address (failed, or being checked) per window.
+    pub login_per_address: Limit,
+    /// Signups from one client address per window.
+    pub signup_per_address: Limit,
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
+        let quarter_hour = Duration::from_secs(15 * 60);
         AuthConfig {
-            access_ttl: Duration::from_secs(15 * 60),
+            access_ttl: quarter_hour,
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
-            account_failures: 10,
-            address_failures: 100,
-            throttle_window: Duration::from_secs(15 * 60),
+            login_per_account: Limit::new(10, quarter_hour),
+            login_per_address: Limit::new(100, quarter_hour),
+            signup_per_address: Limit::new(5, Duration::from_secs(30 * 60)),
         }
     }
 }
@@ -98,7 +101,8 @@ pub struct AuthService {
     pub identities: Arc<dyn IdentityStore>,
     pub profiles: Arc<dyn ProfileStore>,
     pub sessions: Arc<dyn SessionStore>,
-    pub throttle: Arc<dyn LoginThrottle>,
+    /// Attempts at logins and signups, per account and per client address.
+    pub limiter: Arc<dyn Limiter>,
     /// Users with their counts, for the `user` of a token response.
     pub directory: Arc<dyn Directory>,
     pub passwords: PasswordHashing,
@@ -119,7 +123,10 @@ fn email_taken() -> ApiError {
 }
 
 impl AuthService {
-    pub async fn signup(&self, req: SignupRequest) -> ApiResult<Tokens> {
+    /// A new account, and a session of it. `client` is the address it came from: each
+    /// address may sign up so many accounts per window (counted once the input is valid,
+    /// before the password is hashed).
+    pub async fn signup(&self, req: SignupRequest, client: Option<IpAddr>) -> ApiResult<Tokens> {
         let invalid = |e: crate::domain::Invalid| ApiError::Unprocessable(e.0);
         let handle = Handle::parse(&req.handle).map_err(invalid)?;
         let email = Email::parse(&req.email).map_err(invalid)?;
@@ -128,11 +135,13 @@ impl AuthService {
             Some(d) => DisplayName::parse(d).map_err(invalid)?,
             None => DisplayName::from_handle(&handle),
         };
-        let hash = self
-            .passwords
-            .hash(password.expose().to_owned())
-            .await
-            .map_err(ApiError::internal)?;
+        if let Some(ip) = client {
+            let key = format!("signup:address:{}", address_key(ip));
+            let limit = self.config.signup_per_address;
+            let detail = "too many signups from this address; try again later";
+            count_attempt(&*self.limiter, &key, limit, now_ms(), detail).await?;
+        }
+        let hash = self.passwords.hash(password.expose().to_owned()).await?;
         let id = self.ids.next_id()?;
         let created_at_ms = now_ms();
         let identity = Identity {
@@ -198,78 +207,6 @@ impl AuthService {
         Ok(self.tokens(user, session, refresh_token))
     }
 
-    pub async fn login(
-        &self,
-        login: &str,
-        password: &str,
-        client: Option<IpAddr>,
-    ) -> ApiResult<Tokens> {
-        let outcome = self.try_login(login, password, client).await;
-        match &outcome {
-            Ok(_) => self.logins.success.inc(),
-            Err(ApiError::Unauthorized(_)) => self.logins.failure.inc(),
-            Err(ApiError::TooManyRequests { .. }) => self.logins.throttled.inc(),
-            Err(_) => 0,
-        };
-        outcome
-    }
-
-    async fn try_login(
-        &self,
-        login: &str,
-        password: &str,
-        client: Option<IpAddr>,
-    ) -> ApiResult<Tokens> {
-        let now = now_ms();
-        let window = self.config.throttle_window.as_millis() as i64;
-        let account_key = format!("login:account:{}", login.to_lowercase());
-        let address_key = client.map(|ip| format!("login:address:{ip}"));
-        self.check_throttle(&account_key, self.config.account_failures, now, window)
-            .await?;
-        if let Some(k) = &address_key {
-            self.check_throttle(k, self.config.address_failures, now, window)
-                .await?;
-        }
-        let found = self.identities.find_by_login(login).await?;
-        // Verify even when there is no such account, so both cases take as long.
-        let ok = self
-            .passwords
-            .verify(
-                password.to_owned(),
-                found.as_ref().map(|i| i.password_hash.clone()),
-            )
-            .await
-            .map_err(ApiError::internal)?;
-        let identity = match (ok, found) {
-            (true, Some(identity)) => identity,
-            _ => {
-                self.throttle
-                    .record_failure(&account_key, now, window)
-                    .await?;
-                if let Some(k) = &address_key {
-                    self.throttle.record_failure(k, now, window).await?;
-                }
-                return Err(ApiError::Unauthorized("wrong login or password".into()));
-            }
-        };
-        self.throttle.clear(&account_key).await?;
-        let user = self.user(identity.id).await?;
-        self.open_session(user).await
-    }
-
-    async fn check_throttle(&self, key: &str, limit: u32, now: i64, window: i64) -> ApiResult<()> {
-        let (count, oldest) = self.throttle.failures(key, now - window).await?;
-        if count >= limit {
-            let until = oldest.unwrap_or(now) + window;
-            let wait_ms = (until - now).max(1000) as u64;
-            return Err(ApiError::TooManyRequests {
-                detail: "too many failed logins; try again later".into(),
-                retry_after: Duration::from_millis(wait_ms.div_ceil(1000) * 1000),
-            });
-        }
-        Ok(())
-    }
-
     pub async fn refresh(&self, refresh_token: &str) -> ApiResult<Tokens> {
         let invalid = || ApiError::Unauthorized("the refresh token is invalid".into());
         let old = token_ref(refresh_token).ok_or_else(invalid)?;
@@ -310,7 +247,7 @@ impl AuthService {
             .ok_or_else(|| ApiError::NotFound("no such user".into()))
     }
 
-    async fn open_session(&self, user: User) -> ApiResult<Tokens> {
+    pub(crate) async fn open_session(&self, user: User) -> ApiResult<Tokens> {
         let (session, token) = self.start_session(user.id).await?;
         Ok(self.tokens(user, session, token))
     }

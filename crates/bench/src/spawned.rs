@@ -21,6 +21,23 @@ impl Spawned {
     }
 }
 
+/// Every limit per account, user and address off: the load is one client, on one
+/// address, and far faster than any person.
+const NO_LIMITS: [&str; 12] = [
+    "--login-limit-per-account",
+    "off",
+    "--login-limit-per-address",
+    "off",
+    "--signup-limit-per-address",
+    "off",
+    "--request-limit-per-address",
+    "off",
+    "--write-limit-per-user",
+    "off",
+    "--write-limit-per-address",
+    "off",
+];
+
 /// Starts `chirp all` on a free loopback port (its output in `chirp.log` under `--out`)
 /// and waits up to a minute for it to be ready: its base URL, and the process.
 pub async fn spawn(args: &Args) -> anyhow::Result<(String, Spawned)> {
@@ -40,6 +57,7 @@ pub async fn spawn(args: &Args) -> anyhow::Result<(String, Spawned)> {
         // The run outlasts the default 15-minute access tokens.
         .args(["--access-token-ttl-secs", "86400"])
         .arg("--insecure-fast-hashing")
+        .args(NO_LIMITS)
         .env("RUST_LOG", "warn")
         .stdout(log.try_clone()?)
         .stderr(log)

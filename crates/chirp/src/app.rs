@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::Router;
-use chirp_core::http::{finish, serve::serve};
+use chirp_core::http::finish;
+use chirp_core::http::serve::{serve, ServeOptions};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -27,6 +28,8 @@ pub struct Application {
     system: Arc<System>,
     /// How long a graceful stop may take in all.
     shutdown_timeout: Duration,
+    /// The bounds on connections, and on the drain that starts a stop.
+    serve_options: ServeOptions,
 }
 
 impl Application {
@@ -54,6 +57,7 @@ impl Application {
             internal,
             system,
             shutdown_timeout: Duration::from_secs(settings.shutdown_timeout_secs),
+            serve_options: settings.serve_options(),
         })
     }
 
@@ -73,28 +77,20 @@ impl Application {
     }
 
     /// Serves until `stop`, then stops within the shutdown deadline: requests in flight
-    /// finish, the background workers stop (relays make a last pass, consumers commit
-    /// what they finished), the stores close. What has not finished by the deadline is
-    /// left (and the binary exits; see `main`).
+    /// finish (within the drain timeout, after which their connections are closed), the
+    /// background workers stop (relays make a last pass, consumers commit what they
+    /// finished), the stores close. What has not finished by the deadline is left (and
+    /// the binary exits; see `main`).
     pub async fn run_until_stopped(self, stop: CancellationToken) -> anyhow::Result<()> {
         let workers_stop = CancellationToken::new();
         let mut workers = JoinSet::new();
         self.system.spawn_workers(&workers_stop, &mut workers);
+        let options = self.serve_options;
         let internal = self
             .internal
-            .map(|(listener, router)| tokio::spawn(serve(listener, router, stop.clone())));
-        // Requests in flight get half the deadline to finish; connections still open
-        // after it are left (they end with the process).
-        let drain = self.shutdown_timeout / 2;
-        let public = serve(self.listener, self.router, stop.clone());
-        tokio::pin!(public);
-        let served = tokio::select! {
-            served = &mut public => served,
-            _ = after_stop(&stop, drain) => {
-                tracing::warn!("requests still in flight after {drain:?}; stopping without them");
-                Ok(())
-            }
-        };
+            .map(|(listener, router)| tokio::spawn(serve(listener, router, stop.clone(), options)));
+        let served = serve(self.listener, self.router, stop.clone(), options).await;
+        let drain = options.drain_timeout;
         let stopping = Instant::now();
         let left = || (self.shutdown_timeout - drain).saturating_sub(stopping.elapsed());
         if let Some(internal) = internal {
@@ -119,12 +115,6 @@ impl Application {
         }
         served.context("serving HTTP")
     }
-}
-
-/// Resolves `after` the stop.
-async fn after_stop(stop: &CancellationToken, after: Duration) {
-    stop.cancelled().await;
-    tokio::time::sleep(after).await;
 }
 
 async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {

@@ -45,6 +45,12 @@ impl Command {
         self == Command::All || self == service
     }
 
+    /// Whether the role answers public API routes (FanoutService and TimelineService have
+    /// none).
+    pub fn has_public_api(self) -> bool {
+        !matches!(self, Command::Fanout | Command::Timeline)
+    }
+
     /// The services whose `/internal/v1` routes other processes call.
     pub fn has_internal_routes(self) -> bool {
         matches!(self, Command::Graph | Command::Timeline | Command::Read)

@@ -29,6 +29,9 @@ pub enum ApiError {
     /// 413: the body is over the limit.
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// 408: the client did not send its request body in time.
+    #[error("{0}")]
+    RequestTimeout(String),
     /// 415: a body that does not say it is JSON.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -38,6 +41,13 @@ pub enum ApiError {
     /// 429: try again after the given time.
     #[error("{detail}")]
     TooManyRequests {
+        detail: String,
+        retry_after: Duration,
+    },
+    /// 503: the server takes no more work of this kind at the moment; try again after
+    /// the given time.
+    #[error("{detail}")]
+    Busy {
         detail: String,
         retry_after: Duration,
     },
@@ -71,10 +81,11 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Busy { .. } | ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -90,7 +101,7 @@ impl ApiError {
         ApiError::Internal(source.into())
     }
 
-    fn type_slug(&self) -> &'static str {
+    pub fn type_slug(&self) -> &'static str {
         match self {
             ApiError::BadRequest(_) => "bad-request",
             ApiError::Unauthorized(_) => "unauthorized",
@@ -98,9 +109,11 @@ impl ApiError {
             ApiError::NotFound(_) => "not-found",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "payload-too-large",
+            ApiError::RequestTimeout(_) => "request-timeout",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::Unprocessable(_) => "validation-failed",
             ApiError::TooManyRequests { .. } => "rate-limited",
+            ApiError::Busy { .. } => "busy",
             ApiError::Unavailable { .. } => "dependency-unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -142,7 +155,9 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let mut res = problem_response(status, self.type_slug(), detail);
-        if let ApiError::TooManyRequests { retry_after, .. } = &self {
+        if let ApiError::TooManyRequests { retry_after, .. } | ApiError::Busy { retry_after, .. } =
+            &self
+        {
             let secs = retry_after.as_secs().max(1);
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                 res.headers_mut().insert(header::RETRY_AFTER, v);

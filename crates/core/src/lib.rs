@@ -12,6 +12,9 @@ mod event_log_suite;
 pub mod events;
 pub mod http;
 pub mod id;
+pub mod limits;
+#[cfg(test)]
+mod limits_suite;
 pub mod migrations;
 pub mod model;
 pub mod outbox;
@@ -21,6 +24,7 @@ pub mod page;
 pub mod peers;
 pub mod peers_http;
 pub mod store;
+pub mod text;
 pub mod time;
 pub mod timed;
 pub mod token;

@@ -91,6 +91,34 @@ impl TryFrom<PageParams> for PageRequest {
     }
 }
 
+/// The largest page a peer may ask of an internal route (FanoutService reads followers in
+/// batches of this many).
+pub const MAX_INTERNAL_LIMIT: usize = 1000;
+
+/// The query of an internal route that pages: `limit` (1 to [`MAX_INTERNAL_LIMIT`]) and
+/// the key to page below.
+#[derive(Debug, Deserialize)]
+pub struct InternalPageQuery {
+    pub limit: usize,
+    pub before: Option<u64>,
+}
+
+impl TryFrom<InternalPageQuery> for PageRequest {
+    type Error = ApiError;
+
+    fn try_from(q: InternalPageQuery) -> Result<Self, ApiError> {
+        if !(1..=MAX_INTERNAL_LIMIT).contains(&q.limit) {
+            return Err(ApiError::BadRequest(format!(
+                "limit must be a whole number from 1 to {MAX_INTERNAL_LIMIT}"
+            )));
+        }
+        Ok(PageRequest {
+            limit: q.limit,
+            before: q.before,
+        })
+    }
+}
+
 /// One page of a list.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Page<T> {

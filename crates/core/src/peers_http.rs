@@ -16,6 +16,9 @@ use crate::model::{FollowCounts, Post, User};
 use crate::page::PageRequest;
 use crate::peers::{Directory, GraphPage, SocialGraph, TimelineEntry, Timelines};
 
+/// The header a call to a peer's internal API carries the services' shared secret in.
+pub const INTERNAL_SECRET_HEADER: &str = "chirp-internal-secret";
+
 /// A peer service at a base URL.
 #[derive(Clone)]
 pub struct Peer {
@@ -25,10 +28,18 @@ pub struct Peer {
 }
 
 impl Peer {
-    pub fn new(name: &'static str, base: &str) -> anyhow::Result<Self> {
+    /// The client of `name` at `base`, sending `secret` with every call when there is one.
+    pub fn new(name: &'static str, base: &str, secret: Option<&str>) -> anyhow::Result<Self> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(secret) = secret {
+            let mut value = reqwest::header::HeaderValue::from_str(secret)?;
+            value.set_sensitive(true);
+            headers.insert(INTERNAL_SECRET_HEADER, value);
+        }
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(5))
+            .default_headers(headers)
             .build()?;
         Ok(Peer {
             http,

@@ -2,7 +2,7 @@
 //! [`Timed`], whose every call runs in a client span of its own and is counted into
 //! `chirp_dependency_duration_seconds` and, when it fails, `chirp_dependency_errors_total`,
 //! by dependency and operation. Each crate implements its own ports for `Timed<dyn Port>`;
-//! the ports of this crate (outboxes, the event log, peer services) are timed here.
+//! the ports of this crate (outboxes, the event log, peer services, limits) are timed here.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,10 +15,12 @@ use crate::error::ApiError;
 use crate::events::{Event, EventConsumer, EventLog, Topic};
 use crate::http::metrics::{Buckets, Telemetry};
 use crate::id::Id;
+use crate::limits::{Attempt, Limit, Limiter};
 use crate::model::{FollowCounts, Post, User};
 use crate::outbox::{OutboxSource, PendingEvent};
 use crate::page::PageRequest;
 use crate::peers::{Directory, GraphPage, SocialGraph, TimelineEntry, Timelines};
+use crate::store::StoreResult;
 
 /// Latency and errors of the calls the process that runs `service` makes.
 #[derive(Clone)]
@@ -199,5 +201,20 @@ impl Timelines for Timed<dyn Timelines> {
     async fn purge(&self, follower: Id, followee: Id) -> Result<(), ApiError> {
         self.time("purge", self.inner.purge(follower, followee))
             .await
+    }
+}
+
+#[async_trait]
+impl Limiter for Timed<dyn Limiter> {
+    async fn attempt(&self, key: &str, now_ms: i64, limit: Limit) -> StoreResult<Attempt> {
+        self.time("limit_attempt", self.inner.attempt(key, now_ms, limit))
+            .await
+    }
+    async fn forgive(&self, key: &str, id: &str) -> StoreResult<()> {
+        self.time("limit_forgive", self.inner.forgive(key, id))
+            .await
+    }
+    async fn clear(&self, key: &str) -> StoreResult<()> {
+        self.time("limit_clear", self.inner.clear(key)).await
     }
 }

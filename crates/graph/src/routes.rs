@@ -80,16 +80,12 @@ async fn following(
 /// fanout, timelines and reads need it.
 pub fn internal_router(graph: Arc<GraphService>) -> Router {
     use chirp_core::http::ApiJson;
+    use chirp_core::page::InternalPageQuery;
     use chirp_core::peers::SocialGraph;
     use chirp_core::peers_http::{CountsWire, GraphPageWire, Ids};
     use chirp_core::Id;
     use serde::Deserialize;
 
-    #[derive(Deserialize)]
-    struct PageQuery {
-        limit: usize,
-        before: Option<u64>,
-    }
     #[derive(Deserialize)]
     struct Above {
         above: Option<u64>,
@@ -97,12 +93,9 @@ pub fn internal_router(graph: Arc<GraphService>) -> Router {
     async fn followers(
         State(g): State<Arc<GraphService>>,
         PathId(id): PathId,
-        ApiQuery(q): ApiQuery<PageQuery>,
+        ApiQuery(q): ApiQuery<InternalPageQuery>,
     ) -> ApiResult<impl IntoResponse> {
-        let page = PageRequest {
-            limit: q.limit,
-            before: q.before,
-        };
+        let page = PageRequest::try_from(q)?;
         Ok(Json(GraphPageWire::from(
             SocialGraph::followers(g.as_ref(), id, page).await?,
         )))

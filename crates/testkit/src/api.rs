@@ -62,7 +62,9 @@ impl Api {
         req.send().await.with_context(|| format!("{method} {path}"))
     }
 
-    /// Signs up `handle`; the session, or why not.
+    /// Signs up `handle`; the session, or why not. While the server is busy hashing other
+    /// passwords (503 `busy`, when many sign up at once), it waits as `Retry-After` says
+    /// and tries again, for a minute at most: what a client of many signups does.
     pub async fn signup(
         &self,
         handle: &str,
@@ -70,9 +72,18 @@ impl Api {
         password: &str,
     ) -> anyhow::Result<Session> {
         let body = json!({"handle": handle, "email": email, "password": password});
-        let res = self
-            .send(Method::POST, "/api/v1/auth/signup", None, Some(&body))
-            .await?;
+        let patience = std::time::Instant::now();
+        let res = loop {
+            let res = self
+                .send(Method::POST, "/api/v1/auth/signup", None, Some(&body))
+                .await?;
+            match busy_for(&res) {
+                Some(wait) if patience.elapsed() < std::time::Duration::from_secs(60) => {
+                    tokio::time::sleep(wait).await;
+                }
+                _ => break res,
+            }
+        };
         let t = expect(res, StatusCode::CREATED)
             .await
             .with_context(|| format!("signup of {handle}"))?;
@@ -162,6 +173,22 @@ impl Api {
             .await
             .with_context(|| format!("reading {url}"))
     }
+}
+
+/// How long to wait before asking again, when `res` is a 503 that says the server is busy
+/// for a moment (with `Retry-After`), not that something it needs is down.
+pub fn busy_for(res: &Response) -> Option<std::time::Duration> {
+    if res.status() != StatusCode::SERVICE_UNAVAILABLE {
+        return None;
+    }
+    let secs: u64 = res
+        .headers()
+        .get("retry-after")?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()?;
+    Some(std::time::Duration::from_secs(secs.clamp(1, 10)))
 }
 
 /// The body of `res`, which must have status `want` (null for an empty body).

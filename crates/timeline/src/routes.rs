@@ -8,11 +8,10 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chirp_core::http::{ApiJson, ApiQuery, PathId};
-use chirp_core::page::PageRequest;
+use chirp_core::page::{InternalPageQuery, PageRequest};
 use chirp_core::peers::{TimelineEntry, Timelines};
 use chirp_core::peers_http::Delivery;
 use chirp_core::{ApiError, ApiResult, Id};
-use serde::Deserialize;
 
 use crate::service::TimelineService;
 
@@ -29,21 +28,12 @@ pub fn internal_router(timelines: Arc<TimelineService>) -> Router {
         .with_state(timelines)
 }
 
-#[derive(Deserialize)]
-struct PageQuery {
-    limit: usize,
-    before: Option<u64>,
-}
-
 async fn page(
     State(t): State<Arc<TimelineService>>,
     PathId(user): PathId,
-    ApiQuery(q): ApiQuery<PageQuery>,
+    ApiQuery(q): ApiQuery<InternalPageQuery>,
 ) -> ApiResult<Json<Vec<Id>>> {
-    let page = PageRequest {
-        limit: q.limit,
-        before: q.before,
-    };
+    let page = PageRequest::try_from(q)?;
     Ok(Json(Timelines::page(t.as_ref(), user, page).await?))
 }
 

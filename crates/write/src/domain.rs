@@ -1,6 +1,7 @@
 //! The text of a post and the idempotency key of a create: values that can only be valid.
 
-/// 1–280 characters (Unicode scalar values), not only white space.
+/// 1–280 characters (Unicode scalar values), not only white space, no control characters
+/// but new lines and tabs, no bidirectional overrides or isolates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PostText(String);
 
@@ -19,6 +20,13 @@ impl PostText {
         }
         if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
             return Err("text may not contain control characters".into());
+        }
+        if s.chars().any(chirp_core::text::is_bidi_control) {
+            return Err(
+                "text may not contain bidirectional overrides or isolates (U+202A-U+202E, \
+                 U+2066-U+2069)"
+                    .into(),
+            );
         }
         Ok(PostText(s.to_owned()))
     }
@@ -69,6 +77,14 @@ mod tests {
         for bad in ["", " ", "\n\t ", "\u{3000}", "bell\u{7}"] {
             assert!(PostText::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn bidi_overrides_are_refused_and_joiners_kept() {
+        assert!(PostText::parse("see https://x.example/\u{202E}gpj.exe").is_err());
+        assert!(PostText::parse("a \u{2066}isolated\u{2069} word").is_err());
+        assert!(PostText::parse("family 👩\u{200D}👩\u{200D}👧").is_ok());
+        assert!(PostText::parse("עברית and English").is_ok());
     }
 
     #[test]

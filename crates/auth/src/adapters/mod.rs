@@ -1,4 +1,3 @@
-pub mod memory;
 pub mod mongo;
 pub mod postgres;
 pub mod redis;

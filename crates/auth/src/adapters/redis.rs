@@ -1,18 +1,16 @@
-//! Refresh sessions and login throttles in Redis: the deployed adapters.
+//! Refresh sessions in Redis: the deployed adapter.
 //!
 //! A session is `sess:{S}` (user, revoked) and one hash per token, `sess:{S}:t:<sha256>`
 //! (used, expires), all tagged `{S}` so that a rotation is one script on one slot. Keys
-//! expire with the last token of their session. A throttle is a sorted set of failure
-//! times, `throttle:{<key>}`, trimmed to its window and expiring with it.
+//! expire with the last token of their session.
 
 use async_trait::async_trait;
 use chirp_core::deployed::redis::Redis;
 use chirp_core::store::{StoreError, StoreResult};
 use chirp_core::Id;
-use rand::RngCore;
 use redis::Script;
 
-use crate::ports::{LoginThrottle, Rotation, SessionStore, TokenRef};
+use crate::ports::{Rotation, SessionStore, TokenRef};
 
 const START: &str = r"
 redis.call('HSET', KEYS[1], 'user', ARGV[1], 'revoked', '0')
@@ -135,81 +133,5 @@ impl SessionStore for RedisSessions {
             .arg(self.token_key(token))
             .query_async(&mut c)
             .await?)
-    }
-}
-
-pub struct RedisThrottle {
-    redis: Redis,
-}
-
-impl RedisThrottle {
-    pub fn new(redis: Redis) -> Self {
-        RedisThrottle { redis }
-    }
-
-    fn key(&self, key: &str) -> String {
-        // Braces in the throttled key would break the hash tag; they cannot occur in the
-        // keys AuthService makes, but strip them anyway.
-        let safe: String = key.chars().filter(|c| *c != '{' && *c != '}').collect();
-        self.redis.key("throttle", safe, "")
-    }
-}
-
-#[async_trait]
-impl LoginThrottle for RedisThrottle {
-    async fn failures(&self, key: &str, since_ms: i64) -> StoreResult<(u32, Option<i64>)> {
-        let mut c = self.redis.conn().await?;
-        let k = self.key(key);
-        let count: u32 = redis::cmd("ZCOUNT")
-            .arg(&k)
-            .arg(since_ms)
-            .arg("+inf")
-            .query_async(&mut c)
-            .await?;
-        let oldest: Vec<(String, f64)> = redis::cmd("ZRANGEBYSCORE")
-            .arg(&k)
-            .arg(since_ms)
-            .arg("+inf")
-            .arg("WITHSCORES")
-            .arg("LIMIT")
-            .arg(0)
-            .arg(1)
-            .query_async(&mut c)
-            .await?;
-        Ok((count, oldest.first().map(|(_, at)| *at as i64)))
-    }
-
-    async fn record_failure(&self, key: &str, at_ms: i64, window_ms: i64) -> StoreResult<()> {
-        let mut c = self.redis.conn().await?;
-        let k = self.key(key);
-        let nonce = rand::rngs::OsRng.next_u64();
-        let _: () = redis::pipe()
-            .atomic()
-            .cmd("ZADD")
-            .arg(&k)
-            .arg(at_ms)
-            .arg(format!("{at_ms}-{nonce:016x}"))
-            .ignore()
-            .cmd("ZREMRANGEBYSCORE")
-            .arg(&k)
-            .arg("-inf")
-            .arg(format!("({}", at_ms - window_ms))
-            .ignore()
-            .cmd("PEXPIRE")
-            .arg(&k)
-            .arg(window_ms)
-            .ignore()
-            .query_async(&mut c)
-            .await?;
-        Ok(())
-    }
-
-    async fn clear(&self, key: &str) -> StoreResult<()> {
-        let mut c = self.redis.conn().await?;
-        let _: () = redis::cmd("DEL")
-            .arg(self.key(key))
-            .query_async(&mut c)
-            .await?;
-        Ok(())
     }
 }

@@ -8,13 +8,10 @@ use chirp_core::embedded::sqlite::SqliteDb;
 use chirp_core::Id;
 use chirp_testkit::TestRedisPrefix;
 
-use super::memory::MemoryThrottle;
 use super::mongo::MongoIdentities;
-use super::redis::{RedisSessions, RedisThrottle};
+use super::redis::RedisSessions;
 use super::sqlite::SqliteAuthStore;
-use crate::ports::{
-    CreateError, Identity, IdentityStore, LoginThrottle, Rotation, SessionStore, TokenRef,
-};
+use crate::ports::{CreateError, Identity, IdentityStore, Rotation, SessionStore, TokenRef};
 
 async fn sqlite_store() -> (tempfile::TempDir, Arc<SqliteAuthStore>) {
     let dir = tempfile::tempdir().unwrap();
@@ -213,47 +210,5 @@ mod sessions {
         let crossed = s.rotate(&t8, &token(301, 9), now, now + HOUR).await;
         assert_eq!(crossed.unwrap(), Rotation::Invalid);
         assert!(!s.knows(&token(301, 9)).await.unwrap());
-    }
-}
-
-mod throttle {
-    use super::*;
-
-    async fn memory_throttle() -> ((), Arc<dyn LoginThrottle>) {
-        ((), Arc::new(MemoryThrottle::default()))
-    }
-
-    async fn redis_throttle() -> (TestRedisPrefix, Arc<dyn LoginThrottle>) {
-        let (prefix, redis) = redis(&chirp_testkit::redis_url());
-        (prefix, Arc::new(RedisThrottle::new(redis)))
-    }
-
-    async fn redis_cluster_throttle() -> (TestRedisPrefix, Arc<dyn LoginThrottle>) {
-        let (prefix, redis) = redis(&chirp_testkit::redis_cluster_urls());
-        (prefix, Arc::new(RedisThrottle::new(redis)))
-    }
-
-    chirp_testkit::port_suite! {
-        cases: [failures_count_within_their_window_per_key],
-        adapters: {
-            memory => memory_throttle,
-            redis => redis_throttle,
-            redis_cluster => redis_cluster_throttle,
-        },
-    }
-
-    async fn failures_count_within_their_window_per_key(t: &dyn LoginThrottle) {
-        assert_eq!(t.failures("a", 0).await.unwrap(), (0, None));
-        for at in [100, 200, 300] {
-            t.record_failure("a", at, 1_000).await.unwrap();
-        }
-        assert_eq!(t.failures("a", 0).await.unwrap(), (3, Some(100)));
-        assert_eq!(t.failures("a", 150).await.unwrap(), (2, Some(200)));
-        assert_eq!(t.failures("b", 0).await.unwrap(), (0, None));
-        // Old failures leave the window as new ones arrive.
-        t.record_failure("a", 1_250, 1_000).await.unwrap();
-        assert_eq!(t.failures("a", 0).await.unwrap(), (2, Some(300)));
-        t.clear("a").await.unwrap();
-        assert_eq!(t.failures("a", 0).await.unwrap(), (0, None));
     }
 }

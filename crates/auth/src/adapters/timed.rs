@@ -1,4 +1,4 @@
-//! Any identity, profile, session or throttle store, with every call timed into the
+//! Any identity, profile or session store, with every call timed into the
 //! dependency metrics.
 
 use async_trait::async_trait;
@@ -8,8 +8,8 @@ pub use chirp_core::timed::Timed;
 use chirp_core::Id;
 
 use crate::ports::{
-    CreateError, Identity, IdentityStore, LoginThrottle, ProfileStore, PublicProfile, Rotation,
-    SessionStore, TokenRef,
+    CreateError, Identity, IdentityStore, ProfileStore, PublicProfile, Rotation, SessionStore,
+    TokenRef,
 };
 
 #[async_trait]
@@ -75,23 +75,5 @@ impl SessionStore for Timed<dyn SessionStore> {
     }
     async fn knows(&self, token: &TokenRef) -> StoreResult<bool> {
         self.time("session_knows", self.inner().knows(token)).await
-    }
-}
-
-#[async_trait]
-impl LoginThrottle for Timed<dyn LoginThrottle> {
-    async fn failures(&self, key: &str, since_ms: i64) -> StoreResult<(u32, Option<i64>)> {
-        self.time("throttle_failures", self.inner().failures(key, since_ms))
-            .await
-    }
-    async fn record_failure(&self, key: &str, at_ms: i64, window_ms: i64) -> StoreResult<()> {
-        self.time(
-            "throttle_record_failure",
-            self.inner().record_failure(key, at_ms, window_ms),
-        )
-        .await
-    }
-    async fn clear(&self, key: &str) -> StoreResult<()> {
-        self.time("throttle_clear", self.inner().clear(key)).await
     }
 }

@@ -48,6 +48,8 @@ pub struct Backends<'s> {
     /// Posts kept in memory by the read store and forgotten by the post store, when this
     /// process owns the embedded database.
     pub(super) post_caches: Option<chirp_core::embedded::cache::PostCaches>,
+    /// The limits' counts: one for every service of the process.
+    pub(super) limiter: Option<Arc<dyn chirp_core::limits::Limiter>>,
 }
 
 impl<'s> Backends<'s> {
@@ -61,6 +63,7 @@ impl<'s> Backends<'s> {
             schemas: Vec::new(),
             sqlite_auth: None,
             post_caches: None,
+            limiter: None,
         }
     }
 

@@ -1,7 +1,10 @@
-//! The data directory: where the embedded defaults keep everything. It is made, and
-//! locked, only when a store in it is opened, so that a process on deployed stores leaves
-//! nothing there.
+//! The data directory: where the embedded defaults keep everything (password hashes,
+//! emails, refresh-token hashes, the signing key). It is made, and locked, only when a
+//! store in it is opened, so that a process on deployed stores leaves nothing there. It is
+//! the owner's alone: made 0700, its files 0600, and one found open to other accounts is
+//! closed to them at start, with a warning.
 
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -27,8 +30,7 @@ impl DataDir {
     /// `name` inside the directory, which is made and locked first.
     pub fn file(&mut self, name: &str) -> anyhow::Result<PathBuf> {
         if self.lock.is_none() {
-            std::fs::create_dir_all(&self.path)
-                .with_context(|| format!("creating {}", self.path.display()))?;
+            private_dir(&self.path)?;
             self.lock = Some(lock(&self.path, self.role)?);
         }
         Ok(self.path.join(name))
@@ -44,6 +46,51 @@ impl DataDir {
     }
 }
 
+/// Makes `dir` (0700), or closes an existing one and what is in it to other accounts.
+fn private_dir(dir: &Path) -> anyhow::Result<()> {
+    if !dir.exists() {
+        return std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating {}", dir.display()));
+    }
+    let mut opened = Vec::new();
+    close_to_others(dir, 0o700, &mut opened)?;
+    let entries = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
+    for entry in entries {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let mode = if kind.is_dir() { 0o700 } else { 0o600 };
+        if kind.is_dir() || kind.is_file() {
+            close_to_others(&entry.path(), mode, &mut opened)?;
+        }
+    }
+    if !opened.is_empty() {
+        tracing::warn!(
+            data_dir = %dir.display(),
+            tightened = ?opened,
+            "the data directory was open to other accounts; it and its files are now the owner's alone"
+        );
+    }
+    Ok(())
+}
+
+/// Sets `path` to `mode` when it grants anything to group or others, noting it in `opened`.
+fn close_to_others(path: &Path, mode: u32, opened: &mut Vec<String>) -> anyhow::Result<()> {
+    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    let had = meta.permissions().mode() & 0o777;
+    if had & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("making {} private", path.display()))?;
+        let name = path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        opened.push(format!("{name} {had:o}"));
+    }
+    Ok(())
+}
+
 /// Locks the data directory for `role`: `chirp all` keeps copies of its rows in memory
 /// (posts, timelines), which are right only while no other process writes the same
 /// databases, so it takes the directory alone (an exclusive lock); single services may
@@ -54,6 +101,7 @@ fn lock(data: &Path, role: Command) -> anyhow::Result<std::fs::File> {
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
         .open(&path)
         .with_context(|| format!("opening {}", path.display()))?;
     let locked = if role == Command::All {

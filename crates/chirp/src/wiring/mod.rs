@@ -19,6 +19,8 @@ pub mod services;
 pub mod workers;
 
 use axum::Router;
+use chirp_core::http::extract::TrustForwardedFor;
+use chirp_core::http::rate_limits::ApiLimits;
 use chirp_core::http::{Readiness, Telemetry};
 use chirp_core::timed::DependencyMetrics;
 use chirp_core::token::TokenVerifier;
@@ -45,6 +47,10 @@ pub struct System {
     remote_keys: bool,
     consumers: Vec<Consumer>,
     trust_forwarded_for: bool,
+    /// The limits on the role's public requests.
+    api_limits: Option<ApiLimits>,
+    /// What calls to the role's internal API must carry.
+    internal_secret: Option<String>,
     data: data_dir::DataDir,
 }
 
@@ -62,6 +68,17 @@ impl System {
             backends.event_log().await?;
         }
         let remote_keys = !role.runs(Command::Auth) && verifier.is_some();
+        let api_limits = match role.has_public_api() {
+            true => Some(ApiLimits {
+                limiter: backends.limiter()?,
+                requests_per_address: settings.limits.request_limit_per_address,
+                writes_per_user: settings.limits.write_limit_per_user,
+                writes_per_address: settings.limits.write_limit_per_address,
+                verifier: verifier.clone().unwrap_or_default(),
+                trust_forwarded_for: TrustForwardedFor(settings.trust_forwarded_for),
+            }),
+            false => None,
+        };
         let consumers = workers::consumers(&services);
         let joined: Vec<_> = consumers.iter().map(|c| c.joined.clone()).collect();
         let readiness = readiness::checks(
@@ -80,6 +97,8 @@ impl System {
             remote_keys,
             consumers,
             trust_forwarded_for: settings.trust_forwarded_for,
+            api_limits,
+            internal_secret: settings.internal_secret.as_ref().map(|s| s.0.clone()),
             data: backends.data,
         })
     }
@@ -91,13 +110,15 @@ impl System {
             &self.services,
             self.verifier.as_ref(),
             self.trust_forwarded_for,
+            self.api_limits.as_ref(),
             &self.telemetry,
         )
     }
 
     /// The internal API of the role, if it has one.
     pub fn internal_routes(&self) -> Option<Router> {
-        routes::internal(self.role, &self.services, &self.telemetry)
+        let secret = self.internal_secret.as_deref();
+        routes::internal(self.role, &self.services, secret, &self.telemetry)
     }
 
     /// Starts the background workers: outbox relays, consumer groups, key refresh, the

@@ -28,6 +28,7 @@ pub struct Peers<'s> {
 /// The client of `service` at `url`, which a process of `role` needs.
 fn remote(
     url: &Option<String>,
+    secret: Option<&str>,
     role: Command,
     service: &'static str,
     flag: &str,
@@ -38,7 +39,7 @@ fn remote(
             role.name()
         )
     })?;
-    Peer::new(service, url)
+    Peer::new(service, url, secret)
 }
 
 impl<'s> Peers<'s> {
@@ -54,6 +55,11 @@ impl<'s> Peers<'s> {
         }
     }
 
+    /// The services' shared secret, for calls to their internal APIs.
+    fn secret(&self) -> Option<&'s str> {
+        self.settings.internal_secret.as_ref().map(|s| s.0.as_str())
+    }
+
     /// ReadService: in process (bound once it is built), or over HTTP.
     pub fn directory(&mut self) -> anyhow::Result<Arc<dyn Directory>> {
         if let Some(d) = &self.directory {
@@ -63,7 +69,13 @@ impl<'s> Peers<'s> {
             return Ok(self.late_directory.clone());
         }
         let flag = "--read-url (CHIRP_READ_URL)";
-        let peer = remote(&self.settings.read_url, self.role, "ReadService", flag)?;
+        let peer = remote(
+            &self.settings.read_url,
+            self.secret(),
+            self.role,
+            "ReadService",
+            flag,
+        )?;
         let http: Arc<dyn Directory> = Arc::new(HttpDirectory(peer));
         let d: Arc<dyn Directory> = Arc::new(Timed::new(http, "read", &self.calls));
         self.directory = Some(d.clone());
@@ -78,6 +90,7 @@ impl<'s> Peers<'s> {
         let flag = "--graph-url (CHIRP_GRAPH_URL)";
         let peer = remote(
             &self.settings.graph_url,
+            self.secret(),
             self.role,
             "UserGraphService",
             flag,
@@ -96,6 +109,7 @@ impl<'s> Peers<'s> {
         let flag = "--timeline-url (CHIRP_TIMELINE_URL)";
         let peer = remote(
             &self.settings.timeline_url,
+            self.secret(),
             self.role,
             "TimelineService",
             flag,
@@ -110,7 +124,8 @@ impl<'s> Peers<'s> {
     /// background, and again at once for a token signed by a key it does not know).
     pub fn remote_verifier(&self) -> anyhow::Result<TokenVerifier> {
         let (what, flag) = ("AuthService's keys", "--auth-url (CHIRP_AUTH_URL)");
-        let peer = remote(&self.settings.auth_url, self.role, what, flag)?;
+        // The JWKS is public: the secret is for internal APIs only.
+        let peer = remote(&self.settings.auth_url, None, self.role, what, flag)?;
         let source = Arc::new(HttpJwks(peer));
         Ok(TokenVerifier::fed_by(source, REFETCH_AT_MOST_EVERY))
     }

@@ -3,15 +3,17 @@
 
 use std::sync::Arc;
 
-use chirp_auth::adapters::memory::MemoryThrottle;
 use chirp_auth::adapters::mongo::MongoIdentities;
 use chirp_auth::adapters::postgres::PgProfileStore;
-use chirp_auth::adapters::redis::{RedisSessions, RedisThrottle};
+use chirp_auth::adapters::redis::RedisSessions;
 use chirp_auth::adapters::sqlite::SqliteAuthStore;
-use chirp_auth::ports::{IdentityStore, LoginThrottle, ProfileStore, SessionStore};
+use chirp_auth::ports::{IdentityStore, ProfileStore, SessionStore};
 use chirp_core::deployed::postgres::PgOutbox;
+use chirp_core::deployed::redis::Redis;
+use chirp_core::deployed::redis_limiter::RedisLimiter;
 use chirp_core::embedded::cache::PostCaches;
 use chirp_core::embedded::outbox::SqliteOutbox;
+use chirp_core::limits::{Limiter, MemoryLimiter};
 use chirp_core::outbox::OutboxSource;
 use chirp_core::timed::Timed;
 use chirp_graph::adapters::postgres::PgFollowStore;
@@ -140,17 +142,23 @@ impl Backends<'_> {
         Ok(self.sqlite_auth().await?)
     }
 
-    pub fn throttle(&mut self) -> anyhow::Result<Arc<dyn LoginThrottle>> {
-        if let Some(urls) = &self.settings.redis_url {
-            let redis = self.redis(urls)?;
-            return Ok(timed!(
-                dyn LoginThrottle,
-                RedisThrottle::new(redis),
-                "redis",
-                self
-            ));
+    /// The counts of every limit (logins, signups, requests, writes): in Redis, so that
+    /// every process of every service counts the same attempts; or in process memory, one
+    /// for all services. On a Redis client of its own, which `/readyz` does not check: a
+    /// limit that cannot be counted limits nothing, except logins and signups (503).
+    pub fn limiter(&mut self) -> anyhow::Result<Arc<dyn Limiter>> {
+        if let Some(limiter) = &self.limiter {
+            return Ok(limiter.clone());
         }
-        Ok(Arc::new(MemoryThrottle::default()))
+        let limiter = match &self.settings.redis_url {
+            Some(urls) => {
+                let redis = Redis::new(urls, &self.settings.redis_prefix)?;
+                timed!(dyn Limiter, RedisLimiter::new(redis), "redis", self)
+            }
+            None => Arc::new(MemoryLimiter::default()) as Arc<dyn Limiter>,
+        };
+        self.limiter = Some(limiter.clone());
+        Ok(limiter)
     }
 
     pub async fn read_store(&mut self) -> anyhow::Result<Arc<dyn ReadStore>> {

@@ -5,6 +5,8 @@
 use axum::Router;
 use chirp_auth::AuthState;
 use chirp_core::http::extract::TrustForwardedFor;
+use chirp_core::http::layers::internal_routes;
+use chirp_core::http::rate_limits::{ApiLimits, Counted};
 use chirp_core::http::{service_routes, Telemetry};
 use chirp_core::token::TokenVerifier;
 use chirp_graph::GraphState;
@@ -20,8 +22,21 @@ pub fn public(
     s: &Services,
     verifier: Option<&TokenVerifier>,
     trust_forwarded_for: bool,
+    limits: Option<&ApiLimits>,
     t: &Telemetry,
 ) -> Router {
+    // A service's routes under its limits, then its metrics (which count the 429s too).
+    let service_routes = |service: &'static str, t: &Telemetry, routes: Router| {
+        let counted = match service {
+            "write" | "graph" => Counted::RequestsAndWrites,
+            _ => Counted::Requests,
+        };
+        let routes = match limits {
+            Some(limits) => limits.apply(service, t, counted, routes),
+            None => routes,
+        };
+        service_routes(service, t, routes)
+    };
     let mut api = Router::new();
     if let Some(auth) = &s.auth {
         let state = AuthState {
@@ -71,7 +86,12 @@ pub fn public(
 
 /// The internal API of `role`, for peers in other processes; `None` for a role without
 /// one (`chirp all` calls its services in process).
-pub fn internal(role: Command, s: &Services, t: &Telemetry) -> Option<Router> {
+pub fn internal(
+    role: Command,
+    s: &Services,
+    secret: Option<&str>,
+    t: &Telemetry,
+) -> Option<Router> {
     let (service, router) = match role {
         Command::Read => ("read", chirp_read::routes::internal_router(s.read.clone()?)),
         Command::Graph => (
@@ -84,5 +104,5 @@ pub fn internal(role: Command, s: &Services, t: &Telemetry) -> Option<Router> {
         ),
         _ => return None,
     };
-    Some(service_routes(service, t, router))
+    Some(service_routes(service, t, internal_routes(router, secret)))
 }

@@ -221,7 +221,7 @@ impl<'b, 's> Builder<'b, 's> {
             identities,
             profiles: self.backends.profile_store().await?,
             sessions: self.backends.session_store().await?,
-            throttle: self.backends.throttle()?,
+            limiter: self.backends.limiter()?,
             directory: self.peers.directory()?,
             passwords: PasswordHashing::new(self.settings.hash_cost())?,
             verifier: TokenVerifier::with_keys(keys.verifying()),

@@ -361,7 +361,8 @@ mod inside {
 
     #[tokio::test]
     async fn repeated_failures_from_one_address_are_throttled() {
-        let app = spawn_app_with(|s| s.login_address_limit = 5).await;
+        let five = chirp_core::limits::Limit::new(5, std::time::Duration::from_secs(900));
+        let app = spawn_app_with(|s| s.limits.login_limit_per_address = five).await;
         let ivan = app.signup("ivan").await;
         for i in 0..5 {
             let res = app.login(&format!("user{i}"), "wrong password").await;

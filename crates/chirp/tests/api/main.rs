@@ -4,6 +4,7 @@
 
 mod auth;
 mod graph;
+mod hardening;
 mod helpers;
 mod ops;
 mod posts;

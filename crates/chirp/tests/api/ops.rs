@@ -133,7 +133,7 @@ mod inside {
             ("elasticsearch", "bulk"),
             ("redis", "timeline_page"),
             ("redis", "session_start"),
-            ("redis", "throttle_failures"),
+            ("redis", "limit_attempt"),
             ("postgres", "recent_posts"),
             ("postgres", "post_create"),
             ("postgres", "follow"),

@@ -50,6 +50,11 @@ impl ChirpProcess {
         ChirpProcess { child, base }
     }
 
+    /// Its process id, to read its `/proc/<pid>/status`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL: no shutdown, no flush.
     pub fn kill(mut self) {
         self.child.kill().expect("kill");

@@ -67,6 +67,9 @@ fn help_names_every_subcommand() {
 mod inside {
     use super::*;
 
+    /// The services' shared secret in these tests.
+    const SECRET: &str = "a-secret-the-services-share";
+
     /// One application of `role`, running until `stop`.
     struct Running {
         base: String,
@@ -121,6 +124,7 @@ mod inside {
             s.read_url = Some(url(internal["read"]));
             s.graph_url = Some(url(internal["graph"]));
             s.timeline_url = Some(url(internal["timeline"]));
+            s.internal_secret = Some(SECRET.parse().unwrap());
             running.insert(role.name(), run(*role, &s, &stop).await);
         }
         let http = reqwest::Client::new();
@@ -163,14 +167,35 @@ mod inside {
             }
             assert_eq!(r.internal.is_some(), role.has_internal_routes());
         }
+        // The internal API takes calls that carry the services' secret, and no others.
         let read_internal = running["read"].internal.clone().unwrap();
-        let probe = http
-            .post(format!("{read_internal}/internal/v1/users"))
-            .json(&serde_json::json!({"ids": []}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(probe.status(), StatusCode::OK);
+        let probe = |secret: Option<&str>| {
+            let mut req = http
+                .post(format!("{read_internal}/internal/v1/users"))
+                .json(&serde_json::json!({"ids": []}));
+            if let Some(secret) = secret {
+                req = req.header("chirp-internal-secret", secret);
+            }
+            req.send()
+        };
+        assert_eq!(probe(Some(SECRET)).await.unwrap().status(), StatusCode::OK);
+        for wrong in [None, Some("not-the-secret-at-all"), Some(&SECRET[1..])] {
+            let res = probe(wrong).await.unwrap();
+            assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{wrong:?}");
+        }
+        // Its pages are bounded like the public ones.
+        let graph_internal = running["graph"].internal.clone().unwrap();
+        for (limit, status) in [(1000, StatusCode::OK), (1001, StatusCode::BAD_REQUEST)] {
+            let res = http
+                .get(format!(
+                    "{graph_internal}/internal/v1/graph/1/followers?limit={limit}"
+                ))
+                .header("chirp-internal-secret", SECRET)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), status, "limit={limit}");
+        }
 
         let auth = Api::new(&running["auth"].base);
         let writer = auth

@@ -3,4 +3,5 @@
 pub mod kafka;
 pub mod postgres;
 pub mod redis;
+pub mod redis_limiter;
 pub mod worker_lease;

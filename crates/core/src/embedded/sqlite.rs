@@ -14,6 +14,7 @@
 //!   nothing; the others in its group commit.
 
 use std::fmt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -70,6 +71,15 @@ impl SqliteDb {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
+        // The owner's alone (0600): SQLite gives its WAL and shared-memory files the mode of
+        // the database file.
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(path)
+            .with_context(|| format!("creating {}", path.display()))?;
         let writer =
             Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
         configure(&writer)?;

@@ -11,11 +11,12 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
+use crate::http::serve::BodyReadTimeout;
 use crate::id::Id;
 use crate::token::{TokenError, TokenVerifier};
 
 /// A JSON body: 400 when it does not parse or has wrong types, 413 over the limit, 415
-/// when it says it is something other than JSON.
+/// when it says it is something other than JSON, 408 when it does not arrive in time.
 pub struct ApiJson<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
@@ -31,7 +32,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 ));
             }
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| match e {
+        // Within the listener's deadline for a body (a client that trickles one would hold
+        // its connection and its handler for ever).
+        let deadline = req.extensions().get::<BodyReadTimeout>().map(|t| t.0);
+        let read = Bytes::from_request(req, state);
+        let read = match deadline {
+            Some(deadline) => tokio::time::timeout(deadline, read).await.map_err(|_| {
+                ApiError::RequestTimeout(format!(
+                    "the body did not arrive within {} s",
+                    deadline.as_secs()
+                ))
+            })?,
+            None => read.await,
+        };
+        let bytes = read.map_err(|e| match e {
             BytesRejection::FailedToBufferBody(ref inner)
                 if inner.status() == StatusCode::PAYLOAD_TOO_LARGE =>
             {
@@ -88,6 +102,10 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        // Already checked (by the rate limits, which count writes per user).
+        if let Some(user) = parts.extensions.get::<AuthUser>() {
+            return Ok(*user);
+        }
         let header = parts
             .headers
             .get(AUTHORIZATION)

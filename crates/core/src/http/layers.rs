@@ -1,20 +1,23 @@
 //! The layers around every service: body limits, a problem document for every error
-//! (unknown routes and wrong methods included), panics turned into 500s, request logs.
+//! (unknown routes and wrong methods included), panics turned into 500s, request logs,
+//! security headers.
 
 use std::any::Any;
 
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use sha2::{Digest, Sha256};
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
 use crate::error::{problem_response, ApiError, PROBLEM_JSON};
 use crate::http::metrics::{track, RouteMetrics, Telemetry};
 use crate::http::ops::{self, Readiness};
+use crate::peers_http::INTERNAL_SECRET_HEADER;
 
 /// The largest request body accepted, unless configured otherwise.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
@@ -28,6 +31,39 @@ pub fn service_routes(service: &'static str, telemetry: &Telemetry, routes: Rout
         },
         track,
     ))
+}
+
+/// An internal API's routes, refusing (401) any call that does not carry `secret` in the
+/// [`INTERNAL_SECRET_HEADER`]; with no secret, every call that reaches the listener.
+pub fn internal_routes(routes: Router, secret: Option<&str>) -> Router {
+    let Some(secret) = secret else {
+        return routes;
+    };
+    let expected: std::sync::Arc<[u8; 32]> = std::sync::Arc::new(Sha256::digest(secret).into());
+    routes.route_layer(middleware::from_fn(move |req: Request, next: Next| {
+        let expected = expected.clone();
+        async move {
+            let given = req
+                .headers()
+                .get(INTERNAL_SECRET_HEADER)
+                .map(|v| Sha256::digest(v.as_bytes()));
+            // Digests of equal length, compared in full: the time taken says nothing of
+            // how much of the secret was right.
+            let matches = given.is_some_and(|g| {
+                g.iter()
+                    .zip(expected.iter())
+                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                    == 0
+            });
+            if !matches {
+                return ApiError::Unauthorized(
+                    "the internal API takes calls from Chirp's services only".into(),
+                )
+                .into_response();
+            }
+            next.run(req).await
+        }
+    }))
 }
 
 /// The whole router of a process: its services' routes plus the operations routes, under
@@ -47,6 +83,38 @@ pub fn finish(
         .layer(middleware::from_fn(problems_everywhere))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn(log_request))
+        .layer(middleware::from_fn(security_headers))
+}
+
+/// The policy of anything that is not JSON (the metrics' text, a future page): it may
+/// load nothing and be framed by nobody.
+pub const STRICT_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Headers on every answer: no content-type sniffing, no referrer sent on, and a strict
+/// content security policy on anything that is not JSON (a route that serves a page sets
+/// its own).
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let headers = res.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    let json = headers.get(header::CONTENT_TYPE).is_some_and(|ct| {
+        let ct = ct.as_bytes();
+        ct.starts_with(b"application/json") || ct.starts_with(PROBLEM_JSON.as_bytes())
+    });
+    if !json && !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(STRICT_CSP),
+        );
+    }
+    res
 }
 
 /// A declared length over the limit is refused before any handler reads the body.

@@ -5,6 +5,7 @@ pub mod extract;
 pub mod layers;
 pub mod metrics;
 pub mod ops;
+pub mod rate_limits;
 pub mod serve;
 
 pub use extract::{ApiJson, ApiQuery, AuthUser, ClientAddr, PathId};

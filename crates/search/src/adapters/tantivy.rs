@@ -3,6 +3,7 @@
 //! multi-valued string; ids are fast fields, which give newest-first order for free.
 
 use std::ops::Bound;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -32,7 +33,12 @@ struct Part {
 
 impl Part {
     fn open(dir: &Path, schema: Schema) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        // The owner's alone, like the rest of the data directory.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
         let mmap =
             MmapDirectory::open(dir).with_context(|| format!("opening {}", dir.display()))?;
         let index = Index::open_or_create(mmap, schema.clone())

@@ -7,8 +7,40 @@ use std::time::Duration;
 
 use chirp_auth::passwords::HashCost;
 use chirp_auth::AuthConfig;
+use chirp_core::http::serve::ServeOptions;
+use chirp_core::limits::Limit;
 
 use crate::config::{Cli, Command, LogFormat, WorkerId};
+
+mod limits;
+mod server;
+
+pub use limits::LimitSettings;
+pub use server::ServerSettings;
+
+/// The internal API's shared secret: never shown in a log or a `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct InternalSecret(pub String);
+
+impl std::fmt::Debug for InternalSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InternalSecret(..)")
+    }
+}
+
+impl std::str::FromStr for InternalSecret {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.len() < 16 {
+            return Err("the internal secret must be at least 16 characters".into());
+        }
+        if !s.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("the internal secret must be printable ASCII without spaces".into());
+        }
+        Ok(InternalSecret(s.to_owned()))
+    }
+}
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Settings {
@@ -82,33 +114,6 @@ pub struct Settings {
     )]
     pub body_limit: usize,
 
-    /// Failed logins allowed per account per window before 429.
-    #[arg(
-        long,
-        env = "CHIRP_LOGIN_ACCOUNT_LIMIT",
-        default_value_t = 10,
-        global = true
-    )]
-    pub login_account_limit: u32,
-
-    /// Failed logins allowed per client address per window before 429.
-    #[arg(
-        long,
-        env = "CHIRP_LOGIN_ADDRESS_LIMIT",
-        default_value_t = 100,
-        global = true
-    )]
-    pub login_address_limit: u32,
-
-    /// Length of the login-throttling window, in seconds.
-    #[arg(
-        long,
-        env = "CHIRP_LOGIN_WINDOW_SECS",
-        default_value_t = 900,
-        global = true
-    )]
-    pub login_window_secs: u64,
-
     /// Lifetime of access tokens, in seconds.
     #[arg(
         long,
@@ -128,7 +133,7 @@ pub struct Settings {
     #[arg(long, env = "DATABASE_URL", global = true)]
     pub database_url: Option<String>,
 
-    /// Redis for home timelines, refresh sessions and login throttles: one `redis://` URL,
+    /// Redis for home timelines, refresh sessions and the limits' counts: one `redis://` URL,
     /// or several, comma-separated, for a Redis Cluster; unset: process memory and SQLite.
     #[arg(long, env = "REDIS_URL", global = true)]
     pub redis_url: Option<String>,
@@ -216,6 +221,18 @@ pub struct Settings {
     #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true)]
     pub otlp_endpoint: Option<String>,
 
+    /// A secret shared by the services: sent by each with its calls to the internal API
+    /// of another (`/internal/v1`), which refuses any call without it (401). Unset: the
+    /// internal API takes any call that reaches its listener.
+    #[arg(long, env = "CHIRP_INTERNAL_SECRET", global = true)]
+    pub internal_secret: Option<InternalSecret>,
+
+    #[command(flatten)]
+    pub limits: LimitSettings,
+
+    #[command(flatten)]
+    pub server: ServerSettings,
+
     /// Cheap password hashing, for tests only: never in production.
     #[arg(long, env = "CHIRP_INSECURE_FAST_HASHING", hide = true, global = true)]
     pub insecure_fast_hashing: bool,
@@ -236,24 +253,33 @@ impl Settings {
         }
     }
 
-    /// Settings for a test: cheap hashing, ports 0, everything else default.
+    /// Settings for a test: cheap hashing, ports 0, no limit on signups per address (a
+    /// test signs up as many users as it needs, all from 127.0.0.1), everything else
+    /// default.
     pub fn for_tests(data_dir: PathBuf) -> Self {
         let mut s = Settings::defaults();
         s.data_dir = data_dir;
         s.listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
         s.internal_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
         s.insecure_fast_hashing = true;
+        s.limits.signup_limit_per_address = Limit::OFF;
         s
     }
 
     pub fn auth_config(&self) -> AuthConfig {
         AuthConfig {
             access_ttl: Duration::from_secs(self.access_token_ttl_secs),
-            account_failures: self.login_account_limit,
-            address_failures: self.login_address_limit,
-            throttle_window: Duration::from_secs(self.login_window_secs),
+            login_per_account: self.limits.login_limit_per_account,
+            login_per_address: self.limits.login_limit_per_address,
+            signup_per_address: self.limits.signup_limit_per_address,
             ..AuthConfig::default()
         }
+    }
+
+    /// The bounds on every connection this process serves.
+    pub fn serve_options(&self) -> ServeOptions {
+        self.server
+            .serve_options(Duration::from_secs(self.shutdown_timeout_secs))
     }
 
     /// The public address of `role`.
