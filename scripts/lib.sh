@@ -98,10 +98,19 @@ pg_stop() { # DIR
 # A child of a non-interactive shell is never a process-group leader, so setsid runs
 # COMMAND in the same process and its pid is the new group's id.
 spawn_group() { # PIDFILE LOG COMMAND...
-  local pidfile=$1 log=$2
+  local pidfile=$1 log=$2 pid
   shift 2
   setsid "$@" </dev/null >>"$log" 2>&1 &
-  echo $! >"$pidfile"
+  pid=$!
+  # The child leads a group of its own only once setsid has run in it: until then the
+  # group -PID does not exist, and group_alive or stop_group would find nobody (on a
+  # busy machine, 26 of 200 spawns were caught so). Wait for it, or for the child's end.
+  for _ in $(seq 1 500); do
+    kill -0 -- "-$pid" 2>/dev/null && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.01
+  done
+  echo "$pid" >"$pidfile"
 }
 
 group_alive() { # PGID
