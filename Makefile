@@ -2,7 +2,7 @@
 
 CARGO ?= cargo
 
-.PHONY: build serve run stop stack-up stack-down stack-suite test suites lint fmt walkthrough check-deploy check-observability bench bench-stack bench-smoke clean
+.PHONY: openapi fuzz build serve run stop stack-up stack-down stack-suite test suites lint fmt walkthrough check-deploy check-observability bench bench-stack bench-smoke clean
 
 COMPOSE = docker compose -f deploy/docker-compose.yml --env-file deploy/.env
 
@@ -53,6 +53,7 @@ suites:
 	$(CARGO) test --workspace
 	CHIRP_TEST_WITH=postgres,redis,elasticsearch,mongodb,kafka $(CARGO) test -p chirp --test api
 	$(MAKE) stack-suite
+	scripts/schemathesis.sh
 	$(MAKE) walkthrough
 	$(MAKE) check-deploy
 	scripts/check-observability.sh
@@ -68,6 +69,15 @@ lint:
 
 fmt:
 	$(CARGO) fmt --all
+
+## Writes docs/openapi.json from the code (a test fails while it differs).
+openapi:
+	CHIRP_WRITE_OPENAPI=1 $(CARGO) test -p chirp --lib openapi::tests::the_committed_document_is_the_generated_one
+
+## schemathesis against a fresh `chirp all` (part of `make test`).
+fuzz:
+	$(CARGO) build --bin chirp
+	scripts/schemathesis.sh
 
 ## Runs the README's curl walk-through against a fresh `chirp all`.
 walkthrough:

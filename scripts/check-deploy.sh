@@ -118,6 +118,8 @@ expect 200 application/json "$base/api/v1/users/$id/followers"
 expect 200 application/json "$base/api/v1/timelines/home" -H "authorization: Bearer $token"
 expect 200 application/json "$base/api/v1/search/posts?q=gateway"
 expect 204 "" -X DELETE "$base/api/v1/posts/$post" -H "authorization: Bearer $token"
+expect 200 application/json "$base/api/v1/openapi.json"
+expect 200 text/plain "$base/problems/not-found"
 # The edge's own answers: unknown paths (the internal API included), bodies over 64 KiB.
 expect 404 application/problem+json "$base/internal/v1/users"
 expect 404 application/problem+json "$base/nowhere"

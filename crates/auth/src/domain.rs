@@ -50,11 +50,13 @@ pub struct Email(String);
 impl Email {
     pub fn parse(s: &str) -> Result<Self, Invalid> {
         let bad = || Invalid("email is not a valid address".into());
-        if s.len() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        // Lengths in characters, as the OpenAPI document's schema counts them.
+        let chars = |t: &str| t.chars().count();
+        if chars(s) > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(bad());
         }
         let (local, domain) = s.rsplit_once('@').ok_or_else(bad)?;
-        if local.is_empty() || local.len() > 64 || local.contains('@') {
+        if local.is_empty() || chars(local) > 64 || local.contains('@') {
             return Err(bad());
         }
         let labels_ok = domain
@@ -101,7 +103,7 @@ impl fmt::Debug for Password {
     }
 }
 
-/// 1–50 characters, trimmed, with something visible; no control characters, no
+/// 1–50 characters (white space around them included), trimmed, with something visible; no control characters, no
 /// bidirectional overrides or isolates, no zero-width characters but the joiners.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DisplayName(String);
@@ -110,7 +112,8 @@ impl DisplayName {
     pub fn parse(s: &str) -> Result<Self, Invalid> {
         let t = s.trim();
         let len = t.chars().count();
-        if len == 0 || len > 50 {
+        // The whole of what was sent is bounded too, white space around it included.
+        if len == 0 || s.chars().count() > 50 {
             return Err(Invalid("display_name must be 1 to 50 characters".into()));
         }
         if t.chars().any(char::is_control) {
@@ -180,6 +183,14 @@ mod tests {
         assert_eq!(Email::parse("A@B.Co").unwrap().key(), "a@b.co");
     }
 
+    /// Lengths count characters, as the OpenAPI document's schema does (it says at most
+    /// 64 for the local part and 254 in all): 64 two-byte characters are a local part.
+    #[test]
+    fn email_lengths_count_characters() {
+        assert!(Email::parse(&format!("{}@example.org", "é".repeat(64))).is_ok());
+        assert!(Email::parse(&format!("{}@example.org", "é".repeat(65))).is_err());
+    }
+
     #[test]
     fn passwords_count_characters_not_bytes() {
         assert!(Password::parse("1234567").is_err());
@@ -199,6 +210,9 @@ mod tests {
         assert!(DisplayName::parse("   ").is_err());
         assert!(DisplayName::parse(&"x".repeat(51)).is_err());
         assert!(DisplayName::parse("a\u{7}b").is_err());
+        // What was sent is bounded, white space around it included (as the schema says).
+        assert!(DisplayName::parse(&format!("{}Ada", " ".repeat(48))).is_err());
+        assert!(DisplayName::parse(&format!("{}Ada", " ".repeat(47))).is_ok());
     }
 
     #[test]

@@ -5,13 +5,18 @@ use std::sync::Arc;
 use axum::extract::{FromRef, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use chirp_core::http::extract::TrustForwardedFor;
 use chirp_core::http::{ApiJson, AuthUser, ClientAddr};
+use chirp_core::model::User;
+use chirp_core::openapi::ProblemSchema;
+use chirp_core::token::Jwks;
 use chirp_core::token::TokenVerifier;
 use chirp_core::ApiResult;
 use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::service::{AuthService, SignupRequest, Tokens};
 
@@ -33,22 +38,35 @@ impl FromRef<AuthState> for TrustForwardedFor {
     }
 }
 
-pub fn router(state: AuthState) -> Router {
-    Router::new()
-        .route("/api/v1/auth/signup", post(signup))
-        .route("/api/v1/auth/login", post(login))
-        .route("/api/v1/auth/refresh", post(refresh))
-        .route("/api/v1/auth/logout", post(logout))
-        .route("/api/v1/auth/me", get(me))
-        .route("/.well-known/jwks.json", get(jwks))
-        .with_state(state)
+/// AuthService's routes and their part of the OpenAPI document.
+pub fn routes() -> OpenApiRouter<AuthState> {
+    OpenApiRouter::new()
+        .routes(routes!(signup))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(me))
+        .routes(routes!(jwks))
 }
 
-#[derive(Deserialize)]
+pub fn router(state: AuthState) -> Router {
+    let (router, _) = routes().split_for_parts();
+    router.with_state(state)
+}
+
+#[derive(Deserialize, ToSchema)]
 struct SignupBody {
+    /// 3 to 30 of `A-Z a-z 0-9 _`, unique ignoring case.
+    #[schema(pattern = "^[A-Za-z0-9_]{3,30}$", example = "alice")]
     handle: String,
+    /// An email address, unique ignoring case (at most 254 characters).
+    #[schema(max_length = 254, example = "alice@example.com")]
     email: String,
+    /// 8 to 1024 characters.
+    #[schema(min_length = 8, max_length = 1024, example = "correct horse battery")]
     password: String,
+    /// 1 to 50 characters; the handle when absent.
+    #[schema(min_length = 1, max_length = 50)]
     display_name: Option<String>,
 }
 
@@ -61,6 +79,29 @@ fn tokens_response(status: StatusCode, tokens: Tokens) -> impl IntoResponse {
     (status, no_store, Json(tokens))
 }
 
+/// Sign up: a new account and a session of it. At most so many per client address (429);
+/// 503 `busy` when too many passwords are being hashed at once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/signup",
+    tag = "auth",
+    request_body = SignupBody,
+    responses(
+        (status = 201, description = "The account, and tokens of its first session", body = Tokens,
+            headers(
+                ("Cache-Control" = String, description = "no-store"),
+                ("Location" = String, description = "The user's address"),
+            ),
+            links(
+                ("GetUser" = (operation_id = "get_user", parameters(("id" = "$response.body#/user/id")))),
+                ("UserPosts" = (operation_id = "user_posts", parameters(("id" = "$response.body#/user/id")))),
+                ("Followers" = (operation_id = "followers", parameters(("id" = "$response.body#/user/id")))),
+                ("Following" = (operation_id = "following", parameters(("id" = "$response.body#/user/id")))),
+            )),
+        (status = 409, description = "The handle or email is taken", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input", body = ProblemSchema, content_type = "application/problem+json"),
+    ),
+)]
 async fn signup(
     State(s): State<AuthState>,
     ClientAddr(client): ClientAddr,
@@ -73,15 +114,34 @@ async fn signup(
         display_name: b.display_name,
     };
     let tokens = s.auth.signup(request, client).await?;
-    Ok(tokens_response(StatusCode::CREATED, tokens))
+    let location = format!("/api/v1/users/{}", tokens.user.id);
+    Ok((
+        [(header::LOCATION, location)],
+        tokens_response(StatusCode::CREATED, tokens),
+    ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct LoginBody {
+    /// A handle or an email, ignoring case.
+    #[schema(example = "alice")]
     login: String,
     password: String,
 }
 
+/// Log in with a handle or email and a password. An unknown login and a wrong password
+/// get the same 401; attempts are limited per account and per client address (429).
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/login",
+    tag = "auth",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "Tokens of a new session", body = Tokens,
+            headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 401, description = "Wrong login or password", body = ProblemSchema, content_type = "application/problem+json"),
+    ),
+)]
 async fn login(
     State(s): State<AuthState>,
     ClientAddr(client): ClientAddr,
@@ -91,11 +151,24 @@ async fn login(
     Ok(tokens_response(StatusCode::OK, tokens))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct RefreshBody {
     refresh_token: String,
 }
 
+/// Trade a refresh token for new tokens. The old one stops working; presenting one already
+/// used revokes its whole session (401).
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/refresh",
+    tag = "auth",
+    request_body = RefreshBody,
+    responses(
+        (status = 200, description = "New tokens of the same session", body = Tokens,
+            headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 401, description = "The refresh token is unknown, used, expired or revoked", body = ProblemSchema, content_type = "application/problem+json"),
+    ),
+)]
 async fn refresh(
     State(s): State<AuthState>,
     ApiJson(b): ApiJson<RefreshBody>,
@@ -104,6 +177,15 @@ async fn refresh(
     Ok(tokens_response(StatusCode::OK, tokens))
 }
 
+/// End the session of a refresh token (an unknown token ends nothing, quietly). Access
+/// tokens already issued stay valid until they expire.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/logout",
+    tag = "auth",
+    request_body = RefreshBody,
+    responses((status = 204, description = "The session is over")),
+)]
 async fn logout(
     State(s): State<AuthState>,
     ApiJson(b): ApiJson<RefreshBody>,
@@ -112,10 +194,26 @@ async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The caller.
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/me",
+    tag = "auth",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The user of the access token", body = User)),
+)]
 async fn me(State(s): State<AuthState>, caller: AuthUser) -> ApiResult<impl IntoResponse> {
     Ok(Json(s.auth.user(caller.id).await?))
 }
 
+/// The public keys that verify access tokens.
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "auth",
+    responses((status = 200, description = "The key set", body = Jwks,
+        headers(("Cache-Control" = String, description = "public, max-age=300")))),
+)]
 async fn jwks(State(s): State<AuthState>) -> impl IntoResponse {
     (
         [(header::CACHE_CONTROL, "public, max-age=300")],

@@ -54,12 +54,17 @@ impl Default for AuthConfig {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// Tokens of a session, and its user.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Tokens {
     pub user: User,
+    /// An EdDSA JWT: `Authorization: Bearer <access_token>`.
     pub access_token: String,
+    /// Single-use: trade it at `/api/v1/auth/refresh` for the next tokens.
     pub refresh_token: String,
+    #[schema(example = "Bearer")]
     pub token_type: &'static str,
+    /// Seconds the access token is valid for.
     pub expires_in: u64,
 }
 

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod config;
 pub mod logging;
+pub mod openapi;
 pub mod settings;
 pub mod traces;
 pub mod wiring;

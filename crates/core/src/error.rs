@@ -122,7 +122,7 @@ impl ApiError {
 
 /// Builds a problem response; used by [`ApiError`] and by the scaffold's own answers.
 pub fn problem_response(status: StatusCode, type_slug: &str, detail: String) -> Response {
-    let kind = format!("https://chirp.dev/problems/{type_slug}");
+    let kind = format!("/problems/{type_slug}");
     let body = Problem {
         kind: &kind,
         title: status.canonical_reason().unwrap_or("Error"),

@@ -17,6 +17,7 @@ pub mod limits;
 mod limits_suite;
 pub mod migrations;
 pub mod model;
+pub mod openapi;
 pub mod outbox;
 #[cfg(test)]
 mod outbox_suite;

@@ -40,9 +40,14 @@ impl Cursor {
 }
 
 /// The raw query parameters, as the client sent them.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
+    /// Items per page.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, default = 20)]
     pub limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_-]*$")]
     pub cursor: Option<String>,
 }
 
@@ -119,10 +124,11 @@ impl TryFrom<InternalPageQuery> for PageRequest {
     }
 }
 
-/// One page of a list.
-#[derive(Debug, Serialize, Deserialize)]
+/// One page of a list, newest first.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
+    /// The `cursor` of the next page; null on the last.
     pub next_cursor: Option<String>,
 }
 

@@ -30,9 +30,77 @@ pub fn is_visible(c: char) -> bool {
         || is_invisible_in_names(c))
 }
 
+/// The characters Rust's `char::is_whitespace` is true of (Unicode White_Space), as the
+/// inside of a regular-expression class (`\uXXXX` escapes, which ECMA-262 and Python
+/// read alike): for the patterns of the OpenAPI document.
+pub const WHITE_SPACE_CLASS: &str =
+    r"\t\n\u000B\u000C\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000";
+
+/// `char::is_control` (Unicode Cc), as the inside of a class.
+pub const CONTROL_CLASS: &str = r"\u0000-\u001F\u007F-\u009F";
+
+/// The same without tab and new line, which a post may hold.
+pub const CONTROL_BUT_TAB_AND_NEWLINE_CLASS: &str = r"\u0000-\u0008\u000B-\u001F\u007F-\u009F";
+
+/// [`is_bidi_control`], as the inside of a class.
+pub const BIDI_CONTROL_CLASS: &str = r"\u202A-\u202E\u2066-\u2069";
+
+/// [`is_invisible_in_names`], as the inside of a class.
+pub const INVISIBLE_IN_NAMES_CLASS: &str = r"\u200B\u2060\uFEFF\u180E\u200E\u200F\u061C";
+
+/// The characters that [`is_visible`] is false of but that are neither white space nor
+/// refused in names: the joiners and the variation selectors.
+pub const JOINER_CLASS: &str = r"\u200C\u200D\uFE00-\uFE0F";
+
+/// The pattern of a post's text: no control character but tab and new line, no
+/// bidirectional control, and something that is not white space.
+pub fn post_text_pattern() -> String {
+    let refused = format!("{CONTROL_BUT_TAB_AND_NEWLINE_CLASS}{BIDI_CONTROL_CLASS}");
+    format!("^[^{refused}]*[^{refused}{WHITE_SPACE_CLASS}][^{refused}]*$")
+}
+
+/// The pattern of a display name: no control, bidirectional or invisible character, and
+/// something visible.
+pub fn display_name_pattern() -> String {
+    let refused = format!("{CONTROL_CLASS}{BIDI_CONTROL_CLASS}{INVISIBLE_IN_NAMES_CLASS}");
+    format!("^[^{refused}]*[^{refused}{WHITE_SPACE_CLASS}{JOINER_CLASS}][^{refused}]*$")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A class of the document as a Rust regex (which spells `\uXXXX` as `\x{XXXX}`).
+    fn class(inside: &str) -> regex::Regex {
+        let rust = regex::Regex::new(r"\\u([0-9A-F]{4})")
+            .unwrap()
+            .replace_all(inside, r"\x{$1}");
+        regex::Regex::new(&format!("^[{rust}]$")).unwrap()
+    }
+
+    /// Each class of the document's patterns says exactly what its predicate does, for
+    /// every character of the Basic Multilingual Plane and a few beyond.
+    #[test]
+    fn the_patterns_classes_are_the_predicates() {
+        type Predicate = fn(char) -> bool;
+        let classes: [(&str, Predicate); 4] = [
+            (WHITE_SPACE_CLASS, char::is_whitespace),
+            (CONTROL_CLASS, char::is_control),
+            (BIDI_CONTROL_CLASS, is_bidi_control),
+            (INVISIBLE_IN_NAMES_CLASS, is_invisible_in_names),
+        ];
+        for (inside, predicate) in classes {
+            let re = class(inside);
+            for c in (0..=0x2_0000u32).filter_map(char::from_u32) {
+                let mut buf = [0u8; 4];
+                assert_eq!(
+                    re.is_match(c.encode_utf8(&mut buf)),
+                    predicate(c),
+                    "{inside} {c:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn overrides_and_isolates_are_bidi_controls_and_marks_are_not() {

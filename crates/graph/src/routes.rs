@@ -8,9 +8,14 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chirp_core::http::{ApiQuery, AuthUser, PathId};
-use chirp_core::page::{PageParams, PageRequest};
+use chirp_core::model::User;
+use chirp_core::openapi::ProblemSchema;
+use chirp_core::page::{Page, PageParams, PageRequest};
 use chirp_core::token::TokenVerifier;
 use chirp_core::ApiResult;
+use chirp_core::Id;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::service::{GraphService, Side};
 
@@ -26,14 +31,32 @@ impl FromRef<GraphState> for TokenVerifier {
     }
 }
 
-pub fn router(state: GraphState) -> Router {
-    Router::new()
-        .route("/api/v1/users/{id}/follow", post(follow).delete(unfollow))
-        .route("/api/v1/users/{id}/followers", get(followers))
-        .route("/api/v1/users/{id}/following", get(following))
-        .with_state(state)
+/// UserGraphService's routes and their part of the OpenAPI document.
+pub fn routes() -> OpenApiRouter<GraphState> {
+    OpenApiRouter::new()
+        .routes(routes!(follow, unfollow))
+        .routes(routes!(followers))
+        .routes(routes!(following))
 }
 
+pub fn router(state: GraphState) -> Router {
+    let (router, _) = routes().split_for_parts();
+    router.with_state(state)
+}
+
+/// Follow a user (again: no change).
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/{id}/follow",
+    tag = "graph",
+    operation_id = "follow",
+    security(("bearer" = [])),
+    params(("id" = Id, Path, description = "The user to follow")),
+    responses(
+        (status = 204, description = "Followed"),
+        (status = 422, description = "Following oneself", body = ProblemSchema, content_type = "application/problem+json"),
+    ),
+)]
 async fn follow(
     State(s): State<GraphState>,
     caller: AuthUser,
@@ -43,6 +66,19 @@ async fn follow(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Stop following a user (not following: no change).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/users/{id}/follow",
+    tag = "graph",
+    operation_id = "unfollow",
+    security(("bearer" = [])),
+    params(("id" = Id, Path, description = "The user to stop following")),
+    responses(
+        (status = 204, description = "Not following"),
+        (status = 422, description = "Unfollowing oneself", body = ProblemSchema, content_type = "application/problem+json"),
+    ),
+)]
 async fn unfollow(
     State(s): State<GraphState>,
     caller: AuthUser,
@@ -52,6 +88,15 @@ async fn unfollow(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Who follows a user, newest follow first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{id}/followers",
+    tag = "graph",
+    operation_id = "followers",
+    params(("id" = Id, Path, description = "The user"), PageParams),
+    responses((status = 200, description = "A page of users", body = Page<User>)),
+)]
 async fn followers(
     State(s): State<GraphState>,
     PathId(id): PathId,
@@ -64,6 +109,15 @@ async fn followers(
     ))
 }
 
+/// Whom a user follows, newest follow first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{id}/following",
+    tag = "graph",
+    operation_id = "following",
+    params(("id" = Id, Path, description = "The user"), PageParams),
+    responses((status = 200, description = "A page of users", body = Page<User>)),
+)]
 async fn following(
     State(s): State<GraphState>,
     PathId(id): PathId,
@@ -90,6 +144,15 @@ pub fn internal_router(graph: Arc<GraphService>) -> Router {
     struct Above {
         above: Option<u64>,
     }
+    /// Who follows a user, newest follow first.
+    #[utoipa::path(
+    get,
+    path = "/api/v1/users/{id}/followers",
+    tag = "graph",
+    operation_id = "followers",
+    params(("id" = Id, Path, description = "The user"), PageParams),
+    responses((status = 200, description = "A page of users", body = Page<User>)),
+)]
     async fn followers(
         State(g): State<Arc<GraphService>>,
         PathId(id): PathId,

@@ -4,13 +4,17 @@ use std::sync::Arc;
 
 use axum::extract::{FromRef, State};
 use axum::response::IntoResponse;
-use axum::routing::get;
 use axum::{Json, Router};
 use chirp_core::http::{ApiQuery, AuthUser, PathId};
-use chirp_core::page::{PageParams, PageRequest};
+use chirp_core::model::{Post, User};
+use chirp_core::openapi::ProblemSchema;
+use chirp_core::page::{Page, PageParams, PageRequest};
 use chirp_core::token::TokenVerifier;
-use chirp_core::{ApiError, ApiResult};
+use chirp_core::{ApiError, ApiResult, Id};
 use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::service::ReadService;
 
@@ -26,21 +30,41 @@ impl FromRef<ReadState> for TokenVerifier {
     }
 }
 
-pub fn router(state: ReadState) -> Router {
-    Router::new()
-        .route("/api/v1/users", get(user_by_handle))
-        .route("/api/v1/users/{id}", get(user))
-        .route("/api/v1/users/{id}/posts", get(user_posts))
-        .route("/api/v1/posts/{id}", get(post))
-        .route("/api/v1/timelines/home", get(home))
-        .with_state(state)
+/// ReadService's routes and their part of the OpenAPI document.
+pub fn routes() -> OpenApiRouter<ReadState> {
+    OpenApiRouter::new()
+        .routes(routes!(user_by_handle))
+        .routes(routes!(user))
+        .routes(routes!(user_posts))
+        .routes(routes!(post))
+        .routes(routes!(home))
 }
 
-#[derive(Deserialize)]
+pub fn router(state: ReadState) -> Router {
+    let (router, _) = routes().split_for_parts();
+    router.with_state(state)
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct HandleQuery {
+    /// The handle, ignoring case.
+    #[param(required = true, pattern = "^[A-Za-z0-9_]{1,30}$", example = "alice")]
     handle: Option<String>,
 }
 
+/// A user, by handle.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users",
+    tag = "users",
+    operation_id = "get_user_by_handle",
+    params(HandleQuery),
+    responses(
+        (status = 200, description = "The user", body = User),
+        (status = 404, description = "No such user", body = ProblemSchema, content_type = "application/problem+json"),
+    ),
+)]
 async fn user_by_handle(
     State(s): State<ReadState>,
     ApiQuery(q): ApiQuery<HandleQuery>,
@@ -52,14 +76,41 @@ async fn user_by_handle(
     Ok(Json(s.read.user_by_handle(&handle).await?))
 }
 
+/// A user.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{id}",
+    tag = "users",
+    operation_id = "get_user",
+    params(("id" = Id, Path, description = "The user")),
+    responses((status = 200, description = "The user", body = User)),
+)]
 async fn user(State(s): State<ReadState>, PathId(id): PathId) -> ApiResult<impl IntoResponse> {
     Ok(Json(s.read.user(id).await?))
 }
 
+/// A post.
+#[utoipa::path(
+    get,
+    path = "/api/v1/posts/{id}",
+    tag = "posts",
+    operation_id = "get_post",
+    params(("id" = Id, Path, description = "The post")),
+    responses((status = 200, description = "The post", body = Post)),
+)]
 async fn post(State(s): State<ReadState>, PathId(id): PathId) -> ApiResult<impl IntoResponse> {
     Ok(Json(s.read.post(id).await?))
 }
 
+/// A user's posts, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{id}/posts",
+    tag = "users",
+    operation_id = "user_posts",
+    params(("id" = Id, Path, description = "The user"), PageParams),
+    responses((status = 200, description = "A page of posts", body = Page<Post>)),
+)]
 async fn user_posts(
     State(s): State<ReadState>,
     PathId(id): PathId,
@@ -70,6 +121,17 @@ async fn user_posts(
     ))
 }
 
+/// The caller's home timeline: their own posts and those of whom they follow, newest
+/// first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/timelines/home",
+    tag = "timelines",
+    operation_id = "home_timeline",
+    security(("bearer" = [])),
+    params(PageParams),
+    responses((status = 200, description = "A page of posts", body = Page<Post>)),
+)]
 async fn home(
     State(s): State<ReadState>,
     caller: AuthUser,

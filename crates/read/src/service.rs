@@ -37,11 +37,22 @@ impl ReadService {
     }
 
     pub async fn user_by_handle(&self, handle: &str) -> ApiResult<User> {
+        let no_such_user = || ApiError::NotFound(format!("no user with handle {handle:?}"));
+        // No handle holds anything but `A-Z a-z 0-9 _` (nor more than 30 of them): no
+        // need to ask the store, which may not even take the value (PostgreSQL refuses
+        // a NUL character).
+        let could_be = handle.len() <= 30
+            && handle
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !could_be {
+            return Err(no_such_user());
+        }
         let id = self
             .store
             .profile_id_by_handle(&handle.to_ascii_lowercase())
             .await?
-            .ok_or_else(|| ApiError::NotFound(format!("no user with handle {handle:?}")))?;
+            .ok_or_else(no_such_user)?;
         self.user(id).await
     }
 

@@ -4,26 +4,41 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::response::IntoResponse;
-use axum::routing::get;
 use axum::{Json, Router};
 use chirp_core::http::ApiQuery;
-use chirp_core::page::{PageParams, PageRequest};
+use chirp_core::model::{Post, User};
+use chirp_core::page::{Page, PageParams, PageRequest};
 use chirp_core::ApiResult;
 use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::service::SearchService;
 
-pub fn router(search: Arc<SearchService>) -> Router {
-    Router::new()
-        .route("/api/v1/search/posts", get(posts))
-        .route("/api/v1/search/users", get(users))
-        .with_state(search)
+/// SearchService's routes and their part of the OpenAPI document.
+pub fn routes() -> OpenApiRouter<Arc<SearchService>> {
+    OpenApiRouter::new()
+        .routes(routes!(posts))
+        .routes(routes!(users))
 }
 
-#[derive(Deserialize)]
+pub fn router(search: Arc<SearchService>) -> Router {
+    let (router, _) = routes().split_for_parts();
+    router.with_state(search)
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct SearchParams {
+    /// The words to find.
+    #[param(required = true, min_length = 1, example = "chirp")]
     q: Option<String>,
+    /// Items per page.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, default = 20)]
     limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_-]*$")]
     cursor: Option<String>,
 }
 
@@ -36,6 +51,16 @@ impl SearchParams {
     }
 }
 
+/// Posts that hold every word of `q` (ignoring case; `#tag` finds the hashtag), newest
+/// first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/search/posts",
+    tag = "search",
+    operation_id = "search_posts",
+    params(SearchParams),
+    responses((status = 200, description = "A page of posts", body = Page<Post>)),
+)]
 async fn posts(
     State(s): State<Arc<SearchService>>,
     ApiQuery(p): ApiQuery<SearchParams>,
@@ -43,6 +68,15 @@ async fn posts(
     Ok(Json(s.posts(p.q.as_deref(), p.page()?).await?))
 }
 
+/// Users whose handle or display name begins with `q`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/search/users",
+    tag = "search",
+    operation_id = "search_users",
+    params(SearchParams),
+    responses((status = 200, description = "A page of users", body = Page<User>)),
+)]
 async fn users(
     State(s): State<Arc<SearchService>>,
     ApiQuery(p): ApiQuery<SearchParams>,

@@ -50,16 +50,18 @@ pub struct SearchService {
 }
 
 fn query_text(q: Option<&str>) -> ApiResult<&str> {
-    let q = q.map(str::trim).unwrap_or_default();
-    if q.is_empty() {
-        return Err(ApiError::BadRequest(
-            "the q query parameter is required".into(),
-        ));
-    }
+    let q = q.unwrap_or_default();
+    // The length of what was sent, white space included.
     if q.chars().count() > MAX_QUERY_CHARS {
         return Err(ApiError::BadRequest(format!(
             "q must be at most {MAX_QUERY_CHARS} characters"
         )));
+    }
+    let q = q.trim();
+    if q.is_empty() {
+        return Err(ApiError::BadRequest(
+            "the q query parameter is required".into(),
+        ));
     }
     Ok(q)
 }

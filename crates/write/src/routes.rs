@@ -3,14 +3,18 @@
 use std::sync::Arc;
 
 use axum::extract::{FromRef, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{patch, post};
 use axum::{Json, Router};
 use chirp_core::http::{ApiJson, AuthUser, PathId};
+use chirp_core::model::Post;
+use chirp_core::openapi::ProblemSchema;
 use chirp_core::token::TokenVerifier;
 use chirp_core::{ApiError, ApiResult, Id};
 use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::domain::IdempotencyKey;
 use crate::service::WriteService;
@@ -30,28 +34,61 @@ impl FromRef<WriteState> for TokenVerifier {
 /// With `serve_reads`, also `GET /api/v1/posts/{id}` (answered from the posts store the
 /// writes go to), so that a gateway unable to route by method (a Kubernetes Ingress) can
 /// send every `/api/v1/posts/{id}` here. `chirp all` leaves that route to ReadService.
+/// WriteService's routes and their part of the OpenAPI document (the read of a post is
+/// ReadService's there).
+pub fn routes() -> OpenApiRouter<WriteState> {
+    OpenApiRouter::new()
+        .routes(routes!(create))
+        .routes(routes!(edit, delete))
+}
+
 pub fn router(state: WriteState, serve_reads: bool) -> Router {
-    let one = if serve_reads {
-        axum::routing::get(show).patch(edit).delete(delete)
-    } else {
-        patch(edit).delete(delete)
-    };
-    Router::new()
-        .route("/api/v1/posts", post(create))
-        .route("/api/v1/posts/{id}", one)
-        .with_state(state)
+    let (mut router, _) = routes().split_for_parts();
+    if serve_reads {
+        router = router.route("/api/v1/posts/{id}", axum::routing::get(show));
+    }
+    router.with_state(state)
 }
 
 async fn show(State(s): State<WriteState>, PathId(id): PathId) -> ApiResult<impl IntoResponse> {
     Ok(Json(s.posts.post(id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct CreateBody {
+    /// 1 to 280 characters, not only white space; no control characters but new lines
+    /// and tabs, no bidirectional overrides or isolates.
+    #[schema(min_length = 1, max_length = 280, example = "hello #chirp")]
     text: String,
+    /// The post this one replies to.
     reply_to: Option<Id>,
 }
 
+/// Post. With an `Idempotency-Key`, the same key from the same user answers the first
+/// post again (`Idempotent-Replayed: true`) instead of posting twice.
+#[utoipa::path(
+    post,
+    path = "/api/v1/posts",
+    tag = "posts",
+    operation_id = "create_post",
+    security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters", max_length = 255, pattern = "^[!-~]{1,255}$")),
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "The post", body = Post,
+            headers(
+                ("Location" = String, description = "The post's address"),
+                ("Idempotent-Replayed" = String, description = "`true` when this answers an earlier post with the same key"),
+            ),
+            links(
+                ("GetPost" = (operation_id = "get_post", parameters(("id" = "$response.body#/id")))),
+                ("EditPost" = (operation_id = "edit_post", parameters(("id" = "$response.body#/id")))),
+                ("DeletePost" = (operation_id = "delete_post", parameters(("id" = "$response.body#/id")))),
+            )),
+        (status = 409, description = "The Idempotency-Key made a post that has since been deleted", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid text, or `reply_to` names no live post", body = ProblemSchema, content_type = "application/problem+json"),
+    ),
+)]
 async fn create(
     State(s): State<WriteState>,
     caller: AuthUser,
@@ -68,18 +105,42 @@ async fn create(
     };
     let created = s.posts.create(caller.id, &b.text, b.reply_to, key).await?;
     let replayed = if created.replayed { "true" } else { "false" };
+    let location = format!("/api/v1/posts/{}", created.post.id);
     Ok((
         StatusCode::CREATED,
-        [("idempotent-replayed", replayed)],
+        [
+            (header::LOCATION, location),
+            (
+                HeaderName::from_static("idempotent-replayed"),
+                replayed.to_owned(),
+            ),
+        ],
         Json(created.post),
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct EditBody {
+    /// The new text, as for a new post.
+    #[schema(min_length = 1, max_length = 280)]
     text: String,
 }
 
+/// Edit one's own post.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/posts/{id}",
+    tag = "posts",
+    operation_id = "edit_post",
+    security(("bearer" = [])),
+    params(("id" = Id, Path, description = "The post")),
+    request_body = EditBody,
+    responses(
+        (status = 200, description = "The post as edited", body = Post),
+        (status = 403, description = "Someone else's post", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid text", body = ProblemSchema, content_type = "application/problem+json"),
+    ),
+)]
 async fn edit(
     State(s): State<WriteState>,
     caller: AuthUser,
@@ -89,6 +150,19 @@ async fn edit(
     Ok(Json(s.posts.edit(caller.id, id, &b.text).await?))
 }
 
+/// Delete one's own post.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/posts/{id}",
+    tag = "posts",
+    operation_id = "delete_post",
+    security(("bearer" = [])),
+    params(("id" = Id, Path, description = "The post")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "Someone else's post", body = ProblemSchema, content_type = "application/problem+json"),
+    ),
+)]
 async fn delete(
     State(s): State<WriteState>,
     caller: AuthUser,

@@ -73,6 +73,8 @@ pub fn public(
             verifier,
         };
         api = api.merge(service_routes("read", t, chirp_read::router(state)));
+        // The whole OpenAPI document: ReadService's to serve, for the gateway.
+        api = api.merge(service_routes("read", t, crate::openapi::router()));
     }
     if let Some(search) = &s.search {
         api = api.merge(service_routes(

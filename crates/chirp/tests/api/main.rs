@@ -6,6 +6,7 @@ mod auth;
 mod graph;
 mod hardening;
 mod helpers;
+mod openapi;
 mod ops;
 mod posts;
 mod process;

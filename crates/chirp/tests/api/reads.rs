@@ -90,3 +90,17 @@ async fn default_page_size_is_20() {
     assert_eq!(ids(&page).len(), 20);
     assert!(page["next_cursor"].is_string());
 }
+
+/// A handle lookup with what no handle holds is no user: a 404, whatever the store could
+/// keep (PostgreSQL refuses a NUL character; found by schemathesis through the gateway,
+/// where the lookup answered 503 "postgres is unavailable").
+#[tokio::test]
+async fn a_handle_no_account_can_have_is_no_user() {
+    let app = spawn_app().await;
+    for handle in ["%00ada", "a%20b", "%C3%A9t%C3%A9", &"x".repeat(31)] {
+        let res = app
+            .get(&format!("/api/v1/users?handle={handle}"), None)
+            .await;
+        assert_problem(res, reqwest::StatusCode::NOT_FOUND).await;
+    }
+}

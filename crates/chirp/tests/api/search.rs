@@ -178,6 +178,14 @@ async fn search_needs_a_query() {
             StatusCode::BAD_REQUEST,
         )
         .await;
+        // What was sent is bounded (256 characters), white space around the words too,
+        // as the OpenAPI document says.
+        let padded = format!("{}a{}", "%20".repeat(150), "%20".repeat(150));
+        assert_problem(
+            app.get(&format!("{path}?q={padded}"), None).await,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
         let nothing = app.get_json(&format!("{path}?q=%21%21"), None).await;
         assert!(ids(&nothing).is_empty());
     }

@@ -71,19 +71,21 @@ pub fn sign(key: &SigningKey, claims: &Claims) -> String {
     format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig.to_bytes()))
 }
 
-/// A JSON Web Key Set of Ed25519 public keys.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A JSON Web Key Set of Ed25519 public keys: those that verify access tokens (RFC 7517).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Jwks {
     pub keys: Vec<Jwk>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// An Ed25519 public key (RFC 8037): `kty` OKP, `crv` Ed25519, `alg` EdDSA.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Jwk {
     pub kty: String,
     pub crv: String,
     pub x: String,
     pub kid: String,
     #[serde(rename = "use")]
+    #[schema(rename = "use")]
     pub use_: String,
     pub alg: String,
 }

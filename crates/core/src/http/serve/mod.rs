@@ -185,7 +185,7 @@ fn too_many_connections() -> Vec<u8> {
         retry_after: Duration::from_secs(1),
     };
     let body = serde_json::json!({
-        "type": format!("https://chirp.dev/problems/{}", problem.type_slug()),
+        "type": format!("/problems/{}", problem.type_slug()),
         "title": "Service Unavailable",
         "status": 503,
         "detail": problem.to_string(),
