@@ -97,6 +97,7 @@ fn tokens_response(status: StatusCode, tokens: Tokens) -> impl IntoResponse {
                 ("UserPosts" = (operation_id = "user_posts", parameters(("id" = "$response.body#/user/id")))),
                 ("Followers" = (operation_id = "followers", parameters(("id" = "$response.body#/user/id")))),
                 ("Following" = (operation_id = "following", parameters(("id" = "$response.body#/user/id")))),
+                ("UserLikes" = (operation_id = "user_likes", parameters(("id" = "$response.body#/user/id")))),
             )),
         (status = 409, description = "The handle or email is taken", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 422, description = "Invalid input", body = ProblemSchema, content_type = "application/problem+json"),

@@ -163,6 +163,10 @@ fn tags() -> Vec<utoipa::openapi::tag::Tag> {
         ("users", "ReadService: profiles and a user's posts."),
         ("graph", "UserGraphService: follows."),
         (
+            "reactions",
+            "WriteService records likes; ReadService lists them.",
+        ),
+        (
             "timelines",
             "ReadService, from TimelineService: home timelines.",
         ),

@@ -72,7 +72,7 @@ impl ConsumerMetrics {
 
     fn consumed(&self, group: &'static str, events: &[Event]) {
         for topic in Topic::ALL {
-            let n = events.iter().filter(|e| e.topic() == topic).count() as u64;
+            let n = events.iter().filter(|e| e.topic() == Some(topic)).count() as u64;
             if n > 0 {
                 self.telemetry
                     .counter_with(

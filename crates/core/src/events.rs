@@ -15,20 +15,27 @@ pub enum Topic {
     Posts,
     Graph,
     Users,
+    /// Likes (and, later, the other reactions to a post), keyed by the post.
+    Reactions,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 3] = [Topic::Posts, Topic::Graph, Topic::Users];
+    pub const ALL: [Topic; 4] = [Topic::Posts, Topic::Graph, Topic::Users, Topic::Reactions];
 
     pub fn name(self) -> &'static str {
         match self {
             Topic::Posts => "chirp.posts",
             Topic::Graph => "chirp.graph",
             Topic::Users => "chirp.users",
+            Topic::Reactions => "chirp.reactions",
         }
     }
 }
 
+/// What happened. The `type` tag names the event and its shape; a shape only ever gains
+/// fields that older readers may skip and newer ones default (`#[serde(default)]`), and a
+/// type this build does not know reads as [`EventBody::Unknown`], which every consumer
+/// passes over: a newer build's events never stop an older build's consumers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum EventBody {
@@ -39,6 +46,12 @@ pub enum EventBody {
         text: String,
         reply_to: Option<Id>,
         created_at_ms: i64,
+        /// The author of the post replied to.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to_author: Option<Id>,
+        /// The users the text mentions.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        mentions: Vec<Id>,
     },
     #[serde(rename = "post.edited")]
     PostEdited {
@@ -46,6 +59,9 @@ pub enum EventBody {
         author_id: Id,
         text: String,
         edited_at_ms: i64,
+        /// The users the new text mentions.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        mentions: Vec<Id>,
     },
     #[serde(rename = "post.deleted")]
     PostDeleted { post_id: Id, author_id: Id },
@@ -60,6 +76,22 @@ pub enum EventBody {
         display_name: String,
         created_at_ms: i64,
     },
+    /// `user_id` liked `post_id` (by `post_author`).
+    #[serde(rename = "like.created")]
+    LikeCreated {
+        user_id: Id,
+        post_id: Id,
+        post_author: Id,
+    },
+    #[serde(rename = "like.deleted")]
+    LikeDeleted {
+        user_id: Id,
+        post_id: Id,
+        post_author: Id,
+    },
+    /// A type this build does not know (written by a newer one): passed over.
+    #[serde(other)]
+    Unknown,
 }
 
 /// An event: a unique id, the version of the entity it leaves behind, what happened, and
@@ -80,18 +112,32 @@ pub struct Event {
 }
 
 impl Event {
-    pub fn topic(&self) -> Topic {
+    /// The topic the event goes to; `None` for an event of a type this build does not
+    /// know, which it only ever reads, never appends.
+    pub fn topic(&self) -> Option<Topic> {
         match self.body {
             EventBody::PostCreated { .. }
             | EventBody::PostEdited { .. }
-            | EventBody::PostDeleted { .. } => Topic::Posts,
-            EventBody::FollowCreated { .. } | EventBody::FollowDeleted { .. } => Topic::Graph,
-            EventBody::UserCreated { .. } => Topic::Users,
+            | EventBody::PostDeleted { .. } => Some(Topic::Posts),
+            EventBody::FollowCreated { .. } | EventBody::FollowDeleted { .. } => Some(Topic::Graph),
+            EventBody::UserCreated { .. } => Some(Topic::Users),
+            EventBody::LikeCreated { .. } | EventBody::LikeDeleted { .. } => Some(Topic::Reactions),
+            EventBody::Unknown => None,
         }
     }
 
+    /// The topic to append the event to: an error for an event of unknown type.
+    pub fn topic_to_append(&self) -> anyhow::Result<Topic> {
+        self.topic().ok_or_else(|| {
+            anyhow::anyhow!(
+                "event {} is of a type this build does not know: it cannot be appended",
+                self.id
+            )
+        })
+    }
+
     /// The partition key: the author for posts (one author's posts stay in order), the
-    /// pair for follows, the user for users.
+    /// pair for follows, the user for users, the post for its reactions.
     pub fn key(&self) -> String {
         match &self.body {
             EventBody::PostCreated { author_id, .. }
@@ -100,6 +146,10 @@ impl Event {
             EventBody::FollowCreated { follower, followee }
             | EventBody::FollowDeleted { follower, followee } => format!("{follower}:{followee}"),
             EventBody::UserCreated { user_id, .. } => user_id.to_string(),
+            EventBody::LikeCreated { post_id, .. } | EventBody::LikeDeleted { post_id, .. } => {
+                post_id.to_string()
+            }
+            EventBody::Unknown => String::new(),
         }
     }
 
@@ -191,6 +241,7 @@ mod tests {
                 author_id: Id(7),
                 text: "hi".into(),
                 edited_at_ms: 1000,
+                mentions: vec![Id(3)],
             },
             trace: None,
         };
@@ -198,7 +249,8 @@ mod tests {
         assert!(json.contains("\"type\":\"post.edited\""), "{json}");
         assert!(json.contains("\"post_id\":\"5\""), "{json}");
         assert_eq!(Event::from_json(&json).unwrap(), e);
-        assert_eq!(e.topic(), Topic::Posts);
+        assert!(json.contains("\"mentions\":[\"3\"]"), "{json}");
+        assert_eq!(e.topic(), Some(Topic::Posts));
         assert_eq!(e.key(), "7");
         assert!(!json.contains("traceparent"), "{json}");
 
@@ -209,5 +261,26 @@ mod tests {
         let json = traced.to_json().unwrap();
         assert!(json.contains("\"traceparent\":\"00-4bf9"), "{json}");
         assert_eq!(Event::from_json(&json).unwrap(), traced);
+    }
+
+    /// An event written by an older build (no fields added since) reads with their
+    /// defaults, and one of a type a newer build added reads as `Unknown`, with no topic.
+    #[test]
+    fn older_events_read_with_defaults_and_newer_types_as_unknown() {
+        let old = r#"{"id":"1","version":1,"occurred_at_ms":5,"type":"post.created","post_id":"2","author_id":"3","text":"hi","reply_to":null,"created_at_ms":5}"#;
+        let e = Event::from_json(old).unwrap();
+        match e.body {
+            EventBody::PostCreated {
+                mentions,
+                reply_to_author,
+                ..
+            } => assert!(mentions.is_empty() && reply_to_author.is_none()),
+            other => panic!("{other:?}"),
+        }
+        let newer = r#"{"id":"4","version":1,"occurred_at_ms":5,"type":"poll.voted","poll_id":"9","choices":[1,2]}"#;
+        let e = Event::from_json(newer).unwrap();
+        assert_eq!(e.body, EventBody::Unknown);
+        assert_eq!(e.topic(), None);
+        assert!(e.topic_to_append().is_err());
     }
 }

@@ -31,19 +31,38 @@ pub struct Author {
     pub display_name: String,
 }
 
-/// The columns a post is read with, from `posts p JOIN profiles u ON u.id = p.author_id`
-/// (WriteService's table and AuthService's), in the order the stores' decoders take them
-/// (`deployed::postgres::post_from_row`, `embedded::sqlite::post_from_row`).
-pub const POST_COLUMNS: &str =
-    "p.id, p.author_id, p.text, p.reply_to, p.created_at, p.edited_at, u.handle, u.display_name";
+/// The columns a post is read with, from [`POST_FROM`], in the order the stores' decoders
+/// take them (`deployed::postgres::post_from_row`, `embedded::sqlite::post_from_row`).
+pub const POST_COLUMNS: &str = "p.id, p.author_id, p.text, p.reply_to, p.created_at, p.edited_at, \
+     u.handle, u.display_name, p.mentions, COALESCE(s.replies, 0), COALESCE(s.likes, 0), \
+     COALESCE(s.reposts, 0)";
+
+/// The tables a post is read from: WriteService's posts and their counts, and AuthService's
+/// public profiles.
+pub const POST_FROM: &str = "posts p JOIN profiles u ON u.id = p.author_id \
+     LEFT JOIN post_stats s ON s.post_id = p.id";
+
+/// A user a post mentions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Mention {
+    pub id: Id,
+    pub handle: String,
+}
+
+/// What the caller has done to a post.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Viewer {
+    pub liked: bool,
+    pub reposted: bool,
+}
 
 /// A post.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Post {
     pub id: Id,
     pub author: Author,
-    /// 1 to 280 characters.
-    #[schema(min_length = 1, max_length = 280)]
+    /// 1 to 280 characters; `""` for a repost.
+    #[schema(max_length = 280)]
     pub text: String,
     /// RFC 3339, UTC.
     #[schema(format = DateTime)]
@@ -53,6 +72,36 @@ pub struct Post {
     pub edited_at: Option<String>,
     /// The post this one replies to, if any.
     pub reply_to: Option<Id>,
+    /// For a repost, the reposted post.
+    #[schema(no_recursion)]
+    pub repost_of: Option<Box<Post>>,
+    /// The `@handle`s of the text that named a user when the post was written or last
+    /// edited, in order of first appearance.
+    pub mentions: Vec<Mention>,
+    /// The `#tag`s of the text, lower-cased, in order of first appearance.
+    pub tags: Vec<String>,
+    /// Eventual, like every count.
+    pub reply_count: u64,
+    pub like_count: u64,
+    pub repost_count: u64,
+    /// The caller's own like and repost: present when the request carries a token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub viewer: Option<Viewer>,
+}
+
+impl Post {
+    /// The mentions as the stores keep them (a JSON array).
+    pub fn mentions_json(mentions: &[Mention]) -> String {
+        serde_json::to_string(mentions).unwrap_or_else(|_| "[]".into())
+    }
+
+    /// The mentions from what the stores keep; an unreadable value is no mentions.
+    pub fn mentions_from_json(raw: &str) -> Vec<Mention> {
+        if raw == "[]" {
+            return Vec::new();
+        }
+        serde_json::from_str(raw).unwrap_or_default()
+    }
 }
 
 /// How many follow a user and how many the user follows.

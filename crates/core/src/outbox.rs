@@ -10,7 +10,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
-use crate::events::{Event, EventLog};
+use crate::events::{Event, EventLog, Topic};
 use crate::http::metrics::{CounterMetric, FloatGauge, GaugeMetric};
 use crate::http::Telemetry;
 use crate::id::now_millis;
@@ -49,7 +49,7 @@ impl RelayMetrics {
     fn published(&self, events: &[Event]) {
         let mut by_topic: Vec<(&'static str, u64)> = Vec::new();
         for e in events {
-            let t = e.topic().name();
+            let t = e.topic().map_or("unknown", Topic::name);
             match by_topic.iter_mut().find(|(n, _)| *n == t) {
                 Some((_, c)) => *c += 1,
                 None => by_topic.push((t, 1)),

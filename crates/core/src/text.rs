@@ -66,6 +66,56 @@ pub fn display_name_pattern() -> String {
     format!("^[^{refused}]*[^{refused}{WHITE_SPACE_CLASS}{JOINER_CLASS}][^{refused}]*$")
 }
 
+fn is_word(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// The hashtags of `text`: each `#` followed by letters, digits or underscores, without
+/// the `#`, lower-cased, each once, in order of first appearance. (Search indexes the
+/// same tags, so `#tag` finds exactly the posts whose `tags` hold it.)
+pub fn hashtags(text: &str) -> Vec<String> {
+    let mut tags: Vec<String> = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find('#') {
+        rest = &rest[i + 1..];
+        let end = rest.find(|c: char| !is_word(c)).unwrap_or(rest.len());
+        if end > 0 {
+            let tag = rest[..end].to_lowercase();
+            if !tags.contains(&tag) {
+                tags.push(tag);
+            }
+        }
+        rest = &rest[end..];
+    }
+    tags
+}
+
+/// The handles `text` mentions: each `@` that does not follow a letter, digit or
+/// underscore (`a@example.com` mentions nobody), followed by 3 to 30 of `A-Z a-z 0-9 _`
+/// and then no other letter or digit; as written, each once ignoring case, in order of
+/// first appearance. Whether a user holds the handle is the store's to say.
+pub fn mentioned_handles(text: &str) -> Vec<String> {
+    let mut handles: Vec<String> = Vec::new();
+    let mut before: Option<char> = None;
+    for (i, c) in text.char_indices() {
+        if c == '@' && !before.is_some_and(is_word) {
+            let rest = &text[i + 1..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            let followed_by_word = rest[end..].chars().next().is_some_and(is_word);
+            if (3..=30).contains(&end) && !followed_by_word {
+                let handle = &rest[..end];
+                if !handles.iter().any(|h| h.eq_ignore_ascii_case(handle)) {
+                    handles.push(handle.to_owned());
+                }
+            }
+        }
+        before = Some(c);
+    }
+    handles
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,5 +172,25 @@ mod tests {
         assert!(is_invisible_in_names('\u{200B}'));
         assert!(!is_visible('\u{200D}'));
         assert!(is_visible('🐦'));
+    }
+
+    #[test]
+    fn hashtags_are_lower_cased_once_in_order() {
+        assert_eq!(
+            hashtags("#Rust and #rust, #Écrit #b_2! # #"),
+            ["rust", "écrit", "b_2"]
+        );
+        assert!(hashtags("no tags here").is_empty());
+    }
+
+    #[test]
+    fn mentions_are_handles_after_an_at_that_starts_a_word() {
+        assert_eq!(
+            mentioned_handles("@alice hi @Bob_2, (@alice) @ALICE bob@example.com"),
+            ["alice", "Bob_2"]
+        );
+        // Too short, too long, or running on into letters a handle cannot hold.
+        assert!(mentioned_handles("@ab @abcdefghijklmnopqrstuvwxyz12345 @alicé").is_empty());
+        assert_eq!(mentioned_handles("@carol's @dave."), ["carol", "dave"]);
     }
 }

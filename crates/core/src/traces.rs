@@ -136,7 +136,7 @@ fn event_span(
     operation: &'static str,
     group: Option<&'static str>,
 ) -> Span {
-    let topic = event.topic().name();
+    let topic = event.topic().map_or("unknown", crate::events::Topic::name);
     let span = tracing::info_span!(
         "event",
         otel.name = format!("{topic} {operation}"),

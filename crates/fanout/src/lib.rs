@@ -154,7 +154,12 @@ impl FanoutService {
             EventBody::FollowDeleted { follower, followee } => {
                 self.timelines.purge(*follower, *followee).await?;
             }
-            EventBody::PostEdited { .. } | EventBody::UserCreated { .. } => {}
+            // Likes fan out to nobody; a type this build does not know is passed over.
+            EventBody::PostEdited { .. }
+            | EventBody::UserCreated { .. }
+            | EventBody::LikeCreated { .. }
+            | EventBody::LikeDeleted { .. }
+            | EventBody::Unknown => {}
         }
         Ok(())
     }

@@ -32,5 +32,18 @@ pub trait ReadStore: Send + Sync {
     /// Live posts by any of `authors`, newest first, on the page asked; one extra tells
     /// whether more follow.
     async fn posts_by(&self, authors: &[Id], page: PageRequest) -> StoreResult<Vec<Arc<Post>>>;
+    /// The live direct replies to `post`, oldest first, after `page.before` (in this list,
+    /// the key the next page starts after); one extra tells whether more follow.
+    async fn replies(&self, post: Id, page: PageRequest) -> StoreResult<Vec<Arc<Post>>>;
+    /// The ids of the posts `post` replies to, nearest first, at most `max`: the chain
+    /// ends after the first post that is deleted (which is among them) or unknown.
+    async fn ancestor_ids(&self, post: Id, max: usize) -> StoreResult<Vec<Id>>;
+    /// Who liked `post`, most recent like first, as (like key, user); one extra.
+    async fn likers(&self, post: Id, page: PageRequest) -> StoreResult<Vec<(u64, Id)>>;
+    /// The live posts `user` liked, most recent like first, as (like key, post); one
+    /// extra.
+    async fn liked(&self, user: Id, page: PageRequest) -> StoreResult<Vec<(u64, Id)>>;
+    /// Those of `posts` that `user` likes.
+    async fn liked_among(&self, user: Id, posts: &[Id]) -> StoreResult<Vec<Id>>;
     async fn ping(&self) -> StoreResult<()>;
 }

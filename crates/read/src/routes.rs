@@ -1,11 +1,11 @@
-//! ReadService's routes: users, posts, home and user timelines.
+//! ReadService's routes: users, posts, home and user timelines, threads, likes.
 
 use std::sync::Arc;
 
 use axum::extract::{FromRef, State};
 use axum::response::IntoResponse;
 use axum::{Json, Router};
-use chirp_core::http::{ApiQuery, AuthUser, PathId};
+use chirp_core::http::{ApiQuery, AuthUser, MaybeAuthUser, PathId};
 use chirp_core::model::{Post, User};
 use chirp_core::openapi::ProblemSchema;
 use chirp_core::page::{Page, PageParams, PageRequest};
@@ -38,6 +38,22 @@ pub fn routes() -> OpenApiRouter<ReadState> {
         .routes(routes!(user_posts))
         .routes(routes!(post))
         .routes(routes!(home))
+        .routes(routes!(replies))
+        .routes(routes!(ancestors))
+        .routes(routes!(likers))
+        .routes(routes!(liked))
+}
+
+/// The posts a thread shows above a post.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Ancestors {
+    /// Root first; at most 40, none above a deleted post.
+    #[schema(value_type = Vec<Post>)]
+    items: Vec<Arc<Post>>,
+}
+
+fn viewer(caller: MaybeAuthUser) -> Option<Id> {
+    caller.0.map(|u| u.id)
 }
 
 pub fn router(state: ReadState) -> Router {
@@ -96,10 +112,14 @@ async fn user(State(s): State<ReadState>, PathId(id): PathId) -> ApiResult<impl 
     tag = "posts",
     operation_id = "get_post",
     params(("id" = Id, Path, description = "The post")),
-    responses((status = 200, description = "The post", body = Post)),
+    responses((status = 200, description = "The post (with the caller's `viewer` state when a token is sent)", body = Post)),
 )]
-async fn post(State(s): State<ReadState>, PathId(id): PathId) -> ApiResult<impl IntoResponse> {
-    Ok(Json(s.read.post(id).await?))
+async fn post(
+    State(s): State<ReadState>,
+    caller: MaybeAuthUser,
+    PathId(id): PathId,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(s.read.post(id, viewer(caller)).await?))
 }
 
 /// A user's posts, newest first.
@@ -113,12 +133,85 @@ async fn post(State(s): State<ReadState>, PathId(id): PathId) -> ApiResult<impl 
 )]
 async fn user_posts(
     State(s): State<ReadState>,
+    caller: MaybeAuthUser,
     PathId(id): PathId,
     ApiQuery(p): ApiQuery<PageParams>,
 ) -> ApiResult<impl IntoResponse> {
-    Ok(Json(
-        s.read.user_posts(id, PageRequest::try_from(p)?).await?,
-    ))
+    let req = PageRequest::try_from(p)?;
+    Ok(Json(s.read.user_posts(id, req, viewer(caller)).await?))
+}
+
+/// The direct replies to a post, oldest first (a conversation reads down).
+#[utoipa::path(
+    get,
+    path = "/api/v1/posts/{id}/replies",
+    tag = "posts",
+    operation_id = "post_replies",
+    params(("id" = Id, Path, description = "The post"), PageParams),
+    responses((status = 200, description = "A page of replies, oldest first", body = Page<Post>)),
+)]
+async fn replies(
+    State(s): State<ReadState>,
+    caller: MaybeAuthUser,
+    PathId(id): PathId,
+    ApiQuery(p): ApiQuery<PageParams>,
+) -> ApiResult<impl IntoResponse> {
+    let req = PageRequest::try_from(p)?;
+    Ok(Json(s.read.replies(id, req, viewer(caller)).await?))
+}
+
+/// The posts a post replies to, root first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/posts/{id}/ancestors",
+    tag = "posts",
+    operation_id = "post_ancestors",
+    params(("id" = Id, Path, description = "The post")),
+    responses((status = 200, description = "The chain above the post, root first", body = Ancestors)),
+)]
+async fn ancestors(
+    State(s): State<ReadState>,
+    caller: MaybeAuthUser,
+    PathId(id): PathId,
+) -> ApiResult<impl IntoResponse> {
+    let items = s.read.ancestors(id, viewer(caller)).await?;
+    Ok(Json(Ancestors { items }))
+}
+
+/// Who liked a post, most recent like first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/posts/{id}/likes",
+    tag = "reactions",
+    operation_id = "post_likes",
+    params(("id" = Id, Path, description = "The post"), PageParams),
+    responses((status = 200, description = "A page of users", body = Page<User>)),
+)]
+async fn likers(
+    State(s): State<ReadState>,
+    PathId(id): PathId,
+    ApiQuery(p): ApiQuery<PageParams>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(s.read.likers(id, PageRequest::try_from(p)?).await?))
+}
+
+/// What a user liked, most recent like first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{id}/likes",
+    tag = "reactions",
+    operation_id = "user_likes",
+    params(("id" = Id, Path, description = "The user"), PageParams),
+    responses((status = 200, description = "A page of posts", body = Page<Post>)),
+)]
+async fn liked(
+    State(s): State<ReadState>,
+    caller: MaybeAuthUser,
+    PathId(id): PathId,
+    ApiQuery(p): ApiQuery<PageParams>,
+) -> ApiResult<impl IntoResponse> {
+    let req = PageRequest::try_from(p)?;
+    Ok(Json(s.read.liked(id, req, viewer(caller)).await?))
 }
 
 /// The caller's home timeline: their own posts and those of whom they follow, newest

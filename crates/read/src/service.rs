@@ -1,17 +1,21 @@
-//! ReadService's logic: hydration, and the home timeline as the merge of the stored
-//! timeline with the recent posts of followed "celebrities" (hybrid fanout).
+//! ReadService's logic: hydration (with the caller's own likes), the home timeline as the
+//! merge of the stored timeline with the recent posts of followed "celebrities" (hybrid
+//! fanout), threads and likes.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chirp_core::model::{Post, User};
+use chirp_core::model::{Post, User, Viewer};
 use chirp_core::page::{Page, PageRequest};
 use chirp_core::peers::{Directory, SocialGraph, Timelines};
 use chirp_core::time::rfc3339;
 use chirp_core::{ApiError, ApiResult, Id};
 
 use crate::ports::ReadStore;
+
+/// The most ancestors a post's thread shows above it.
+pub const MAX_ANCESTORS: usize = 40;
 
 pub struct ReadService {
     pub store: Arc<dyn ReadStore>,
@@ -56,16 +60,24 @@ impl ReadService {
         self.user(id).await
     }
 
-    pub async fn post(&self, id: Id) -> ApiResult<Arc<Post>> {
-        self.store
+    /// The live post `id`, as `viewer` (the caller, if any) sees it.
+    pub async fn post(&self, id: Id, viewer: Option<Id>) -> ApiResult<Arc<Post>> {
+        let post = self
+            .store
             .posts(&[id])
             .await?
             .into_iter()
             .next()
-            .ok_or_else(|| ApiError::NotFound(format!("no post {id}")))
+            .ok_or_else(|| ApiError::NotFound(format!("no post {id}")))?;
+        Ok(self.seen_by(viewer, vec![post]).await?.remove(0))
     }
 
-    pub async fn user_posts(&self, author: Id, req: PageRequest) -> ApiResult<Page<Arc<Post>>> {
+    pub async fn user_posts(
+        &self,
+        author: Id,
+        req: PageRequest,
+        viewer: Option<Id>,
+    ) -> ApiResult<Page<Arc<Post>>> {
         if !self.user_exists(author).await? {
             return Err(ApiError::NotFound(format!("no user {author}")));
         }
@@ -73,7 +85,97 @@ impl ReadService {
         let more = posts.len() > req.limit;
         posts.truncate(req.limit);
         let keys: Vec<u64> = posts.iter().map(|p| p.id.get()).collect();
+        let posts = self.seen_by(viewer, posts).await?;
         Ok(Page::from_keys(posts, &keys, &req, more))
+    }
+
+    /// The live direct replies to the live post `id`, oldest first.
+    pub async fn replies(
+        &self,
+        id: Id,
+        req: PageRequest,
+        viewer: Option<Id>,
+    ) -> ApiResult<Page<Arc<Post>>> {
+        self.post(id, None).await?;
+        let mut posts = self.store.replies(id, req).await?;
+        let more = posts.len() > req.limit;
+        posts.truncate(req.limit);
+        let keys: Vec<u64> = posts.iter().map(|p| p.id.get()).collect();
+        let posts = self.seen_by(viewer, posts).await?;
+        Ok(Page::from_keys(posts, &keys, &req, more))
+    }
+
+    /// The posts the live post `id` replies to, root first: at most [`MAX_ANCESTORS`],
+    /// and none above a deleted one.
+    pub async fn ancestors(&self, id: Id, viewer: Option<Id>) -> ApiResult<Vec<Arc<Post>>> {
+        self.post(id, None).await?;
+        let ids = self.store.ancestor_ids(id, MAX_ANCESTORS).await?;
+        let mut found: HashMap<Id, Arc<Post>> = self
+            .store
+            .posts(&ids)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p))
+            .collect();
+        let mut chain: Vec<Arc<Post>> = ids.iter().map_while(|id| found.remove(id)).collect();
+        chain.reverse();
+        self.seen_by(viewer, chain).await
+    }
+
+    /// Who liked the live post `id`, most recent like first.
+    pub async fn likers(&self, id: Id, req: PageRequest) -> ApiResult<Page<User>> {
+        self.post(id, None).await?;
+        let mut rows = self.store.likers(id, req).await?;
+        let more = rows.len() > req.limit;
+        rows.truncate(req.limit);
+        let (keys, ids): (Vec<u64>, Vec<Id>) = rows.into_iter().unzip();
+        let users = self.users(&ids).await?;
+        Ok(Page::from_keys(users, &keys, &req, more))
+    }
+
+    /// The live posts `user` liked, most recent like first.
+    pub async fn liked(
+        &self,
+        user: Id,
+        req: PageRequest,
+        viewer: Option<Id>,
+    ) -> ApiResult<Page<Arc<Post>>> {
+        if !self.user_exists(user).await? {
+            return Err(ApiError::NotFound(format!("no user {user}")));
+        }
+        let mut rows = self.store.liked(user, req).await?;
+        let more = rows.len() > req.limit;
+        rows.truncate(req.limit);
+        let (keys, ids): (Vec<u64>, Vec<Id>) = rows.into_iter().unzip();
+        let found = self.store.posts(&ids).await?;
+        let posts = in_order(&ids, found, |p: &Arc<Post>| p.id);
+        let posts = self.seen_by(viewer, posts).await?;
+        Ok(Page::from_keys(posts, &keys, &req, more))
+    }
+
+    /// `posts` with `viewer`'s own state, when there is a viewer: read from the store
+    /// the likes are written to, so a like shows in the very next read.
+    pub async fn seen_by(
+        &self,
+        viewer: Option<Id>,
+        posts: Vec<Arc<Post>>,
+    ) -> ApiResult<Vec<Arc<Post>>> {
+        let Some(viewer) = viewer else {
+            return Ok(posts);
+        };
+        let ids: Vec<Id> = posts.iter().map(|p| p.id).collect();
+        let liked = self.store.liked_among(viewer, &ids).await?;
+        Ok(posts
+            .into_iter()
+            .map(|p| {
+                let mut p = Arc::unwrap_or_clone(p);
+                p.viewer = Some(Viewer {
+                    liked: liked.contains(&p.id),
+                    reposted: false,
+                });
+                Arc::new(p)
+            })
+            .collect())
     }
 
     /// The caller's home: their stored timeline merged with the recent posts of the
@@ -113,6 +215,7 @@ impl ReadService {
             known.insert(p.id, p);
         }
         let items = keys.iter().filter_map(|k| known.remove(&Id(*k))).collect();
+        let items = self.seen_by(Some(user), items).await?;
         Ok(Page::from_keys(items, &keys, &req, more))
     }
 }

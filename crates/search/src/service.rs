@@ -135,7 +135,11 @@ pub fn index_op(event: &Event) -> Option<IndexOp> {
             handle_key: handle.to_lowercase(),
             name_key: name_key(display_name),
         }),
-        EventBody::FollowCreated { .. } | EventBody::FollowDeleted { .. } => None,
+        EventBody::FollowCreated { .. }
+        | EventBody::FollowDeleted { .. }
+        | EventBody::LikeCreated { .. }
+        | EventBody::LikeDeleted { .. }
+        | EventBody::Unknown => None,
     }
 }
 

@@ -9,22 +9,11 @@ pub fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// The hashtags of `text`, lower-cased, without the `#`.
+/// The hashtags of `text`, lower-cased, without the `#`, sorted: the tags of the post
+/// (`chirp_core::text::hashtags`), in the order an index keeps them.
 pub fn hashtags(text: &str) -> Vec<String> {
-    let mut tags = Vec::new();
-    let mut rest = text;
-    while let Some(i) = rest.find('#') {
-        rest = &rest[i + 1..];
-        let end = rest
-            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
-            .unwrap_or(rest.len());
-        if end > 0 {
-            tags.push(rest[..end].to_lowercase());
-        }
-        rest = &rest[end..];
-    }
+    let mut tags = chirp_core::text::hashtags(text);
     tags.sort();
-    tags.dedup();
     tags
 }
 

@@ -94,6 +94,7 @@ impl Fixture {
             text: format!("post {id}"),
             reply_to: None,
             created_at_ms: id as i64,
+            mentions: Vec::new(),
         };
         self.posts.create(&post, None, &event()).await.unwrap();
     }

@@ -1,9 +1,9 @@
-//! What WriteService needs from storage: the posts, their counts, idempotency keys and the
-//! outbox, changed together. Deployed: PostgreSQL. Embedded: SQLite.
+//! What WriteService needs from storage: the posts, their counts, idempotency keys, likes
+//! and the outbox, changed together. Deployed: PostgreSQL. Embedded: SQLite.
 
 use async_trait::async_trait;
 use chirp_core::events::Event;
-use chirp_core::model::{Author, Post};
+use chirp_core::model::{Author, Mention, Post};
 use chirp_core::store::StoreResult;
 use chirp_core::time::rfc3339;
 use chirp_core::Id;
@@ -15,6 +15,8 @@ pub struct NewPost {
     pub text: String,
     pub reply_to: Option<Id>,
     pub created_at_ms: i64,
+    /// The users the text names, resolved when the post is written.
+    pub mentions: Vec<Mention>,
 }
 
 /// What the write side knows of a stored post.
@@ -32,10 +34,17 @@ impl NewPost {
         Post {
             id: self.id,
             author,
-            text: self.text,
             created_at: rfc3339(self.created_at_ms),
             edited_at: None,
             reply_to: self.reply_to,
+            repost_of: None,
+            tags: chirp_core::text::hashtags(&self.text),
+            mentions: self.mentions,
+            reply_count: 0,
+            like_count: 0,
+            repost_count: 0,
+            viewer: None,
+            text: self.text,
         }
     }
 }
@@ -65,14 +74,14 @@ pub trait PostStore: Send + Sync {
     async fn head(&self, id: Id) -> StoreResult<Option<PostHead>>;
     /// The live post `id`.
     async fn post(&self, id: Id) -> StoreResult<Option<Post>>;
-    /// Replaces the text if the post is still at `expected_version`, and gives the post
-    /// as edited; `None` (and nothing changed) if not.
+    /// Replaces the text (and what it mentions) if the post is still at
+    /// `expected_version`, and gives the post as edited; `None` (and nothing changed) if
+    /// not.
     async fn edit(
         &self,
         id: Id,
         expected_version: u64,
-        text: &str,
-        edited_at_ms: i64,
+        edit: &Edit,
         event: &Event,
     ) -> StoreResult<Option<Post>>;
     /// Deletes the post if it is still at `expected_version`; false if not.
@@ -83,5 +92,39 @@ pub trait PostStore: Send + Sync {
         deleted_at_ms: i64,
         event: &Event,
     ) -> StoreResult<bool>;
+    /// The users holding `handles` (compared ignoring case), in the order asked, each
+    /// once; handles nobody holds are left out.
+    async fn users_by_handle(&self, handles: &[String]) -> StoreResult<Vec<Mention>>;
+    /// Records that `like.user` likes `like.post` (and counts it) with `event`, if the
+    /// post is live and not liked by the user yet.
+    async fn like(&self, like: &Like, event: &Event) -> StoreResult<Liked>;
+    /// Removes `user`'s like of `post` (and its count) with `event`; whether there was one.
+    async fn unlike(&self, user: Id, post: Id, event: &Event) -> StoreResult<bool>;
     async fn ping(&self) -> StoreResult<()>;
+}
+
+/// A new text for a post.
+#[derive(Debug, Clone)]
+pub struct Edit {
+    pub text: String,
+    pub mentions: Vec<Mention>,
+    pub edited_at_ms: i64,
+}
+
+/// A like: its own time-ordered id orders the lists of likes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Like {
+    pub id: Id,
+    pub user: Id,
+    pub post: Id,
+}
+
+/// What a like did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liked {
+    New,
+    /// The user liked the post before: nothing changed.
+    Already,
+    /// No live post: nothing changed.
+    NoPost,
 }

@@ -1,4 +1,4 @@
-//! WriteService's routes: create, edit and delete posts.
+//! WriteService's routes: create, edit and delete posts; like and unlike them.
 
 use std::sync::Arc;
 
@@ -40,6 +40,7 @@ pub fn routes() -> OpenApiRouter<WriteState> {
     OpenApiRouter::new()
         .routes(routes!(create))
         .routes(routes!(edit, delete))
+        .routes(routes!(like, unlike))
 }
 
 pub fn router(state: WriteState, serve_reads: bool) -> Router {
@@ -84,6 +85,11 @@ struct CreateBody {
                 ("GetPost" = (operation_id = "get_post", parameters(("id" = "$response.body#/id")))),
                 ("EditPost" = (operation_id = "edit_post", parameters(("id" = "$response.body#/id")))),
                 ("DeletePost" = (operation_id = "delete_post", parameters(("id" = "$response.body#/id")))),
+                ("LikePost" = (operation_id = "like_post", parameters(("id" = "$response.body#/id")))),
+                ("UnlikePost" = (operation_id = "unlike_post", parameters(("id" = "$response.body#/id")))),
+                ("PostLikes" = (operation_id = "post_likes", parameters(("id" = "$response.body#/id")))),
+                ("PostReplies" = (operation_id = "post_replies", parameters(("id" = "$response.body#/id")))),
+                ("PostAncestors" = (operation_id = "post_ancestors", parameters(("id" = "$response.body#/id")))),
             )),
         (status = 409, description = "The Idempotency-Key made a post that has since been deleted", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 422, description = "Invalid text, or `reply_to` names no live post", body = ProblemSchema, content_type = "application/problem+json"),
@@ -169,5 +175,46 @@ async fn delete(
     PathId(id): PathId,
 ) -> ApiResult<StatusCode> {
     s.posts.delete(caller.id, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Like a post. Idempotent; liking one's own post is allowed.
+#[utoipa::path(
+    post,
+    path = "/api/v1/posts/{id}/like",
+    tag = "reactions",
+    operation_id = "like_post",
+    security(("bearer" = [])),
+    params(("id" = Id, Path, description = "The post")),
+    responses(
+        (status = 204, description = "The caller likes the post"),
+        (status = 404, description = "No such post, or deleted", body = ProblemSchema, content_type = "application/problem+json"),
+    ),
+)]
+async fn like(
+    State(s): State<WriteState>,
+    caller: AuthUser,
+    PathId(id): PathId,
+) -> ApiResult<StatusCode> {
+    s.posts.like(caller.id, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Take back a like. Idempotent.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/posts/{id}/like",
+    tag = "reactions",
+    operation_id = "unlike_post",
+    security(("bearer" = [])),
+    params(("id" = Id, Path, description = "The post")),
+    responses((status = 204, description = "The caller does not like the post")),
+)]
+async fn unlike(
+    State(s): State<WriteState>,
+    caller: AuthUser,
+    PathId(id): PathId,
+) -> ApiResult<StatusCode> {
+    s.posts.unlike(caller.id, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,15 +1,16 @@
-//! WriteService's logic: who may change a post, and the event each change emits.
+//! WriteService's logic: who may change a post, who may like it, and the event each change
+//! emits.
 
 use std::sync::Arc;
 
 use chirp_core::events::{Event, EventBody};
-use chirp_core::model::Post;
+use chirp_core::model::{Mention, Post};
 use chirp_core::time::now_ms;
 use chirp_core::{ApiError, ApiResult, Id, IdGenerator};
 use tokio::sync::Notify;
 
 use crate::domain::{IdempotencyKey, PostText};
-use crate::ports::{Created, NewPost, PostHead, PostStore};
+use crate::ports::{Created, Edit, Like, Liked, NewPost, PostHead, PostStore};
 
 /// Every answer is built from the store the write went to: a write never waits for
 /// ReadService, so a post that committed is never answered with an error.
@@ -37,14 +38,19 @@ impl WriteService {
         key: Option<IdempotencyKey>,
     ) -> ApiResult<CreatedPost> {
         let text = PostText::parse(text).map_err(ApiError::Unprocessable)?;
+        let mut reply_to_author = None;
         if let Some(parent) = reply_to {
             let live = self.store.head(parent).await?;
-            if live.is_none_or(|h| h.deleted) {
-                return Err(ApiError::Unprocessable(format!(
-                    "reply_to: no post {parent}"
-                )));
+            match live {
+                Some(h) if !h.deleted => reply_to_author = Some(h.author),
+                _ => {
+                    return Err(ApiError::Unprocessable(format!(
+                        "reply_to: no post {parent}"
+                    )))
+                }
             }
         }
+        let mentions = self.mentions(text.as_str()).await?;
         let id = self.ids.next_id()?;
         let created_at_ms = now_ms();
         let event = Event {
@@ -58,6 +64,8 @@ impl WriteService {
                 text: text.as_str().to_owned(),
                 reply_to,
                 created_at_ms,
+                reply_to_author,
+                mentions: mentions.iter().map(|m| m.id).collect(),
             },
         };
         let post = NewPost {
@@ -66,6 +74,7 @@ impl WriteService {
             text: text.into_string(),
             reply_to,
             created_at_ms,
+            mentions,
         };
         let outcome = self
             .store
@@ -102,6 +111,7 @@ impl WriteService {
 
     pub async fn edit(&self, caller: Id, id: Id, text: &str) -> ApiResult<Post> {
         let text = PostText::parse(text).map_err(ApiError::Unprocessable)?;
+        let mentions = self.mentions(text.as_str()).await?;
         for _ in 0..ATTEMPTS {
             let head = self.owned_head(caller, id).await?;
             let edited_at_ms = now_ms();
@@ -115,12 +125,15 @@ impl WriteService {
                     author_id: head.author,
                     text: text.as_str().to_owned(),
                     edited_at_ms,
+                    mentions: mentions.iter().map(|m| m.id).collect(),
                 },
             };
-            let edited = self
-                .store
-                .edit(id, head.version, text.as_str(), edited_at_ms, &event)
-                .await?;
+            let edit = Edit {
+                text: text.as_str().to_owned(),
+                mentions: mentions.clone(),
+                edited_at_ms,
+            };
+            let edited = self.store.edit(id, head.version, &edit, &event).await?;
             if let Some(post) = edited {
                 self.outbox_wake.notify_one();
                 return Ok(post);
@@ -151,21 +164,87 @@ impl WriteService {
         Err(ApiError::Conflict("the post is changing; try again".into()))
     }
 
+    /// `caller` likes `post`: idempotent; 404 for a post that is not live.
+    pub async fn like(&self, caller: Id, post: Id) -> ApiResult<()> {
+        let head = self.live_head(post).await?;
+        let like = Like {
+            id: self.ids.next_id()?,
+            user: caller,
+            post,
+        };
+        let event = self.like_event(caller, head, true)?;
+        match self.store.like(&like, &event).await? {
+            Liked::New => {
+                self.outbox_wake.notify_one();
+                Ok(())
+            }
+            Liked::Already => Ok(()),
+            Liked::NoPost => Err(ApiError::NotFound(format!("no post {post}"))),
+        }
+    }
+
+    /// `caller` no longer likes `post`: idempotent, whatever became of the post.
+    pub async fn unlike(&self, caller: Id, post: Id) -> ApiResult<()> {
+        let Some(head) = self.store.head(post).await? else {
+            return Ok(());
+        };
+        let event = self.like_event(caller, head, false)?;
+        if self.store.unlike(caller, post, &event).await? {
+            self.outbox_wake.notify_one();
+        }
+        Ok(())
+    }
+
+    fn like_event(&self, user: Id, head: PostHead, created: bool) -> ApiResult<Event> {
+        let (post_id, post_author) = (head.id, head.author);
+        Ok(Event {
+            id: self.ids.next_id()?,
+            version: 1,
+            occurred_at_ms: now_ms(),
+            trace: chirp_core::traces::current(),
+            body: if created {
+                EventBody::LikeCreated {
+                    user_id: user,
+                    post_id,
+                    post_author,
+                }
+            } else {
+                EventBody::LikeDeleted {
+                    user_id: user,
+                    post_id,
+                    post_author,
+                }
+            },
+        })
+    }
+
+    /// The users `text` mentions who exist.
+    async fn mentions(&self, text: &str) -> ApiResult<Vec<Mention>> {
+        let handles = chirp_core::text::mentioned_handles(text);
+        if handles.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self.store.users_by_handle(&handles).await?)
+    }
+
+    /// The live post `id`: 404 when there is none.
+    async fn live_head(&self, id: Id) -> ApiResult<PostHead> {
+        match self.store.head(id).await? {
+            Some(h) if !h.deleted => Ok(h),
+            _ => Err(ApiError::NotFound(format!("no post {id}"))),
+        }
+    }
+
     /// The live post `id`, if `caller` wrote it: 404 when there is none, 403 when it is
     /// someone else's.
     async fn owned_head(&self, caller: Id, id: Id) -> ApiResult<PostHead> {
-        let head = self.store.head(id).await?;
-        match head {
-            Some(h) if !h.deleted => {
-                if h.author == caller {
-                    Ok(h)
-                } else {
-                    Err(ApiError::Forbidden(
-                        "only the author may change a post".into(),
-                    ))
-                }
-            }
-            _ => Err(ApiError::NotFound(format!("no post {id}"))),
+        let head = self.live_head(id).await?;
+        if head.author == caller {
+            Ok(head)
+        } else {
+            Err(ApiError::Forbidden(
+                "only the author may change a post".into(),
+            ))
         }
     }
 }

@@ -615,7 +615,8 @@ impl TestApp {
 }
 
 /// The relational stores' row counts (profiles, posts, deletions, versions, idempotency
-/// keys, post counts, follows, follow counts), once the outboxes have drained.
+/// keys, post counts, follows, follow counts, likes, the counts of posts), once the
+/// outboxes have drained.
 /// A database whose rows the fingerprint counts.
 #[derive(Clone, Copy)]
 enum Counted<'a> {
@@ -647,12 +648,14 @@ async fn relational_counts(db: Counted<'_>) -> Vec<i64> {
             (SELECT COUNT(*) FROM post_idempotency),
             CAST((SELECT COALESCE(SUM(posts), 0) FROM post_counts) AS BIGINT),
             (SELECT COUNT(*) FROM follows),
-            CAST((SELECT COALESCE(SUM(followers + following), 0) FROM follow_counts) AS BIGINT)";
+            CAST((SELECT COALESCE(SUM(followers + following), 0) FROM follow_counts) AS BIGINT),
+            (SELECT COUNT(*) FROM likes),
+            CAST((SELECT COALESCE(SUM(replies + likes + reposts), 0) FROM post_stats) AS BIGINT)";
     eventually("the outboxes drain", || async {
         (db.row(OUTBOXES, 1).await == [0]).then_some(())
     })
     .await;
-    db.row(RELATIONAL, 8).await
+    db.row(RELATIONAL, 10).await
 }
 
 impl TestApp {

@@ -155,6 +155,27 @@ async fn rejected_input_changes_nothing() {
             None,
             StatusCode::UNAUTHORIZED,
         ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/posts/1/like".into(),
+            Some(&v.access),
+            None,
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/api/v1/posts/{post}/like"),
+            None,
+            None,
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/posts".into(),
+            Some(&v.access),
+            Some(json!({"text": "a reply to nothing", "reply_to": "1"})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
     ];
     for (method, path, token, body, status) in bad {
         let res = app.send(method.clone(), &path, token, body).await;
@@ -311,6 +332,127 @@ mod inside {
         );
     }
 
+    /// Promise 1 for likes: a like acknowledged with 204 survives SIGKILL of the whole
+    /// process: after the restart the liker's list holds it, the post shows it as the
+    /// liker's, and the post's count holds every acknowledged like.
+    #[tokio::test]
+    async fn acknowledged_likes_survive_sigkill() {
+        let dir = tempfile::tempdir().unwrap();
+        let http = reqwest::Client::new();
+        let deps = Deps::from_env().await;
+        let first = start_chirp_all(dir.path(), &deps);
+        assert!(wait_ready(&http, &first.base, Duration::from_secs(30)).await);
+        let (_, author_token) = signup(&http, &first.base, "liked").await;
+        let api = Api::with_client(&first.base, http.clone());
+        let mut posts = Vec::new();
+        for i in 0..100 {
+            let post = api
+                .post(&author_token, &format!("likeable {i}"))
+                .await
+                .unwrap();
+            posts.push(post["id"].as_str().unwrap().to_owned());
+        }
+        let mut likers = Vec::new();
+        for i in 0..4 {
+            likers.push(signup(&http, &first.base, &format!("liker{i}")).await);
+        }
+        // Four likers like every post, as fast as they can; the process is killed under them.
+        let acknowledged = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for (liker, token) in likers.clone() {
+            let (http, base, posts, acked) = (
+                http.clone(),
+                first.base.clone(),
+                posts.clone(),
+                acknowledged.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                for post in posts {
+                    let sent = http
+                        .post(format!("{base}/api/v1/posts/{post}/like"))
+                        .bearer_auth(&token)
+                        .send()
+                        .await;
+                    match sent {
+                        Ok(res) if res.status() == StatusCode::NO_CONTENT => {
+                            acked.lock().unwrap().push((liker.clone(), post))
+                        }
+                        _ => return,
+                    }
+                }
+            }));
+        }
+        for _ in 0..300 {
+            if acknowledged.lock().unwrap().len() >= 60 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        first.kill();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let acked = acknowledged.lock().unwrap().clone();
+        assert!(
+            acked.len() >= 10,
+            "too few likes before the kill: {}",
+            acked.len()
+        );
+        assert!(
+            acked.len() < 400,
+            "the kill came after every like: nothing was tested"
+        );
+
+        let second = start_chirp_all(dir.path(), &deps);
+        let api = Api::with_client(&second.base, http.clone());
+        assert!(wait_ready(&http, &second.base, Duration::from_secs(30)).await);
+        for (liker, token) in &likers {
+            let liked = api
+                .walk(
+                    &format!("/api/v1/users/{liker}/likes"),
+                    None,
+                    100,
+                    || async {},
+                )
+                .await
+                .unwrap();
+            for (who, post) in acked.iter().filter(|(who, _)| who == liker) {
+                assert!(
+                    liked.contains(post),
+                    "{who}'s acknowledged like of {post} was lost"
+                );
+                let seen = http
+                    .get(format!("{}/api/v1/posts/{post}", second.base))
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json::<serde_json::Value>()
+                    .await
+                    .unwrap();
+                assert_eq!(seen["viewer"]["liked"], true, "{seen}");
+            }
+        }
+        for post in &posts {
+            let acked_here = acked.iter().filter(|(_, p)| p == post).count() as u64;
+            let count = http
+                .get(format!("{}/api/v1/posts/{post}", second.base))
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()["like_count"]
+                .as_u64()
+                .unwrap();
+            // Likes whose 204 the kill swallowed may be counted too.
+            assert!(
+                count >= acked_here,
+                "post {post}: {count} likes, {acked_here} acknowledged"
+            );
+        }
+    }
+
     /// Promise 4: delivering the same events again to every consumer changes nothing.
     #[tokio::test]
     async fn redelivered_events_change_nothing() {
@@ -330,6 +472,15 @@ mod inside {
         assert_eq!(app.delete(&a, &p2).await.status(), StatusCode::NO_CONTENT);
         app.unfollow(&c, &a).await;
         app.follow(&c, &a).await;
+        let like = app
+            .send(
+                reqwest::Method::POST,
+                &format!("/api/v1/posts/{p3}/like"),
+                Some(&b.access),
+                None,
+            )
+            .await;
+        assert_eq!(like.status(), StatusCode::NO_CONTENT);
         let expected = vec![p3.clone(), p1.clone()];
         for u in [&a, &b, &c] {
             app.home_becomes(u, &expected).await;
@@ -377,6 +528,7 @@ mod inside {
                 s.push(json!(ids(&app.search_posts(q).await)));
             }
             s.push(json!(ids(&app.search_users("a").await)));
+            s.push(app.get_json(&format!("/api/v1/posts/{p3}"), None).await);
             s
         };
         let before = snapshot().await;
@@ -392,10 +544,11 @@ mod inside {
             .consumer("redelivery-test", &Topic::ALL)
             .await
             .unwrap();
-        // Every event so far: 3 signups, 4 follow changes, 3 posts, an edit and a delete.
+        // Every event so far: 3 signups, 4 follow changes, 3 posts, an edit, a delete and
+        // a like.
         let mut events = Vec::new();
         let started = std::time::Instant::now();
-        while events.len() < 12 && started.elapsed() < Duration::from_secs(30) {
+        while events.len() < 13 && started.elapsed() < Duration::from_secs(30) {
             events.extend(
                 history
                     .next_batch(1000, Duration::from_millis(500))
@@ -409,7 +562,11 @@ mod inside {
                 .await
                 .unwrap(),
         );
-        assert_eq!(events.len(), 12, "the history has every event once");
+        assert_eq!(events.len(), 13, "the history has every event once");
+        // And one of a type a newer build writes, which this build's consumers pass over.
+        let newer =
+            r#"{"id":"1","version":1,"occurred_at_ms":0,"type":"poll.voted","poll_id":"2"}"#;
+        events.push(chirp_core::events::Event::from_json(newer).unwrap());
         let search = app.system().services.search.clone().unwrap();
         let fanout = app.system().services.fanout.clone().unwrap();
         for _ in 0..2 {

@@ -148,8 +148,11 @@ impl KafkaEventLog {
         self.ensure_topics().await?;
 
         let (generation, producer) = self.producer();
-        let sends = events.iter().map(|e| {
-            let topic = self.topic_name(e.topic());
+        let topics = events
+            .iter()
+            .map(|e| e.topic_to_append().map(|t| self.topic_name(t)))
+            .collect::<anyhow::Result<Vec<String>>>()?;
+        let sends = events.iter().zip(topics).map(|(e, topic)| {
             let key = e.key();
             // The trace context travels in a header, as Kafka tools expect, not in the body.
             let trace = e.trace.clone();

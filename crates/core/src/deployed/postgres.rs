@@ -185,6 +185,7 @@ pub fn is_unique_violation(err: &sqlx::Error, constraint: &str) -> bool {
 pub fn post_from_row(row: &sqlx::postgres::PgRow) -> sqlx::Result<crate::model::Post> {
     use crate::id::Id;
     use crate::time::rfc3339;
+    let text: String = row.try_get(2)?;
     Ok(crate::model::Post {
         id: Id::from_i64(row.try_get(0)?),
         author: crate::model::Author {
@@ -192,9 +193,16 @@ pub fn post_from_row(row: &sqlx::postgres::PgRow) -> sqlx::Result<crate::model::
             handle: row.try_get(6)?,
             display_name: row.try_get(7)?,
         },
-        text: row.try_get(2)?,
         reply_to: row.try_get::<Option<i64>, _>(3)?.map(Id::from_i64),
         created_at: rfc3339(row.try_get(4)?),
         edited_at: row.try_get::<Option<i64>, _>(5)?.map(rfc3339),
+        repost_of: None,
+        mentions: crate::model::Post::mentions_from_json(&row.try_get::<String, _>(8)?),
+        tags: crate::text::hashtags(&text),
+        reply_count: row.try_get::<i64, _>(9)?.max(0) as u64,
+        like_count: row.try_get::<i64, _>(10)?.max(0) as u64,
+        repost_count: row.try_get::<i64, _>(11)?.max(0) as u64,
+        viewer: None,
+        text,
     })
 }

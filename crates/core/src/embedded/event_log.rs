@@ -65,8 +65,8 @@ impl EventLog for SqliteEventLog {
     async fn append(&self, events: &[Event]) -> anyhow::Result<()> {
         let rows = events
             .iter()
-            .map(|e| Ok((e.topic().name(), e.key(), e.to_json()?)))
-            .collect::<Result<Vec<(&'static str, String, String)>, serde_json::Error>>()?;
+            .map(|e| Ok((e.topic_to_append()?.name(), e.key(), e.to_json()?)))
+            .collect::<anyhow::Result<Vec<(&'static str, String, String)>>>()?;
         self.db
             .write(move |c| {
                 let mut insert =

@@ -272,6 +272,7 @@ pub fn is_unique_violation(err: &StoreError, column: &str) -> bool {
 pub fn post_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<crate::model::Post> {
     use crate::id::Id;
     use crate::time::rfc3339;
+    let text: String = row.get(2)?;
     Ok(crate::model::Post {
         id: Id::from_i64(row.get(0)?),
         author: crate::model::Author {
@@ -279,10 +280,17 @@ pub fn post_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<crate::model::
             handle: row.get(6)?,
             display_name: row.get(7)?,
         },
-        text: row.get(2)?,
         reply_to: row.get::<_, Option<i64>>(3)?.map(Id::from_i64),
         created_at: rfc3339(row.get(4)?),
         edited_at: row.get::<_, Option<i64>>(5)?.map(rfc3339),
+        repost_of: None,
+        mentions: crate::model::Post::mentions_from_json(&row.get::<_, String>(8)?),
+        tags: crate::text::hashtags(&text),
+        reply_count: row.get::<_, i64>(9)?.max(0) as u64,
+        like_count: row.get::<_, i64>(10)?.max(0) as u64,
+        repost_count: row.get::<_, i64>(11)?.max(0) as u64,
+        viewer: None,
+        text,
     })
 }
 

@@ -132,6 +132,27 @@ where
     }
 }
 
+/// The caller if the request carries a token (which must then be valid: 401 if not), for
+/// public routes that answer more to a signed-in caller (a post's `viewer` state).
+#[derive(Debug, Clone, Copy)]
+pub struct MaybeAuthUser(pub Option<AuthUser>);
+
+impl<S: Send + Sync> FromRequestParts<S> for MaybeAuthUser
+where
+    TokenVerifier: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        if !parts.headers.contains_key(AUTHORIZATION) {
+            return Ok(MaybeAuthUser(None));
+        }
+        AuthUser::from_request_parts(parts, state)
+            .await
+            .map(|u| MaybeAuthUser(Some(u)))
+    }
+}
+
 /// Whether to believe `X-Forwarded-For` (only behind a proxy that sets it).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TrustForwardedFor(pub bool);

@@ -8,7 +8,7 @@ pub mod ops;
 pub mod rate_limits;
 pub mod serve;
 
-pub use extract::{ApiJson, ApiQuery, AuthUser, ClientAddr, PathId};
+pub use extract::{ApiJson, ApiQuery, AuthUser, ClientAddr, MaybeAuthUser, PathId};
 pub use layers::{finish, service_routes};
 pub use metrics::Telemetry;
 pub use ops::{Readiness, ReadinessCheck};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chirp_core::deployed::postgres::{post_from_row, PgDb};
-use chirp_core::model::{Post, POST_COLUMNS};
+use chirp_core::model::{Post, POST_COLUMNS, POST_FROM};
 use chirp_core::page::PageRequest;
 use chirp_core::store::StoreResult;
 use chirp_core::Id;
@@ -72,8 +72,7 @@ impl ReadStore for PgReadStore {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT {POST_COLUMNS} FROM posts p JOIN profiles u ON u.id = p.author_id
-             WHERE p.id = ANY($1) AND p.deleted_at IS NULL"
+            "SELECT {POST_COLUMNS} FROM {POST_FROM} WHERE p.id = ANY($1) AND p.deleted_at IS NULL"
         );
         let rows = sqlx::query(&sql)
             .bind(raw(ids))
@@ -90,7 +89,7 @@ impl ReadStore for PgReadStore {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT {POST_COLUMNS} FROM posts p JOIN profiles u ON u.id = p.author_id
+            "SELECT {POST_COLUMNS} FROM {POST_FROM}
              WHERE p.author_id = ANY($1) AND p.deleted_at IS NULL AND p.id < $2
              ORDER BY p.id DESC LIMIT $3"
         );
@@ -114,8 +113,100 @@ impl ReadStore for PgReadStore {
             .collect::<sqlx::Result<_>>()?)
     }
 
+    async fn replies(&self, post: Id, page: PageRequest) -> StoreResult<Vec<Arc<Post>>> {
+        let sql = format!(
+            "SELECT {POST_COLUMNS} FROM {POST_FROM}
+             WHERE p.reply_to = $1 AND p.deleted_at IS NULL AND p.id > $2
+             ORDER BY p.id LIMIT $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(post.as_i64())
+            .bind(page.before.map_or(0, key))
+            .bind(page.limit as i64 + 1)
+            .fetch_all(&self.db.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| post_from_row(r).map(Arc::new))
+            .collect::<sqlx::Result<_>>()?)
+    }
+
+    async fn ancestor_ids(&self, post: Id, max: usize) -> StoreResult<Vec<Id>> {
+        let rows: Vec<i64> = sqlx::query_scalar(ANCESTORS)
+            .bind(post.as_i64())
+            .bind(max as i32)
+            .fetch_all(&self.db.pool)
+            .await?;
+        Ok(rows.into_iter().map(Id::from_i64).collect())
+    }
+
+    async fn likers(&self, post: Id, page: PageRequest) -> StoreResult<Vec<(u64, Id)>> {
+        self.keyed(
+            "SELECT l.id, l.user_id FROM likes l JOIN profiles u ON u.id = l.user_id
+             WHERE l.post_id = $1 AND l.id < $2 ORDER BY l.id DESC LIMIT $3",
+            post,
+            page,
+        )
+        .await
+    }
+
+    async fn liked(&self, user: Id, page: PageRequest) -> StoreResult<Vec<(u64, Id)>> {
+        self.keyed(
+            "SELECT l.id, l.post_id FROM likes l JOIN posts p ON p.id = l.post_id
+             WHERE l.user_id = $1 AND l.id < $2 AND p.deleted_at IS NULL
+             ORDER BY l.id DESC LIMIT $3",
+            user,
+            page,
+        )
+        .await
+    }
+
+    async fn liked_among(&self, user: Id, posts: &[Id]) -> StoreResult<Vec<Id>> {
+        if posts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<i64> = sqlx::query_scalar(
+            "SELECT post_id FROM likes WHERE user_id = $1 AND post_id = ANY($2)",
+        )
+        .bind(user.as_i64())
+        .bind(raw(posts))
+        .fetch_all(&self.db.pool)
+        .await?;
+        Ok(rows.into_iter().map(Id::from_i64).collect())
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.db.ping().await
+    }
+}
+
+/// The ids of the posts `$1` replies to, nearest first, at most `$2`; the walk goes on
+/// only through live posts.
+pub(crate) const ANCESTORS: &str = "WITH RECURSIVE chain (id, depth) AS (
+        SELECT reply_to, 1 FROM posts WHERE id = $1
+        UNION ALL
+        SELECT p.reply_to, c.depth + 1 FROM chain c JOIN posts p ON p.id = c.id
+        WHERE p.deleted_at IS NULL AND c.depth < $2)
+    SELECT id FROM chain WHERE id IS NOT NULL ORDER BY depth";
+
+fn key(k: u64) -> i64 {
+    k.min(i64::MAX as u64) as i64
+}
+
+impl PgReadStore {
+    /// A newest-first list of (key, id) below the page's start, by `sql` (which takes the
+    /// owner, the key to page below and the limit).
+    async fn keyed(&self, sql: &str, owner: Id, page: PageRequest) -> StoreResult<Vec<(u64, Id)>> {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(sql)
+            .bind(owner.as_i64())
+            .bind(page.before.map_or(i64::MAX, key))
+            .bind(page.limit as i64 + 1)
+            .fetch_all(&self.db.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(k, id)| (k as u64, Id::from_i64(id)))
+            .collect())
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chirp_core::embedded::cache::{Cache, PostCaches};
 use chirp_core::embedded::sqlite::{post_from_row, SqliteDb};
-use chirp_core::model::{Post, POST_COLUMNS};
+use chirp_core::model::{Post, POST_COLUMNS, POST_FROM};
 use chirp_core::page::PageRequest;
 use chirp_core::store::StoreResult;
 use chirp_core::Id;
@@ -54,8 +54,7 @@ impl SqliteReadStore {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT {POST_COLUMNS} FROM posts p JOIN profiles u ON u.id = p.author_id
-             WHERE p.id IN ({}) AND p.deleted_at IS NULL",
+            "SELECT {POST_COLUMNS} FROM {POST_FROM} WHERE p.id IN ({}) AND p.deleted_at IS NULL",
             placeholders(wanted.len())
         );
         self.db.read(|c| {
@@ -70,7 +69,7 @@ impl SqliteReadStore {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT {POST_COLUMNS} FROM posts p JOIN profiles u ON u.id = p.author_id
+            "SELECT {POST_COLUMNS} FROM {POST_FROM}
              WHERE p.author_id IN ({}) AND p.deleted_at IS NULL AND p.id < ?
              ORDER BY p.id DESC LIMIT ?",
             placeholders(authors.len())
@@ -209,7 +208,84 @@ impl ReadStore for SqliteReadStore {
         Ok(merged)
     }
 
+    async fn replies(&self, post: Id, page: PageRequest) -> StoreResult<Vec<Arc<Post>>> {
+        let sql = format!(
+            "SELECT {POST_COLUMNS} FROM {POST_FROM}
+             WHERE p.reply_to = ? AND p.deleted_at IS NULL AND p.id > ?
+             ORDER BY p.id LIMIT ?"
+        );
+        let after = page.before.map_or(0, key);
+        self.db.read(|c| {
+            c.prepare_cached(&sql)?
+                .query_map([post.as_i64(), after, page.limit as i64 + 1], shared_post)?
+                .collect()
+        })
+    }
+
+    async fn ancestor_ids(&self, post: Id, max: usize) -> StoreResult<Vec<Id>> {
+        let sql = super::postgres::ANCESTORS.replace('$', "?");
+        self.db.read(|c| {
+            c.prepare_cached(&sql)?
+                .query_map([post.as_i64(), max as i64], |r| r.get(0).map(Id::from_i64))?
+                .collect()
+        })
+    }
+
+    async fn likers(&self, post: Id, page: PageRequest) -> StoreResult<Vec<(u64, Id)>> {
+        self.keyed(
+            "SELECT l.id, l.user_id FROM likes l JOIN profiles u ON u.id = l.user_id
+             WHERE l.post_id = ? AND l.id < ? ORDER BY l.id DESC LIMIT ?",
+            post,
+            page,
+        )
+    }
+
+    async fn liked(&self, user: Id, page: PageRequest) -> StoreResult<Vec<(u64, Id)>> {
+        self.keyed(
+            "SELECT l.id, l.post_id FROM likes l JOIN posts p ON p.id = l.post_id
+             WHERE l.user_id = ? AND l.id < ? AND p.deleted_at IS NULL
+             ORDER BY l.id DESC LIMIT ?",
+            user,
+            page,
+        )
+    }
+
+    async fn liked_among(&self, user: Id, posts: &[Id]) -> StoreResult<Vec<Id>> {
+        if posts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT post_id FROM likes WHERE user_id = ? AND post_id IN ({})",
+            placeholders(posts.len())
+        );
+        let params = std::iter::once(user.as_i64()).chain(ids(posts));
+        self.db.read(|c| {
+            c.prepare_cached(&sql)?
+                .query_map(params_from_iter(params), |r| r.get(0).map(Id::from_i64))?
+                .collect()
+        })
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.db.ping().await
+    }
+}
+
+fn key(k: u64) -> i64 {
+    k.min(i64::MAX as u64) as i64
+}
+
+impl SqliteReadStore {
+    /// A newest-first list of (key, id) below the page's start, by `sql` (which takes the
+    /// owner, the key to page below and the limit).
+    fn keyed(&self, sql: &str, owner: Id, page: PageRequest) -> StoreResult<Vec<(u64, Id)>> {
+        let before = page.before.map_or(i64::MAX, key);
+        self.db.read(|c| {
+            c.prepare_cached(sql)?
+                .query_map([owner.as_i64(), before, page.limit as i64 + 1], |r| {
+                    Ok((r.get::<_, i64>(0)? as u64, Id::from_i64(r.get(1)?)))
+                })?
+                .collect()
+        })
     }
 }

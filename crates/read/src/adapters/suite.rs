@@ -17,7 +17,7 @@ use chirp_core::page::PageRequest;
 use chirp_core::Id;
 use chirp_write::adapters::postgres::PgPostStore;
 use chirp_write::adapters::sqlite::SqlitePostStore;
-use chirp_write::ports::{NewPost, PostStore};
+use chirp_write::ports::{Edit, Like, NewPost, PostStore};
 
 use super::postgres::PgReadStore;
 use super::sqlite::SqliteReadStore;
@@ -88,6 +88,10 @@ chirp_testkit::port_suite! {
         posts_are_the_live_ones_with_their_authors,
         posts_by_authors_come_newest_first_with_one_more,
         every_change_shows_in_the_next_read,
+        replies_come_oldest_first_and_only_live,
+        ancestors_come_nearest_first_and_end_at_a_deleted_post,
+        likes_list_newest_first_and_skip_deleted_posts,
+        counts_show_in_the_next_read,
     ],
     adapters: {
         sqlite => sqlite_store,
@@ -126,14 +130,28 @@ impl Fixture {
     }
 
     async fn post(&self, id: u64, author: Id, text: &str) {
+        self.reply(id, author, text, None).await;
+    }
+
+    async fn reply(&self, id: u64, author: Id, text: &str, to: Option<u64>) {
         let post = NewPost {
             id: Id(id),
             author,
             text: text.into(),
-            reply_to: None,
+            reply_to: to.map(Id),
             created_at_ms: 2_000 + id as i64,
+            mentions: Vec::new(),
         };
         self.posts.create(&post, None, &event()).await.unwrap();
+    }
+
+    async fn like(&self, key: u64, user: Id, post: u64) {
+        let like = Like {
+            id: Id(key),
+            user,
+            post: Id(post),
+        };
+        self.posts.like(&like, &event()).await.unwrap();
     }
 
     async fn texts_by(&self, authors: &[Id], page: PageRequest) -> Vec<String> {
@@ -251,7 +269,16 @@ async fn every_change_shows_in_the_next_read(f: &Fixture) {
     }
     let edited = f
         .posts
-        .edit(Id(100), 1, "one, edited", 5_000, &event())
+        .edit(
+            Id(100),
+            1,
+            &Edit {
+                text: "one, edited".into(),
+                mentions: Vec::new(),
+                edited_at_ms: 5_000,
+            },
+            &event(),
+        )
         .await;
     assert!(edited.unwrap().is_some());
     for _ in 0..2 {
@@ -269,5 +296,138 @@ async fn every_change_shows_in_the_next_read(f: &Fixture) {
         f.post(id, ALICE, "more").await;
         let newest = f.read.posts_by(&[ALICE], page).await.unwrap();
         assert_eq!(newest[0].id, Id(id));
+    }
+}
+
+async fn replies_come_oldest_first_and_only_live(f: &Fixture) {
+    f.profiles().await;
+    f.post(10, ALICE, "root").await;
+    for id in [11, 12, 13, 14] {
+        f.reply(id, BOB, &format!("r{id}"), Some(10)).await;
+    }
+    f.reply(15, ALICE, "deeper", Some(11)).await;
+    assert!(f.posts.delete(Id(13), 1, 3_000, &event()).await.unwrap());
+    let texts = |posts: Vec<Arc<Post>>| posts.iter().map(|p| p.text.clone()).collect::<Vec<_>>();
+    let first = f.read.replies(Id(10), PageRequest::first(2)).await.unwrap();
+    // Two asked, a third to tell that more follow; oldest first.
+    assert_eq!(texts(first), ["r11", "r12", "r14"]);
+    let after = PageRequest {
+        limit: 2,
+        before: Some(12),
+    };
+    assert_eq!(texts(f.read.replies(Id(10), after).await.unwrap()), ["r14"]);
+    assert_eq!(
+        texts(f.read.replies(Id(11), PageRequest::first(5)).await.unwrap()),
+        ["deeper"]
+    );
+    assert!(f
+        .read
+        .replies(Id(14), PageRequest::first(5))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn ancestors_come_nearest_first_and_end_at_a_deleted_post(f: &Fixture) {
+    f.profiles().await;
+    f.post(10, ALICE, "root").await;
+    for id in 11..20 {
+        f.reply(id, BOB, "r", Some(id - 1)).await;
+    }
+    assert_eq!(
+        f.read.ancestor_ids(Id(19), 40).await.unwrap(),
+        (10..19).rev().map(Id).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        f.read.ancestor_ids(Id(19), 3).await.unwrap(),
+        [Id(18), Id(17), Id(16)]
+    );
+    assert!(f.read.ancestor_ids(Id(10), 40).await.unwrap().is_empty());
+    assert!(f.read.ancestor_ids(Id(99), 40).await.unwrap().is_empty());
+    // Post 15 deleted: the chain holds it (the caller drops it) and nothing above it.
+    assert!(f.posts.delete(Id(15), 1, 3_000, &event()).await.unwrap());
+    assert_eq!(
+        f.read.ancestor_ids(Id(19), 40).await.unwrap(),
+        [Id(18), Id(17), Id(16), Id(15)]
+    );
+}
+
+async fn likes_list_newest_first_and_skip_deleted_posts(f: &Fixture) {
+    f.profiles().await;
+    for id in [10, 11, 12] {
+        f.post(id, BOB, "p").await;
+    }
+    f.like(500, ALICE, 10).await;
+    f.like(501, ALICE, 11).await;
+    f.like(502, ALICE, 12).await;
+    f.like(503, BOB, 10).await;
+    assert_eq!(
+        f.read.likers(Id(10), PageRequest::first(5)).await.unwrap(),
+        [(503, BOB), (500, ALICE)]
+    );
+    let page = PageRequest {
+        limit: 1,
+        before: Some(503),
+    };
+    assert_eq!(f.read.likers(Id(10), page).await.unwrap(), [(500, ALICE)]);
+    assert!(f.posts.delete(Id(11), 1, 3_000, &event()).await.unwrap());
+    assert_eq!(
+        f.read.liked(ALICE, PageRequest::first(1)).await.unwrap(),
+        // One asked, one more (the deleted post's like is not among them).
+        [(502, Id(12)), (500, Id(10))]
+    );
+    let mut among = f
+        .read
+        .liked_among(ALICE, &[Id(10), Id(12), Id(99)])
+        .await
+        .unwrap();
+    among.sort();
+    assert_eq!(among, [Id(10), Id(12)]);
+    assert!(f.read.liked_among(BOB, &[Id(12)]).await.unwrap().is_empty());
+    assert!(f.read.liked_among(BOB, &[]).await.unwrap().is_empty());
+}
+
+/// Twice each, as above: a count changed is never answered from a copy made before.
+async fn counts_show_in_the_next_read(f: &Fixture) {
+    f.profiles().await;
+    f.post(10, ALICE, "root").await;
+    let counts = |p: &Post| (p.reply_count, p.like_count, p.repost_count);
+    for _ in 0..2 {
+        assert_eq!(
+            counts(&f.read.posts(&[Id(10)]).await.unwrap()[0]),
+            (0, 0, 0)
+        );
+        f.read
+            .posts_by(&[ALICE], PageRequest::first(5))
+            .await
+            .unwrap();
+    }
+    f.reply(11, BOB, "re", Some(10)).await;
+    f.like(500, BOB, 10).await;
+    for _ in 0..2 {
+        assert_eq!(
+            counts(&f.read.posts(&[Id(10)]).await.unwrap()[0]),
+            (1, 1, 0)
+        );
+        let recent = f
+            .read
+            .posts_by(&[ALICE], PageRequest::first(5))
+            .await
+            .unwrap();
+        assert_eq!(counts(&recent[0]), (1, 1, 0));
+    }
+    assert!(f.posts.unlike(BOB, Id(10), &event()).await.unwrap());
+    assert!(f.posts.delete(Id(11), 1, 3_000, &event()).await.unwrap());
+    for _ in 0..2 {
+        assert_eq!(
+            counts(&f.read.posts(&[Id(10)]).await.unwrap()[0]),
+            (0, 0, 0)
+        );
+        let recent = f
+            .read
+            .posts_by(&[ALICE], PageRequest::first(5))
+            .await
+            .unwrap();
+        assert_eq!(counts(&recent[0]), (0, 0, 0));
     }
 }

@@ -34,6 +34,23 @@ impl ReadStore for Timed<dyn ReadStore> {
         self.time("posts_by_authors", self.inner().posts_by(authors, page))
             .await
     }
+    async fn replies(&self, post: Id, page: PageRequest) -> StoreResult<Vec<Arc<Post>>> {
+        self.time("replies", self.inner().replies(post, page)).await
+    }
+    async fn ancestor_ids(&self, post: Id, max: usize) -> StoreResult<Vec<Id>> {
+        self.time("ancestors", self.inner().ancestor_ids(post, max))
+            .await
+    }
+    async fn likers(&self, post: Id, page: PageRequest) -> StoreResult<Vec<(u64, Id)>> {
+        self.time("likers", self.inner().likers(post, page)).await
+    }
+    async fn liked(&self, user: Id, page: PageRequest) -> StoreResult<Vec<(u64, Id)>> {
+        self.time("liked", self.inner().liked(user, page)).await
+    }
+    async fn liked_among(&self, user: Id, posts: &[Id]) -> StoreResult<Vec<Id>> {
+        self.time("liked_among", self.inner().liked_among(user, posts))
+            .await
+    }
     async fn ping(&self) -> StoreResult<()> {
         self.inner().ping().await
     }

@@ -3,12 +3,12 @@
 use async_trait::async_trait;
 use chirp_core::deployed::postgres::{enqueue, post_from_row, PgDb};
 use chirp_core::events::Event;
-use chirp_core::model::{Author, Post, POST_COLUMNS};
+use chirp_core::model::{Author, Mention, Post, POST_COLUMNS, POST_FROM};
 use chirp_core::store::{StoreError, StoreResult};
 use chirp_core::Id;
 use sqlx::{PgConnection, Row};
 
-use crate::ports::{Created, NewPost, PostHead, PostStore};
+use crate::ports::{Created, Edit, Like, Liked, NewPost, PostHead, PostStore};
 
 pub const OUTBOX: &str = "write_outbox";
 
@@ -26,10 +26,8 @@ impl PgPostStore {
 
 /// The live post `id`, with its author's public name.
 async fn live_post(conn: &mut PgConnection, id: Id) -> sqlx::Result<Option<Post>> {
-    let sql = format!(
-        "SELECT {POST_COLUMNS} FROM posts p JOIN profiles u ON u.id = p.author_id
-         WHERE p.id = $1 AND p.deleted_at IS NULL"
-    );
+    let sql =
+        format!("SELECT {POST_COLUMNS} FROM {POST_FROM} WHERE p.id = $1 AND p.deleted_at IS NULL");
     let row = sqlx::query(&sql)
         .bind(id.as_i64())
         .fetch_optional(conn)
@@ -79,15 +77,20 @@ impl PostStore for PgPostStore {
             }
         }
         sqlx::query(
-            "INSERT INTO posts (id, author_id, text, reply_to, created_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO posts (id, author_id, text, reply_to, created_at, mentions)
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(p.id.as_i64())
         .bind(p.author.as_i64())
         .bind(&p.text)
         .bind(p.reply_to.map(Id::as_i64))
         .bind(p.created_at_ms)
+        .bind(Post::mentions_json(&p.mentions))
         .execute(&mut *tx)
         .await?;
+        if let Some(parent) = p.reply_to {
+            count(&mut tx, parent, "replies", 1).await?;
+        }
         sqlx::query(
             "INSERT INTO post_counts (user_id, posts) VALUES ($1, 1)
              ON CONFLICT (user_id) DO UPDATE SET posts = post_counts.posts + 1",
@@ -123,19 +126,19 @@ impl PostStore for PgPostStore {
         &self,
         id: Id,
         expected: u64,
-        text: &str,
-        edited_at_ms: i64,
+        edit: &Edit,
         event: &Event,
     ) -> StoreResult<Option<Post>> {
         let mut tx = self.db.pool.begin().await?;
         let changed = sqlx::query(
-            "UPDATE posts SET text = $1, edited_at = $2, version = version + 1
+            "UPDATE posts SET text = $1, edited_at = $2, mentions = $5, version = version + 1
              WHERE id = $3 AND version = $4 AND deleted_at IS NULL",
         )
-        .bind(text)
-        .bind(edited_at_ms)
+        .bind(&edit.text)
+        .bind(edit.edited_at_ms)
         .bind(id.as_i64())
         .bind(expected as i64)
+        .bind(Post::mentions_json(&edit.mentions))
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -161,7 +164,7 @@ impl PostStore for PgPostStore {
         let mut tx = self.db.pool.begin().await?;
         let row = sqlx::query(
             "UPDATE posts SET text = '', deleted_at = $1, version = version + 1
-             WHERE id = $2 AND version = $3 AND deleted_at IS NULL RETURNING author_id",
+             WHERE id = $2 AND version = $3 AND deleted_at IS NULL RETURNING author_id, reply_to",
         )
         .bind(deleted_at_ms)
         .bind(id.as_i64())
@@ -174,6 +177,76 @@ impl PostStore for PgPostStore {
             .bind(author)
             .execute(&mut *tx)
             .await?;
+        if let Some(parent) = row.try_get::<Option<i64>, _>(1)? {
+            count(&mut tx, Id::from_i64(parent), "replies", -1).await?;
+        }
+        enqueue(&mut tx, OUTBOX, event).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn users_by_handle(&self, handles: &[String]) -> StoreResult<Vec<Mention>> {
+        let keys: Vec<String> = handles.iter().map(|h| h.to_ascii_lowercase()).collect();
+        let rows =
+            sqlx::query("SELECT id, handle, handle_key FROM profiles WHERE handle_key = ANY($1)")
+                .bind(&keys)
+                .fetch_all(&self.db.pool)
+                .await?;
+        let mut found = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let key: String = r.try_get(2)?;
+            let mention = Mention {
+                id: Id::from_i64(r.try_get(0)?),
+                handle: r.try_get(1)?,
+            };
+            found.push((key, mention));
+        }
+        Ok(in_order_asked(&keys, found))
+    }
+
+    async fn like(&self, like: &Like, event: &Event) -> StoreResult<Liked> {
+        let mut tx = self.db.pool.begin().await?;
+        // The post's row is locked until the like commits: a delete waits, or comes first
+        // and is seen here.
+        let live =
+            sqlx::query("SELECT 1 FROM posts WHERE id = $1 AND deleted_at IS NULL FOR SHARE")
+                .bind(like.post.as_i64())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if live.is_none() {
+            return Ok(Liked::NoPost);
+        }
+        let added = sqlx::query(
+            "INSERT INTO likes (user_id, post_id, id) VALUES ($1, $2, $3)
+             ON CONFLICT (user_id, post_id) DO NOTHING",
+        )
+        .bind(like.user.as_i64())
+        .bind(like.post.as_i64())
+        .bind(like.id.as_i64())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if added == 0 {
+            return Ok(Liked::Already);
+        }
+        count(&mut tx, like.post, "likes", 1).await?;
+        enqueue(&mut tx, OUTBOX, event).await?;
+        tx.commit().await?;
+        Ok(Liked::New)
+    }
+
+    async fn unlike(&self, user: Id, post: Id, event: &Event) -> StoreResult<bool> {
+        let mut tx = self.db.pool.begin().await?;
+        let removed = sqlx::query("DELETE FROM likes WHERE user_id = $1 AND post_id = $2")
+            .bind(user.as_i64())
+            .bind(post.as_i64())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if removed == 0 {
+            return Ok(false);
+        }
+        count(&mut tx, post, "likes", -1).await?;
         enqueue(&mut tx, OUTBOX, event).await?;
         tx.commit().await?;
         Ok(true)
@@ -182,4 +255,31 @@ impl PostStore for PgPostStore {
     async fn ping(&self) -> StoreResult<()> {
         self.db.ping().await
     }
+}
+
+/// Adds `by` to one of `post`'s counts (`replies`, `likes` or `reposts`), never below 0.
+async fn count(conn: &mut PgConnection, post: Id, column: &str, by: i64) -> sqlx::Result<()> {
+    debug_assert!(["replies", "likes", "reposts"].contains(&column));
+    let sql = format!(
+        "INSERT INTO post_stats (post_id, {column}) VALUES ($1, GREATEST($2, 0))
+         ON CONFLICT (post_id) DO UPDATE SET {column} = GREATEST(post_stats.{column} + $2, 0)"
+    );
+    sqlx::query(&sql)
+        .bind(post.as_i64())
+        .bind(by)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// `found` (each with its handle's key) in the order of `keys`, each once.
+pub(crate) fn in_order_asked(keys: &[String], found: Vec<(String, Mention)>) -> Vec<Mention> {
+    keys.iter()
+        .filter_map(|k| {
+            found
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, m)| m.clone())
+        })
+        .collect()
 }

@@ -5,12 +5,12 @@ use chirp_core::embedded::cache::PostCaches;
 use chirp_core::embedded::outbox;
 use chirp_core::embedded::sqlite::{post_from_row, SqliteDb};
 use chirp_core::events::Event;
-use chirp_core::model::{Author, Post, POST_COLUMNS};
-use chirp_core::store::StoreResult;
+use chirp_core::model::{Author, Mention, Post, POST_COLUMNS, POST_FROM};
+use chirp_core::store::{StoreError, StoreResult};
 use chirp_core::Id;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::ports::{Created, NewPost, PostHead, PostStore};
+use crate::ports::{Created, Edit, Like, Liked, NewPost, PostHead, PostStore};
 
 pub const OUTBOX: &str = "write_outbox";
 
@@ -70,10 +70,8 @@ impl SqlitePostStore {
 
 /// The live post `id` with its author's public name.
 fn live_post(c: &Connection, id: Id) -> rusqlite::Result<Option<Post>> {
-    let sql = format!(
-        "SELECT {POST_COLUMNS} FROM posts p JOIN profiles u ON u.id = p.author_id
-         WHERE p.id = ? AND p.deleted_at IS NULL"
-    );
+    let sql =
+        format!("SELECT {POST_COLUMNS} FROM {POST_FROM} WHERE p.id = ? AND p.deleted_at IS NULL");
     c.prepare_cached(&sql)?
         .query_row([id.as_i64()], post_from_row)
         .optional()
@@ -82,7 +80,7 @@ fn live_post(c: &Connection, id: Id) -> rusqlite::Result<Option<Post>> {
 #[async_trait]
 impl PostStore for SqlitePostStore {
     async fn create(&self, p: &NewPost, key: Option<&str>, event: &Event) -> StoreResult<Created> {
-        let (post, author) = (p.id, p.author);
+        let (post, author, parent) = (p.id, p.author, p.reply_to);
         let (p, key, event) = (p.clone(), key.map(str::to_owned), event.clone());
         let result = self
             .db
@@ -93,7 +91,7 @@ impl PostStore for SqlitePostStore {
                     .query_row([author], |r| Ok((r.get(0)?, r.get(1)?)))
                     .optional()?;
                 let Some((handle, display_name)) = name else {
-                    return Ok(Created::UnknownAuthor);
+                    return Ok((Created::UnknownAuthor, None));
                 };
                 if let Some(key) = &key {
                     let first: Option<i64> = c
@@ -103,7 +101,8 @@ impl PostStore for SqlitePostStore {
                         .query_row(params![author, key], |r| r.get(0))
                         .optional()?;
                     if let Some(first) = first {
-                        return Ok(Created::Replayed(live_post(c, Id::from_i64(first))?));
+                        let first = live_post(c, Id::from_i64(first))?;
+                        return Ok((Created::Replayed(first), None));
                     }
                     c.prepare_cached(
                         "INSERT INTO post_idempotency (user_id, key, post_id, created_at)
@@ -112,16 +111,22 @@ impl PostStore for SqlitePostStore {
                     .execute(params![author, key, id, p.created_at_ms])?;
                 }
                 c.prepare_cached(
-                    "INSERT INTO posts (id, author_id, text, reply_to, created_at)
-                     VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO posts (id, author_id, text, reply_to, created_at, mentions)
+                     VALUES (?, ?, ?, ?, ?, ?)",
                 )?
                 .execute(params![
                     id,
                     author,
                     p.text,
                     p.reply_to.map(Id::as_i64),
-                    p.created_at_ms
+                    p.created_at_ms,
+                    Post::mentions_json(&p.mentions),
                 ])?;
+                let mut parent_author = None;
+                if let Some(parent) = p.reply_to {
+                    count(c, parent, "replies", 1)?;
+                    parent_author = live_author(c, parent)?;
+                }
                 c.prepare_cached(
                     "INSERT INTO post_counts (user_id, posts) VALUES (?, 1)
                      ON CONFLICT (user_id) DO UPDATE SET posts = posts + 1",
@@ -133,12 +138,15 @@ impl PostStore for SqlitePostStore {
                     handle,
                     display_name,
                 };
-                Ok(Created::New(p.into_post(author)))
+                Ok((Created::New(p.into_post(author)), parent_author))
             })
             .await;
         // Whatever the outcome: a failed commit may still have reached the disk.
         self.forget(post, author);
-        result
+        if let Some(parent) = parent {
+            self.forget_counted(parent, result.as_ref().map(|r| r.1));
+        }
+        result.map(|r| r.0)
     }
 
     async fn head(&self, id: Id) -> StoreResult<Option<PostHead>> {
@@ -163,21 +171,26 @@ impl PostStore for SqlitePostStore {
         &self,
         id: Id,
         expected: u64,
-        text: &str,
-        edited_at_ms: i64,
+        edit: &Edit,
         event: &Event,
     ) -> StoreResult<Option<Post>> {
-        let (text, event) = (text.to_owned(), event.clone());
+        let (edit, event) = (edit.clone(), event.clone());
         let result = self
             .db
             .write(move |c| {
                 let author: Option<i64> = c
                     .prepare_cached(
-                        "UPDATE posts SET text = ?, edited_at = ?, version = version + 1
+                        "UPDATE posts SET text = ?, edited_at = ?, mentions = ?, version = version + 1
                          WHERE id = ? AND version = ? AND deleted_at IS NULL RETURNING author_id",
                     )?
                     .query_row(
-                        params![text, edited_at_ms, id.as_i64(), expected as i64],
+                        params![
+                            edit.text,
+                            edit.edited_at_ms,
+                            Post::mentions_json(&edit.mentions),
+                            id.as_i64(),
+                            expected as i64
+                        ],
                         |r| r.get(0),
                     )
                     .optional()?;
@@ -206,30 +219,153 @@ impl PostStore for SqlitePostStore {
             .write(move |c| {
                 // The text goes with the post: a deleted post keeps only what the system
                 // needs.
-                let author: Option<i64> = c
+                let row: Option<(i64, Option<i64>)> = c
                     .prepare_cached(
                         "UPDATE posts SET text = '', deleted_at = ?, version = version + 1
-                         WHERE id = ? AND version = ? AND deleted_at IS NULL RETURNING author_id",
+                         WHERE id = ? AND version = ? AND deleted_at IS NULL
+                         RETURNING author_id, reply_to",
                     )?
                     .query_row(params![deleted_at_ms, id.as_i64(), expected as i64], |r| {
-                        r.get(0)
+                        Ok((r.get(0)?, r.get(1)?))
                     })
                     .optional()?;
-                let Some(author) = author else {
+                let Some((author, parent)) = row else {
                     return Ok(None);
                 };
                 c.prepare_cached(
                     "UPDATE post_counts SET posts = posts - 1 WHERE user_id = ? AND posts > 0",
                 )?
                 .execute([author])?;
+                let mut parent_of = None;
+                if let Some(parent) = parent.map(Id::from_i64) {
+                    count(c, parent, "replies", -1)?;
+                    parent_of = Some((parent, live_author(c, parent)?));
+                }
                 outbox::enqueue(c, OUTBOX, &event)?;
-                Ok(Some((Id::from_i64(author), ())))
+                Ok(Some((Id::from_i64(author), parent_of)))
             })
             .await;
-        Ok(self.forget_changed(id, result)?.is_some())
+        match self.forget_changed(id, result)? {
+            Some(parent_of) => {
+                if let Some((parent, author)) = parent_of {
+                    self.forget_counted(parent, Ok(author));
+                }
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn users_by_handle(&self, handles: &[String]) -> StoreResult<Vec<Mention>> {
+        let keys: Vec<String> = handles.iter().map(|h| h.to_ascii_lowercase()).collect();
+        let found = self.db.read(|c| {
+            let mut stmt =
+                c.prepare_cached("SELECT id, handle FROM profiles WHERE handle_key = ?")?;
+            let mut found = Vec::new();
+            for key in &keys {
+                let m = stmt
+                    .query_row([key], |r| {
+                        Ok(Mention {
+                            id: Id::from_i64(r.get(0)?),
+                            handle: r.get(1)?,
+                        })
+                    })
+                    .optional()?;
+                found.extend(m.map(|m| (key.clone(), m)));
+            }
+            Ok(found)
+        })?;
+        Ok(super::postgres::in_order_asked(&keys, found))
+    }
+
+    async fn like(&self, like: &Like, event: &Event) -> StoreResult<Liked> {
+        let (like, event) = (*like, event.clone());
+        let result = self
+            .db
+            .write(move |c| {
+                let Some(author) = live_author(c, like.post)? else {
+                    return Ok((Liked::NoPost, None));
+                };
+                let added = c
+                    .prepare_cached(
+                        "INSERT INTO likes (user_id, post_id, id) VALUES (?, ?, ?)
+                         ON CONFLICT (user_id, post_id) DO NOTHING",
+                    )?
+                    .execute(params![
+                        like.user.as_i64(),
+                        like.post.as_i64(),
+                        like.id.as_i64()
+                    ])?;
+                if added == 0 {
+                    return Ok((Liked::Already, None));
+                }
+                count(c, like.post, "likes", 1)?;
+                outbox::enqueue(c, OUTBOX, &event)?;
+                Ok((Liked::New, Some(author)))
+            })
+            .await;
+        self.forget_counted(like.post, result.as_ref().map(|r| r.1));
+        result.map(|r| r.0)
+    }
+
+    async fn unlike(&self, user: Id, post: Id, event: &Event) -> StoreResult<bool> {
+        let event = event.clone();
+        let result = self
+            .db
+            .write(move |c| {
+                let removed = c
+                    .prepare_cached("DELETE FROM likes WHERE user_id = ? AND post_id = ?")?
+                    .execute([user.as_i64(), post.as_i64()])?;
+                if removed == 0 {
+                    return Ok(None);
+                }
+                count(c, post, "likes", -1)?;
+                outbox::enqueue(c, OUTBOX, &event)?;
+                Ok(Some(live_author(c, post)?))
+            })
+            .await;
+        self.forget_counted(post, result.as_ref().map(|r| r.flatten()));
+        result.map(|r| r.is_some())
     }
 
     async fn ping(&self) -> StoreResult<()> {
         self.db.ping().await
     }
+}
+
+impl SqlitePostStore {
+    /// After a change of `post`'s counts: forgets what ReadService keeps of it, with its
+    /// author's recent posts. `Ok(None)`: the counts did not change, or the post is no
+    /// longer live (nothing of it is kept); an error: the commit may still have reached the
+    /// disk, and the author is unknown, so every author's recent posts go.
+    fn forget_counted(&self, post: Id, author: Result<Option<Id>, &StoreError>) {
+        let Some(c) = &self.cached else { return };
+        match author {
+            Ok(Some(author)) => c.forget(post, author),
+            Ok(None) => {}
+            Err(_) => {
+                c.by_id.forget(&post);
+                c.recent.clear();
+            }
+        }
+    }
+}
+
+/// The author of `post` if it is live.
+fn live_author(c: &Connection, post: Id) -> rusqlite::Result<Option<Id>> {
+    c.prepare_cached("SELECT author_id FROM posts WHERE id = ? AND deleted_at IS NULL")?
+        .query_row([post.as_i64()], |r| r.get(0).map(Id::from_i64))
+        .optional()
+}
+
+/// Adds `by` to one of `post`'s counts (`replies`, `likes` or `reposts`), never below 0.
+fn count(c: &Connection, post: Id, column: &str, by: i64) -> rusqlite::Result<()> {
+    debug_assert!(["replies", "likes", "reposts"].contains(&column));
+    let sql = format!(
+        "INSERT INTO post_stats (post_id, {column}) VALUES (?1, max(?2, 0))
+         ON CONFLICT (post_id) DO UPDATE SET {column} = max({column} + ?2, 0)"
+    );
+    c.prepare_cached(&sql)?
+        .execute(params![post.as_i64(), by])?;
+    Ok(())
 }

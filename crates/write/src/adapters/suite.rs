@@ -12,7 +12,8 @@ use chirp_core::Id;
 
 use super::postgres::PgPostStore;
 use super::sqlite::SqlitePostStore;
-use crate::ports::{Created, NewPost, PostStore};
+use crate::ports::{Created, Edit, Like, Liked, NewPost, PostStore};
+use chirp_core::model::Mention;
 
 /// Authors 1 and 2 have profiles (`alice`, `bob`); 3 has none.
 const PROFILES: &str = "INSERT INTO profiles (id, handle, handle_key, display_name, created_at)
@@ -46,6 +47,11 @@ chirp_testkit::port_suite! {
         an_author_without_a_profile_stores_nothing,
         edits_need_the_current_version_and_give_the_post_as_edited,
         deletes_need_the_current_version_and_happen_once,
+        likes_are_counted_once_and_taken_back_once,
+        a_post_that_is_not_live_takes_no_like,
+        replies_are_counted_while_they_live,
+        mentions_are_the_handles_someone_holds_in_the_order_asked,
+        mentions_are_kept_with_the_text_and_replaced_by_an_edit,
     ],
     adapters: { sqlite => sqlite_store, postgres => postgres_store },
 }
@@ -57,7 +63,29 @@ fn new_post(id: u64, author: u64) -> NewPost {
         text: format!("post {id}"),
         reply_to: (id > 100).then_some(Id(10)),
         created_at_ms: 1_000 + id as i64,
+        mentions: Vec::new(),
     }
+}
+
+fn edit(text: &str, at: i64) -> Edit {
+    Edit {
+        text: text.into(),
+        mentions: Vec::new(),
+        edited_at_ms: at,
+    }
+}
+
+fn like(id: u64, user: u64, post: u64) -> Like {
+    Like {
+        id: Id(id),
+        user: Id(user),
+        post: Id(post),
+    }
+}
+
+async fn counts(store: &dyn PostStore, post: u64) -> (u64, u64, u64) {
+    let p = store.post(Id(post)).await.unwrap().unwrap();
+    (p.reply_count, p.like_count, p.repost_count)
 }
 
 fn event(post: u64) -> Event {
@@ -165,11 +193,14 @@ async fn edits_need_the_current_version_and_give_the_post_as_edited(store: &dyn 
             .unwrap(),
     );
     assert_eq!(
-        store.edit(Id(50), 7, "stale", 2, &event(50)).await.unwrap(),
+        store
+            .edit(Id(50), 7, &edit("stale", 2), &event(50))
+            .await
+            .unwrap(),
         None
     );
     let edited = store
-        .edit(Id(50), 1, "fresh", 2_000, &event(50))
+        .edit(Id(50), 1, &edit("fresh", 2_000), &event(50))
         .await
         .unwrap()
         .unwrap();
@@ -200,9 +231,144 @@ async fn deletes_need_the_current_version_and_happen_once(store: &dyn PostStore)
     );
     assert_eq!(
         store
-            .edit(Id(60), 2, "zombie", 4, &event(60))
+            .edit(Id(60), 2, &edit("zombie", 4), &event(60))
             .await
             .unwrap(),
         None
     );
+}
+
+async fn likes_are_counted_once_and_taken_back_once(store: &dyn PostStore) {
+    created(
+        store
+            .create(&new_post(70, 1), None, &event(70))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        store.like(&like(1, 2, 70), &event(71)).await.unwrap(),
+        Liked::New
+    );
+    assert_eq!(
+        store.like(&like(2, 2, 70), &event(72)).await.unwrap(),
+        Liked::Already
+    );
+    // One's own post too.
+    assert_eq!(
+        store.like(&like(3, 1, 70), &event(73)).await.unwrap(),
+        Liked::New
+    );
+    assert_eq!(counts(store, 70).await, (0, 2, 0));
+    assert!(store.unlike(Id(2), Id(70), &event(74)).await.unwrap());
+    assert!(
+        !store.unlike(Id(2), Id(70), &event(75)).await.unwrap(),
+        "unliked twice"
+    );
+    assert_eq!(counts(store, 70).await, (0, 1, 0));
+    // Liked again: counted again.
+    assert_eq!(
+        store.like(&like(4, 2, 70), &event(76)).await.unwrap(),
+        Liked::New
+    );
+    assert_eq!(counts(store, 70).await, (0, 2, 0));
+}
+
+async fn a_post_that_is_not_live_takes_no_like(store: &dyn PostStore) {
+    assert_eq!(
+        store.like(&like(1, 2, 80), &event(80)).await.unwrap(),
+        Liked::NoPost
+    );
+    created(
+        store
+            .create(&new_post(81, 1), None, &event(81))
+            .await
+            .unwrap(),
+    );
+    assert!(store.delete(Id(81), 1, 2, &event(81)).await.unwrap());
+    assert_eq!(
+        store.like(&like(2, 2, 81), &event(82)).await.unwrap(),
+        Liked::NoPost
+    );
+    assert!(!store.unlike(Id(2), Id(81), &event(83)).await.unwrap());
+}
+
+async fn replies_are_counted_while_they_live(store: &dyn PostStore) {
+    created(
+        store
+            .create(&new_post(10, 1), None, &event(10))
+            .await
+            .unwrap(),
+    );
+    let reply = created(
+        store
+            .create(&new_post(190, 2), None, &event(190))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(reply.reply_to, Some(Id(10)));
+    created(
+        store
+            .create(&new_post(191, 1), None, &event(191))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(counts(store, 10).await, (2, 0, 0));
+    assert!(store.delete(Id(190), 1, 2, &event(190)).await.unwrap());
+    assert_eq!(counts(store, 10).await, (1, 0, 0));
+    assert_eq!(counts(store, 191).await, (0, 0, 0));
+}
+
+async fn mentions_are_the_handles_someone_holds_in_the_order_asked(store: &dyn PostStore) {
+    let asked = ["BOB", "nobody", "alice"].map(String::from);
+    let found = store.users_by_handle(&asked).await.unwrap();
+    assert_eq!(
+        found,
+        [
+            Mention {
+                id: Id(2),
+                handle: "bob".into()
+            },
+            Mention {
+                id: Id(1),
+                handle: "alice".into()
+            },
+        ]
+    );
+    assert!(store
+        .users_by_handle(&["zed".into()])
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn mentions_are_kept_with_the_text_and_replaced_by_an_edit(store: &dyn PostStore) {
+    let bob = Mention {
+        id: Id(2),
+        handle: "bob".into(),
+    };
+    let alice = Mention {
+        id: Id(1),
+        handle: "alice".into(),
+    };
+    let mut post = new_post(90, 1);
+    post.text = "hi @bob #Rust".into();
+    post.mentions = vec![bob.clone()];
+    let made = created(store.create(&post, None, &event(90)).await.unwrap());
+    assert_eq!(
+        (made.mentions.clone(), made.tags.clone()),
+        (vec![bob.clone()], vec!["rust".to_owned()])
+    );
+    assert_eq!(store.post(Id(90)).await.unwrap(), Some(made));
+    let mut change = edit("hi @alice", 5);
+    change.mentions = vec![alice.clone()];
+    let edited = store
+        .edit(Id(90), 1, &change, &event(91))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (edited.mentions.clone(), edited.tags.is_empty()),
+        (vec![alice], true)
+    );
+    assert_eq!(store.post(Id(90)).await.unwrap(), Some(edited));
 }

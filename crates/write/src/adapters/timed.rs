@@ -2,12 +2,12 @@
 
 use async_trait::async_trait;
 use chirp_core::events::Event;
-use chirp_core::model::Post;
+use chirp_core::model::{Mention, Post};
 use chirp_core::store::StoreResult;
 pub use chirp_core::timed::Timed;
 use chirp_core::Id;
 
-use crate::ports::{Created, NewPost, PostHead, PostStore};
+use crate::ports::{Created, Edit, Like, Liked, NewPost, PostHead, PostStore};
 
 #[async_trait]
 impl PostStore for Timed<dyn PostStore> {
@@ -30,13 +30,10 @@ impl PostStore for Timed<dyn PostStore> {
         &self,
         id: Id,
         expected_version: u64,
-        text: &str,
-        edited_at_ms: i64,
+        edit: &Edit,
         event: &Event,
     ) -> StoreResult<Option<Post>> {
-        let call = self
-            .inner()
-            .edit(id, expected_version, text, edited_at_ms, event);
+        let call = self.inner().edit(id, expected_version, edit, event);
         self.time("post_edit", call).await
     }
     async fn delete(
@@ -50,6 +47,17 @@ impl PostStore for Timed<dyn PostStore> {
             .inner()
             .delete(id, expected_version, deleted_at_ms, event);
         self.time("post_delete", call).await
+    }
+    async fn users_by_handle(&self, handles: &[String]) -> StoreResult<Vec<Mention>> {
+        self.time("users_by_handle", self.inner().users_by_handle(handles))
+            .await
+    }
+    async fn like(&self, like: &Like, event: &Event) -> StoreResult<Liked> {
+        self.time("like", self.inner().like(like, event)).await
+    }
+    async fn unlike(&self, user: Id, post: Id, event: &Event) -> StoreResult<bool> {
+        self.time("unlike", self.inner().unlike(user, post, event))
+            .await
     }
     async fn ping(&self) -> StoreResult<()> {
         self.inner().ping().await
