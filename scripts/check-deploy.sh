@@ -111,6 +111,8 @@ post=$(jq -r .id "$work/body")
 expect 200 application/json "$base/api/v1/posts/$post"
 expect 200 application/json -X PATCH "$base/api/v1/posts/$post" -H "authorization: Bearer $token" \
   -H 'content-type: application/json' -d '{"text":"edited through the gateway"}'
+expect 200 application/json -X PATCH "$base/api/v1/auth/me" -H "authorization: Bearer $token" \
+  -H 'content-type: application/json' -d '{"bio":"set through the gateway"}'
 expect 200 application/json "$base/api/v1/users/$id"
 expect 200 application/json "$base/api/v1/users?handle=gateway"
 expect 200 application/json "$base/api/v1/users/$id/posts"

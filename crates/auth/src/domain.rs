@@ -146,6 +146,36 @@ impl DisplayName {
     }
 }
 
+/// 0–160 characters (Unicode scalar values), trimmed; new lines and tabs allowed, no other
+/// control characters, no bidirectional overrides or isolates. `""` clears it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bio(String);
+
+impl Bio {
+    pub const MAX: usize = 160;
+
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        if s.chars().count() > Self::MAX {
+            return Err(Invalid("bio must be at most 160 characters".into()));
+        }
+        if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+            return Err(Invalid(
+                "bio may not contain control characters other than new lines and tabs".into(),
+            ));
+        }
+        if s.chars().any(text::is_bidi_control) {
+            return Err(Invalid(
+                "bio may not contain bidirectional overrides or isolates".into(),
+            ));
+        }
+        Ok(Bio(s.trim().to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,5 +263,19 @@ mod tests {
         for ok in ["👩\u{200D}👩\u{200D}👧", "می\u{200C}خواهم", "שלום Ada"] {
             assert!(DisplayName::parse(ok).is_ok(), "{ok:?}");
         }
+    }
+
+    #[test]
+    fn bios() {
+        assert_eq!(Bio::parse("").unwrap().as_str(), "");
+        assert_eq!(
+            Bio::parse("  Rust\nand\tbirds ").unwrap().as_str(),
+            "Rust\nand\tbirds"
+        );
+        assert!(Bio::parse(&"é".repeat(160)).is_ok());
+        assert!(Bio::parse(&"é".repeat(161)).is_err());
+        assert!(Bio::parse("a\u{7}b").is_err());
+        assert!(Bio::parse("a\rb").is_err());
+        assert!(Bio::parse("Ada\u{202E}exe.gnp").is_err());
     }
 }

@@ -2,7 +2,7 @@
 //! (public profiles), Redis (sessions). Embedded: SQLite and memory.
 
 use async_trait::async_trait;
-use chirp_core::events::Event;
+use chirp_core::events::{Event, EventBody, EventStamp};
 use chirp_core::store::{StoreError, StoreResult};
 use chirp_core::Id;
 
@@ -44,7 +44,43 @@ pub struct PublicProfile {
     pub id: Id,
     pub handle: String,
     pub display_name: String,
+    /// `""` until set.
+    pub bio: String,
     pub created_at_ms: i64,
+}
+
+/// What a `PATCH /auth/me` changes: each field present is set (already valid).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProfileChange {
+    pub display_name: Option<String>,
+    pub bio: Option<String>,
+}
+
+impl ProfileChange {
+    /// `profile` with the change applied, or `None` when it changes nothing.
+    pub fn applied_to(&self, profile: &PublicProfile) -> Option<PublicProfile> {
+        let mut changed = profile.clone();
+        if let Some(d) = &self.display_name {
+            changed.display_name.clone_from(d);
+        }
+        if let Some(b) = &self.bio {
+            changed.bio.clone_from(b);
+        }
+        let same = changed.display_name == profile.display_name && changed.bio == profile.bio;
+        (!same).then_some(changed)
+    }
+}
+
+impl PublicProfile {
+    /// The `user.updated` event of the profile as it now is.
+    pub fn updated(&self) -> EventBody {
+        EventBody::UserUpdated {
+            user_id: self.id,
+            handle: self.handle.clone(),
+            display_name: self.display_name.clone(),
+            bio: self.bio.clone(),
+        }
+    }
 }
 
 /// Public profile rows, written with their `user.*` event in one transaction. Deployed:
@@ -52,6 +88,15 @@ pub struct PublicProfile {
 #[async_trait]
 pub trait ProfileStore: Send + Sync {
     async fn create(&self, profile: &PublicProfile, event: &Event) -> StoreResult<()>;
+    /// Applies `change` to `id`'s profile, with its `user.updated` event (stamped with
+    /// `stamp`, at the profile's new version) in the same transaction; the profile as it
+    /// now is, or `None` for an unknown id. A change that changes nothing writes nothing.
+    async fn update(
+        &self,
+        id: Id,
+        change: &ProfileChange,
+        stamp: &EventStamp,
+    ) -> StoreResult<Option<PublicProfile>>;
     async fn ping(&self) -> StoreResult<()>;
 }
 

@@ -45,7 +45,7 @@ pub fn routes() -> OpenApiRouter<AuthState> {
         .routes(routes!(login))
         .routes(routes!(refresh))
         .routes(routes!(logout))
-        .routes(routes!(me))
+        .routes(routes!(me, update_me))
         .routes(routes!(jwks))
 }
 
@@ -205,6 +205,42 @@ async fn logout(
 )]
 async fn me(State(s): State<AuthState>, caller: AuthUser) -> ApiResult<impl IntoResponse> {
     Ok(Json(s.auth.user(caller.id).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ProfileBody {
+    /// 1 to 50 characters.
+    #[schema(min_length = 1, max_length = 50)]
+    display_name: Option<String>,
+    /// 0 to 160 characters; `""` clears it.
+    #[schema(max_length = 160)]
+    bio: Option<String>,
+}
+
+/// Change the caller's display name or bio (each only when present). Posts show the new
+/// display name within 5 s.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/auth/me",
+    tag = "auth",
+    request_body = ProfileBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller as they now are", body = User),
+        (status = 422, description = "Invalid display name or bio", body = ProblemSchema, content_type = "application/problem+json"),
+    ),
+)]
+async fn update_me(
+    State(s): State<AuthState>,
+    caller: AuthUser,
+    ApiJson(b): ApiJson<ProfileBody>,
+) -> ApiResult<impl IntoResponse> {
+    let user = s
+        .auth
+        .update_profile(caller.id, b.display_name.as_deref(), b.bio.as_deref())
+        .await?;
+    Ok(Json(user))
 }
 
 /// The public keys that verify access tokens.

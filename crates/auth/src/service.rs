@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use chirp_core::events::{Event, EventBody};
+use chirp_core::events::{Event, EventBody, EventStamp};
 use chirp_core::http::metrics::CounterMetric;
 use chirp_core::http::Telemetry;
 use chirp_core::limits::{address_key, count_attempt, Limit, Limiter};
@@ -21,12 +21,12 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
-use crate::domain::{DisplayName, Email, Handle, Password};
+use crate::domain::{Bio, DisplayName, Email, Handle, Password};
 use crate::keys::SigningKeys;
 use crate::passwords::PasswordHashing;
 use crate::ports::{
-    CreateError, Identity, IdentityStore, ProfileStore, PublicProfile, Rotation, SessionStore,
-    TokenRef,
+    CreateError, Identity, IdentityStore, ProfileChange, ProfileStore, PublicProfile, Rotation,
+    SessionStore, TokenRef,
 };
 
 #[derive(Debug, Clone)]
@@ -190,6 +190,7 @@ impl AuthService {
             id,
             handle: identity.handle.clone(),
             display_name: identity.display_name.clone(),
+            bio: String::new(),
             created_at_ms,
         };
         if let Err(e) = self.profiles.create(&profile, &event).await {
@@ -204,6 +205,7 @@ impl AuthService {
             id,
             handle: identity.handle,
             display_name: identity.display_name,
+            bio: String::new(),
             created_at: rfc3339(created_at_ms),
             followers_count: 0,
             following_count: 0,
@@ -241,6 +243,46 @@ impl AuthService {
             self.sessions.revoke(token.session).await?;
         }
         Ok(())
+    }
+
+    /// Changes the caller's display name and bio (each when given); the user as they now
+    /// are. Every field is checked before anything is written.
+    pub async fn update_profile(
+        &self,
+        id: Id,
+        display_name: Option<&str>,
+        bio: Option<&str>,
+    ) -> ApiResult<User> {
+        let invalid = |e: crate::domain::Invalid| ApiError::Unprocessable(e.0);
+        let change = ProfileChange {
+            display_name: display_name
+                .map(DisplayName::parse)
+                .transpose()
+                .map_err(invalid)?
+                .map(|d| d.as_str().to_owned()),
+            bio: bio
+                .map(Bio::parse)
+                .transpose()
+                .map_err(invalid)?
+                .map(|b| b.as_str().to_owned()),
+        };
+        let stamp = EventStamp {
+            id: self.ids.next_id()?,
+            occurred_at_ms: now_ms(),
+            trace: chirp_core::traces::current(),
+        };
+        let Some(profile) = self.profiles.update(id, &change, &stamp).await? else {
+            return Err(ApiError::Unauthorized(
+                "the account no longer exists".into(),
+            ));
+        };
+        self.outbox_wake.notify_one();
+        // The counts come from the directory; the profile as written, so that the answer
+        // shows the change even where the directory reads a replica.
+        let mut user = self.user(id).await?;
+        user.display_name = profile.display_name;
+        user.bio = profile.bio;
+        Ok(user)
     }
 
     pub async fn user(&self, id: Id) -> ApiResult<User> {

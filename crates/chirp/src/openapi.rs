@@ -82,7 +82,7 @@ const CURSOR_PATTERN: &str = "^(A[Q-Za-f][A-Za-z0-9_-]{10})?$";
 /// (`chirp_core::text`, whose test holds them to the validators), set where they apply.
 fn refine(doc: &mut serde_json::Value) {
     use chirp_core::text::{
-        display_name_pattern, post_text_pattern, CONTROL_CLASS, WHITE_SPACE_CLASS,
+        bio_pattern, display_name_pattern, post_text_pattern, CONTROL_CLASS, WHITE_SPACE_CLASS,
     };
     let text = post_text_pattern();
     let schemas = &mut doc["components"]["schemas"];
@@ -97,6 +97,9 @@ fn refine(doc: &mut serde_json::Value) {
     let refused = format!("{WHITE_SPACE_CLASS}{CONTROL_CLASS}");
     let label = format!(r"[^@.\-{refused}]([^@.{refused}]*[^@.\-{refused}])?");
     signup["email"]["pattern"] = format!(r"^[^@{refused}]{{1,64}}@{label}(\.{label})+$").into();
+    let profile = &mut schemas["ProfileBody"]["properties"];
+    profile["display_name"]["pattern"] = display_name_pattern().into();
+    profile["bio"]["pattern"] = bio_pattern().into();
     let Some(paths) = doc["paths"].as_object_mut() else {
         return;
     };

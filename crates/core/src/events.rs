@@ -76,6 +76,14 @@ pub enum EventBody {
         display_name: String,
         created_at_ms: i64,
     },
+    /// A profile changed: what it is now (the event's `version` is the profile's).
+    #[serde(rename = "user.updated")]
+    UserUpdated {
+        user_id: Id,
+        handle: String,
+        display_name: String,
+        bio: String,
+    },
     /// `user_id` liked `post_id` (by `post_author`).
     #[serde(rename = "like.created")]
     LikeCreated {
@@ -111,6 +119,28 @@ pub struct Event {
     pub trace: Option<String>,
 }
 
+/// What an event is stamped with before the store that writes it knows its version: its
+/// id, when it happened, and the trace of the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventStamp {
+    pub id: Id,
+    pub occurred_at_ms: i64,
+    pub trace: Option<String>,
+}
+
+impl EventStamp {
+    /// The event of `body` that leaves its entity at `version`.
+    pub fn event(&self, version: u64, body: EventBody) -> Event {
+        Event {
+            id: self.id,
+            version,
+            occurred_at_ms: self.occurred_at_ms,
+            body,
+            trace: self.trace.clone(),
+        }
+    }
+}
+
 impl Event {
     /// The topic the event goes to; `None` for an event of a type this build does not
     /// know, which it only ever reads, never appends.
@@ -120,7 +150,7 @@ impl Event {
             | EventBody::PostEdited { .. }
             | EventBody::PostDeleted { .. } => Some(Topic::Posts),
             EventBody::FollowCreated { .. } | EventBody::FollowDeleted { .. } => Some(Topic::Graph),
-            EventBody::UserCreated { .. } => Some(Topic::Users),
+            EventBody::UserCreated { .. } | EventBody::UserUpdated { .. } => Some(Topic::Users),
             EventBody::LikeCreated { .. } | EventBody::LikeDeleted { .. } => Some(Topic::Reactions),
             EventBody::Unknown => None,
         }
@@ -145,7 +175,9 @@ impl Event {
             | EventBody::PostDeleted { author_id, .. } => author_id.to_string(),
             EventBody::FollowCreated { follower, followee }
             | EventBody::FollowDeleted { follower, followee } => format!("{follower}:{followee}"),
-            EventBody::UserCreated { user_id, .. } => user_id.to_string(),
+            EventBody::UserCreated { user_id, .. } | EventBody::UserUpdated { user_id, .. } => {
+                user_id.to_string()
+            }
             EventBody::LikeCreated { post_id, .. } | EventBody::LikeDeleted { post_id, .. } => {
                 post_id.to_string()
             }

@@ -14,6 +14,9 @@ pub struct User {
     /// 1 to 50 characters.
     #[schema(min_length = 1, max_length = 50, example = "Alice")]
     pub display_name: String,
+    /// 0 to 160 characters; `""` until set.
+    #[schema(max_length = 160)]
+    pub bio: String,
     /// When the account was made (RFC 3339, UTC).
     #[schema(format = DateTime)]
     pub created_at: String,

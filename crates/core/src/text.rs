@@ -66,6 +66,12 @@ pub fn display_name_pattern() -> String {
     format!("^[^{refused}]*[^{refused}{WHITE_SPACE_CLASS}{JOINER_CLASS}][^{refused}]*$")
 }
 
+/// The pattern of a bio: no control character but tab and new line, no bidirectional
+/// control; empty allowed (it clears the bio).
+pub fn bio_pattern() -> String {
+    format!("^[^{CONTROL_BUT_TAB_AND_NEWLINE_CLASS}{BIDI_CONTROL_CLASS}]*$")
+}
+
 fn is_word(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
@@ -133,9 +139,12 @@ mod tests {
     #[test]
     fn the_patterns_classes_are_the_predicates() {
         type Predicate = fn(char) -> bool;
-        let classes: [(&str, Predicate); 4] = [
+        let classes: [(&str, Predicate); 5] = [
             (WHITE_SPACE_CLASS, char::is_whitespace),
             (CONTROL_CLASS, char::is_control),
+            (CONTROL_BUT_TAB_AND_NEWLINE_CLASS, |c| {
+                c.is_control() && c != '\n' && c != '\t'
+            }),
             (BIDI_CONTROL_CLASS, is_bidi_control),
             (INVISIBLE_IN_NAMES_CLASS, is_invisible_in_names),
         ];

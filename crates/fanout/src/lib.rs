@@ -154,9 +154,10 @@ impl FanoutService {
             EventBody::FollowDeleted { follower, followee } => {
                 self.timelines.purge(*follower, *followee).await?;
             }
-            // Likes fan out to nobody; a type this build does not know is passed over.
+            // Likes and profile changes fan out to nobody; a type this build does not know is passed over.
             EventBody::PostEdited { .. }
             | EventBody::UserCreated { .. }
+            | EventBody::UserUpdated { .. }
             | EventBody::LikeCreated { .. }
             | EventBody::LikeDeleted { .. }
             | EventBody::Unknown => {}

@@ -16,6 +16,7 @@ pub struct Profile {
     pub id: Id,
     pub handle: String,
     pub display_name: String,
+    pub bio: String,
     pub created_at_ms: i64,
     pub posts_count: u64,
 }

@@ -236,6 +236,7 @@ impl Directory for ReadService {
                     id: p.id,
                     handle: p.handle,
                     display_name: p.display_name,
+                    bio: p.bio,
                     created_at: rfc3339(p.created_at_ms),
                     followers_count: c.followers,
                     following_count: c.following,

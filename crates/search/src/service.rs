@@ -130,6 +130,12 @@ pub fn index_op(event: &Event) -> Option<IndexOp> {
             handle,
             display_name,
             ..
+        }
+        | EventBody::UserUpdated {
+            user_id,
+            handle,
+            display_name,
+            ..
         } => Some(IndexOp::User {
             id: *user_id,
             handle_key: handle.to_lowercase(),

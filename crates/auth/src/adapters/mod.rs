@@ -5,3 +5,5 @@ pub mod sqlite;
 #[cfg(test)]
 mod suite;
 pub mod timed;
+#[cfg(test)]
+mod upgrade;

@@ -1,16 +1,17 @@
 //! Identities, public profiles and refresh sessions on SQLite: the embedded default.
 
 use async_trait::async_trait;
+use chirp_core::embedded::cache::PostCaches;
 use chirp_core::embedded::outbox;
 use chirp_core::embedded::sqlite::{is_unique_violation, SqliteDb};
-use chirp_core::events::Event;
+use chirp_core::events::{Event, EventStamp};
 use chirp_core::store::StoreResult;
 use chirp_core::Id;
 use rusqlite::{params, OptionalExtension};
 
 use crate::ports::{
-    CreateError, Identity, IdentityStore, ProfileStore, PublicProfile, Rotation, SessionStore,
-    TokenRef,
+    CreateError, Identity, IdentityStore, ProfileChange, ProfileStore, PublicProfile, Rotation,
+    SessionStore, TokenRef,
 };
 
 pub const OUTBOX: &str = "auth_outbox";
@@ -18,13 +19,23 @@ pub const OUTBOX: &str = "auth_outbox";
 #[derive(Debug, Clone)]
 pub struct SqliteAuthStore {
     db: SqliteDb,
+    /// Posts ReadService keeps in memory in `chirp all`, with their authors' names: a
+    /// profile change forgets them all once it has committed (changes are rare; which
+    /// kept posts are the user's is not known without a scan).
+    cached: Option<PostCaches>,
 }
 
 impl SqliteAuthStore {
     pub async fn new(db: SqliteDb) -> StoreResult<Self> {
         db.migrate(crate::SCHEMA.owner, crate::SCHEMA.sqlite_steps())
             .await?;
-        Ok(SqliteAuthStore { db })
+        Ok(SqliteAuthStore { db, cached: None })
+    }
+
+    /// Forgets the posts kept in `caches` (ReadService's) after each profile change.
+    pub fn forgetting_in(mut self, caches: PostCaches) -> Self {
+        self.cached = Some(caches);
+        self
     }
 }
 
@@ -119,6 +130,60 @@ impl ProfileStore for SqliteAuthStore {
                 Ok(())
             })
             .await
+    }
+
+    async fn update(
+        &self,
+        id: Id,
+        change: &ProfileChange,
+        stamp: &EventStamp,
+    ) -> StoreResult<Option<PublicProfile>> {
+        let (change, stamp) = (change.clone(), stamp.clone());
+        let result = self
+            .db
+            .write(move |c| {
+                let Some((now, version)) = c
+                    .prepare_cached(
+                        "SELECT handle, display_name, bio, created_at, version FROM profiles
+                         WHERE id = ?",
+                    )?
+                    .query_row([id.as_i64()], |r| {
+                        let profile = PublicProfile {
+                            id,
+                            handle: r.get(0)?,
+                            display_name: r.get(1)?,
+                            bio: r.get(2)?,
+                            created_at_ms: r.get(3)?,
+                        };
+                        Ok((profile, r.get::<_, i64>(4)? as u64))
+                    })
+                    .optional()?
+                else {
+                    return Ok((None, false));
+                };
+                let Some(changed) = change.applied_to(&now) else {
+                    return Ok((Some(now), false));
+                };
+                let version = version + 1;
+                c.prepare_cached(
+                    "UPDATE profiles SET display_name = ?, bio = ?, version = ? WHERE id = ?",
+                )?
+                .execute(params![
+                    changed.display_name,
+                    changed.bio,
+                    version as i64,
+                    id.as_i64()
+                ])?;
+                outbox::enqueue(c, OUTBOX, &stamp.event(version, changed.updated()))?;
+                Ok((Some(changed), true))
+            })
+            .await;
+        // A failed commit may still have reached the disk: forget then too.
+        if let (Some(caches), Ok((_, true)) | Err(_)) = (&self.cached, &result) {
+            caches.by_id.clear();
+            caches.recent.clear();
+        }
+        result.map(|(profile, _)| profile)
     }
 
     async fn ping(&self) -> StoreResult<()> {

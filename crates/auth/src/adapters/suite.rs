@@ -212,3 +212,138 @@ mod sessions {
         assert!(!s.knows(&token(301, 9)).await.unwrap());
     }
 }
+
+mod profiles {
+    use chirp_core::deployed::postgres::{PgDb, PgOutbox};
+    use chirp_core::embedded::outbox::SqliteOutbox;
+    use chirp_core::events::{Event, EventBody, EventStamp};
+    use chirp_core::outbox::OutboxSource;
+
+    use super::*;
+    use crate::adapters::postgres::{PgProfileStore, OUTBOX as PG_OUTBOX};
+    use crate::ports::{ProfileChange, ProfileStore, PublicProfile};
+
+    /// A profile store and the outbox its events go to.
+    struct Profiles {
+        store: Arc<dyn ProfileStore>,
+        outbox: Arc<dyn OutboxSource>,
+    }
+
+    async fn sqlite_profiles() -> (tempfile::TempDir, Arc<Profiles>) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteDb::open(&dir.path().join("t.db")).await.unwrap();
+        let store = Arc::new(SqliteAuthStore::new(db.clone()).await.unwrap());
+        let outbox = Arc::new(SqliteOutbox::new(db, super::super::sqlite::OUTBOX));
+        (dir, Arc::new(Profiles { store, outbox }))
+    }
+
+    async fn postgres_profiles() -> (chirp_testkit::TestDatabase, Arc<Profiles>) {
+        let pg = chirp_testkit::postgres().await;
+        let db = PgDb::connect_lazy(&pg.url).unwrap();
+        db.migrate(&crate::SCHEMA).await.unwrap();
+        db.mark_schema_ready();
+        let profiles = Profiles {
+            store: Arc::new(PgProfileStore::new(db.clone())),
+            outbox: Arc::new(PgOutbox::new(db, PG_OUTBOX)),
+        };
+        (pg, Arc::new(profiles))
+    }
+
+    chirp_testkit::port_suite! {
+        cases: [
+            a_change_is_a_new_version_with_its_event,
+            a_change_that_changes_nothing_writes_nothing,
+        ],
+        adapters: { sqlite => sqlite_profiles, postgres => postgres_profiles },
+    }
+
+    const ADA: Id = Id(5);
+
+    fn stamp(id: u64) -> EventStamp {
+        EventStamp {
+            id: Id(id),
+            occurred_at_ms: 2_000,
+            trace: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
+        }
+    }
+
+    impl Profiles {
+        async fn create(&self) {
+            let profile = PublicProfile {
+                id: ADA,
+                handle: "Ada".into(),
+                display_name: "Ada".into(),
+                bio: String::new(),
+                created_at_ms: 1_000,
+            };
+            let event = stamp(1).event(
+                1,
+                EventBody::UserCreated {
+                    user_id: ADA,
+                    handle: "Ada".into(),
+                    display_name: "Ada".into(),
+                    created_at_ms: 1_000,
+                },
+            );
+            self.store.create(&profile, &event).await.unwrap();
+        }
+
+        async fn events(&self) -> Vec<Event> {
+            let pending = self.outbox.pending(100).await.unwrap();
+            pending.into_iter().map(|p| p.event).collect()
+        }
+    }
+
+    async fn a_change_is_a_new_version_with_its_event(p: &Profiles) {
+        p.create().await;
+        let change = ProfileChange {
+            display_name: None,
+            bio: Some("Engines.".into()),
+        };
+        let changed = p.store.update(ADA, &change, &stamp(2)).await.unwrap();
+        let changed = changed.expect("Ada's profile");
+        assert_eq!(
+            (changed.display_name.as_str(), changed.bio.as_str()),
+            ("Ada", "Engines.")
+        );
+        let rename = ProfileChange {
+            display_name: Some("Ada L.".into()),
+            bio: None,
+        };
+        p.store.update(ADA, &rename, &stamp(3)).await.unwrap();
+        let events = p.events().await;
+        assert_eq!(events.len(), 3, "{events:?}");
+        assert_eq!(events[1], stamp(2).event(2, changed.updated()));
+        assert_eq!(
+            (events[2].version, &events[2].body),
+            (
+                3,
+                &EventBody::UserUpdated {
+                    user_id: ADA,
+                    handle: "Ada".into(),
+                    display_name: "Ada L.".into(),
+                    bio: "Engines.".into(),
+                }
+            )
+        );
+    }
+
+    async fn a_change_that_changes_nothing_writes_nothing(p: &Profiles) {
+        p.create().await;
+        let same = ProfileChange {
+            display_name: Some("Ada".into()),
+            bio: Some(String::new()),
+        };
+        for change in [same, ProfileChange::default()] {
+            let now = p.store.update(ADA, &change, &stamp(2)).await.unwrap();
+            assert_eq!(now.map(|p| p.display_name), Some("Ada".into()));
+        }
+        assert_eq!(p.events().await.len(), 1, "only the signup's event");
+        assert!(p
+            .store
+            .update(Id(6), &ProfileChange::default(), &stamp(3))
+            .await
+            .unwrap()
+            .is_none());
+    }
+}

@@ -2,14 +2,14 @@
 //! dependency metrics.
 
 use async_trait::async_trait;
-use chirp_core::events::Event;
+use chirp_core::events::{Event, EventStamp};
 use chirp_core::store::StoreResult;
 pub use chirp_core::timed::Timed;
 use chirp_core::Id;
 
 use crate::ports::{
-    CreateError, Identity, IdentityStore, ProfileStore, PublicProfile, Rotation, SessionStore,
-    TokenRef,
+    CreateError, Identity, IdentityStore, ProfileChange, ProfileStore, PublicProfile, Rotation,
+    SessionStore, TokenRef,
 };
 
 #[async_trait]
@@ -40,6 +40,15 @@ impl IdentityStore for Timed<dyn IdentityStore> {
 impl ProfileStore for Timed<dyn ProfileStore> {
     async fn create(&self, profile: &PublicProfile, event: &Event) -> StoreResult<()> {
         self.time("profile_create", self.inner().create(profile, event))
+            .await
+    }
+    async fn update(
+        &self,
+        id: Id,
+        change: &ProfileChange,
+        stamp: &EventStamp,
+    ) -> StoreResult<Option<PublicProfile>> {
+        self.time("profile_update", self.inner().update(id, change, stamp))
             .await
     }
     async fn ping(&self) -> StoreResult<()> {

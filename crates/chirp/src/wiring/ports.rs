@@ -65,7 +65,12 @@ impl Backends<'_> {
             return Ok(store.clone());
         }
         let db = self.sqlite(&[]).await?;
-        let store = Arc::new(SqliteAuthStore::new(db).await?);
+        let store = SqliteAuthStore::new(db).await?;
+        let store = Arc::new(if self.owns_sqlite() {
+            store.forgetting_in(self.post_caches())
+        } else {
+            store
+        });
         self.sqlite_auth = Some(store.clone());
         Ok(store)
     }

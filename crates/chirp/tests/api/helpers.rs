@@ -650,12 +650,13 @@ async fn relational_counts(db: Counted<'_>) -> Vec<i64> {
             (SELECT COUNT(*) FROM follows),
             CAST((SELECT COALESCE(SUM(followers + following), 0) FROM follow_counts) AS BIGINT),
             (SELECT COUNT(*) FROM likes),
-            CAST((SELECT COALESCE(SUM(replies + likes + reposts), 0) FROM post_stats) AS BIGINT)";
+            CAST((SELECT COALESCE(SUM(replies + likes + reposts), 0) FROM post_stats) AS BIGINT),
+            CAST((SELECT COALESCE(SUM(version), 0) FROM profiles) AS BIGINT)";
     eventually("the outboxes drain", || async {
         (db.row(OUTBOXES, 1).await == [0]).then_some(())
     })
     .await;
-    db.row(RELATIONAL, 10).await
+    db.row(RELATIONAL, 11).await
 }
 
 impl TestApp {

@@ -10,6 +10,7 @@ mod openapi;
 mod ops;
 mod posts;
 mod process;
+mod profiles;
 mod promises;
 mod reactions;
 mod reads;

@@ -72,6 +72,10 @@ async fn malformed_bodies_are_400_and_unauthenticated_401() {
         json!({"text": 5}),
         json!({"text": "x", "reply_to": 12}),
         json!("text"),
+        // serde reads a struct from an array: these were posts of "hi" once.
+        json!(["hi"]),
+        json!(["hi", null]),
+        json!(null),
     ] {
         assert_problem(
             app.post_raw(&dia.access, bad).await,

@@ -15,7 +15,7 @@ use crate::http::serve::BodyReadTimeout;
 use crate::id::Id;
 use crate::token::{TokenError, TokenVerifier};
 
-/// A JSON body: 400 when it does not parse or has wrong types, 413 over the limit, 415
+/// A JSON object body: 400 when it is not an object, does not parse or has wrong types, 413 over the limit, 415
 /// when it says it is something other than JSON, 408 when it does not arrive in time.
 pub struct ApiJson<T>(pub T);
 
@@ -53,10 +53,25 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             }
             other => ApiError::BadRequest(other.body_text()),
         })?;
+        // Every body of the API is an object. Without this check a body such as `[..]`
+        // or `null` would be read into a struct whose fields are all optional (serde takes
+        // a sequence for a struct), and do what an empty object does.
+        if !is_json_object(&bytes) {
+            return Err(ApiError::BadRequest(
+                "the body must be a JSON object".into(),
+            ));
+        }
         serde_json::from_slice(&bytes)
             .map(ApiJson)
             .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
     }
+}
+
+/// Whether `body` starts, after JSON's white space, with the `{` of an object.
+fn is_json_object(body: &[u8]) -> bool {
+    body.iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        .is_some_and(|b| *b == b'{')
 }
 
 /// Query parameters: 400 when they do not fit `T`.
@@ -187,5 +202,38 @@ where
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip());
         Ok(ClientAddr(peer))
+    }
+}
+
+#[cfg(test)]
+mod body_tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    struct Optional {
+        #[allow(dead_code)]
+        text: Option<String>,
+    }
+
+    async fn read(body: &'static str) -> Result<ApiJson<Optional>, ApiError> {
+        let req = Request::builder()
+            .header(CONTENT_TYPE, "application/json")
+            .body(axum::body::Body::from(body))
+            .unwrap();
+        ApiJson::<Optional>::from_request(req, &()).await
+    }
+
+    /// serde reads a struct from an array too: `["hi"]` would be `{"text": "hi"}`.
+    #[tokio::test]
+    async fn only_an_object_is_a_body() {
+        for bad in ["[null]", "[\"hi\"]", "null", "[]", "\"x\"", "1", "", " \n"] {
+            assert!(
+                matches!(read(bad).await, Err(ApiError::BadRequest(_))),
+                "{bad:?} was taken"
+            );
+        }
+        for good in ["{}", " \r\n\t{\"text\": \"hi\"}"] {
+            assert!(read(good).await.is_ok(), "{good:?} was refused");
+        }
     }
 }

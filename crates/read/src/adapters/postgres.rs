@@ -29,7 +29,7 @@ impl ReadStore for PgReadStore {
             return Ok(Vec::new());
         }
         let rows = sqlx::query(
-            "SELECT u.id, u.handle, u.display_name, u.created_at, COALESCE(c.posts, 0)
+            "SELECT u.id, u.handle, u.display_name, u.created_at, COALESCE(c.posts, 0), u.bio
              FROM profiles u LEFT JOIN post_counts c ON c.user_id = u.id
              WHERE u.id = ANY($1)",
         )
@@ -44,6 +44,7 @@ impl ReadStore for PgReadStore {
                     display_name: r.try_get(2)?,
                     created_at_ms: r.try_get(3)?,
                     posts_count: r.try_get::<i64, _>(4)?.max(0) as u64,
+                    bio: r.try_get(5)?,
                 })
             })
             .collect()

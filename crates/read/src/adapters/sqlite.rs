@@ -118,7 +118,7 @@ impl ReadStore for SqliteReadStore {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT u.id, u.handle, u.display_name, u.created_at, COALESCE(c.posts, 0)
+            "SELECT u.id, u.handle, u.display_name, u.created_at, COALESCE(c.posts, 0), u.bio
              FROM profiles u LEFT JOIN post_counts c ON c.user_id = u.id
              WHERE u.id IN ({})",
             placeholders(users.len())
@@ -132,6 +132,7 @@ impl ReadStore for SqliteReadStore {
                         display_name: r.get(2)?,
                         created_at_ms: r.get(3)?,
                         posts_count: r.get::<_, i64>(4)?.max(0) as u64,
+                        bio: r.get(5)?,
                     })
                 })?
                 .collect()

@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use chirp_auth::adapters::postgres::PgProfileStore;
 use chirp_auth::adapters::sqlite::SqliteAuthStore;
-use chirp_auth::ports::{ProfileStore, PublicProfile};
+use chirp_auth::ports::{ProfileChange, ProfileStore, PublicProfile};
 use chirp_core::deployed::postgres::PgDb;
 use chirp_core::embedded::cache::PostCaches;
 use chirp_core::embedded::sqlite::SqliteDb;
-use chirp_core::events::{Event, EventBody};
+use chirp_core::events::{Event, EventBody, EventStamp};
 use chirp_core::model::Post;
 use chirp_core::page::PageRequest;
 use chirp_core::Id;
@@ -54,7 +54,8 @@ async fn sqlite_store() -> (tempfile::TempDir, Arc<Fixture>) {
 async fn sqlite_cached_store() -> (tempfile::TempDir, Arc<Fixture>) {
     let (dir, db) = sqlite_db().await;
     let caches = PostCaches::default();
-    let profiles = Arc::new(SqliteAuthStore::new(db.clone()).await.unwrap());
+    let profiles = SqliteAuthStore::new(db.clone()).await.unwrap();
+    let profiles = Arc::new(profiles.forgetting_in(caches.clone()));
     let posts = SqlitePostStore::new(db.clone()).await.unwrap();
     let posts = Arc::new(posts.forgetting_in(caches.clone()));
     let read = Arc::new(SqliteReadStore::cached(db, caches));
@@ -92,6 +93,7 @@ chirp_testkit::port_suite! {
         ancestors_come_nearest_first_and_end_at_a_deleted_post,
         likes_list_newest_first_and_skip_deleted_posts,
         counts_show_in_the_next_read,
+        a_changed_profile_shows_in_the_next_read,
     ],
     adapters: {
         sqlite => sqlite_store,
@@ -123,6 +125,7 @@ impl Fixture {
                 id,
                 handle: handle.into(),
                 display_name: name.into(),
+                bio: String::new(),
                 created_at_ms: 1_000,
             };
             self.profiles.create(&profile, &event()).await.unwrap();
@@ -430,4 +433,55 @@ async fn counts_show_in_the_next_read(f: &Fixture) {
             .unwrap();
         assert_eq!(counts(&recent[0]), (0, 0, 0));
     }
+}
+
+/// A new display name shows on the posts already read (and kept, in `chirp all`), and a
+/// bio with the profile, in the very next read.
+async fn a_changed_profile_shows_in_the_next_read(f: &Fixture) {
+    f.profiles().await;
+    f.post(10, ALICE, "hi").await;
+    let names = |posts: Vec<Arc<Post>>| -> Vec<String> {
+        posts
+            .iter()
+            .map(|p| p.author.display_name.clone())
+            .collect()
+    };
+    let first = PageRequest::first(10);
+    assert_eq!(names(f.read.posts(&[Id(10)]).await.unwrap()), ["Alice A."]);
+    assert_eq!(
+        names(f.read.posts_by(&[ALICE], first).await.unwrap()),
+        ["Alice A."]
+    );
+    let change = ProfileChange {
+        display_name: Some("Alice B.".into()),
+        bio: Some("Writes.".into()),
+    };
+    let stamp = EventStamp {
+        id: Id(2),
+        occurred_at_ms: 3_000,
+        trace: None,
+    };
+    let changed = f.profiles.update(ALICE, &change, &stamp).await.unwrap();
+    let changed = changed.expect("Alice's profile");
+    assert_eq!(
+        (changed.display_name.as_str(), changed.bio.as_str()),
+        ("Alice B.", "Writes.")
+    );
+    assert_eq!(names(f.read.posts(&[Id(10)]).await.unwrap()), ["Alice B."]);
+    assert_eq!(
+        names(f.read.posts_by(&[ALICE], first).await.unwrap()),
+        ["Alice B."]
+    );
+    let profile = f.read.profiles(&[ALICE]).await.unwrap().remove(0);
+    assert_eq!(
+        (profile.display_name.as_str(), profile.bio.as_str()),
+        ("Alice B.", "Writes.")
+    );
+    // An unknown user has no profile to change.
+    assert!(f
+        .profiles
+        .update(Id(99), &change, &stamp)
+        .await
+        .unwrap()
+        .is_none());
 }
