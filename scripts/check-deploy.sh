@@ -124,6 +124,15 @@ expect 200 application/json "$base/api/v1/posts/$post/likes"
 expect 200 application/json "$base/api/v1/users/$id/likes"
 expect 204 "" -X DELETE "$base/api/v1/posts/$post/like" -H "authorization: Bearer $token"
 expect 200 application/json "$base/api/v1/posts/$post/replies"
+expect 201 application/json -X POST "$base/api/v1/auth/signup" -H 'content-type: application/json' \
+  -d '{"handle":"gateway_two","email":"gw2@example.com","password":"long enough"}'
+other=$(jq -r .user.id "$work/body")
+for edge in block mute; do
+  expect 204 "" -X POST "$base/api/v1/users/$other/$edge" -H "authorization: Bearer $token"
+  expect 200 application/json "$base/api/v1/${edge}s" -H "authorization: Bearer $token"
+  expect 204 "" -X DELETE "$base/api/v1/users/$other/$edge" -H "authorization: Bearer $token"
+done
+expect 200 application/json "$base/api/v1/relationships?ids=$other,$id" -H "authorization: Bearer $token"
 expect 200 application/json "$base/api/v1/posts/$post/ancestors"
 expect 204 "" -X DELETE "$base/api/v1/posts/$post" -H "authorization: Bearer $token"
 expect 200 application/json "$base/api/v1/openapi.json"

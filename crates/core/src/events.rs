@@ -97,6 +97,16 @@ pub enum EventBody {
         post_id: Id,
         post_author: Id,
     },
+    /// `blocker` blocks `blocked` (the follows between them end with events of their own).
+    #[serde(rename = "block.created")]
+    BlockCreated { blocker: Id, blocked: Id },
+    #[serde(rename = "block.deleted")]
+    BlockDeleted { blocker: Id, blocked: Id },
+    /// `muter` mutes `muted`.
+    #[serde(rename = "mute.created")]
+    MuteCreated { muter: Id, muted: Id },
+    #[serde(rename = "mute.deleted")]
+    MuteDeleted { muter: Id, muted: Id },
     /// A type this build does not know (written by a newer one): passed over.
     #[serde(other)]
     Unknown,
@@ -149,7 +159,12 @@ impl Event {
             EventBody::PostCreated { .. }
             | EventBody::PostEdited { .. }
             | EventBody::PostDeleted { .. } => Some(Topic::Posts),
-            EventBody::FollowCreated { .. } | EventBody::FollowDeleted { .. } => Some(Topic::Graph),
+            EventBody::FollowCreated { .. }
+            | EventBody::FollowDeleted { .. }
+            | EventBody::BlockCreated { .. }
+            | EventBody::BlockDeleted { .. }
+            | EventBody::MuteCreated { .. }
+            | EventBody::MuteDeleted { .. } => Some(Topic::Graph),
             EventBody::UserCreated { .. } | EventBody::UserUpdated { .. } => Some(Topic::Users),
             EventBody::LikeCreated { .. } | EventBody::LikeDeleted { .. } => Some(Topic::Reactions),
             EventBody::Unknown => None,
@@ -167,14 +182,30 @@ impl Event {
     }
 
     /// The partition key: the author for posts (one author's posts stay in order), the
-    /// pair for follows, the user for users, the post for its reactions.
+    /// pair for follows, blocks and mutes, the user for users, the post for its reactions.
     pub fn key(&self) -> String {
         match &self.body {
             EventBody::PostCreated { author_id, .. }
             | EventBody::PostEdited { author_id, .. }
             | EventBody::PostDeleted { author_id, .. } => author_id.to_string(),
             EventBody::FollowCreated { follower, followee }
-            | EventBody::FollowDeleted { follower, followee } => format!("{follower}:{followee}"),
+            | EventBody::FollowDeleted { follower, followee }
+            | EventBody::BlockCreated {
+                blocker: follower,
+                blocked: followee,
+            }
+            | EventBody::BlockDeleted {
+                blocker: follower,
+                blocked: followee,
+            }
+            | EventBody::MuteCreated {
+                muter: follower,
+                muted: followee,
+            }
+            | EventBody::MuteDeleted {
+                muter: follower,
+                muted: followee,
+            } => format!("{follower}:{followee}"),
             EventBody::UserCreated { user_id, .. } | EventBody::UserUpdated { user_id, .. } => {
                 user_id.to_string()
             }

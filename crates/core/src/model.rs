@@ -107,6 +107,37 @@ impl Post {
     }
 }
 
+/// What lies between the caller and one user, as the caller sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Relationship {
+    /// The user.
+    pub id: Id,
+    /// The caller follows them.
+    pub following: bool,
+    /// They follow the caller.
+    pub followed_by: bool,
+    /// The caller blocks them.
+    pub blocking: bool,
+    /// They block the caller.
+    pub blocked_by: bool,
+    /// The caller mutes them.
+    pub muting: bool,
+}
+
+impl Relationship {
+    /// Nothing between the caller and `id`.
+    pub fn none(id: Id) -> Self {
+        Relationship {
+            id,
+            following: false,
+            followed_by: false,
+            blocking: false,
+            blocked_by: false,
+            muting: false,
+        }
+    }
+}
+
 /// How many follow a user and how many the user follows.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FollowCounts {

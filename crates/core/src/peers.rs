@@ -33,6 +33,9 @@ pub trait SocialGraph: Send + Sync {
     async fn counts(&self, users: &[Id]) -> Result<HashMap<Id, FollowCounts>, ApiError>;
     /// The accounts `user` follows that have more than `threshold` followers.
     async fn followees_above(&self, user: Id, threshold: u64) -> Result<Vec<Id>, ApiError>;
+    /// The users whose posts leave `user`'s home timeline: those `user` blocks or mutes,
+    /// and those who block `user`.
+    async fn hidden_from(&self, user: Id) -> Result<Vec<Id>, ApiError>;
 }
 
 /// A page of user ids from the graph, each with the key it is ordered by.

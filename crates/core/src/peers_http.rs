@@ -216,6 +216,11 @@ impl SocialGraph for HttpGraph {
             ))
             .await
     }
+    async fn hidden_from(&self, user: Id) -> Result<Vec<Id>, ApiError> {
+        self.0
+            .get(&format!("/internal/v1/graph/{user}/hidden"))
+            .await
+    }
 }
 
 /// TimelineService, over HTTP.

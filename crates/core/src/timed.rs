@@ -181,6 +181,9 @@ impl SocialGraph for Timed<dyn SocialGraph> {
         )
         .await
     }
+    async fn hidden_from(&self, user: Id) -> Result<Vec<Id>, ApiError> {
+        self.time("hidden_from", self.inner.hidden_from(user)).await
+    }
 }
 
 #[async_trait]

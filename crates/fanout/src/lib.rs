@@ -154,10 +154,16 @@ impl FanoutService {
             EventBody::FollowDeleted { follower, followee } => {
                 self.timelines.purge(*follower, *followee).await?;
             }
-            // Likes and profile changes fan out to nobody; a type this build does not know is passed over.
+            // Likes, profile changes, blocks and mutes fan out to nobody (a block's ends of
+            // follows come as follow.deleted; ReadService filters blocked and muted
+            // authors out of a home page); a type this build does not know is passed over.
             EventBody::PostEdited { .. }
             | EventBody::UserCreated { .. }
             | EventBody::UserUpdated { .. }
+            | EventBody::BlockCreated { .. }
+            | EventBody::BlockDeleted { .. }
+            | EventBody::MuteCreated { .. }
+            | EventBody::MuteDeleted { .. }
             | EventBody::LikeCreated { .. }
             | EventBody::LikeDeleted { .. }
             | EventBody::Unknown => {}
@@ -249,6 +255,9 @@ mod tests {
                 .collect())
         }
         async fn followees_above(&self, _: Id, _: u64) -> ApiResult<Vec<Id>> {
+            Ok(vec![])
+        }
+        async fn hidden_from(&self, _: Id) -> ApiResult<Vec<Id>> {
             Ok(vec![])
         }
     }

@@ -1,5 +1,6 @@
-//! UserGraphService: who follows whom, with counts. Each change commits with its
-//! `follow.*` event, from which FanoutService backfills or purges home timelines.
+//! UserGraphService: who follows, blocks and mutes whom, with counts. Each change commits
+//! with its event (`follow.*`, `block.*`, `mute.*`), from which FanoutService backfills or
+//! purges home timelines.
 
 pub mod adapters;
 pub mod ports;
@@ -9,7 +10,7 @@ pub mod service;
 pub use routes::{router, GraphState};
 pub use service::GraphService;
 
-/// The tables of UserGraphService: follows, their counts, its outbox.
+/// The tables of UserGraphService: follows, their counts, blocks, mutes, its outbox.
 pub static SCHEMA: chirp_core::migrations::Schema = chirp_core::migrations::Schema {
     owner: "graph",
     postgres: Some(&POSTGRES),

@@ -1,4 +1,5 @@
-//! UserGraphService's routes: follow, unfollow, followers, following.
+//! UserGraphService's routes: follow, unfollow, followers, following; block, mute and
+//! their lists; relationships.
 
 use std::sync::Arc;
 
@@ -8,16 +9,19 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chirp_core::http::{ApiQuery, AuthUser, PathId};
-use chirp_core::model::User;
+use chirp_core::model::{Relationship, User};
 use chirp_core::openapi::ProblemSchema;
 use chirp_core::page::{Page, PageParams, PageRequest};
 use chirp_core::token::TokenVerifier;
-use chirp_core::ApiResult;
 use chirp_core::Id;
+use chirp_core::{ApiError, ApiResult};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::service::{GraphService, Side};
+use crate::ports::Edge;
+use crate::service::{GraphService, Side, MAX_RELATIONSHIPS};
 
 #[derive(Clone)]
 pub struct GraphState {
@@ -37,6 +41,11 @@ pub fn routes() -> OpenApiRouter<GraphState> {
         .routes(routes!(follow, unfollow))
         .routes(routes!(followers))
         .routes(routes!(following))
+        .routes(routes!(block, unblock))
+        .routes(routes!(mute, unmute))
+        .routes(routes!(blocks))
+        .routes(routes!(mutes))
+        .routes(routes!(relationships))
 }
 
 pub fn router(state: GraphState) -> Router {
@@ -54,6 +63,7 @@ pub fn router(state: GraphState) -> Router {
     params(("id" = Id, Path, description = "The user to follow")),
     responses(
         (status = 204, description = "Followed"),
+        (status = 403, description = "One of the two blocks the other", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 422, description = "Following oneself", body = ProblemSchema, content_type = "application/problem+json"),
     ),
 )]
@@ -130,6 +140,203 @@ async fn following(
     ))
 }
 
+/// Block a user (again: no change). The follows between the two end, both ways; while
+/// the block lasts, neither can follow the other, and each one's posts leave the other's
+/// home timeline.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/{id}/block",
+    tag = "graph",
+    operation_id = "block",
+    security(("bearer" = [])),
+    params(("id" = Id, Path, description = "The user to block")),
+    responses(
+        (status = 204, description = "Blocked"),
+        (status = 422, description = "Blocking oneself", body = ProblemSchema, content_type = "application/problem+json"),
+    ),
+)]
+async fn block(
+    State(s): State<GraphState>,
+    caller: AuthUser,
+    PathId(id): PathId,
+) -> ApiResult<StatusCode> {
+    s.graph.block(caller.id, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Stop blocking a user (not blocking: no change). Follows ended by the block stay ended.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/users/{id}/block",
+    tag = "graph",
+    operation_id = "unblock",
+    security(("bearer" = [])),
+    params(("id" = Id, Path, description = "The user to stop blocking")),
+    responses(
+        (status = 204, description = "Not blocking"),
+        (status = 422, description = "Unblocking oneself", body = ProblemSchema, content_type = "application/problem+json"),
+    ),
+)]
+async fn unblock(
+    State(s): State<GraphState>,
+    caller: AuthUser,
+    PathId(id): PathId,
+) -> ApiResult<StatusCode> {
+    s.graph.undo(Edge::Block, caller.id, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Mute a user (again: no change): their posts leave the caller's home timeline while
+/// the mute lasts. Nothing else changes.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/{id}/mute",
+    tag = "graph",
+    operation_id = "mute",
+    security(("bearer" = [])),
+    params(("id" = Id, Path, description = "The user to mute")),
+    responses(
+        (status = 204, description = "Muted"),
+        (status = 422, description = "Muting oneself", body = ProblemSchema, content_type = "application/problem+json"),
+    ),
+)]
+async fn mute(
+    State(s): State<GraphState>,
+    caller: AuthUser,
+    PathId(id): PathId,
+) -> ApiResult<StatusCode> {
+    s.graph.mute(caller.id, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Stop muting a user (not muting: no change): their posts come back.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/users/{id}/mute",
+    tag = "graph",
+    operation_id = "unmute",
+    security(("bearer" = [])),
+    params(("id" = Id, Path, description = "The user to stop muting")),
+    responses(
+        (status = 204, description = "Not muting"),
+        (status = 422, description = "Unmuting oneself", body = ProblemSchema, content_type = "application/problem+json"),
+    ),
+)]
+async fn unmute(
+    State(s): State<GraphState>,
+    caller: AuthUser,
+    PathId(id): PathId,
+) -> ApiResult<StatusCode> {
+    s.graph.undo(Edge::Mute, caller.id, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Whom the caller blocks, most recent first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/blocks",
+    tag = "graph",
+    operation_id = "blocks",
+    security(("bearer" = [])),
+    params(PageParams),
+    responses((status = 200, description = "A page of users", body = Page<User>)),
+)]
+async fn blocks(
+    State(s): State<GraphState>,
+    caller: AuthUser,
+    ApiQuery(p): ApiQuery<PageParams>,
+) -> ApiResult<impl IntoResponse> {
+    let req = PageRequest::try_from(p)?;
+    Ok(Json(s.graph.edges(Edge::Block, caller.id, req).await?))
+}
+
+/// Whom the caller mutes, most recent first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/mutes",
+    tag = "graph",
+    operation_id = "mutes",
+    security(("bearer" = [])),
+    params(PageParams),
+    responses((status = 200, description = "A page of users", body = Page<User>)),
+)]
+async fn mutes(
+    State(s): State<GraphState>,
+    caller: AuthUser,
+    ApiQuery(p): ApiQuery<PageParams>,
+) -> ApiResult<impl IntoResponse> {
+    let req = PageRequest::try_from(p)?;
+    Ok(Json(s.graph.edges(Edge::Mute, caller.id, req).await?))
+}
+
+/// The pattern of `ids`: 1 to 100 ids of 1 to 19 digits, separated by commas.
+pub const IDS_PATTERN: &str = "^[0-9]{1,19}(,[0-9]{1,19}){0,99}$";
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct RelationshipsParams {
+    /// The users, 1 to 100 ids separated by commas.
+    #[param(
+        required = true,
+        pattern = "^[0-9]{1,19}(,[0-9]{1,19}){0,99}$",
+        example = "7263011920384001,7263011920384002"
+    )]
+    ids: Option<String>,
+}
+
+/// `ids` as [`IDS_PATTERN`] has them: 400 otherwise.
+fn parse_ids(raw: Option<&str>) -> ApiResult<Vec<Id>> {
+    let bad = || {
+        ApiError::BadRequest(format!(
+            "ids must be 1 to {MAX_RELATIONSHIPS} user ids separated by commas"
+        ))
+    };
+    let raw = raw.ok_or_else(bad)?;
+    let ids = raw
+        .split(',')
+        .map(|part| {
+            let digits =
+                !part.is_empty() && part.len() <= 19 && part.bytes().all(|b| b.is_ascii_digit());
+            if digits {
+                part.parse::<Id>().map_err(|_| bad())
+            } else {
+                Err(bad())
+            }
+        })
+        .collect::<ApiResult<Vec<Id>>>()?;
+    if ids.len() > MAX_RELATIONSHIPS {
+        return Err(bad());
+    }
+    Ok(ids)
+}
+
+#[derive(Serialize, ToSchema)]
+struct Relationships {
+    /// One per id asked, in the order asked.
+    items: Vec<Relationship>,
+}
+
+/// What lies between the caller and each of up to 100 users, read at once from the
+/// graph (immediate, not eventual).
+#[utoipa::path(
+    get,
+    path = "/api/v1/relationships",
+    tag = "graph",
+    operation_id = "relationships",
+    security(("bearer" = [])),
+    params(RelationshipsParams),
+    responses((status = 200, description = "One relationship per id, in the order asked", body = Relationships)),
+)]
+async fn relationships(
+    State(s): State<GraphState>,
+    caller: AuthUser,
+    ApiQuery(p): ApiQuery<RelationshipsParams>,
+) -> ApiResult<impl IntoResponse> {
+    let ids = parse_ids(p.ids.as_deref())?;
+    let items = s.graph.relationships(caller.id, &ids).await?;
+    Ok(Json(Relationships { items }))
+}
+
 /// The internal API other services call (never routed by the gateway): the graph as
 /// fanout, timelines and reads need it.
 pub fn internal_router(graph: Arc<GraphService>) -> Router {
@@ -182,9 +389,57 @@ pub fn internal_router(graph: Arc<GraphService>) -> Router {
             c.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
         ))
     }
+    async fn hidden(
+        State(g): State<Arc<GraphService>>,
+        PathId(id): PathId,
+    ) -> ApiResult<Json<Vec<Id>>> {
+        Ok(Json(g.hidden_from(id).await?))
+    }
     Router::new()
+        .route("/internal/v1/graph/{id}/hidden", get(hidden))
         .route("/internal/v1/graph/{id}/followers", get(followers))
         .route("/internal/v1/graph/{id}/followees", get(followees))
         .route("/internal/v1/graph/counts", post(counts))
         .with_state(graph)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_1_to_100_numbers_of_at_most_19_digits() {
+        assert_eq!(parse_ids(Some("7,8,7")).unwrap(), [Id(7), Id(8), Id(7)]);
+        let hundred = vec!["9223372036854775807"; 100].join(",");
+        assert_eq!(parse_ids(Some(&hundred)).unwrap().len(), 100);
+        let too_many = vec!["1"; 101].join(",");
+        for bad in [
+            None,
+            Some(""),
+            Some(","),
+            Some("1,"),
+            Some("1,,2"),
+            Some("+1"),
+            Some("1 "),
+            Some("x"),
+            Some("12345678901234567890"),
+            Some(too_many.as_str()),
+        ] {
+            assert!(
+                matches!(parse_ids(bad), Err(ApiError::BadRequest(_))),
+                "{bad:?} was taken"
+            );
+        }
+    }
+
+    /// The attribute spells the pattern out (an attribute cannot name a constant): the two
+    /// are the same.
+    #[test]
+    fn the_document_has_the_ids_pattern() {
+        let doc = routes().split_for_parts().1.to_json().unwrap();
+        assert!(
+            doc.contains(&format!("\"pattern\":\"{IDS_PATTERN}\"")),
+            "{doc}"
+        );
+    }
 }

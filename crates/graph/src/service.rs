@@ -1,21 +1,25 @@
-//! UserGraphService's logic: follow rules, and the graph as other services see it.
+//! UserGraphService's logic: follow, block and mute rules, relationships, and the graph as
+//! other services see it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chirp_core::events::{Event, EventBody};
-use chirp_core::model::{FollowCounts, User};
+use chirp_core::model::{FollowCounts, Relationship, User};
 use chirp_core::page::{Page, PageRequest};
 use chirp_core::peers::{Directory, GraphPage, SocialGraph};
 use chirp_core::time::now_ms;
 use chirp_core::{ApiError, ApiResult, Id, IdGenerator};
 use tokio::sync::Notify;
 
-use crate::ports::FollowStore;
+use crate::ports::{BlockEvents, Edge, FollowStore, Followed};
 
 /// The most followees a home timeline is built from.
 pub const MAX_FOLLOWING_READ: usize = 10_000;
+
+/// The most users one relationships request may ask about.
+pub const MAX_RELATIONSHIPS: usize = 100;
 
 pub struct GraphService {
     pub store: Arc<dyn FollowStore>,
@@ -41,10 +45,101 @@ impl GraphService {
             follower: caller,
             followee: target,
         })?;
-        if self.store.follow(caller, target, key.get(), &event).await? {
+        match self.store.follow(caller, target, key.get(), &event).await? {
+            Followed::Now => self.outbox_wake.notify_one(),
+            Followed::Already => {}
+            Followed::Blocked => {
+                return Err(ApiError::Forbidden(
+                    "a block stands between you and this user".into(),
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// `caller` blocks `target`: the follows between them end, both ways.
+    pub async fn block(&self, caller: Id, target: Id) -> ApiResult<()> {
+        if caller == target {
+            return Err(ApiError::Unprocessable("you cannot block yourself".into()));
+        }
+        self.must_exist(target).await?;
+        let key = self.ids.next_id()?;
+        let events = BlockEvents {
+            block: self.event(EventBody::BlockCreated {
+                blocker: caller,
+                blocked: target,
+            })?,
+            unfollow: self.event(EventBody::FollowDeleted {
+                follower: caller,
+                followee: target,
+            })?,
+            unfollowed: self.event(EventBody::FollowDeleted {
+                follower: target,
+                followee: caller,
+            })?,
+        };
+        if self.store.block(caller, target, key.get(), &events).await? {
             self.outbox_wake.notify_one();
         }
         Ok(())
+    }
+
+    pub async fn mute(&self, caller: Id, target: Id) -> ApiResult<()> {
+        if caller == target {
+            return Err(ApiError::Unprocessable("you cannot mute yourself".into()));
+        }
+        self.must_exist(target).await?;
+        let key = self.ids.next_id()?;
+        let event = self.event(EventBody::MuteCreated {
+            muter: caller,
+            muted: target,
+        })?;
+        if self.store.mute(caller, target, key.get(), &event).await? {
+            self.outbox_wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Ends `caller`'s block or mute of `target`.
+    pub async fn undo(&self, edge: Edge, caller: Id, target: Id) -> ApiResult<()> {
+        if caller == target {
+            return Err(ApiError::Unprocessable(match edge {
+                Edge::Block => "you cannot unblock yourself".into(),
+                Edge::Mute => "you cannot unmute yourself".into(),
+            }));
+        }
+        self.must_exist(target).await?;
+        let event = self.event(match edge {
+            Edge::Block => EventBody::BlockDeleted {
+                blocker: caller,
+                blocked: target,
+            },
+            Edge::Mute => EventBody::MuteDeleted {
+                muter: caller,
+                muted: target,
+            },
+        })?;
+        if self.store.remove_edge(edge, caller, target, &event).await? {
+            self.outbox_wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Whom `caller` blocks or mutes, most recent first.
+    pub async fn edges(&self, edge: Edge, caller: Id, req: PageRequest) -> ApiResult<Page<User>> {
+        let page = self.store.edges(edge, caller, req).await?;
+        let users = self.directory.users(&page.users).await?;
+        Ok(Page::from_keys(users, &page.keys, &req, page.more))
+    }
+
+    /// What lies between `caller` and each of `ids` (1 to 100, in the order asked).
+    pub async fn relationships(&self, caller: Id, ids: &[Id]) -> ApiResult<Vec<Relationship>> {
+        if ids.is_empty() || ids.len() > MAX_RELATIONSHIPS {
+            return Err(ApiError::BadRequest(format!(
+                "ids must name 1 to {MAX_RELATIONSHIPS} users"
+            )));
+        }
+        Ok(self.store.relationships(caller, ids).await?)
     }
 
     pub async fn unfollow(&self, caller: Id, target: Id) -> ApiResult<()> {
@@ -110,5 +205,9 @@ impl SocialGraph for GraphService {
 
     async fn followees_above(&self, user: Id, threshold: u64) -> ApiResult<Vec<Id>> {
         Ok(self.store.following_above(user, threshold).await?)
+    }
+
+    async fn hidden_from(&self, user: Id) -> ApiResult<Vec<Id>> {
+        Ok(self.store.hidden_from(user).await?)
     }
 }

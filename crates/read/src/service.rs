@@ -2,12 +2,12 @@
 //! merge of the stored timeline with the recent posts of followed "celebrities" (hybrid
 //! fanout), threads and likes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chirp_core::model::{Post, User, Viewer};
-use chirp_core::page::{Page, PageRequest};
+use chirp_core::page::{Cursor, Page, PageRequest};
 use chirp_core::peers::{Directory, SocialGraph, Timelines};
 use chirp_core::time::rfc3339;
 use chirp_core::{ApiError, ApiResult, Id};
@@ -179,21 +179,92 @@ impl ReadService {
     }
 
     /// The caller's home: their stored timeline merged with the recent posts of the
-    /// accounts they follow (or are) that are above the hybrid-fanout threshold.
+    /// accounts they follow (or are) that are above the hybrid-fanout threshold, without
+    /// the posts of those the caller blocks or mutes or who block the caller. What is
+    /// filtered out never shortens a page: further batches are read until the page is
+    /// full or the timeline ends, and the cursor is the key of the last post given.
     pub async fn home(&self, user: Id, req: PageRequest) -> ApiResult<Page<Arc<Post>>> {
-        let stored = self.timelines.page(user, req).await?;
-        let mut celebrities = self
-            .graph
-            .followees_above(user, self.celebrity_threshold)
-            .await?;
-        let own = self.graph.counts(&[user]).await?;
+        let (hidden, celebrities) =
+            tokio::try_join!(self.graph.hidden_from(user), self.celebrities(user))?;
+        let hidden: HashSet<Id> = hidden.into_iter().collect();
+        let celebrities: Vec<Id> = celebrities
+            .into_iter()
+            .filter(|c| !hidden.contains(c))
+            .collect();
+        // With nothing to filter, one batch of the page's size is the page (but for posts
+        // deleted since they were delivered); otherwise read ahead, so that a page whose
+        // posts are mostly filtered out takes few rounds.
+        let batch_size = if hidden.is_empty() {
+            req.limit
+        } else {
+            (req.limit * 2).clamp(20, 100)
+        };
+        let mut items = Vec::with_capacity(req.limit);
+        let mut keys_seen: Vec<u64> = Vec::with_capacity(req.limit);
+        let mut at = PageRequest {
+            limit: batch_size,
+            before: req.before,
+        };
+        let more = loop {
+            let (batch, more) = self.home_batch(user, &celebrities, at).await?;
+            let Some(&(last, _)) = batch.last() else {
+                break false;
+            };
+            let mut entries = batch.into_iter();
+            for (key, post) in entries.by_ref() {
+                keys_seen.push(key);
+                match post {
+                    Some(p) if !hidden.contains(&p.author.id) => items.push(p),
+                    _ => continue,
+                }
+                if items.len() == req.limit {
+                    break;
+                }
+            }
+            if items.len() == req.limit {
+                break more || entries.next().is_some();
+            }
+            if !more {
+                break false;
+            }
+            at.before = Some(last);
+        };
+        let items = self.seen_by(Some(user), items).await?;
+        let next_cursor = match keys_seen.last() {
+            Some(last) if more => Some(Cursor(*last).encode()),
+            _ => None,
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    /// The followed accounts (and the caller) above the hybrid-fanout threshold.
+    async fn celebrities(&self, user: Id) -> ApiResult<Vec<Id>> {
+        let me = [user];
+        let (mut celebrities, own) = tokio::try_join!(
+            self.graph.followees_above(user, self.celebrity_threshold),
+            self.graph.counts(&me)
+        )?;
         if own
             .get(&user)
             .is_some_and(|c| c.followers > self.celebrity_threshold)
         {
             celebrities.push(user);
         }
-        let merged_in = self.store.posts_by(&celebrities, req).await?;
+        Ok(celebrities)
+    }
+
+    /// One batch of the home timeline below `req.before`: the keys of the stored timeline
+    /// and of the celebrities' posts, merged, newest first, each with its post (`None`
+    /// when it is deleted); and whether there may be more below.
+    async fn home_batch(
+        &self,
+        user: Id,
+        celebrities: &[Id],
+        req: PageRequest,
+    ) -> ApiResult<(Vec<(u64, Option<Arc<Post>>)>, bool)> {
+        let (stored, merged_in) = tokio::try_join!(self.timelines.page(user, req), async {
+            Ok(self.store.posts_by(celebrities, req).await?)
+        })?;
         let more = stored.len() >= req.limit || merged_in.len() > req.limit;
 
         let mut keys: Vec<u64> = stored
@@ -214,9 +285,12 @@ impl ReadService {
         for p in self.store.posts(&missing).await? {
             known.insert(p.id, p);
         }
-        let items = keys.iter().filter_map(|k| known.remove(&Id(*k))).collect();
-        let items = self.seen_by(Some(user), items).await?;
-        Ok(Page::from_keys(items, &keys, &req, more))
+        Ok((
+            keys.into_iter()
+                .map(|k| (k, known.remove(&Id(k))))
+                .collect(),
+            more,
+        ))
     }
 }
 

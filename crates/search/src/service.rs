@@ -143,6 +143,10 @@ pub fn index_op(event: &Event) -> Option<IndexOp> {
         }),
         EventBody::FollowCreated { .. }
         | EventBody::FollowDeleted { .. }
+        | EventBody::BlockCreated { .. }
+        | EventBody::BlockDeleted { .. }
+        | EventBody::MuteCreated { .. }
+        | EventBody::MuteDeleted { .. }
         | EventBody::LikeCreated { .. }
         | EventBody::LikeDeleted { .. }
         | EventBody::Unknown => None,

@@ -615,7 +615,8 @@ impl TestApp {
 }
 
 /// The relational stores' row counts (profiles, posts, deletions, versions, idempotency
-/// keys, post counts, follows, follow counts, likes, the counts of posts), once the
+/// keys, post counts, follows, follow counts, likes, the counts of posts, profile
+/// versions, blocks, mutes), once the
 /// outboxes have drained.
 /// A database whose rows the fingerprint counts.
 #[derive(Clone, Copy)]
@@ -651,12 +652,13 @@ async fn relational_counts(db: Counted<'_>) -> Vec<i64> {
             CAST((SELECT COALESCE(SUM(followers + following), 0) FROM follow_counts) AS BIGINT),
             (SELECT COUNT(*) FROM likes),
             CAST((SELECT COALESCE(SUM(replies + likes + reposts), 0) FROM post_stats) AS BIGINT),
-            CAST((SELECT COALESCE(SUM(version), 0) FROM profiles) AS BIGINT)";
+            CAST((SELECT COALESCE(SUM(version), 0) FROM profiles) AS BIGINT),
+            (SELECT COUNT(*) FROM blocks), (SELECT COUNT(*) FROM mutes)";
     eventually("the outboxes drain", || async {
         (db.row(OUTBOXES, 1).await == [0]).then_some(())
     })
     .await;
-    db.row(RELATIONAL, 11).await
+    db.row(RELATIONAL, 13).await
 }
 
 impl TestApp {

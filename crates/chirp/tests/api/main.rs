@@ -14,6 +14,7 @@ mod profiles;
 mod promises;
 mod reactions;
 mod reads;
+mod relationships;
 mod roles;
 mod search;
 mod threads;

@@ -1,44 +1,110 @@
-//! The follow graph in memory, as `chirp all` keeps a copy of it beside SQLite (see
+//! The graph in memory, as `chirp all` keeps a copy of it beside SQLite (see
 //! [`SqliteFollowStore::mirrored`](super::sqlite::SqliteFollowStore::mirrored)).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
+use chirp_core::model::Relationship;
 use chirp_core::page::PageRequest;
 use chirp_core::peers::GraphPage;
 use chirp_core::Id;
 
-/// Each user's follows both ways, as (key, user) in key order.
+use crate::ports::Edge;
+
+/// One kind of edge both ways: each user's out-edges and in-edges as (key, user) in key
+/// order, and the pairs for a membership test.
 #[derive(Debug, Default)]
-pub struct Mirror {
-    pub following: HashMap<Id, Vec<(u64, Id)>>,
-    pub followers: HashMap<Id, Vec<(u64, Id)>>,
+pub struct Edges {
+    pub out: HashMap<Id, Vec<(u64, Id)>>,
+    pub to: HashMap<Id, Vec<(u64, Id)>>,
+    pairs: HashSet<(Id, Id)>,
 }
 
-impl Mirror {
-    pub fn add(&mut self, follower: Id, followee: Id, key: u64) {
+impl Edges {
+    pub fn add(&mut self, from: Id, to: Id, key: u64) {
         fn insert(list: &mut Vec<(u64, Id)>, item: (u64, Id)) {
             let at = list.partition_point(|e| *e < item);
             list.insert(at, item);
         }
-        insert(self.following.entry(follower).or_default(), (key, followee));
-        insert(self.followers.entry(followee).or_default(), (key, follower));
-    }
-
-    pub fn remove(&mut self, follower: Id, followee: Id) {
-        if let Some(list) = self.following.get_mut(&follower) {
-            list.retain(|(_, u)| *u != followee);
-        }
-        if let Some(list) = self.followers.get_mut(&followee) {
-            list.retain(|(_, u)| *u != follower);
+        if self.pairs.insert((from, to)) {
+            insert(self.out.entry(from).or_default(), (key, to));
+            insert(self.to.entry(to).or_default(), (key, from));
         }
     }
 
-    pub fn follower_count(&self, user: Id) -> u64 {
-        self.followers.get(&user).map_or(0, |l| l.len() as u64)
+    /// Removes the edge; false when there was none.
+    pub fn remove(&mut self, from: Id, to: Id) -> bool {
+        if !self.pairs.remove(&(from, to)) {
+            return false;
+        }
+        if let Some(list) = self.out.get_mut(&from) {
+            list.retain(|(_, u)| *u != to);
+        }
+        if let Some(list) = self.to.get_mut(&to) {
+            list.retain(|(_, u)| *u != from);
+        }
+        true
     }
 
-    pub fn following_count(&self, user: Id) -> u64 {
-        self.following.get(&user).map_or(0, |l| l.len() as u64)
+    pub fn has(&self, from: Id, to: Id) -> bool {
+        self.pairs.contains(&(from, to))
+    }
+
+    pub fn out_count(&self, user: Id) -> u64 {
+        self.out.get(&user).map_or(0, |l| l.len() as u64)
+    }
+
+    pub fn in_count(&self, user: Id) -> u64 {
+        self.to.get(&user).map_or(0, |l| l.len() as u64)
+    }
+
+    fn ids(list: Option<&Vec<(u64, Id)>>) -> impl Iterator<Item = Id> + '_ {
+        list.into_iter().flatten().map(|(_, u)| *u)
+    }
+}
+
+/// Follows, blocks and mutes.
+#[derive(Debug, Default)]
+pub struct Mirror {
+    /// follower → followee.
+    pub follows: Edges,
+    pub blocks: Edges,
+    pub mutes: Edges,
+}
+
+impl Mirror {
+    pub fn edges(&self, edge: Edge) -> &Edges {
+        match edge {
+            Edge::Block => &self.blocks,
+            Edge::Mute => &self.mutes,
+        }
+    }
+
+    pub fn edges_mut(&mut self, edge: Edge) -> &mut Edges {
+        match edge {
+            Edge::Block => &mut self.blocks,
+            Edge::Mute => &mut self.mutes,
+        }
+    }
+
+    pub fn relationship(&self, user: Id, other: Id) -> Relationship {
+        Relationship {
+            id: other,
+            following: self.follows.has(user, other),
+            followed_by: self.follows.has(other, user),
+            blocking: self.blocks.has(user, other),
+            blocked_by: self.blocks.has(other, user),
+            muting: self.mutes.has(user, other),
+        }
+    }
+
+    pub fn hidden_from(&self, user: Id) -> Vec<Id> {
+        let mut ids: Vec<Id> = Edges::ids(self.blocks.out.get(&user))
+            .chain(Edges::ids(self.blocks.to.get(&user)))
+            .chain(Edges::ids(self.mutes.out.get(&user)))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
     }
 
     /// The page of `list` (newest first) before `page.before`.

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chirp_core::embedded::outbox;
 use chirp_core::embedded::sqlite::SqliteDb;
 use chirp_core::events::Event;
-use chirp_core::model::FollowCounts;
+use chirp_core::model::{FollowCounts, Relationship};
 use chirp_core::page::PageRequest;
 use chirp_core::peers::GraphPage;
 use chirp_core::store::StoreResult;
@@ -15,7 +15,7 @@ use chirp_core::Id;
 use rusqlite::{params, params_from_iter, Connection};
 
 use super::mirror::Mirror;
-use crate::ports::FollowStore;
+use crate::ports::{BlockEvents, Edge, FollowStore, Followed};
 
 pub const OUTBOX: &str = "graph_outbox";
 
@@ -58,12 +58,23 @@ impl SqliteFollowStore {
         self.db
             .write(move |c| {
                 let mut fresh = Mirror::default();
-                let mut rows = c.prepare("SELECT follower, followee, seq FROM follows")?;
-                let mut rows = rows.query([])?;
-                while let Some(r) = rows.next()? {
-                    let (follower, followee, seq): (i64, i64, i64) =
-                        (r.get(0)?, r.get(1)?, r.get(2)?);
-                    fresh.add(Id::from_i64(follower), Id::from_i64(followee), seq as u64);
+                for (sql, edges) in [
+                    (
+                        "SELECT follower, followee, seq FROM follows",
+                        &mut fresh.follows,
+                    ),
+                    (
+                        "SELECT blocker, blocked, seq FROM blocks",
+                        &mut fresh.blocks,
+                    ),
+                    ("SELECT muter, muted, seq FROM mutes", &mut fresh.mutes),
+                ] {
+                    let mut rows = c.prepare(sql)?;
+                    let mut rows = rows.query([])?;
+                    while let Some(r) = rows.next()? {
+                        let (from, to, seq): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+                        edges.add(Id::from_i64(from), Id::from_i64(to), seq as u64);
+                    }
                 }
                 *mirror.write().unwrap_or_else(|p| p.into_inner()) = fresh;
                 Ok(())
@@ -90,11 +101,16 @@ impl SqliteFollowStore {
 
 /// The graph read from SQLite, where no copy is kept.
 impl SqliteFollowStore {
-    /// One page of one side of the graph: `side` is the column matched, `other` the one
+    /// One page of one side of `table`: `side` is the column matched, `other` the one
     /// returned.
-    fn page(&self, side: &str, other: &str, user: Id, page: PageRequest) -> StoreResult<GraphPage> {
+    fn page(
+        &self,
+        (table, side, other): (&str, &str, &str),
+        user: Id,
+        page: PageRequest,
+    ) -> StoreResult<GraphPage> {
         let sql = format!(
-            "SELECT {other}, seq FROM follows WHERE {side} = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
+            "SELECT {other}, seq FROM {table} WHERE {side} = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
         );
         let before = page
             .before
@@ -160,6 +176,47 @@ fn bump(c: &Connection, user: Id, column: &str, delta: i64) -> rusqlite::Result<
     Ok(())
 }
 
+/// Ends `follower`'s follow of `followee` with `event`, counts and all; false when there
+/// was none.
+fn end_follow(c: &Connection, follower: Id, followee: Id, event: &Event) -> anyhow::Result<bool> {
+    let removed = c
+        .prepare_cached("DELETE FROM follows WHERE follower = ? AND followee = ?")?
+        .execute(params![follower.as_i64(), followee.as_i64()])?;
+    if removed == 0 {
+        return Ok(false);
+    }
+    bump(c, followee, "followers", -1)?;
+    bump(c, follower, "following", -1)?;
+    outbox::enqueue(c, OUTBOX, event)?;
+    Ok(true)
+}
+
+/// Whether either of the two blocks the other.
+fn blocked_between(c: &Connection, a: Id, b: Id) -> rusqlite::Result<bool> {
+    c.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM blocks WHERE (blocker = ?1 AND blocked = ?2)
+                                             OR (blocker = ?2 AND blocked = ?1))",
+    )?
+    .query_row(params![a.as_i64(), b.as_i64()], |r| r.get(0))
+}
+
+/// Adds the edge `from` → `to` of `table` at `key`; false when it was there.
+fn add_edge(
+    c: &Connection,
+    (table, from_col, to_col): (&str, &str, &str),
+    from: Id,
+    to: Id,
+    key: u64,
+) -> rusqlite::Result<bool> {
+    let added = c
+        .prepare_cached(&format!(
+            "INSERT INTO {table} ({from_col}, {to_col}, seq) VALUES (?, ?, ?)
+             ON CONFLICT ({from_col}, {to_col}) DO NOTHING"
+        ))?
+        .execute(params![from.as_i64(), to.as_i64(), key as i64])?;
+    Ok(added > 0)
+}
+
 #[async_trait]
 impl FollowStore for SqliteFollowStore {
     async fn follow(
@@ -168,11 +225,14 @@ impl FollowStore for SqliteFollowStore {
         followee: Id,
         key: u64,
         event: &Event,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<Followed> {
         let (event, mirror) = (event.clone(), self.mirror.clone());
         let result = self
             .db
             .write(move |c| {
+                if blocked_between(c, follower, followee)? {
+                    return Ok(Followed::Blocked);
+                }
                 let added = c
                     .prepare_cached(
                         "INSERT INTO follows (follower, followee, seq) VALUES (?, ?, ?)
@@ -180,7 +240,7 @@ impl FollowStore for SqliteFollowStore {
                     )?
                     .execute(params![follower.as_i64(), followee.as_i64(), key as i64])?;
                 if added == 0 {
-                    return Ok(false);
+                    return Ok(Followed::Already);
                 }
                 bump(c, followee, "followers", 1)?;
                 bump(c, follower, "following", 1)?;
@@ -188,9 +248,10 @@ impl FollowStore for SqliteFollowStore {
                 if let Some(m) = mirror {
                     m.write()
                         .unwrap_or_else(|p| p.into_inner())
+                        .follows
                         .add(follower, followee, key);
                 }
-                Ok(true)
+                Ok(Followed::Now)
             })
             .await;
         self.after_failure(result).await
@@ -201,21 +262,16 @@ impl FollowStore for SqliteFollowStore {
         let result = self
             .db
             .write(move |c| {
-                let removed = c
-                    .prepare_cached("DELETE FROM follows WHERE follower = ? AND followee = ?")?
-                    .execute(params![follower.as_i64(), followee.as_i64()])?;
-                if removed == 0 {
-                    return Ok(false);
+                let removed = end_follow(c, follower, followee, &event)?;
+                if removed {
+                    if let Some(m) = mirror {
+                        m.write()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .follows
+                            .remove(follower, followee);
+                    }
                 }
-                bump(c, followee, "followers", -1)?;
-                bump(c, follower, "following", -1)?;
-                outbox::enqueue(c, OUTBOX, &event)?;
-                if let Some(m) = mirror {
-                    m.write()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .remove(follower, followee);
-                }
-                Ok(true)
+                Ok(removed)
             })
             .await;
         self.after_failure(result).await
@@ -223,22 +279,23 @@ impl FollowStore for SqliteFollowStore {
 
     async fn followers(&self, user: Id, page: PageRequest) -> StoreResult<GraphPage> {
         match self.mirror() {
-            Some(m) => Ok(Mirror::page(m.followers.get(&user), page)),
-            None => self.page("followee", "follower", user, page),
+            Some(m) => Ok(Mirror::page(m.follows.to.get(&user), page)),
+            None => self.page(("follows", "followee", "follower"), user, page),
         }
     }
 
     async fn following(&self, user: Id, page: PageRequest) -> StoreResult<GraphPage> {
         match self.mirror() {
-            Some(m) => Ok(Mirror::page(m.following.get(&user), page)),
-            None => self.page("follower", "followee", user, page),
+            Some(m) => Ok(Mirror::page(m.follows.out.get(&user), page)),
+            None => self.page(("follows", "follower", "followee"), user, page),
         }
     }
 
     async fn all_following(&self, user: Id, max: usize) -> StoreResult<Vec<Id>> {
         match self.mirror() {
             Some(m) => Ok(m
-                .following
+                .follows
+                .out
                 .get(&user)
                 .map(|l| l.iter().rev().take(max).map(|(_, u)| *u).collect())
                 .unwrap_or_default()),
@@ -256,11 +313,11 @@ impl FollowStore for SqliteFollowStore {
         };
         Ok(users
             .iter()
-            .filter(|u| m.followers.contains_key(u) || m.following.contains_key(u))
+            .filter(|u| m.follows.to.contains_key(u) || m.follows.out.contains_key(u))
             .map(|u| {
                 let counts = FollowCounts {
-                    followers: m.follower_count(*u),
-                    following: m.following_count(*u),
+                    followers: m.follows.in_count(*u),
+                    following: m.follows.out_count(*u),
                 };
                 (*u, counts)
             })
@@ -276,15 +333,147 @@ impl FollowStore for SqliteFollowStore {
                 threshold.min(i64::MAX as u64) as i64,
             );
         };
-        Ok(m.following
+        Ok(m.follows
+            .out
             .get(&user)
             .map(|l| {
                 l.iter()
                     .map(|(_, u)| *u)
-                    .filter(|u| m.follower_count(*u) > threshold)
+                    .filter(|u| m.follows.in_count(*u) > threshold)
                     .collect()
             })
             .unwrap_or_default())
+    }
+
+    async fn block(
+        &self,
+        blocker: Id,
+        blocked: Id,
+        key: u64,
+        events: &BlockEvents,
+    ) -> StoreResult<bool> {
+        let (events, mirror) = (events.clone(), self.mirror.clone());
+        let result = self
+            .db
+            .write(move |c| {
+                if !add_edge(c, Edge::Block.table(), blocker, blocked, key)? {
+                    return Ok(false);
+                }
+                let unfollowed = end_follow(c, blocker, blocked, &events.unfollow)?;
+                let unfollowed_back = end_follow(c, blocked, blocker, &events.unfollowed)?;
+                outbox::enqueue(c, OUTBOX, &events.block)?;
+                if let Some(m) = mirror {
+                    let mut m = m.write().unwrap_or_else(|p| p.into_inner());
+                    m.blocks.add(blocker, blocked, key);
+                    if unfollowed {
+                        m.follows.remove(blocker, blocked);
+                    }
+                    if unfollowed_back {
+                        m.follows.remove(blocked, blocker);
+                    }
+                }
+                Ok(true)
+            })
+            .await;
+        self.after_failure(result).await
+    }
+
+    async fn mute(&self, muter: Id, muted: Id, key: u64, event: &Event) -> StoreResult<bool> {
+        let (event, mirror) = (event.clone(), self.mirror.clone());
+        let result = self
+            .db
+            .write(move |c| {
+                if !add_edge(c, Edge::Mute.table(), muter, muted, key)? {
+                    return Ok(false);
+                }
+                outbox::enqueue(c, OUTBOX, &event)?;
+                if let Some(m) = mirror {
+                    let mut m = m.write().unwrap_or_else(|p| p.into_inner());
+                    m.mutes.add(muter, muted, key);
+                }
+                Ok(true)
+            })
+            .await;
+        self.after_failure(result).await
+    }
+
+    async fn remove_edge(&self, edge: Edge, from: Id, to: Id, event: &Event) -> StoreResult<bool> {
+        let (event, mirror) = (event.clone(), self.mirror.clone());
+        let (table, from_col, to_col) = edge.table();
+        let sql = format!("DELETE FROM {table} WHERE {from_col} = ? AND {to_col} = ?");
+        let result = self
+            .db
+            .write(move |c| {
+                let removed = c
+                    .prepare_cached(&sql)?
+                    .execute(params![from.as_i64(), to.as_i64()])?;
+                if removed == 0 {
+                    return Ok(false);
+                }
+                outbox::enqueue(c, OUTBOX, &event)?;
+                if let Some(m) = mirror {
+                    let mut m = m.write().unwrap_or_else(|p| p.into_inner());
+                    m.edges_mut(edge).remove(from, to);
+                }
+                Ok(true)
+            })
+            .await;
+        self.after_failure(result).await
+    }
+
+    async fn edges(&self, edge: Edge, user: Id, page: PageRequest) -> StoreResult<GraphPage> {
+        match self.mirror() {
+            Some(m) => Ok(Mirror::page(m.edges(edge).out.get(&user), page)),
+            None => {
+                let (table, from_col, to_col) = edge.table();
+                self.page((table, from_col, to_col), user, page)
+            }
+        }
+    }
+
+    async fn relationships(&self, user: Id, others: &[Id]) -> StoreResult<Vec<Relationship>> {
+        if let Some(m) = self.mirror() {
+            return Ok(others.iter().map(|o| m.relationship(user, *o)).collect());
+        }
+        self.db.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM follows WHERE follower = ?1 AND followee = ?2),
+                        EXISTS (SELECT 1 FROM follows WHERE follower = ?2 AND followee = ?1),
+                        EXISTS (SELECT 1 FROM blocks WHERE blocker = ?1 AND blocked = ?2),
+                        EXISTS (SELECT 1 FROM blocks WHERE blocker = ?2 AND blocked = ?1),
+                        EXISTS (SELECT 1 FROM mutes WHERE muter = ?1 AND muted = ?2)",
+            )?;
+            others
+                .iter()
+                .map(|other| {
+                    stmt.query_row(params![user.as_i64(), other.as_i64()], |r| {
+                        Ok(Relationship {
+                            id: *other,
+                            following: r.get(0)?,
+                            followed_by: r.get(1)?,
+                            blocking: r.get(2)?,
+                            blocked_by: r.get(3)?,
+                            muting: r.get(4)?,
+                        })
+                    })
+                })
+                .collect()
+        })
+    }
+
+    async fn hidden_from(&self, user: Id) -> StoreResult<Vec<Id>> {
+        if let Some(m) = self.mirror() {
+            return Ok(m.hidden_from(user));
+        }
+        self.db.read(|c| {
+            c.prepare_cached(
+                "SELECT blocked FROM blocks WHERE blocker = ?1
+                 UNION SELECT blocker FROM blocks WHERE blocked = ?1
+                 UNION SELECT muted FROM mutes WHERE muter = ?1",
+            )?
+            .query_map(params![user.as_i64()], |r| Ok(Id::from_i64(r.get(0)?)))?
+            .collect()
+        })
     }
 
     async fn ping(&self) -> StoreResult<()> {
@@ -315,10 +504,12 @@ mod tests {
                 .await
                 .unwrap();
             for (i, (a, b)) in [(1, 9), (2, 9), (3, 9), (1, 8), (9, 1)].iter().enumerate() {
-                assert!(s
-                    .follow(Id(*a), Id(*b), 10 + i as u64, &event(1))
-                    .await
-                    .unwrap());
+                assert_eq!(
+                    s.follow(Id(*a), Id(*b), 10 + i as u64, &event(1))
+                        .await
+                        .unwrap(),
+                    Followed::Now
+                );
             }
             assert!(s.unfollow(Id(2), Id(9), &event(2)).await.unwrap());
             let page = s.followers(Id(9), PageRequest::first(10)).await.unwrap();

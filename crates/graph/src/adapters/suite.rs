@@ -1,5 +1,6 @@
 //! The behaviour every [`FollowStore`] adapter must have: each case a test of its own, run
-//! against each adapter (`sqlite`, `sqlite_mirrored` with its copy in memory, `postgres`).
+//! against each adapter (`sqlite`, `sqlite_mirrored` with its copy in memory, `postgres`);
+//! blocks, mutes and relationships with the outbox their events go to.
 
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use chirp_core::Id;
 
 use super::postgres::PgFollowStore;
 use super::sqlite::SqliteFollowStore;
-use crate::ports::FollowStore;
+use crate::ports::{FollowStore, Followed};
 
 async fn sqlite_store() -> (tempfile::TempDir, Arc<dyn FollowStore>) {
     let dir = tempfile::tempdir().unwrap();
@@ -68,14 +69,18 @@ async fn graph(s: &dyn FollowStore) {
     let mut key = 100;
     for (a, b) in [(1, 9), (2, 9), (3, 9), (1, 8)] {
         key += 1;
-        assert!(s.follow(Id(a), Id(b), key, &ev(a, b)).await.unwrap());
+        assert_eq!(
+            s.follow(Id(a), Id(b), key, &ev(a, b)).await.unwrap(),
+            Followed::Now
+        );
     }
 }
 
 async fn a_follow_counts_once_both_ways(s: &dyn FollowStore) {
     graph(s).await;
-    assert!(
-        !s.follow(Id(1), Id(9), 999, &ev(1, 9)).await.unwrap(),
+    assert_eq!(
+        s.follow(Id(1), Id(9), 999, &ev(1, 9)).await.unwrap(),
+        Followed::Already,
         "idempotent"
     );
     let c = s.counts(&[Id(9), Id(1), Id(7)]).await.unwrap();
@@ -123,4 +128,310 @@ async fn an_unfollow_happens_once(s: &dyn FollowStore) {
     assert!(!c.contains_key(&Id(2)) || c[&Id(2)].following == 0);
     let left = s.followers(Id(9), PageRequest::first(10)).await.unwrap();
     assert_eq!(left.users, [Id(3), Id(1)]);
+}
+
+mod blocks_and_mutes {
+    use chirp_core::deployed::postgres::PgOutbox;
+    use chirp_core::embedded::outbox::SqliteOutbox;
+    use chirp_core::model::Relationship;
+    use chirp_core::outbox::OutboxSource;
+
+    use super::*;
+    use crate::ports::{BlockEvents, Edge};
+
+    /// A follow store and the outbox its events go to.
+    struct Graph {
+        store: Arc<dyn FollowStore>,
+        outbox: Arc<dyn OutboxSource>,
+    }
+
+    async fn sqlite_graph(mirrored: bool) -> (tempfile::TempDir, Arc<Graph>) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteDb::open(&dir.path().join("t.db")).await.unwrap();
+        let store: Arc<dyn FollowStore> = if mirrored {
+            Arc::new(SqliteFollowStore::mirrored(db.clone()).await.unwrap())
+        } else {
+            Arc::new(SqliteFollowStore::new(db.clone()).await.unwrap())
+        };
+        let outbox = Arc::new(SqliteOutbox::new(db, super::super::sqlite::OUTBOX));
+        (dir, Arc::new(Graph { store, outbox }))
+    }
+
+    async fn sqlite() -> (tempfile::TempDir, Arc<Graph>) {
+        sqlite_graph(false).await
+    }
+
+    async fn sqlite_mirrored() -> (tempfile::TempDir, Arc<Graph>) {
+        sqlite_graph(true).await
+    }
+
+    async fn postgres() -> (chirp_testkit::TestDatabase, Arc<Graph>) {
+        let pg = chirp_testkit::postgres().await;
+        let db = PgDb::connect_lazy(&pg.url).unwrap();
+        db.migrate(&crate::SCHEMA).await.unwrap();
+        db.mark_schema_ready();
+        let graph = Graph {
+            store: Arc::new(PgFollowStore::new(db.clone())),
+            outbox: Arc::new(PgOutbox::new(db, super::super::postgres::OUTBOX)),
+        };
+        (pg, Arc::new(graph))
+    }
+
+    chirp_testkit::port_suite! {
+        cases: [
+            a_block_ends_the_follows_both_ways_with_their_events,
+            a_block_stops_follows_both_ways_until_it_ends,
+            mutes_and_blocks_list_newest_first_and_hide,
+            relationships_come_in_the_order_asked,
+        ],
+        adapters: { sqlite => sqlite, sqlite_mirrored => sqlite_mirrored, postgres => postgres },
+    }
+
+    fn event(id: u64, body: EventBody) -> Event {
+        Event {
+            id: Id(id),
+            version: 1,
+            occurred_at_ms: 0,
+            trace: None,
+            body,
+        }
+    }
+
+    fn block_events(blocker: u64, blocked: u64) -> BlockEvents {
+        let (a, b) = (Id(blocker), Id(blocked));
+        BlockEvents {
+            block: event(
+                500 + blocker,
+                EventBody::BlockCreated {
+                    blocker: a,
+                    blocked: b,
+                },
+            ),
+            unfollow: event(
+                600 + blocker,
+                EventBody::FollowDeleted {
+                    follower: a,
+                    followee: b,
+                },
+            ),
+            unfollowed: event(
+                700 + blocker,
+                EventBody::FollowDeleted {
+                    follower: b,
+                    followee: a,
+                },
+            ),
+        }
+    }
+
+    impl Graph {
+        async fn events(&self) -> Vec<EventBody> {
+            let pending = self.outbox.pending(100).await.unwrap();
+            pending.into_iter().map(|p| p.event.body).collect()
+        }
+    }
+
+    async fn a_block_ends_the_follows_both_ways_with_their_events(g: &Graph) {
+        let s = g.store.as_ref();
+        graph(s).await;
+        assert_eq!(
+            s.follow(Id(9), Id(1), 105, &ev(9, 1)).await.unwrap(),
+            Followed::Now
+        );
+        let before = g.events().await.len();
+        assert!(s
+            .block(Id(9), Id(1), 200, &block_events(9, 1))
+            .await
+            .unwrap());
+        assert!(
+            !s.block(Id(9), Id(1), 201, &block_events(9, 1))
+                .await
+                .unwrap(),
+            "idempotent"
+        );
+        let events = g.events().await;
+        assert_eq!(
+            events[before..],
+            [
+                block_events(9, 1).unfollow.body,
+                block_events(9, 1).unfollowed.body,
+                block_events(9, 1).block.body,
+            ],
+            "the ends of both follows and the block, once"
+        );
+        let c = s.counts(&[Id(9), Id(1)]).await.unwrap();
+        assert_eq!((c[&Id(9)].followers, c[&Id(9)].following), (2, 0));
+        assert_eq!((c[&Id(1)].followers, c[&Id(1)].following), (0, 1));
+        let followers = s.followers(Id(9), PageRequest::first(10)).await.unwrap();
+        assert_eq!(followers.users, [Id(3), Id(2)]);
+        // A block with no follows between the two is the block alone.
+        let before = g.events().await.len();
+        assert!(s
+            .block(Id(3), Id(8), 202, &block_events(3, 8))
+            .await
+            .unwrap());
+        assert_eq!(g.events().await[before..], [block_events(3, 8).block.body]);
+    }
+
+    async fn a_block_stops_follows_both_ways_until_it_ends(g: &Graph) {
+        let s = g.store.as_ref();
+        assert!(s
+            .block(Id(1), Id(2), 200, &block_events(1, 2))
+            .await
+            .unwrap());
+        let before = g.events().await.len();
+        for (a, b) in [(1, 2), (2, 1)] {
+            assert_eq!(
+                s.follow(Id(a), Id(b), 300, &ev(a, b)).await.unwrap(),
+                Followed::Blocked
+            );
+        }
+        assert_eq!(
+            g.events().await.len(),
+            before,
+            "a refused follow sends nothing"
+        );
+        assert!(s
+            .following(Id(2), PageRequest::first(5))
+            .await
+            .unwrap()
+            .users
+            .is_empty());
+        let unblock = event(
+            800,
+            EventBody::BlockDeleted {
+                blocker: Id(1),
+                blocked: Id(2),
+            },
+        );
+        // Only the blocker's block ends it.
+        assert!(!s
+            .remove_edge(Edge::Block, Id(2), Id(1), &unblock)
+            .await
+            .unwrap());
+        assert!(s
+            .remove_edge(Edge::Block, Id(1), Id(2), &unblock)
+            .await
+            .unwrap());
+        assert!(!s
+            .remove_edge(Edge::Block, Id(1), Id(2), &unblock)
+            .await
+            .unwrap());
+        assert_eq!(g.events().await[before..], [unblock.body]);
+        assert_eq!(
+            s.follow(Id(2), Id(1), 301, &ev(2, 1)).await.unwrap(),
+            Followed::Now
+        );
+    }
+
+    async fn mutes_and_blocks_list_newest_first_and_hide(g: &Graph) {
+        let s = g.store.as_ref();
+        let mute = |a: u64, b: u64| {
+            event(
+                900 + b,
+                EventBody::MuteCreated {
+                    muter: Id(a),
+                    muted: Id(b),
+                },
+            )
+        };
+        for (key, muted) in [(10, 4), (11, 5), (12, 6)] {
+            assert!(s
+                .mute(Id(1), Id(muted), key, &mute(1, muted))
+                .await
+                .unwrap());
+        }
+        assert!(
+            !s.mute(Id(1), Id(5), 13, &mute(1, 5)).await.unwrap(),
+            "idempotent"
+        );
+        assert!(s
+            .block(Id(1), Id(7), 14, &block_events(1, 7))
+            .await
+            .unwrap());
+        assert!(s
+            .block(Id(8), Id(1), 15, &block_events(8, 1))
+            .await
+            .unwrap());
+        let first = s
+            .edges(Edge::Mute, Id(1), PageRequest::first(2))
+            .await
+            .unwrap();
+        assert_eq!(
+            (first.users.as_slice(), first.more),
+            (&[Id(6), Id(5)][..], true)
+        );
+        let rest = PageRequest {
+            limit: 2,
+            before: first.keys.last().copied(),
+        };
+        let rest = s.edges(Edge::Mute, Id(1), rest).await.unwrap();
+        assert_eq!((rest.users.as_slice(), rest.more), (&[Id(4)][..], false));
+        let blocks = s
+            .edges(Edge::Block, Id(1), PageRequest::first(5))
+            .await
+            .unwrap();
+        assert_eq!(blocks.users, [Id(7)], "only whom 1 blocks");
+        let mut hidden = s.hidden_from(Id(1)).await.unwrap();
+        hidden.sort();
+        assert_eq!(hidden, [Id(4), Id(5), Id(6), Id(7), Id(8)]);
+        let mut hidden = s.hidden_from(Id(7)).await.unwrap();
+        hidden.sort();
+        assert_eq!(hidden, [Id(1)], "the blocked do not see the blocker either");
+        assert!(
+            s.hidden_from(Id(4)).await.unwrap().is_empty(),
+            "a mute is one way"
+        );
+        let unmute = event(
+            950,
+            EventBody::MuteDeleted {
+                muter: Id(1),
+                muted: Id(5),
+            },
+        );
+        assert!(s
+            .remove_edge(Edge::Mute, Id(1), Id(5), &unmute)
+            .await
+            .unwrap());
+        let mutes = s
+            .edges(Edge::Mute, Id(1), PageRequest::first(5))
+            .await
+            .unwrap();
+        assert_eq!(mutes.users, [Id(6), Id(4)]);
+    }
+
+    async fn relationships_come_in_the_order_asked(g: &Graph) {
+        let s = g.store.as_ref();
+        graph(s).await; // 1, 2, 3 follow 9; 1 follows 8
+        s.follow(Id(9), Id(2), 120, &ev(9, 2)).await.unwrap();
+        s.mute(Id(9), Id(3), 121, &ev(9, 3)).await.unwrap();
+        s.block(Id(4), Id(9), 122, &block_events(4, 9))
+            .await
+            .unwrap();
+        s.block(Id(9), Id(5), 123, &block_events(9, 5))
+            .await
+            .unwrap();
+        let asked = [Id(5), Id(1), Id(2), Id(4), Id(3), Id(77), Id(1)];
+        let got = s.relationships(Id(9), &asked).await.unwrap();
+        let r = |id: u64, f: [bool; 5]| Relationship {
+            id: Id(id),
+            following: f[0],
+            followed_by: f[1],
+            blocking: f[2],
+            blocked_by: f[3],
+            muting: f[4],
+        };
+        assert_eq!(
+            got,
+            [
+                r(5, [false, false, true, false, false]),
+                r(1, [false, true, false, false, false]),
+                r(2, [true, true, false, false, false]),
+                r(4, [false, false, false, true, false]),
+                r(3, [false, true, false, false, true]),
+                Relationship::none(Id(77)),
+                r(1, [false, true, false, false, false]),
+            ]
+        );
+    }
 }

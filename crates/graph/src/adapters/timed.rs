@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use chirp_core::events::Event;
-use chirp_core::model::FollowCounts;
+use chirp_core::model::{FollowCounts, Relationship};
 use chirp_core::page::PageRequest;
 use chirp_core::peers::GraphPage;
 use chirp_core::store::StoreResult;
@@ -11,7 +11,7 @@ pub use chirp_core::timed::Timed;
 use chirp_core::Id;
 use std::collections::HashMap;
 
-use crate::ports::FollowStore;
+use crate::ports::{BlockEvents, Edge, FollowStore, Followed};
 
 #[async_trait]
 impl FollowStore for Timed<dyn FollowStore> {
@@ -21,7 +21,7 @@ impl FollowStore for Timed<dyn FollowStore> {
         followee: Id,
         key: u64,
         event: &Event,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<Followed> {
         self.time(
             "follow",
             self.inner().follow(follower, followee, key, event),
@@ -53,6 +53,43 @@ impl FollowStore for Timed<dyn FollowStore> {
             self.inner().following_above(user, threshold),
         )
         .await
+    }
+    async fn block(
+        &self,
+        blocker: Id,
+        blocked: Id,
+        key: u64,
+        events: &BlockEvents,
+    ) -> StoreResult<bool> {
+        self.time("block", self.inner().block(blocker, blocked, key, events))
+            .await
+    }
+    async fn mute(&self, muter: Id, muted: Id, key: u64, event: &Event) -> StoreResult<bool> {
+        self.time("mute", self.inner().mute(muter, muted, key, event))
+            .await
+    }
+    async fn remove_edge(&self, edge: Edge, from: Id, to: Id, event: &Event) -> StoreResult<bool> {
+        let name = match edge {
+            Edge::Block => "unblock",
+            Edge::Mute => "unmute",
+        };
+        self.time(name, self.inner().remove_edge(edge, from, to, event))
+            .await
+    }
+    async fn edges(&self, edge: Edge, user: Id, page: PageRequest) -> StoreResult<GraphPage> {
+        let name = match edge {
+            Edge::Block => "blocks_page",
+            Edge::Mute => "mutes_page",
+        };
+        self.time(name, self.inner().edges(edge, user, page)).await
+    }
+    async fn relationships(&self, user: Id, others: &[Id]) -> StoreResult<Vec<Relationship>> {
+        self.time("relationships", self.inner().relationships(user, others))
+            .await
+    }
+    async fn hidden_from(&self, user: Id) -> StoreResult<Vec<Id>> {
+        self.time("hidden_from", self.inner().hidden_from(user))
+            .await
     }
     async fn ping(&self) -> StoreResult<()> {
         self.inner().ping().await

@@ -1,0 +1,294 @@
+//! Blocks, mutes and relationships (UserGraphService), and their filtering of the home
+//! timeline (ReadService), with every error status of API.md.
+
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+impl TestApp {
+    /// `POST` (or `DELETE`, when `undo`) `/api/v1/users/{id}/{what}` as `who`.
+    async fn edge(&self, who: &TestUser, what: &str, id: &str, undo: bool) -> Response {
+        let method = if undo { Method::DELETE } else { Method::POST };
+        let path = format!("/api/v1/users/{id}/{what}");
+        self.send(method, &path, Some(&who.access), None).await
+    }
+
+    async fn edge_ok(&self, who: &TestUser, what: &str, whom: &TestUser, undo: bool) {
+        let res = self.edge(who, what, &whom.id, undo).await;
+        assert_eq!(
+            res.status(),
+            StatusCode::NO_CONTENT,
+            "{what} (undo: {undo})"
+        );
+    }
+
+    async fn relationships(&self, who: &TestUser, ids: &[&TestUser]) -> Value {
+        let ids: Vec<&str> = ids.iter().map(|u| u.id.as_str()).collect();
+        let path = format!("/api/v1/relationships?ids={}", ids.join(","));
+        self.get_json(&path, Some(&who.access)).await
+    }
+
+    /// Every page of `who`'s home at `limit`, asserting that each page but the last is
+    /// full: the ids, newest first.
+    async fn home_pages(&self, who: &TestUser, limit: usize) -> Vec<String> {
+        let mut seen = Vec::new();
+        let mut query = format!("?limit={limit}");
+        loop {
+            let page = self.home(who, &query).await;
+            let items = ids(&page);
+            match page["next_cursor"].as_str() {
+                Some(cursor) => {
+                    assert_eq!(items.len(), limit, "a page short of its limit: {page}");
+                    query = format!("?limit={limit}&cursor={cursor}");
+                    seen.extend(items);
+                }
+                None => {
+                    assert!(items.len() <= limit, "{page}");
+                    seen.extend(items);
+                    return seen;
+                }
+            }
+        }
+    }
+}
+
+fn relationship(id: &str, flags: [bool; 5]) -> Value {
+    json!({
+        "id": id,
+        "following": flags[0],
+        "followed_by": flags[1],
+        "blocking": flags[2],
+        "blocked_by": flags[3],
+        "muting": flags[4],
+    })
+}
+
+#[tokio::test]
+async fn a_block_ends_the_follows_both_ways_and_stops_new_ones_until_it_ends() {
+    let app = spawn_app().await;
+    let ann = app.signup("ann").await;
+    let bob = app.signup("bob").await;
+    let cat = app.signup("cat").await;
+    app.follow(&ann, &bob).await;
+    app.follow(&bob, &ann).await;
+    app.follow(&cat, &ann).await;
+    let rel = app.relationships(&ann, &[&bob, &cat]).await;
+    assert_eq!(
+        rel,
+        json!({"items": [
+            relationship(&bob.id, [true, true, false, false, false]),
+            relationship(&cat.id, [false, true, false, false, false]),
+        ]}),
+        "relationships are immediate"
+    );
+
+    app.edge_ok(&ann, "block", &bob, false).await;
+    app.edge_ok(&ann, "block", &bob, false).await;
+    assert_eq!(
+        app.relationships(&ann, &[&bob]).await["items"],
+        json!([relationship(&bob.id, [false, false, true, false, false])])
+    );
+    assert_eq!(
+        app.relationships(&bob, &[&ann]).await["items"],
+        json!([relationship(&ann.id, [false, false, false, true, false])])
+    );
+    let ann_user = app.user(&ann.id).await;
+    assert_eq!(
+        (&ann_user["followers_count"], &ann_user["following_count"]),
+        (&json!(1), &json!(0))
+    );
+    let blocks = app.get_json("/api/v1/blocks", Some(&ann.access)).await;
+    assert_eq!(ids(&blocks), std::slice::from_ref(&bob.id));
+    assert_eq!(blocks["items"][0]["handle"], bob.handle, "items are users");
+    assert!(ids(&app.get_json("/api/v1/blocks", Some(&bob.access)).await).is_empty());
+
+    // Neither may follow the other while the block lasts.
+    let before = app.fingerprint().await;
+    for (who, whom) in [(&bob, &ann), (&ann, &bob)] {
+        assert_problem(
+            app.follow_raw(&who.access, &whom.id).await,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    }
+    assert_eq!(
+        app.fingerprint().await,
+        before,
+        "a refused follow changes nothing"
+    );
+
+    // Only the blocker's unblock ends it; then follows are possible again (the ones the
+    // block ended stay ended).
+    app.edge_ok(&bob, "block", &ann, true).await;
+    assert_problem(
+        app.follow_raw(&bob.access, &ann.id).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    app.edge_ok(&ann, "block", &bob, true).await;
+    app.edge_ok(&ann, "block", &bob, true).await;
+    assert_eq!(
+        app.relationships(&ann, &[&bob]).await["items"],
+        json!([relationship(&bob.id, [false, false, false, false, false])])
+    );
+    app.follow(&bob, &ann).await;
+    assert!(ids(&app.get_json("/api/v1/blocks", Some(&ann.access)).await).is_empty());
+}
+
+#[tokio::test]
+async fn mutes_are_one_way_listed_newest_first_and_undone() {
+    let app = spawn_app().await;
+    let ann = app.signup("ann").await;
+    let bob = app.signup("bob").await;
+    let cat = app.signup("cat").await;
+    let dan = app.signup("dan").await;
+    app.follow(&ann, &bob).await;
+    for whom in [&bob, &cat, &dan] {
+        app.edge_ok(&ann, "mute", whom, false).await;
+    }
+    app.edge_ok(&ann, "mute", &cat, false).await;
+    let walked = app
+        .walk("/api/v1/mutes", Some(&ann.access), 2, || async {})
+        .await;
+    assert_eq!(walked, [dan.id.clone(), cat.id.clone(), bob.id.clone()]);
+    assert_eq!(
+        app.relationships(&ann, &[&bob, &ann]).await["items"],
+        json!([
+            relationship(&bob.id, [true, false, false, false, true]),
+            relationship(&ann.id, [false, false, false, false, false]),
+        ]),
+        "a mute leaves the follow; oneself is asked about like anyone"
+    );
+    assert_eq!(
+        app.relationships(&bob, &[&ann]).await["items"],
+        json!([relationship(&ann.id, [false, true, false, false, false])]),
+        "the muted cannot tell"
+    );
+    app.edge_ok(&ann, "mute", &cat, true).await;
+    app.edge_ok(&ann, "mute", &cat, true).await;
+    let mutes = app
+        .get_json("/api/v1/mutes?limit=10", Some(&ann.access))
+        .await;
+    assert_eq!(ids(&mutes), [dan.id.clone(), bob.id.clone()]);
+}
+
+#[tokio::test]
+async fn bad_blocks_mutes_and_relationships_are_refused_and_change_nothing() {
+    let app = spawn_app().await;
+    let eve = app.signup("eve").await;
+    let fay = app.signup("fay").await;
+    let before = app.fingerprint().await;
+    for what in ["block", "mute"] {
+        for undo in [false, true] {
+            let res = app.edge(&eve, what, &eve.id, undo).await;
+            assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY).await;
+            for unknown in ["999999", "abc"] {
+                let res = app.edge(&eve, what, unknown, undo).await;
+                assert_problem(res, StatusCode::NOT_FOUND).await;
+            }
+            let method = if undo { Method::DELETE } else { Method::POST };
+            let path = format!("/api/v1/users/{}/{what}", fay.id);
+            let res = app.send(method, &path, None, None).await;
+            assert_problem(res, StatusCode::UNAUTHORIZED).await;
+        }
+    }
+    let hundred_and_one = vec![fay.id.as_str(); 101].join(",");
+    for query in [
+        "",
+        "?ids=",
+        "?ids=,",
+        &format!("?ids={},", fay.id),
+        &format!("?ids={},,{}", fay.id, fay.id),
+        &format!("?ids={},x", fay.id),
+        "?ids=12345678901234567890",
+        &format!("?ids={hundred_and_one}"),
+    ] {
+        let res = app
+            .get(&format!("/api/v1/relationships{query}"), Some(&eve.access))
+            .await;
+        let doc = assert_problem(res, StatusCode::BAD_REQUEST).await;
+        assert!(
+            doc["detail"].as_str().unwrap().contains("ids"),
+            "{query}: {doc}"
+        );
+    }
+    let res = app
+        .get(&format!("/api/v1/relationships?ids={}", fay.id), None)
+        .await;
+    assert_problem(res, StatusCode::UNAUTHORIZED).await;
+    for list in ["/api/v1/blocks", "/api/v1/mutes"] {
+        assert_problem(app.get(list, None).await, StatusCode::UNAUTHORIZED).await;
+        let res = app.get(&format!("{list}?limit=0"), Some(&eve.access)).await;
+        assert_problem(res, StatusCode::BAD_REQUEST).await;
+    }
+    assert_eq!(app.fingerprint().await, before);
+    // A hundred is the most.
+    let hundred = vec![fay.id.as_str(); 100].join(",");
+    let rel = app
+        .get_json(
+            &format!("/api/v1/relationships?ids={hundred}"),
+            Some(&eve.access),
+        )
+        .await;
+    assert_eq!(rel["items"].as_array().unwrap().len(), 100);
+}
+
+#[tokio::test]
+async fn a_muted_or_blocked_author_leaves_the_home_timeline_without_shortening_a_page() {
+    let app = spawn_app().await;
+    let ann = app.signup("ann").await;
+    let bob = app.signup("bob").await;
+    let cat = app.signup("cat").await;
+    app.follow(&ann, &bob).await;
+    app.follow(&ann, &cat).await;
+    app.follow(&bob, &ann).await;
+    let mut all = Vec::new();
+    let (mut bobs, mut cats) = (Vec::new(), Vec::new());
+    for i in 0..7 {
+        let b = app.post_id(&bob, &format!("bob {i}")).await;
+        let c1 = app.post_id(&cat, &format!("cat {i}a")).await;
+        let c2 = app.post_id(&cat, &format!("cat {i}b")).await;
+        bobs.push(b.clone());
+        cats.extend([c1.clone(), c2.clone()]);
+        all.extend([b, c1, c2]);
+    }
+    // A run of cat's posts longer than a batch (20) at the top.
+    for i in 0..25 {
+        let c = app.post_id(&cat, &format!("cat run {i}")).await;
+        cats.push(c.clone());
+        all.push(c);
+    }
+    let own = app.post_id(&ann, "ann's own").await;
+    all.push(own.clone());
+    all.reverse();
+    app.home_becomes(&ann, &all).await;
+
+    // Muted: cat's posts leave at once, and every page but the last is full.
+    app.edge_ok(&ann, "mute", &cat, false).await;
+    let mut expected: Vec<String> = all.iter().filter(|p| !cats.contains(p)).cloned().collect();
+    for limit in [1, 2, 3, 5] {
+        assert_eq!(app.home_pages(&ann, limit).await, expected, "limit {limit}");
+    }
+    assert_eq!(
+        app.relationships(&ann, &[&cat]).await["items"][0]["following"],
+        true,
+        "a mute leaves the follow"
+    );
+    // Unmuted: they come back.
+    app.edge_ok(&ann, "mute", &cat, true).await;
+    assert_eq!(app.home_pages(&ann, 4).await, all);
+
+    // Blocked: bob's posts leave ann's home at once (before fanout has taken them out),
+    // and ann's leave bob's.
+    let bob_home_before = app.home_ids(&bob).await;
+    assert!(bob_home_before.contains(&own), "{bob_home_before:?}");
+    app.edge_ok(&ann, "block", &bob, false).await;
+    expected = all.iter().filter(|p| !bobs.contains(p)).cloned().collect();
+    assert_eq!(app.home_pages(&ann, 2).await, expected);
+    assert!(!app.home_ids(&bob).await.contains(&own));
+    // Fanout takes them out of the stored timeline too; after the unblock they do not
+    // come back (the follow ended).
+    app.edge_ok(&ann, "block", &bob, true).await;
+    app.home_becomes(&ann, &expected).await;
+}
