@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 use crate::id::Id;
@@ -18,6 +19,10 @@ pub trait Directory: Send + Sync {
     async fn users(&self, ids: &[Id]) -> Result<Vec<User>, ApiError>;
     /// The posts that exist (not deleted) among `ids`, in the order asked.
     async fn posts(&self, ids: &[Id]) -> Result<Vec<Post>, ApiError>;
+    /// The posts among `ids` that `viewer` may see (existing, and not by someone who
+    /// blocks `viewer` or whom `viewer` blocks), in the order asked, with `viewer`'s own
+    /// state.
+    async fn posts_seen_by(&self, ids: &[Id], viewer: Id) -> Result<Vec<Post>, ApiError>;
     /// Whether a user exists; cheaper than hydrating one.
     async fn user_exists(&self, id: Id) -> Result<bool, ApiError>;
 }
@@ -33,9 +38,24 @@ pub trait SocialGraph: Send + Sync {
     async fn counts(&self, users: &[Id]) -> Result<HashMap<Id, FollowCounts>, ApiError>;
     /// The accounts `user` follows that have more than `threshold` followers.
     async fn followees_above(&self, user: Id, threshold: u64) -> Result<Vec<Id>, ApiError>;
-    /// The users whose posts leave `user`'s home timeline: those `user` blocks or mutes,
-    /// and those who block `user`.
-    async fn hidden_from(&self, user: Id) -> Result<Vec<Id>, ApiError>;
+    /// Whose posts `user` does not see: [`Hidden`].
+    async fn hidden_from(&self, user: Id) -> Result<Hidden, ApiError>;
+}
+
+/// Whose posts a user does not see, and where.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hidden {
+    /// Those the user blocks and those who block the user: hidden everywhere (home,
+    /// search, threads' answers to them are refused).
+    pub blocked: Vec<Id>,
+    /// Those the user mutes: hidden from the home timeline (and notifications).
+    pub muted: Vec<Id>,
+}
+
+impl Hidden {
+    pub fn is_empty(&self) -> bool {
+        self.blocked.is_empty() && self.muted.is_empty()
+    }
 }
 
 /// A page of user ids from the graph, each with the key it is ordered by.
@@ -98,6 +118,10 @@ impl Directory for LateDirectory {
 
     async fn posts(&self, ids: &[Id]) -> Result<Vec<Post>, ApiError> {
         self.get()?.posts(ids).await
+    }
+
+    async fn posts_seen_by(&self, ids: &[Id], viewer: Id) -> Result<Vec<Post>, ApiError> {
+        self.get()?.posts_seen_by(ids, viewer).await
     }
 
     async fn user_exists(&self, id: Id) -> Result<bool, ApiError> {

@@ -14,7 +14,7 @@ use crate::error::ApiError;
 use crate::id::Id;
 use crate::model::{FollowCounts, Post, User};
 use crate::page::PageRequest;
-use crate::peers::{Directory, GraphPage, SocialGraph, TimelineEntry, Timelines};
+use crate::peers::{Directory, GraphPage, Hidden, SocialGraph, TimelineEntry, Timelines};
 
 /// The header a call to a peer's internal API carries the services' shared secret in.
 pub const INTERNAL_SECRET_HEADER: &str = "chirp-internal-secret";
@@ -102,6 +102,14 @@ pub struct Ids {
     pub ids: Vec<Id>,
 }
 
+/// Posts to hydrate, for a viewer or for nobody in particular.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PostIds {
+    pub ids: Vec<Id>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub viewer: Option<Id>,
+}
+
 /// A page of the graph on the wire (keys as strings: they are 64-bit).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct GraphPageWire {
@@ -160,6 +168,17 @@ impl Directory for HttpDirectory {
             .await
     }
 
+    async fn posts_seen_by(&self, ids: &[Id], viewer: Id) -> Result<Vec<Post>, ApiError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let body = PostIds {
+            ids: ids.to_vec(),
+            viewer: Some(viewer),
+        };
+        self.0.post("/internal/v1/posts", &body).await
+    }
+
     async fn user_exists(&self, id: Id) -> Result<bool, ApiError> {
         Ok(!self.users(&[id]).await?.is_empty())
     }
@@ -216,7 +235,7 @@ impl SocialGraph for HttpGraph {
             ))
             .await
     }
-    async fn hidden_from(&self, user: Id) -> Result<Vec<Id>, ApiError> {
+    async fn hidden_from(&self, user: Id) -> Result<Hidden, ApiError> {
         self.0
             .get(&format!("/internal/v1/graph/{user}/hidden"))
             .await

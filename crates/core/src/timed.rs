@@ -19,7 +19,7 @@ use crate::limits::{Attempt, Limit, Limiter};
 use crate::model::{FollowCounts, Post, User};
 use crate::outbox::{OutboxSource, PendingEvent};
 use crate::page::PageRequest;
-use crate::peers::{Directory, GraphPage, SocialGraph, TimelineEntry, Timelines};
+use crate::peers::{Directory, GraphPage, Hidden, SocialGraph, TimelineEntry, Timelines};
 use crate::store::StoreResult;
 
 /// Latency and errors of the calls the process that runs `service` makes.
@@ -156,6 +156,10 @@ impl Directory for Timed<dyn Directory> {
     async fn posts(&self, ids: &[Id]) -> Result<Vec<Post>, ApiError> {
         self.time("posts", self.inner.posts(ids)).await
     }
+    async fn posts_seen_by(&self, ids: &[Id], viewer: Id) -> Result<Vec<Post>, ApiError> {
+        self.time("posts_seen_by", self.inner.posts_seen_by(ids, viewer))
+            .await
+    }
     async fn user_exists(&self, id: Id) -> Result<bool, ApiError> {
         self.time("user_exists", self.inner.user_exists(id)).await
     }
@@ -181,7 +185,7 @@ impl SocialGraph for Timed<dyn SocialGraph> {
         )
         .await
     }
-    async fn hidden_from(&self, user: Id) -> Result<Vec<Id>, ApiError> {
+    async fn hidden_from(&self, user: Id) -> Result<Hidden, ApiError> {
         self.time("hidden_from", self.inner.hidden_from(user)).await
     }
 }

@@ -257,8 +257,8 @@ mod tests {
         async fn followees_above(&self, _: Id, _: u64) -> ApiResult<Vec<Id>> {
             Ok(vec![])
         }
-        async fn hidden_from(&self, _: Id) -> ApiResult<Vec<Id>> {
-            Ok(vec![])
+        async fn hidden_from(&self, _: Id) -> ApiResult<chirp_core::peers::Hidden> {
+            Ok(Default::default())
         }
     }
 

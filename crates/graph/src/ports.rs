@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chirp_core::events::Event;
 use chirp_core::model::{FollowCounts, Relationship};
 use chirp_core::page::PageRequest;
-use chirp_core::peers::GraphPage;
+use chirp_core::peers::{GraphPage, Hidden};
 use chirp_core::store::StoreResult;
 use chirp_core::Id;
 
@@ -92,8 +92,8 @@ pub trait FollowStore: Send + Sync {
     async fn edges(&self, edge: Edge, user: Id, page: PageRequest) -> StoreResult<GraphPage>;
     /// What lies between `user` and each of `others`, in their order.
     async fn relationships(&self, user: Id, others: &[Id]) -> StoreResult<Vec<Relationship>>;
-    /// The users whose posts leave `user`'s home timeline: those `user` blocks or mutes,
-    /// and those who block `user`.
-    async fn hidden_from(&self, user: Id) -> StoreResult<Vec<Id>>;
+    /// Whose posts `user` does not see: those `user` blocks and who block `user`, and
+    /// those `user` mutes.
+    async fn hidden_from(&self, user: Id) -> StoreResult<Hidden>;
     async fn ping(&self) -> StoreResult<()>;
 }

@@ -392,7 +392,7 @@ pub fn internal_router(graph: Arc<GraphService>) -> Router {
     async fn hidden(
         State(g): State<Arc<GraphService>>,
         PathId(id): PathId,
-    ) -> ApiResult<Json<Vec<Id>>> {
+    ) -> ApiResult<Json<chirp_core::peers::Hidden>> {
         Ok(Json(g.hidden_from(id).await?))
     }
     Router::new()

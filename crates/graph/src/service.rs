@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chirp_core::events::{Event, EventBody};
 use chirp_core::model::{FollowCounts, Relationship, User};
 use chirp_core::page::{Page, PageRequest};
-use chirp_core::peers::{Directory, GraphPage, SocialGraph};
+use chirp_core::peers::{Directory, GraphPage, Hidden, SocialGraph};
 use chirp_core::time::now_ms;
 use chirp_core::{ApiError, ApiResult, Id, IdGenerator};
 use tokio::sync::Notify;
@@ -207,7 +207,7 @@ impl SocialGraph for GraphService {
         Ok(self.store.following_above(user, threshold).await?)
     }
 
-    async fn hidden_from(&self, user: Id) -> ApiResult<Vec<Id>> {
+    async fn hidden_from(&self, user: Id) -> ApiResult<Hidden> {
         Ok(self.store.hidden_from(user).await?)
     }
 }

@@ -239,7 +239,7 @@ async fn home(
 pub fn internal_router(read: Arc<ReadService>) -> Router {
     use axum::routing::post;
     use chirp_core::peers::Directory;
-    use chirp_core::peers_http::Ids;
+    use chirp_core::peers_http::{Ids, PostIds};
 
     async fn users(
         State(r): State<Arc<ReadService>>,
@@ -249,9 +249,12 @@ pub fn internal_router(read: Arc<ReadService>) -> Router {
     }
     async fn posts(
         State(r): State<Arc<ReadService>>,
-        ApiJsonIds(ids): ApiJsonIds,
+        chirp_core::http::ApiJson(b): chirp_core::http::ApiJson<PostIds>,
     ) -> ApiResult<impl IntoResponse> {
-        Ok(Json(r.posts(&ids).await?))
+        Ok(Json(match b.viewer {
+            Some(viewer) => r.posts_seen_by(&b.ids, viewer).await?,
+            None => r.posts(&b.ids).await?,
+        }))
     }
     struct ApiJsonIds(Vec<chirp_core::Id>);
     impl<S: Send + Sync> axum::extract::FromRequest<S> for ApiJsonIds {

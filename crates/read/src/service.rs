@@ -186,7 +186,7 @@ impl ReadService {
     pub async fn home(&self, user: Id, req: PageRequest) -> ApiResult<Page<Arc<Post>>> {
         let (hidden, celebrities) =
             tokio::try_join!(self.graph.hidden_from(user), self.celebrities(user))?;
-        let hidden: HashSet<Id> = hidden.into_iter().collect();
+        let hidden: HashSet<Id> = hidden.blocked.into_iter().chain(hidden.muted).collect();
         let celebrities: Vec<Id> = celebrities
             .into_iter()
             .filter(|c| !hidden.contains(c))
@@ -325,6 +325,18 @@ impl Directory for ReadService {
         let posts = self.store.posts(ids).await?;
         let posts = posts.into_iter().map(Arc::unwrap_or_clone).collect();
         Ok(in_order(ids, posts, |p: &Post| p.id))
+    }
+
+    async fn posts_seen_by(&self, ids: &[Id], viewer: Id) -> ApiResult<Vec<Post>> {
+        let (hidden, posts) = tokio::try_join!(self.graph.hidden_from(viewer), async {
+            Ok(self.store.posts(ids).await?)
+        })?;
+        let posts = in_order(ids, posts, |p: &Arc<Post>| p.id)
+            .into_iter()
+            .filter(|p| !hidden.blocked.contains(&p.author.id))
+            .collect();
+        let posts = self.seen_by(Some(viewer), posts).await?;
+        Ok(posts.into_iter().map(Arc::unwrap_or_clone).collect())
     }
 
     async fn user_exists(&self, id: Id) -> ApiResult<bool> {

@@ -7,5 +7,5 @@ pub mod routes;
 pub mod service;
 pub mod text;
 
-pub use routes::router;
+pub use routes::{router, SearchState};
 pub use service::SearchService;

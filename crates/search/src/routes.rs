@@ -2,12 +2,13 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::response::IntoResponse;
 use axum::{Json, Router};
-use chirp_core::http::ApiQuery;
+use chirp_core::http::{ApiQuery, MaybeAuthUser};
 use chirp_core::model::{Post, User};
 use chirp_core::page::{Page, PageParams, PageRequest};
+use chirp_core::token::TokenVerifier;
 use chirp_core::ApiResult;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -16,16 +17,29 @@ use utoipa_axum::routes;
 
 use crate::service::SearchService;
 
+#[derive(Clone)]
+pub struct SearchState {
+    pub search: Arc<SearchService>,
+    /// Verifies the token a caller may send (for the `viewer` state and what blocks hide).
+    pub verifier: TokenVerifier,
+}
+
+impl FromRef<SearchState> for TokenVerifier {
+    fn from_ref(s: &SearchState) -> Self {
+        s.verifier.clone()
+    }
+}
+
 /// SearchService's routes and their part of the OpenAPI document.
-pub fn routes() -> OpenApiRouter<Arc<SearchService>> {
+pub fn routes() -> OpenApiRouter<SearchState> {
     OpenApiRouter::new()
         .routes(routes!(posts))
         .routes(routes!(users))
 }
 
-pub fn router(search: Arc<SearchService>) -> Router {
+pub fn router(state: SearchState) -> Router {
     let (router, _) = routes().split_for_parts();
-    router.with_state(search)
+    router.with_state(state)
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -52,7 +66,8 @@ impl SearchParams {
 }
 
 /// Posts that hold every word of `q` (ignoring case; `#tag` finds the hashtag), newest
-/// first.
+/// first. With a token, each post carries the caller's `viewer` state, and the posts of
+/// those the caller blocks or who block the caller are left out (a page is still full).
 #[utoipa::path(
     get,
     path = "/api/v1/search/posts",
@@ -62,10 +77,14 @@ impl SearchParams {
     responses((status = 200, description = "A page of posts", body = Page<Post>)),
 )]
 async fn posts(
-    State(s): State<Arc<SearchService>>,
+    State(s): State<SearchState>,
+    caller: MaybeAuthUser,
     ApiQuery(p): ApiQuery<SearchParams>,
 ) -> ApiResult<impl IntoResponse> {
-    Ok(Json(s.posts(p.q.as_deref(), p.page()?).await?))
+    let viewer = caller.0.map(|c| c.id);
+    Ok(Json(
+        s.search.posts(p.q.as_deref(), p.page()?, viewer).await?,
+    ))
 }
 
 /// Users whose handle or display name begins with `q`.
@@ -78,8 +97,8 @@ async fn posts(
     responses((status = 200, description = "A page of users", body = Page<User>)),
 )]
 async fn users(
-    State(s): State<Arc<SearchService>>,
+    State(s): State<SearchState>,
     ApiQuery(p): ApiQuery<SearchParams>,
 ) -> ApiResult<impl IntoResponse> {
-    Ok(Json(s.users(p.q.as_deref(), p.page()?).await?))
+    Ok(Json(s.search.users(p.q.as_deref(), p.page()?).await?))
 }

@@ -9,10 +9,10 @@ use chirp_core::http::metrics::{Buckets, HistogramMetric};
 use chirp_core::http::Telemetry;
 use chirp_core::id::now_millis;
 use chirp_core::model::{Post, User};
-use chirp_core::page::{Page, PageRequest};
+use chirp_core::page::{Cursor, Page, PageRequest};
 use chirp_core::peers::Directory;
 use chirp_core::traces;
-use chirp_core::{ApiError, ApiResult};
+use chirp_core::{ApiError, ApiResult, Id};
 
 use crate::ports::{Hits, IndexOp, SearchIndex};
 use crate::text::{hashtags, name_key, words, PostQuery};
@@ -72,7 +72,16 @@ fn page_of<T>(items: Vec<T>, hits: &Hits, req: &PageRequest) -> Page<T> {
 }
 
 impl SearchService {
-    pub async fn posts(&self, q: Option<&str>, req: PageRequest) -> ApiResult<Page<Post>> {
+    /// The posts that match `q`, newest first; for a `viewer`, with their state and
+    /// without the posts of those who block the viewer or whom the viewer blocks. What is
+    /// left out (so, or deleted since it was indexed) never shortens a page: further hits
+    /// are read until the page is full or the hits end.
+    pub async fn posts(
+        &self,
+        q: Option<&str>,
+        req: PageRequest,
+        viewer: Option<Id>,
+    ) -> ApiResult<Page<Post>> {
         let query = PostQuery::parse(query_text(q)?);
         if query.is_empty() {
             return Ok(Page {
@@ -80,9 +89,43 @@ impl SearchService {
                 next_cursor: None,
             });
         }
-        let hits = self.index.posts(&query, req).await?;
-        let posts = self.directory.posts(&hits.ids).await?;
-        Ok(page_of(posts, &hits, &req))
+        let mut items = Vec::with_capacity(req.limit);
+        let mut last_given = None;
+        let mut at = req;
+        let more = loop {
+            let hits = self.index.posts(&query, at).await?;
+            let Some(&last) = hits.ids.last() else {
+                break false;
+            };
+            let found = match viewer {
+                Some(v) => self.directory.posts_seen_by(&hits.ids, v).await?,
+                None => self.directory.posts(&hits.ids).await?,
+            };
+            // `found` is in the order of the hits, less what is left out.
+            let mut found = found.into_iter().peekable();
+            let mut rest = hits.ids.iter();
+            for id in rest.by_ref() {
+                last_given = Some(*id);
+                if found.peek().is_some_and(|p| p.id == *id) {
+                    items.extend(found.next());
+                    if items.len() == req.limit {
+                        break;
+                    }
+                }
+            }
+            if items.len() == req.limit {
+                break hits.more || rest.next().is_some();
+            }
+            if !hits.more {
+                break false;
+            }
+            at.before = Some(last.get());
+        };
+        let next_cursor = match last_given {
+            Some(id) if more => Some(Cursor(id.get()).encode()),
+            _ => None,
+        };
+        Ok(Page { items, next_cursor })
     }
 
     pub async fn users(&self, q: Option<&str>, req: PageRequest) -> ApiResult<Page<User>> {

@@ -91,6 +91,7 @@ struct CreateBody {
                 ("PostReplies" = (operation_id = "post_replies", parameters(("id" = "$response.body#/id")))),
                 ("PostAncestors" = (operation_id = "post_ancestors", parameters(("id" = "$response.body#/id")))),
             )),
+        (status = 403, description = "`reply_to` is by someone who blocks the caller, or whom the caller blocks", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 409, description = "The Idempotency-Key made a post that has since been deleted", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 422, description = "Invalid text, or `reply_to` names no live post", body = ProblemSchema, content_type = "application/problem+json"),
     ),
@@ -188,6 +189,7 @@ async fn delete(
     params(("id" = Id, Path, description = "The post")),
     responses(
         (status = 204, description = "The caller likes the post"),
+        (status = 403, description = "The post is by someone who blocks the caller, or whom the caller blocks", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 404, description = "No such post, or deleted", body = ProblemSchema, content_type = "application/problem+json"),
     ),
 )]

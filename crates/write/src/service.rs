@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use chirp_core::events::{Event, EventBody};
 use chirp_core::model::{Mention, Post};
+use chirp_core::peers::SocialGraph;
 use chirp_core::time::now_ms;
 use chirp_core::{ApiError, ApiResult, Id, IdGenerator};
 use tokio::sync::Notify;
@@ -16,6 +17,9 @@ use crate::ports::{Created, Edit, Like, Liked, NewPost, PostHead, PostStore};
 /// ReadService, so a post that committed is never answered with an error.
 pub struct WriteService {
     pub store: Arc<dyn PostStore>,
+    /// Asked, before a reply or a like, whether a block stands between the caller and the
+    /// post's author.
+    pub graph: Arc<dyn SocialGraph>,
     pub ids: Arc<IdGenerator>,
     pub outbox_wake: Arc<Notify>,
 }
@@ -42,7 +46,10 @@ impl WriteService {
         if let Some(parent) = reply_to {
             let live = self.store.head(parent).await?;
             match live {
-                Some(h) if !h.deleted => reply_to_author = Some(h.author),
+                Some(h) if !h.deleted => {
+                    self.not_blocked(author, h.author, "reply to").await?;
+                    reply_to_author = Some(h.author);
+                }
                 _ => {
                     return Err(ApiError::Unprocessable(format!(
                         "reply_to: no post {parent}"
@@ -167,6 +174,7 @@ impl WriteService {
     /// `caller` likes `post`: idempotent; 404 for a post that is not live.
     pub async fn like(&self, caller: Id, post: Id) -> ApiResult<()> {
         let head = self.live_head(post).await?;
+        self.not_blocked(caller, head.author, "like").await?;
         let like = Like {
             id: self.ids.next_id()?,
             user: caller,
@@ -216,6 +224,23 @@ impl WriteService {
                 }
             },
         })
+    }
+
+    /// 403 when `author` blocks `caller` or `caller` blocks `author` (one's own posts are
+    /// never blocked). Asked of UserGraphService before the write: a block made while the
+    /// write is under way may miss it, as on every system whose graph is a store of its
+    /// own.
+    async fn not_blocked(&self, caller: Id, author: Id, action: &str) -> ApiResult<()> {
+        if caller == author {
+            return Ok(());
+        }
+        let hidden = self.graph.hidden_from(caller).await?;
+        if hidden.blocked.contains(&author) {
+            return Err(ApiError::Forbidden(format!(
+                "a block stands between you and this post's author: you cannot {action} it"
+            )));
+        }
+        Ok(())
     }
 
     /// The users `text` mentions who exist.

@@ -70,7 +70,7 @@ pub fn public(
     if let Some(read) = &s.read {
         let state = ReadState {
             read: read.clone(),
-            verifier,
+            verifier: verifier.clone(),
         };
         api = api.merge(service_routes("read", t, chirp_read::router(state)));
         // The whole OpenAPI document: ReadService's to serve, for the gateway.
@@ -80,7 +80,10 @@ pub fn public(
         api = api.merge(service_routes(
             "search",
             t,
-            chirp_search::router(search.clone()),
+            chirp_search::router(chirp_search::SearchState {
+                search: search.clone(),
+                verifier,
+            }),
         ));
     }
     api

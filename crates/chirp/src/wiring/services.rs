@@ -110,7 +110,10 @@ impl<'b, 's> Builder<'b, 's> {
             let auth = self.auth(&mut s).await?;
             verifier = Some(auth.verifier.clone());
             s.auth = Some(auth);
-        } else if matches!(self.role, Command::Write | Command::Graph | Command::Read) {
+        } else if matches!(
+            self.role,
+            Command::Write | Command::Graph | Command::Read | Command::Search
+        ) {
             verifier = Some(self.peers.remote_verifier()?);
         }
         if self.role.runs(Command::Write) {
@@ -234,6 +237,7 @@ impl<'b, 's> Builder<'b, 's> {
     async fn write(&mut self, s: &mut Services) -> anyhow::Result<Arc<WriteService>> {
         Ok(Arc::new(WriteService {
             store: self.backends.post_store().await?,
+            graph: self.peers.graph()?,
             ids: self.ids()?,
             outbox_wake: self.outbox(s, Command::Write).await?,
         }))

@@ -292,3 +292,122 @@ async fn a_muted_or_blocked_author_leaves_the_home_timeline_without_shortening_a
     app.edge_ok(&ann, "block", &bob, true).await;
     app.home_becomes(&ann, &expected).await;
 }
+
+#[tokio::test]
+async fn across_a_block_neither_may_reply_to_or_like_the_others_posts() {
+    let app = spawn_app().await;
+    let ann = app.signup("ann").await;
+    let bob = app.signup("bob").await;
+    let anns = app.post_id(&ann, "ann's post").await;
+    let bobs = app.post_id(&bob, "bob's post").await;
+    app.edge_ok(&ann, "block", &bob, false).await;
+    let before = app.fingerprint().await;
+    for (who, post) in [(&bob, &anns), (&ann, &bobs)] {
+        let like = format!("/api/v1/posts/{post}/like");
+        let res = app.send(Method::POST, &like, Some(&who.access), None).await;
+        assert_problem(res, StatusCode::FORBIDDEN).await;
+        let reply = json!({"text": "a reply", "reply_to": post});
+        assert_problem(
+            app.post_raw(&who.access, reply).await,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    }
+    assert_eq!(app.fingerprint().await, before, "refused, nothing changed");
+    // One's own posts stay one's own to reply to and like.
+    let own = json!({"text": "to myself", "reply_to": anns});
+    assert_eq!(
+        app.post_raw(&ann.access, own).await.status(),
+        StatusCode::CREATED
+    );
+    let like = format!("/api/v1/posts/{anns}/like");
+    let res = app.send(Method::POST, &like, Some(&ann.access), None).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    // After the unblock, both may.
+    app.edge_ok(&ann, "block", &bob, true).await;
+    let reply = json!({"text": "a reply", "reply_to": anns});
+    assert_eq!(
+        app.post_raw(&bob.access, reply).await.status(),
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
+async fn search_leaves_out_blocked_authors_for_the_caller_and_shows_the_viewer_state() {
+    let app = spawn_app().await;
+    let ann = app.signup("ann").await;
+    let bob = app.signup("bob").await;
+    let cat = app.signup("cat").await;
+    let word = app.word("blocksearch");
+    let mut all = Vec::new();
+    let mut bobs = Vec::new();
+    for i in 0..4 {
+        all.push(app.post_id(&cat, &format!("{word} cat {i}")).await);
+    }
+    // A run of bob's posts longer than a page between cat's.
+    for i in 0..6 {
+        let p = app.post_id(&bob, &format!("{word} bob {i}")).await;
+        bobs.push(p.clone());
+        all.push(p);
+    }
+    let mut anns = Vec::new();
+    for i in 0..2 {
+        let p = app.post_id(&ann, &format!("{word} ann {i}")).await;
+        anns.push(p.clone());
+        all.push(p);
+    }
+    all.push(app.post_id(&cat, &format!("{word} cat last")).await);
+    all.reverse();
+    app.search_becomes(&word, &all).await;
+    let like = format!("/api/v1/posts/{}/like", all[0]);
+    let res = app.send(Method::POST, &like, Some(&ann.access), None).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    app.edge_ok(&ann, "block", &bob, false).await;
+
+    let path = format!("/api/v1/search/posts?q={word}");
+    let cats: Vec<String> = all.iter().filter(|p| !bobs.contains(p)).cloned().collect();
+    assert_eq!(
+        cats[..3],
+        [all[0].clone(), anns[1].clone(), anns[0].clone()]
+    );
+    // The blocker's and the blocked's searches both leave the other out, and no page
+    // but the last is short.
+    let walked = app.walk(&path, Some(&ann.access), 2, || async {}).await;
+    assert_eq!(walked, cats, "the blocker's search leaves the blocked out");
+    let walked = app.walk(&path, Some(&bob.access), 2, || async {}).await;
+    let not_anns: Vec<String> = all.iter().filter(|p| !anns.contains(p)).cloned().collect();
+    assert_eq!(
+        walked, not_anns,
+        "and the blocked's leaves out the blocker's"
+    );
+    let page = app
+        .get_json(&format!("{path}&limit=2"), Some(&ann.access))
+        .await;
+    assert_eq!(ids(&page), cats[..2]);
+    let second = app
+        .get_json(
+            &format!(
+                "{path}&limit=2&cursor={}",
+                page["next_cursor"].as_str().unwrap()
+            ),
+            Some(&ann.access),
+        )
+        .await;
+    assert_eq!(
+        ids(&second),
+        cats[2..4],
+        "the page across bob's run is full"
+    );
+    assert_eq!(
+        page["items"][0]["viewer"],
+        json!({"liked": true, "reposted": false})
+    );
+    assert_eq!(
+        page["items"][1]["viewer"],
+        json!({"liked": false, "reposted": false})
+    );
+    // Without a token: everything, and no viewer state.
+    let anonymous = app.search_posts(&word).await;
+    assert_eq!(ids(&anonymous), all);
+    assert!(anonymous["items"][0].get("viewer").is_none());
+}

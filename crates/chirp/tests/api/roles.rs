@@ -376,8 +376,10 @@ mod inside {
             let mut s = Settings::for_tests(dirs[i].path().to_path_buf());
             s.database_url = Some(pg.url.clone());
             s.worker_id = WorkerId::Auto;
-            // Signups need no ReadService (logins would).
+            // Signups need no ReadService (logins would), and posts that neither reply
+            // nor like need no UserGraphService.
             s.read_url = Some("http://127.0.0.1:1".into());
+            s.graph_url = Some("http://127.0.0.1:1".into());
             s
         };
         let auth = run(Command::Auth, &settings(0), &stop).await;
@@ -459,8 +461,10 @@ mod inside {
             let mut s = Settings::for_tests(dir.path().join("data"));
             s.signing_keys = Some(keys.clone());
             s.auth_url = Some(format!("http://{auth_addr}"));
-            // Signups need no ReadService (logins would).
+            // Signups need no ReadService (logins would), and posts that neither reply
+            // nor like need no UserGraphService.
             s.read_url = Some("http://127.0.0.1:1".into());
+            s.graph_url = Some("http://127.0.0.1:1".into());
             s
         };
         let mut auth_settings = settings("auth");
@@ -515,8 +519,10 @@ mod inside {
         let settings = || {
             let mut s = Settings::for_tests(dir.path().to_path_buf());
             s.auth_url = Some(format!("http://{auth_addr}"));
-            // Nothing listens there.
+            // Nothing listens there (nor for UserGraphService, which a post that neither
+            // replies nor likes does not ask).
             s.read_url = Some("http://127.0.0.1:1".into());
+            s.graph_url = Some("http://127.0.0.1:1".into());
             s
         };
         let stop = CancellationToken::new();
@@ -559,6 +565,7 @@ mod inside {
             ("KAFKA_BROKERS", dead("")),
             ("ELASTICSEARCH_URL", dead("http://")),
             ("CHIRP_READ_URL", dead("http://")),
+            ("CHIRP_AUTH_URL", dead("http://")),
             ("CHIRP_SHUTDOWN_TIMEOUT_SECS", "4".into()),
         ];
         let mut search = ChirpProcess::start(&["search", "--listen", "127.0.0.1:0"], &envs);

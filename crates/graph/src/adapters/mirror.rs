@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use chirp_core::model::Relationship;
 use chirp_core::page::PageRequest;
-use chirp_core::peers::GraphPage;
+use chirp_core::peers::{GraphPage, Hidden};
 use chirp_core::Id;
 
 use crate::ports::Edge;
@@ -97,14 +97,16 @@ impl Mirror {
         }
     }
 
-    pub fn hidden_from(&self, user: Id) -> Vec<Id> {
-        let mut ids: Vec<Id> = Edges::ids(self.blocks.out.get(&user))
+    pub fn hidden_from(&self, user: Id) -> Hidden {
+        let mut blocked: Vec<Id> = Edges::ids(self.blocks.out.get(&user))
             .chain(Edges::ids(self.blocks.to.get(&user)))
-            .chain(Edges::ids(self.mutes.out.get(&user)))
             .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        ids
+        blocked.sort_unstable();
+        blocked.dedup();
+        Hidden {
+            blocked,
+            muted: Edges::ids(self.mutes.out.get(&user)).collect(),
+        }
     }
 
     /// The page of `list` (newest first) before `page.before`.

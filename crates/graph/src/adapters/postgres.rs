@@ -10,11 +10,12 @@ use chirp_core::deployed::postgres::{enqueue, PgDb};
 use chirp_core::events::Event;
 use chirp_core::model::{FollowCounts, Relationship};
 use chirp_core::page::PageRequest;
-use chirp_core::peers::GraphPage;
+use chirp_core::peers::{GraphPage, Hidden};
 use chirp_core::store::StoreResult;
 use chirp_core::Id;
 use sqlx::{PgConnection, Row};
 
+use super::{hidden_of, HIDDEN_SQL};
 use crate::ports::{BlockEvents, Edge, FollowStore, Followed};
 
 pub const OUTBOX: &str = "graph_outbox";
@@ -348,18 +349,12 @@ impl FollowStore for PgFollowStore {
             .collect()
     }
 
-    async fn hidden_from(&self, user: Id) -> StoreResult<Vec<Id>> {
-        let rows = sqlx::query(
-            "SELECT blocked FROM blocks WHERE blocker = $1
-             UNION SELECT blocker FROM blocks WHERE blocked = $1
-             UNION SELECT muted FROM mutes WHERE muter = $1",
-        )
-        .bind(user.as_i64())
-        .fetch_all(&self.db.pool)
-        .await?;
-        rows.iter()
-            .map(|r| Ok(Id::from_i64(r.try_get(0)?)))
-            .collect()
+    async fn hidden_from(&self, user: Id) -> StoreResult<Hidden> {
+        let rows: Vec<(i64, bool)> = sqlx::query_as(&HIDDEN_SQL.replace("?1", "$1"))
+            .bind(user.as_i64())
+            .fetch_all(&self.db.pool)
+            .await?;
+        Ok(hidden_of(rows))
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -9,12 +9,13 @@ use chirp_core::embedded::sqlite::SqliteDb;
 use chirp_core::events::Event;
 use chirp_core::model::{FollowCounts, Relationship};
 use chirp_core::page::PageRequest;
-use chirp_core::peers::GraphPage;
+use chirp_core::peers::{GraphPage, Hidden};
 use chirp_core::store::StoreResult;
 use chirp_core::Id;
 use rusqlite::{params, params_from_iter, Connection};
 
 use super::mirror::Mirror;
+use super::{hidden_of, HIDDEN_SQL};
 use crate::ports::{BlockEvents, Edge, FollowStore, Followed};
 
 pub const OUTBOX: &str = "graph_outbox";
@@ -461,19 +462,16 @@ impl FollowStore for SqliteFollowStore {
         })
     }
 
-    async fn hidden_from(&self, user: Id) -> StoreResult<Vec<Id>> {
+    async fn hidden_from(&self, user: Id) -> StoreResult<Hidden> {
         if let Some(m) = self.mirror() {
             return Ok(m.hidden_from(user));
         }
-        self.db.read(|c| {
-            c.prepare_cached(
-                "SELECT blocked FROM blocks WHERE blocker = ?1
-                 UNION SELECT blocker FROM blocks WHERE blocked = ?1
-                 UNION SELECT muted FROM mutes WHERE muter = ?1",
-            )?
-            .query_map(params![user.as_i64()], |r| Ok(Id::from_i64(r.get(0)?)))?
-            .collect()
-        })
+        let rows: Vec<(i64, bool)> = self.db.read(|c| {
+            c.prepare_cached(HIDDEN_SQL)?
+                .query_map(params![user.as_i64()], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
+        })?;
+        Ok(hidden_of(rows))
     }
 
     async fn ping(&self) -> StoreResult<()> {

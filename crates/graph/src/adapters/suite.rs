@@ -373,11 +373,16 @@ mod blocks_and_mutes {
             .unwrap();
         assert_eq!(blocks.users, [Id(7)], "only whom 1 blocks");
         let mut hidden = s.hidden_from(Id(1)).await.unwrap();
-        hidden.sort();
-        assert_eq!(hidden, [Id(4), Id(5), Id(6), Id(7), Id(8)]);
-        let mut hidden = s.hidden_from(Id(7)).await.unwrap();
-        hidden.sort();
-        assert_eq!(hidden, [Id(1)], "the blocked do not see the blocker either");
+        hidden.blocked.sort();
+        hidden.muted.sort();
+        assert_eq!(hidden.blocked, [Id(7), Id(8)]);
+        assert_eq!(hidden.muted, [Id(4), Id(5), Id(6)]);
+        let hidden = s.hidden_from(Id(7)).await.unwrap();
+        assert_eq!(
+            (hidden.blocked.as_slice(), hidden.muted.as_slice()),
+            (&[Id(1)][..], &[][..]),
+            "the blocked do not see the blocker either"
+        );
         assert!(
             s.hidden_from(Id(4)).await.unwrap().is_empty(),
             "a mute is one way"

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chirp_core::events::Event;
 use chirp_core::model::{FollowCounts, Relationship};
 use chirp_core::page::PageRequest;
-use chirp_core::peers::GraphPage;
+use chirp_core::peers::{GraphPage, Hidden};
 use chirp_core::store::StoreResult;
 pub use chirp_core::timed::Timed;
 use chirp_core::Id;
@@ -87,7 +87,7 @@ impl FollowStore for Timed<dyn FollowStore> {
         self.time("relationships", self.inner().relationships(user, others))
             .await
     }
-    async fn hidden_from(&self, user: Id) -> StoreResult<Vec<Id>> {
+    async fn hidden_from(&self, user: Id) -> StoreResult<Hidden> {
         self.time("hidden_from", self.inner().hidden_from(user))
             .await
     }
