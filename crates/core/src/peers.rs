@@ -38,6 +38,8 @@ pub trait SocialGraph: Send + Sync {
     async fn counts(&self, users: &[Id]) -> Result<HashMap<Id, FollowCounts>, ApiError>;
     /// The accounts `user` follows that have more than `threshold` followers.
     async fn followees_above(&self, user: Id, threshold: u64) -> Result<Vec<Id>, ApiError>;
+    /// Whether each `(follower, followee)` pair is a follow, in the order asked.
+    async fn follows(&self, pairs: &[(Id, Id)]) -> Result<Vec<bool>, ApiError>;
     /// Whose posts `user` does not see: [`Hidden`].
     async fn hidden_from(&self, user: Id) -> Result<Hidden, ApiError>;
 }
@@ -56,6 +58,15 @@ impl Hidden {
     pub fn is_empty(&self) -> bool {
         self.blocked.is_empty() && self.muted.is_empty()
     }
+}
+
+/// Whether a reply by `author` to a post of `replied` reaches `reader`'s home timeline
+/// whatever the graph says: the author's own, a reply to one's own post (which reaches
+/// every follower), and a reply to the reader. Otherwise it reaches the reader only if
+/// the reader follows `replied` (API.md: a reply reaches the followers who also follow
+/// the author replied to).
+pub fn reply_reaches_without_a_follow(reader: Id, author: Id, replied: Id) -> bool {
+    reader == author || replied == author || reader == replied
 }
 
 /// A page of user ids from the graph, each with the key it is ordered by.

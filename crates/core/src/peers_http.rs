@@ -102,6 +102,12 @@ pub struct Ids {
     pub ids: Vec<Id>,
 }
 
+/// `(follower, followee)` pairs, as internal requests carry them.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Pairs {
+    pub pairs: Vec<(Id, Id)>,
+}
+
 /// Posts to hydrate, for a viewer or for nobody in particular.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct PostIds {
@@ -235,6 +241,16 @@ impl SocialGraph for HttpGraph {
             ))
             .await
     }
+    async fn follows(&self, pairs: &[(Id, Id)]) -> Result<Vec<bool>, ApiError> {
+        if pairs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let body = Pairs {
+            pairs: pairs.to_vec(),
+        };
+        self.0.post("/internal/v1/graph/follows", &body).await
+    }
+
     async fn hidden_from(&self, user: Id) -> Result<Hidden, ApiError> {
         self.0
             .get(&format!("/internal/v1/graph/{user}/hidden"))

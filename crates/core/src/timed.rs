@@ -185,6 +185,9 @@ impl SocialGraph for Timed<dyn SocialGraph> {
         )
         .await
     }
+    async fn follows(&self, pairs: &[(Id, Id)]) -> Result<Vec<bool>, ApiError> {
+        self.time("follows", self.inner.follows(pairs)).await
+    }
     async fn hidden_from(&self, user: Id) -> Result<Hidden, ApiError> {
         self.time("hidden_from", self.inner.hidden_from(user)).await
     }

@@ -31,6 +31,9 @@ pub const TOPICS: &[Topic] = &[Topic::Posts, Topic::Graph];
 /// Followers read from the graph per batch.
 const FOLLOWER_BATCH: usize = 1000;
 
+/// `(follower, followee)` pairs asked of the graph per call.
+const PAIRS_PER_CALL: usize = 500;
+
 /// Keys of a batch whose events are applied at once.
 const KEYS_AT_ONCE: usize = 16;
 
@@ -111,12 +114,44 @@ impl FanoutService {
         }
     }
 
+    /// Those of `users` whose home a reply to `replied` reaches: those who follow
+    /// `replied`, and those it reaches whatever the graph says
+    /// ([`reply_reaches_without_a_follow`](chirp_core::peers::reply_reaches_without_a_follow)).
+    async fn reached_by_reply(
+        &self,
+        users: Vec<Id>,
+        author: Id,
+        replied: Id,
+    ) -> ApiResult<Vec<Id>> {
+        let mut reached = Vec::with_capacity(users.len());
+        for chunk in users.chunks(PAIRS_PER_CALL) {
+            let asked: Vec<(Id, Id)> = chunk
+                .iter()
+                .filter(|u| {
+                    !chirp_core::peers::reply_reaches_without_a_follow(**u, author, replied)
+                })
+                .map(|u| (*u, replied))
+                .collect();
+            let follows = self.graph.follows(&asked).await?;
+            let mut follows = follows.into_iter();
+            for u in chunk {
+                if chirp_core::peers::reply_reaches_without_a_follow(*u, author, replied)
+                    || follows.next().unwrap_or(false)
+                {
+                    reached.push(*u);
+                }
+            }
+        }
+        Ok(reached)
+    }
+
     async fn apply(&self, event: &Event) -> ApiResult<()> {
         match &event.body {
             EventBody::PostCreated {
                 post_id,
                 author_id,
                 created_at_ms,
+                reply_to_author,
                 ..
             } => {
                 if self.is_celebrity(*author_id).await? {
@@ -126,7 +161,15 @@ impl FanoutService {
                     post: *post_id,
                     author: *author_id,
                 };
+                let (author, replied) = (*author_id, *reply_to_author);
                 self.for_audience(*author_id, |users| async move {
+                    let users = match replied {
+                        Some(r) => self.reached_by_reply(users, author, r).await?,
+                        None => users,
+                    };
+                    if users.is_empty() {
+                        return Ok(0);
+                    }
                     self.timelines.deliver(&users, entry).await?;
                     self.metrics.deliveries.inc_by(users.len() as u64);
                     Ok(users.len())
@@ -256,6 +299,9 @@ mod tests {
         }
         async fn followees_above(&self, _: Id, _: u64) -> ApiResult<Vec<Id>> {
             Ok(vec![])
+        }
+        async fn follows(&self, pairs: &[(Id, Id)]) -> ApiResult<Vec<bool>> {
+            Ok(vec![false; pairs.len()])
         }
         async fn hidden_from(&self, _: Id) -> ApiResult<chirp_core::peers::Hidden> {
             Ok(Default::default())

@@ -90,6 +90,8 @@ pub trait FollowStore: Send + Sync {
     async fn remove_edge(&self, edge: Edge, from: Id, to: Id, event: &Event) -> StoreResult<bool>;
     /// The users `user` blocks or mutes, most recent first.
     async fn edges(&self, edge: Edge, user: Id, page: PageRequest) -> StoreResult<GraphPage>;
+    /// Whether each `(follower, followee)` pair is a follow, in the order asked.
+    async fn follows_each(&self, pairs: &[(Id, Id)]) -> StoreResult<Vec<bool>>;
     /// What lies between `user` and each of `others`, in their order.
     async fn relationships(&self, user: Id, others: &[Id]) -> StoreResult<Vec<Relationship>>;
     /// Whose posts `user` does not see: those `user` blocks and who block `user`, and

@@ -395,7 +395,14 @@ pub fn internal_router(graph: Arc<GraphService>) -> Router {
     ) -> ApiResult<Json<chirp_core::peers::Hidden>> {
         Ok(Json(g.hidden_from(id).await?))
     }
+    async fn follows(
+        State(g): State<Arc<GraphService>>,
+        ApiJson(b): ApiJson<chirp_core::peers_http::Pairs>,
+    ) -> ApiResult<Json<Vec<bool>>> {
+        Ok(Json(g.follows(&b.pairs).await?))
+    }
     Router::new()
+        .route("/internal/v1/graph/follows", post(follows))
         .route("/internal/v1/graph/{id}/hidden", get(hidden))
         .route("/internal/v1/graph/{id}/followers", get(followers))
         .route("/internal/v1/graph/{id}/followees", get(followees))

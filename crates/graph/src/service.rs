@@ -207,6 +207,10 @@ impl SocialGraph for GraphService {
         Ok(self.store.following_above(user, threshold).await?)
     }
 
+    async fn follows(&self, pairs: &[(Id, Id)]) -> ApiResult<Vec<bool>> {
+        Ok(self.store.follows_each(pairs).await?)
+    }
+
     async fn hidden_from(&self, user: Id) -> ApiResult<Hidden> {
         Ok(self.store.hidden_from(user).await?)
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chirp_core::model::{Post, User, Viewer};
 use chirp_core::page::{Cursor, Page, PageRequest};
-use chirp_core::peers::{Directory, SocialGraph, Timelines};
+use chirp_core::peers::{reply_reaches_without_a_follow, Directory, SocialGraph, Timelines};
 use chirp_core::time::rfc3339;
 use chirp_core::{ApiError, ApiResult, Id};
 
@@ -253,6 +253,49 @@ impl ReadService {
         Ok(celebrities)
     }
 
+    /// The replies among `posts` that would not have reached `user`'s home had they been
+    /// fanned out (the celebrities' posts are merged in at read instead): replies to
+    /// someone `user` does not follow (see [`reply_reaches_without_a_follow`]).
+    async fn replies_not_reaching(&self, user: Id, posts: &[Arc<Post>]) -> ApiResult<HashSet<Id>> {
+        let parents: Vec<Id> = posts.iter().filter_map(|p| p.reply_to).collect();
+        if parents.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let replied: HashMap<Id, Id> = self
+            .store
+            .posts(&parents)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p.author.id))
+            .collect();
+        let replied_author = |p: &Post| p.reply_to.and_then(|r| replied.get(&r).copied());
+        let mut asked: Vec<Id> = posts
+            .iter()
+            .filter_map(|p| {
+                let r = replied_author(p)?;
+                (!reply_reaches_without_a_follow(user, p.author.id, r)).then_some(r)
+            })
+            .collect();
+        asked.sort_unstable();
+        asked.dedup();
+        let pairs: Vec<(Id, Id)> = asked.iter().map(|r| (user, *r)).collect();
+        let follows = self.graph.follows(&pairs).await?;
+        let followed: HashSet<Id> = asked
+            .into_iter()
+            .zip(follows)
+            .filter_map(|(r, f)| f.then_some(r))
+            .collect();
+        Ok(posts
+            .iter()
+            .filter(|p| {
+                replied_author(p).is_some_and(|r| {
+                    !reply_reaches_without_a_follow(user, p.author.id, r) && !followed.contains(&r)
+                })
+            })
+            .map(|p| p.id)
+            .collect())
+    }
+
     /// One batch of the home timeline below `req.before`: the keys of the stored timeline
     /// and of the celebrities' posts, merged, newest first, each with its post (`None`
     /// when it is deleted); and whether there may be more below.
@@ -266,6 +309,7 @@ impl ReadService {
             Ok(self.store.posts_by(celebrities, req).await?)
         })?;
         let more = stored.len() >= req.limit || merged_in.len() > req.limit;
+        let unreached = self.replies_not_reaching(user, &merged_in).await?;
 
         let mut keys: Vec<u64> = stored
             .iter()
@@ -277,10 +321,15 @@ impl ReadService {
         keys.truncate(req.limit);
 
         let mut known: HashMap<Id, Arc<Post>> = merged_in.into_iter().map(|p| (p.id, p)).collect();
+        // A merged-in reply that would not have reached this home is a key with no post,
+        // like a deleted one: passed over without ending the batch.
+        for id in &unreached {
+            known.remove(id);
+        }
         let missing: Vec<Id> = keys
             .iter()
             .map(|k| Id(*k))
-            .filter(|id| !known.contains_key(id))
+            .filter(|id| !known.contains_key(id) && !unreached.contains(id))
             .collect();
         for p in self.store.posts(&missing).await? {
             known.insert(p.id, p);

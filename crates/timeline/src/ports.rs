@@ -2,6 +2,8 @@
 //! embedded: process memory) and a read of the posts store to rebuild them from
 //! (deployed: PostgreSQL; embedded: SQLite).
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chirp_core::page::PageRequest;
 use chirp_core::peers::TimelineEntry;
@@ -40,5 +42,7 @@ pub trait TimelineStore: Send + Sync {
 pub trait PostsSource: Send + Sync {
     /// The newest live posts by any of `authors`, newest first, at most `limit`.
     async fn recent_by(&self, authors: &[Id], limit: usize) -> StoreResult<Vec<TimelineEntry>>;
+    /// For each of `posts` that is a reply, the author of the post it replies to.
+    async fn replied_authors(&self, posts: &[Id]) -> StoreResult<HashMap<Id, Id>>;
     async fn ping(&self) -> StoreResult<()>;
 }

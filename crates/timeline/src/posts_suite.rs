@@ -69,6 +69,7 @@ chirp_testkit::port_suite! {
         deleted_posts_are_left_out,
         the_newest_of_many_authors_are_found_across_them_all,
         no_authors_no_posts,
+        a_reply_names_the_author_it_replies_to,
     ],
     adapters: { sqlite => sqlite_source, postgres => postgres_source },
 }
@@ -88,11 +89,15 @@ fn event() -> Event {
 
 impl Fixture {
     async fn post(&self, id: u64, author: u64) {
+        self.reply(id, author, None).await;
+    }
+
+    async fn reply(&self, id: u64, author: u64, reply_to: Option<u64>) {
         let post = NewPost {
             id: Id(id),
             author: Id(author),
             text: format!("post {id}"),
-            reply_to: None,
+            reply_to: reply_to.map(Id),
             created_at_ms: id as i64,
             mentions: Vec::new(),
         };
@@ -144,4 +149,23 @@ async fn no_authors_no_posts(f: &Fixture) {
     f.post(30, 1).await;
     assert!(f.source.recent_by(&[], 10).await.unwrap().is_empty());
     assert!(f.source.recent_by(&[Id(999)], 10).await.unwrap().is_empty());
+}
+
+async fn a_reply_names_the_author_it_replies_to(f: &Fixture) {
+    f.post(40, 1).await;
+    f.post(41, 2).await;
+    f.reply(42, 2, Some(40)).await;
+    f.reply(43, 3, Some(42)).await;
+    f.reply(44, 1, Some(40)).await;
+    let asked = [Id(40), Id(41), Id(42), Id(43), Id(44), Id(999)];
+    let mut got: Vec<(Id, Id)> = f
+        .source
+        .replied_authors(&asked)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    got.sort();
+    assert_eq!(got, [(Id(42), Id(1)), (Id(43), Id(2)), (Id(44), Id(1))]);
+    assert!(f.source.replied_authors(&[]).await.unwrap().is_empty());
 }

@@ -2,13 +2,14 @@
 //! from the posts store (everyone the user follows below the hybrid threshold, and the
 //! user, newest first, capped).
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chirp_core::http::metrics::CounterMetric;
 use chirp_core::http::Telemetry;
 use chirp_core::page::PageRequest;
-use chirp_core::peers::{SocialGraph, TimelineEntry, Timelines};
+use chirp_core::peers::{reply_reaches_without_a_follow, SocialGraph, TimelineEntry, Timelines};
 use chirp_core::{ApiResult, Id};
 
 use crate::ports::{PostsSource, TimelineStore};
@@ -73,15 +74,28 @@ pub struct TimelineService {
 }
 
 impl TimelineService {
+    /// The author replied to, for each of `entries` that is a reply.
+    async fn replied_authors(&self, entries: &[TimelineEntry]) -> ApiResult<HashMap<Id, Id>> {
+        let posts: Vec<Id> = entries.iter().map(|e| e.post).collect();
+        Ok(self.posts.replied_authors(&posts).await?)
+    }
+
     /// Rebuilds `user`'s timeline from the posts store.
     pub async fn rebuild(&self, user: Id) -> ApiResult<()> {
         self.store.begin_rebuild(user).await?;
         let mut authors = self.graph.all_followees(user).await?;
+        let followed: HashSet<Id> = authors.iter().copied().collect();
         authors.push(user);
         let counts = self.graph.counts(&authors).await?;
         let threshold = self.config.celebrity_threshold;
         authors.retain(|a| counts.get(a).is_none_or(|c| c.followers <= threshold));
-        let entries = self.posts.recent_by(&authors, self.config.cap).await?;
+        let mut entries = self.posts.recent_by(&authors, self.config.cap).await?;
+        let replied = self.replied_authors(&entries).await?;
+        entries.retain(|e| {
+            replied.get(&e.post).is_none_or(|r| {
+                reply_reaches_without_a_follow(user, e.author, *r) || followed.contains(r)
+            })
+        });
         self.store
             .finish_rebuild(user, entries, self.config.cap)
             .await?;
@@ -111,10 +125,31 @@ impl Timelines for TimelineService {
     }
 
     async fn backfill(&self, follower: Id, followee: Id) -> ApiResult<()> {
-        let entries = self
+        let mut entries = self
             .posts
             .recent_by(&[followee], self.config.backfill)
             .await?;
+        // The followee's replies reach the follower only as fanout would have taken them.
+        let replied = self.replied_authors(&entries).await?;
+        let mut asked: Vec<Id> = replied
+            .values()
+            .copied()
+            .filter(|r| !reply_reaches_without_a_follow(follower, followee, *r))
+            .collect();
+        asked.sort_unstable();
+        asked.dedup();
+        let pairs: Vec<(Id, Id)> = asked.iter().map(|r| (follower, *r)).collect();
+        let follows = self.graph.follows(&pairs).await?;
+        let followed: HashSet<Id> = asked
+            .into_iter()
+            .zip(follows)
+            .filter_map(|(r, f)| f.then_some(r))
+            .collect();
+        entries.retain(|e| {
+            replied.get(&e.post).is_none_or(|r| {
+                reply_reaches_without_a_follow(follower, e.author, *r) || followed.contains(r)
+            })
+        });
         Ok(self
             .store
             .insert(&[follower], &entries, self.config.cap)

@@ -10,6 +10,14 @@ fn id(s: &str) -> Id {
     Id(s.parse().unwrap())
 }
 
+/// `who`'s reply to `to`: its id.
+async fn reply(app: &TestApp, who: &TestUser, to: &str, text: &str) -> String {
+    let body_json = serde_json::json!({"text": text, "reply_to": to});
+    let res = app.post_raw(&who.access, body_json).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    body(res).await["id"].as_str().unwrap().to_owned()
+}
+
 #[tokio::test]
 async fn home_holds_own_posts_and_those_of_followees() {
     let app = spawn_app().await;
@@ -253,5 +261,86 @@ mod inside {
             )
             .await;
         assert_eq!(res.status(), StatusCode::OK);
+    }
+
+    /// A reply reaches the author's followers who also follow the author replied to
+    /// (and the one replied to, and everyone for a reply to one's own post): when fanned
+    /// out, when backfilled after a follow, when a lost timeline is rebuilt, and when a
+    /// celebrity's posts are merged in at read.
+    #[tokio::test]
+    async fn a_reply_reaches_the_followers_who_also_follow_the_one_replied_to() {
+        let app = spawn_app_with(|s| s.celebrity_threshold = 3).await;
+        let bob = app.signup("bob").await;
+        let ann = app.signup("ann").await;
+        let cat = app.signup("cat").await;
+        let dan = app.signup("dan").await;
+        app.follow(&ann, &bob).await;
+        app.follow(&cat, &bob).await;
+        app.follow(&cat, &dan).await;
+        for u in [&bob, &ann, &cat] {
+            app.home(u, "").await; // warm: fanout, not a rebuild, is the path
+        }
+        let root = app.post_id(&bob, "a post of bob's").await;
+        let dans = app.post_id(&dan, "a post of dan's").await;
+        let anns = app.post_id(&ann, "a post of ann's").await;
+        let to_self = reply(&app, &bob, &root, "bob to bob").await;
+        let to_dan = reply(&app, &bob, &dans, "bob to dan").await;
+        let to_ann = reply(&app, &bob, &anns, "bob to ann").await;
+        // ann follows bob only: bob's reply to himself and to her, not to dan.
+        let ann_sees = vec![to_ann.clone(), to_self.clone(), anns.clone(), root.clone()];
+        app.home_becomes(&ann, &ann_sees).await;
+        // cat follows bob and dan: the replies to bob and dan, not to ann.
+        let cat_sees = vec![to_dan.clone(), to_self.clone(), dans.clone(), root.clone()];
+        app.home_becomes(&cat, &cat_sees).await;
+        // bob sees all of his own.
+        let bob_sees = vec![
+            to_ann.clone(),
+            to_dan.clone(),
+            to_self.clone(),
+            root.clone(),
+        ];
+        app.home_becomes(&bob, &bob_sees).await;
+        // A new follower's backfill takes the same rule.
+        let eve = app.signup("eve").await;
+        app.home(&eve, "").await;
+        app.follow(&eve, &bob).await;
+        let eve_sees = vec![to_self.clone(), root.clone()];
+        app.home_becomes(&eve, &eve_sees).await;
+
+        // Rebuilt from the posts store after a restart: the same.
+        let app = app.restart(|_| {}).await;
+        if let Some(redis) = &app.system().stores.redis {
+            redis.delete_prefix().await.unwrap();
+        }
+        assert_eq!(app.home_ids(&ann).await, ann_sees);
+        assert_eq!(app.home_ids(&cat).await, cat_sees);
+        assert_eq!(app.home_ids(&eve).await, eve_sees);
+
+        // bob above the threshold (4 followers > 3): merged in at read, the same rule.
+        let fay = app.signup("fay").await;
+        app.follow(&fay, &bob).await;
+        eventually("bob is a celebrity", || async {
+            (app.user(&bob.id).await["followers_count"] == 4).then_some(())
+        })
+        .await;
+        let late_to_dan = reply(&app, &bob, &dans, "bob to dan again").await;
+        let late_to_self = reply(&app, &bob, &root, "bob to bob again").await;
+        assert!(!app
+            .system()
+            .timeline_store_entries(id(&ann.id))
+            .await
+            .iter()
+            .any(|e| e.post == id(&late_to_self)));
+        let mut ann_now = vec![late_to_self.clone()];
+        ann_now.extend(ann_sees.iter().cloned());
+        assert_eq!(app.home_ids(&ann).await, ann_now);
+        let mut cat_now = vec![late_to_self.clone(), late_to_dan.clone()];
+        cat_now.extend(cat_sees.iter().cloned());
+        assert_eq!(app.home_ids(&cat).await, cat_now);
+        // Walked a page at a time, the filtered replies shorten no page.
+        let walked = app
+            .walk("/api/v1/timelines/home", Some(&ann.access), 1, || async {})
+            .await;
+        assert_eq!(walked, ann_now);
     }
 }

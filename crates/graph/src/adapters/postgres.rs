@@ -317,6 +317,23 @@ impl FollowStore for PgFollowStore {
         self.page(edge.table(), user, page).await
     }
 
+    async fn follows_each(&self, pairs: &[(Id, Id)]) -> StoreResult<Vec<bool>> {
+        if pairs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (followers, followees): (Vec<i64>, Vec<i64>) =
+            pairs.iter().map(|(a, b)| (a.as_i64(), b.as_i64())).unzip();
+        let rows: Vec<(bool,)> = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM follows f WHERE f.follower = t.a AND f.followee = t.b)
+             FROM unnest($1::BIGINT[], $2::BIGINT[]) WITH ORDINALITY AS t(a, b, n) ORDER BY t.n",
+        )
+        .bind(followers)
+        .bind(followees)
+        .fetch_all(&self.db.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(b,)| b).collect())
+    }
+
     async fn relationships(&self, user: Id, others: &[Id]) -> StoreResult<Vec<Relationship>> {
         if others.is_empty() {
             return Ok(Vec::new());

@@ -432,6 +432,21 @@ impl FollowStore for SqliteFollowStore {
         }
     }
 
+    async fn follows_each(&self, pairs: &[(Id, Id)]) -> StoreResult<Vec<bool>> {
+        if let Some(m) = self.mirror() {
+            return Ok(pairs.iter().map(|(a, b)| m.follows.has(*a, *b)).collect());
+        }
+        self.db.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM follows WHERE follower = ? AND followee = ?)",
+            )?;
+            pairs
+                .iter()
+                .map(|(a, b)| stmt.query_row(params![a.as_i64(), b.as_i64()], |r| r.get(0)))
+                .collect()
+        })
+    }
+
     async fn relationships(&self, user: Id, others: &[Id]) -> StoreResult<Vec<Relationship>> {
         if let Some(m) = self.mirror() {
             return Ok(others.iter().map(|o| m.relationship(user, *o)).collect());

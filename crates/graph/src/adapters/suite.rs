@@ -416,6 +416,18 @@ mod blocks_and_mutes {
         s.block(Id(9), Id(5), 123, &block_events(9, 5))
             .await
             .unwrap();
+        let pairs = [
+            (Id(1), Id(9)),
+            (Id(9), Id(1)),
+            (Id(9), Id(2)),
+            (Id(2), Id(9)),
+            (Id(1), Id(8)),
+        ];
+        assert_eq!(
+            s.follows_each(&pairs).await.unwrap(),
+            [true, false, true, true, true]
+        );
+        assert!(s.follows_each(&[]).await.unwrap().is_empty());
         let asked = [Id(5), Id(1), Id(2), Id(4), Id(3), Id(77), Id(1)];
         let got = s.relationships(Id(9), &asked).await.unwrap();
         let r = |id: u64, f: [bool; 5]| Relationship {

@@ -83,6 +83,10 @@ impl FollowStore for Timed<dyn FollowStore> {
         };
         self.time(name, self.inner().edges(edge, user, page)).await
     }
+    async fn follows_each(&self, pairs: &[(Id, Id)]) -> StoreResult<Vec<bool>> {
+        self.time("follows_each", self.inner().follows_each(pairs))
+            .await
+    }
     async fn relationships(&self, user: Id, others: &[Id]) -> StoreResult<Vec<Relationship>> {
         self.time("relationships", self.inner().relationships(user, others))
             .await

@@ -1,5 +1,7 @@
 //! Reads the posts table (WriteService's) on PostgreSQL to rebuild timelines.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chirp_core::deployed::postgres::PgDb;
 use chirp_core::peers::TimelineEntry;
@@ -42,6 +44,24 @@ impl PostsSource for PgPostsSource {
                 })
             })
             .collect()
+    }
+
+    async fn replied_authors(&self, posts: &[Id]) -> StoreResult<HashMap<Id, Id>> {
+        if posts.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let ids: Vec<i64> = posts.iter().map(|p| p.as_i64()).collect();
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT p.id, rp.author_id FROM posts p JOIN posts rp ON rp.id = p.reply_to
+             WHERE p.id = ANY($1)",
+        )
+        .bind(ids)
+        .fetch_all(&self.db.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(p, a)| (Id::from_i64(p), Id::from_i64(a)))
+            .collect())
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -1,5 +1,7 @@
 //! Reads the posts table (WriteService's) to rebuild timelines: the embedded default.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chirp_core::embedded::sqlite::SqliteDb;
 use chirp_core::peers::TimelineEntry;
@@ -44,6 +46,29 @@ impl PostsSource for SqlitePostsSource {
         }
         all.sort_unstable_by_key(|e| std::cmp::Reverse(e.post));
         all.truncate(limit);
+        Ok(all)
+    }
+
+    async fn replied_authors(&self, posts: &[Id]) -> StoreResult<HashMap<Id, Id>> {
+        let mut all = HashMap::new();
+        for chunk in posts.chunks(AUTHORS_PER_QUERY) {
+            let placeholders = vec!["?"; chunk.len()].join(",");
+            let sql = format!(
+                "SELECT p.id, rp.author_id FROM posts p JOIN posts rp ON rp.id = p.reply_to
+                 WHERE p.id IN ({placeholders})"
+            );
+            let rows: Vec<(i64, i64)> = self.db.read(|c| {
+                c.prepare_cached(&sql)?
+                    .query_map(params_from_iter(chunk.iter().map(|p| p.as_i64())), |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?
+                    .collect()
+            })?;
+            all.extend(
+                rows.into_iter()
+                    .map(|(p, a)| (Id::from_i64(p), Id::from_i64(a))),
+            );
+        }
         Ok(all)
     }
 

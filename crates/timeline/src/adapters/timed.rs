@@ -1,5 +1,7 @@
 //! Any timeline store or posts source, with every call timed into the dependency metrics.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chirp_core::page::PageRequest;
 use chirp_core::peers::TimelineEntry;
@@ -59,6 +61,10 @@ impl TimelineStore for Timed<dyn TimelineStore> {
 
 #[async_trait]
 impl PostsSource for Timed<dyn PostsSource> {
+    async fn replied_authors(&self, posts: &[Id]) -> StoreResult<HashMap<Id, Id>> {
+        self.time("replied_authors", self.inner().replied_authors(posts))
+            .await
+    }
     async fn recent_by(&self, authors: &[Id], limit: usize) -> StoreResult<Vec<TimelineEntry>> {
         self.time("recent_posts", self.inner().recent_by(authors, limit))
             .await
