@@ -69,6 +69,23 @@ pub fn reply_reaches_without_a_follow(reader: Id, author: Id, replied: Id) -> bo
     reader == author || replied == author || reader == replied
 }
 
+/// Those of `others` whom `user` follows: one call to the graph.
+pub async fn followed_among(
+    graph: &dyn SocialGraph,
+    user: Id,
+    mut others: Vec<Id>,
+) -> Result<std::collections::HashSet<Id>, ApiError> {
+    others.sort_unstable();
+    others.dedup();
+    let pairs: Vec<(Id, Id)> = others.iter().map(|o| (user, *o)).collect();
+    let follows = graph.follows(&pairs).await?;
+    Ok(others
+        .into_iter()
+        .zip(follows)
+        .filter_map(|(o, f)| f.then_some(o))
+        .collect())
+}
+
 /// A page of user ids from the graph, each with the key it is ordered by.
 #[derive(Debug, Clone, Default)]
 pub struct GraphPage {

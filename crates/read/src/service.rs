@@ -8,7 +8,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chirp_core::model::{Post, User, Viewer};
 use chirp_core::page::{Cursor, Page, PageRequest};
-use chirp_core::peers::{reply_reaches_without_a_follow, Directory, SocialGraph, Timelines};
+use chirp_core::peers::{
+    followed_among, reply_reaches_without_a_follow, Directory, SocialGraph, Timelines,
+};
 use chirp_core::time::rfc3339;
 use chirp_core::{ApiError, ApiResult, Id};
 
@@ -269,22 +271,14 @@ impl ReadService {
             .map(|p| (p.id, p.author.id))
             .collect();
         let replied_author = |p: &Post| p.reply_to.and_then(|r| replied.get(&r).copied());
-        let mut asked: Vec<Id> = posts
+        let asked: Vec<Id> = posts
             .iter()
             .filter_map(|p| {
                 let r = replied_author(p)?;
                 (!reply_reaches_without_a_follow(user, p.author.id, r)).then_some(r)
             })
             .collect();
-        asked.sort_unstable();
-        asked.dedup();
-        let pairs: Vec<(Id, Id)> = asked.iter().map(|r| (user, *r)).collect();
-        let follows = self.graph.follows(&pairs).await?;
-        let followed: HashSet<Id> = asked
-            .into_iter()
-            .zip(follows)
-            .filter_map(|(r, f)| f.then_some(r))
-            .collect();
+        let followed = followed_among(self.graph.as_ref(), user, asked).await?;
         Ok(posts
             .iter()
             .filter(|p| {

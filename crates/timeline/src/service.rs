@@ -9,7 +9,9 @@ use async_trait::async_trait;
 use chirp_core::http::metrics::CounterMetric;
 use chirp_core::http::Telemetry;
 use chirp_core::page::PageRequest;
-use chirp_core::peers::{reply_reaches_without_a_follow, SocialGraph, TimelineEntry, Timelines};
+use chirp_core::peers::{
+    followed_among, reply_reaches_without_a_follow, SocialGraph, TimelineEntry, Timelines,
+};
 use chirp_core::{ApiResult, Id};
 
 use crate::ports::{PostsSource, TimelineStore};
@@ -131,20 +133,12 @@ impl Timelines for TimelineService {
             .await?;
         // The followee's replies reach the follower only as fanout would have taken them.
         let replied = self.replied_authors(&entries).await?;
-        let mut asked: Vec<Id> = replied
+        let asked: Vec<Id> = replied
             .values()
             .copied()
             .filter(|r| !reply_reaches_without_a_follow(follower, followee, *r))
             .collect();
-        asked.sort_unstable();
-        asked.dedup();
-        let pairs: Vec<(Id, Id)> = asked.iter().map(|r| (follower, *r)).collect();
-        let follows = self.graph.follows(&pairs).await?;
-        let followed: HashSet<Id> = asked
-            .into_iter()
-            .zip(follows)
-            .filter_map(|(r, f)| f.then_some(r))
-            .collect();
+        let followed = followed_among(self.graph.as_ref(), follower, asked).await?;
         entries.retain(|e| {
             replied.get(&e.post).is_none_or(|r| {
                 reply_reaches_without_a_follow(follower, e.author, *r) || followed.contains(r)
