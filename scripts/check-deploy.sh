@@ -133,6 +133,7 @@ for edge in block mute; do
   expect 204 "" -X DELETE "$base/api/v1/users/$other/$edge" -H "authorization: Bearer $token"
 done
 expect 200 application/json "$base/api/v1/relationships?ids=$other,$id" -H "authorization: Bearer $token"
+expect 200 application/json "$base/api/v1/auth/me/export" -H "authorization: Bearer $token"
 expect 200 application/json "$base/api/v1/posts/$post/ancestors"
 expect 204 "" -X DELETE "$base/api/v1/posts/$post" -H "authorization: Bearer $token"
 expect 200 application/json "$base/api/v1/openapi.json"

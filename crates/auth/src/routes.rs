@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::service::{AuthService, SignupRequest, Tokens};
+use crate::service::{AuthService, Export, SignupRequest, Tokens};
 
 #[derive(Clone)]
 pub struct AuthState {
@@ -46,6 +46,7 @@ pub fn routes() -> OpenApiRouter<AuthState> {
         .routes(routes!(refresh))
         .routes(routes!(logout))
         .routes(routes!(me, update_me))
+        .routes(routes!(export))
         .routes(routes!(jwks))
 }
 
@@ -193,6 +194,22 @@ async fn logout(
 ) -> ApiResult<StatusCode> {
     s.auth.logout(&b.refresh_token).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Everything Chirp holds about the caller, as one JSON document: the account (profile
+/// and e-mail; never a password hash or a token), every live post, the posts liked,
+/// follows both ways, blocks and mutes, each list newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/me/export",
+    tag = "auth",
+    operation_id = "export_me",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The caller's data", body = Export)),
+)]
+async fn export(State(s): State<AuthState>, caller: AuthUser) -> ApiResult<impl IntoResponse> {
+    let doc = s.auth.export(caller.id).await?;
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(doc)))
 }
 
 /// The caller.

@@ -100,6 +100,18 @@ impl LoginMetrics {
     }
 }
 
+/// The answer of `GET /api/v1/auth/me/export`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Export {
+    /// When it was made (RFC 3339, UTC).
+    #[schema(format = DateTime)]
+    pub exported_at: String,
+    pub user: User,
+    pub email: String,
+    #[serde(flatten)]
+    pub data: chirp_core::model::UserData,
+}
+
 pub struct AuthService {
     pub logins: LoginMetrics,
     pub config: AuthConfig,
@@ -292,6 +304,26 @@ impl AuthService {
             .into_iter()
             .next()
             .ok_or_else(|| ApiError::NotFound("no such user".into()))
+    }
+
+    /// Everything Chirp holds about `caller`: the account (profile and e-mail, never the
+    /// password's hash or a token) and, from the other services, posts, likes, follows
+    /// both ways, blocks and mutes.
+    pub async fn export(&self, caller: Id) -> ApiResult<Export> {
+        let user = self.user(caller).await?;
+        let identity = self
+            .identities
+            .find_by_login(&user.handle)
+            .await?
+            .filter(|i| i.id == caller)
+            .ok_or_else(|| ApiError::Unauthorized("no such account".into()))?;
+        let data = self.directory.user_data(caller).await?;
+        Ok(Export {
+            exported_at: chirp_core::time::rfc3339(chirp_core::time::now_ms()),
+            user,
+            email: identity.email,
+            data,
+        })
     }
 
     pub(crate) async fn open_session(&self, user: User) -> ApiResult<Tokens> {

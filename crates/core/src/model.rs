@@ -52,6 +52,27 @@ pub struct Mention {
     pub handle: String,
 }
 
+/// A user named in a list: their id and handle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UserRef {
+    pub id: Id,
+    pub handle: String,
+}
+
+/// What Chirp holds about a user besides the account itself (its profile and e-mail):
+/// their posts, what they liked, and their place in the graph. Every list newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UserData {
+    /// Every live post of theirs (with its counts).
+    pub posts: Vec<Post>,
+    /// The posts they liked that are still there.
+    pub likes: Vec<Id>,
+    pub following: Vec<UserRef>,
+    pub followers: Vec<UserRef>,
+    pub blocks: Vec<UserRef>,
+    pub mutes: Vec<UserRef>,
+}
+
 /// What the caller has done to a post.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Viewer {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 use crate::id::Id;
-use crate::model::{FollowCounts, Post, User};
+use crate::model::{FollowCounts, Post, User, UserData};
 use crate::page::PageRequest;
 
 /// Hydrated users and posts. Served by ReadService.
@@ -25,6 +25,8 @@ pub trait Directory: Send + Sync {
     async fn posts_seen_by(&self, ids: &[Id], viewer: Id) -> Result<Vec<Post>, ApiError>;
     /// Whether a user exists; cheaper than hydrating one.
     async fn user_exists(&self, id: Id) -> Result<bool, ApiError>;
+    /// Everything held about `user` besides the account: [`UserData`].
+    async fn user_data(&self, user: Id) -> Result<UserData, ApiError>;
 }
 
 /// Who follows whom. Served by UserGraphService.
@@ -40,8 +42,20 @@ pub trait SocialGraph: Send + Sync {
     async fn followees_above(&self, user: Id, threshold: u64) -> Result<Vec<Id>, ApiError>;
     /// Whether each `(follower, followee)` pair is a follow, in the order asked.
     async fn follows(&self, pairs: &[(Id, Id)]) -> Result<Vec<bool>, ApiError>;
+    /// Every edge of `user`'s, newest first: [`UserEdges`].
+    async fn edges_of(&self, user: Id) -> Result<UserEdges, ApiError>;
     /// Whose posts `user` does not see: [`Hidden`].
     async fn hidden_from(&self, user: Id) -> Result<Hidden, ApiError>;
+}
+
+/// A user's edges in the graph: whom they follow, who follows them, whom they block and
+/// mute; each list newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserEdges {
+    pub following: Vec<Id>,
+    pub followers: Vec<Id>,
+    pub blocks: Vec<Id>,
+    pub mutes: Vec<Id>,
 }
 
 /// Whose posts a user does not see, and where.
@@ -150,6 +164,10 @@ impl Directory for LateDirectory {
 
     async fn posts_seen_by(&self, ids: &[Id], viewer: Id) -> Result<Vec<Post>, ApiError> {
         self.get()?.posts_seen_by(ids, viewer).await
+    }
+
+    async fn user_data(&self, user: Id) -> Result<UserData, ApiError> {
+        self.get()?.user_data(user).await
     }
 
     async fn user_exists(&self, id: Id) -> Result<bool, ApiError> {

@@ -12,9 +12,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 use crate::id::Id;
-use crate::model::{FollowCounts, Post, User};
+use crate::model::{FollowCounts, Post, User, UserData};
 use crate::page::PageRequest;
-use crate::peers::{Directory, GraphPage, Hidden, SocialGraph, TimelineEntry, Timelines};
+use crate::peers::{
+    Directory, GraphPage, Hidden, SocialGraph, TimelineEntry, Timelines, UserEdges,
+};
 
 /// The header a call to a peer's internal API carries the services' shared secret in.
 pub const INTERNAL_SECRET_HEADER: &str = "chirp-internal-secret";
@@ -188,6 +190,10 @@ impl Directory for HttpDirectory {
     async fn user_exists(&self, id: Id) -> Result<bool, ApiError> {
         Ok(!self.users(&[id]).await?.is_empty())
     }
+
+    async fn user_data(&self, user: Id) -> Result<UserData, ApiError> {
+        self.0.get(&format!("/internal/v1/users/{user}/data")).await
+    }
 }
 
 /// UserGraphService, over HTTP.
@@ -241,6 +247,12 @@ impl SocialGraph for HttpGraph {
             ))
             .await
     }
+    async fn edges_of(&self, user: Id) -> Result<UserEdges, ApiError> {
+        self.0
+            .get(&format!("/internal/v1/graph/{user}/edges"))
+            .await
+    }
+
     async fn follows(&self, pairs: &[(Id, Id)]) -> Result<Vec<bool>, ApiError> {
         if pairs.is_empty() {
             return Ok(Vec::new());

@@ -16,10 +16,12 @@ use crate::events::{Event, EventConsumer, EventLog, Topic};
 use crate::http::metrics::{Buckets, Telemetry};
 use crate::id::Id;
 use crate::limits::{Attempt, Limit, Limiter};
-use crate::model::{FollowCounts, Post, User};
+use crate::model::{FollowCounts, Post, User, UserData};
 use crate::outbox::{OutboxSource, PendingEvent};
 use crate::page::PageRequest;
-use crate::peers::{Directory, GraphPage, Hidden, SocialGraph, TimelineEntry, Timelines};
+use crate::peers::{
+    Directory, GraphPage, Hidden, SocialGraph, TimelineEntry, Timelines, UserEdges,
+};
 use crate::store::StoreResult;
 
 /// Latency and errors of the calls the process that runs `service` makes.
@@ -163,6 +165,9 @@ impl Directory for Timed<dyn Directory> {
     async fn user_exists(&self, id: Id) -> Result<bool, ApiError> {
         self.time("user_exists", self.inner.user_exists(id)).await
     }
+    async fn user_data(&self, user: Id) -> Result<UserData, ApiError> {
+        self.time("user_data", self.inner.user_data(user)).await
+    }
 }
 
 #[async_trait]
@@ -187,6 +192,9 @@ impl SocialGraph for Timed<dyn SocialGraph> {
     }
     async fn follows(&self, pairs: &[(Id, Id)]) -> Result<Vec<bool>, ApiError> {
         self.time("follows", self.inner.follows(pairs)).await
+    }
+    async fn edges_of(&self, user: Id) -> Result<UserEdges, ApiError> {
+        self.time("edges_of", self.inner.edges_of(user)).await
     }
     async fn hidden_from(&self, user: Id) -> Result<Hidden, ApiError> {
         self.time("hidden_from", self.inner.hidden_from(user)).await

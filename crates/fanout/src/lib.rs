@@ -300,6 +300,9 @@ mod tests {
         async fn followees_above(&self, _: Id, _: u64) -> ApiResult<Vec<Id>> {
             Ok(vec![])
         }
+        async fn edges_of(&self, _: Id) -> ApiResult<chirp_core::peers::UserEdges> {
+            Ok(Default::default())
+        }
         async fn follows(&self, pairs: &[(Id, Id)]) -> ApiResult<Vec<bool>> {
             Ok(vec![false; pairs.len()])
         }

@@ -401,7 +401,14 @@ pub fn internal_router(graph: Arc<GraphService>) -> Router {
     ) -> ApiResult<Json<Vec<bool>>> {
         Ok(Json(g.follows(&b.pairs).await?))
     }
+    async fn edges(
+        State(g): State<Arc<GraphService>>,
+        PathId(id): PathId,
+    ) -> ApiResult<Json<chirp_core::peers::UserEdges>> {
+        Ok(Json(g.edges_of(id).await?))
+    }
     Router::new()
+        .route("/internal/v1/graph/{id}/edges", get(edges))
         .route("/internal/v1/graph/follows", post(follows))
         .route("/internal/v1/graph/{id}/hidden", get(hidden))
         .route("/internal/v1/graph/{id}/followers", get(followers))

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chirp_core::events::{Event, EventBody};
 use chirp_core::model::{FollowCounts, Relationship, User};
 use chirp_core::page::{Page, PageRequest};
-use chirp_core::peers::{Directory, GraphPage, Hidden, SocialGraph};
+use chirp_core::peers::{Directory, GraphPage, Hidden, SocialGraph, UserEdges};
 use chirp_core::time::now_ms;
 use chirp_core::{ApiError, ApiResult, Id, IdGenerator};
 use tokio::sync::Notify;
@@ -17,6 +17,9 @@ use crate::ports::{BlockEvents, Edge, FollowStore, Followed};
 
 /// The most followees a home timeline is built from.
 pub const MAX_FOLLOWING_READ: usize = 10_000;
+
+/// Users read per page when every edge of a user is read (an export).
+const EDGES_PAGE: usize = 1000;
 
 /// The most users one relationships request may ask about.
 pub const MAX_RELATIONSHIPS: usize = 100;
@@ -205,6 +208,33 @@ impl SocialGraph for GraphService {
 
     async fn followees_above(&self, user: Id, threshold: u64) -> ApiResult<Vec<Id>> {
         Ok(self.store.following_above(user, threshold).await?)
+    }
+
+    async fn edges_of(&self, user: Id) -> ApiResult<UserEdges> {
+        /// Every user of one list, a page at a time.
+        async fn all<F, Fut>(mut page: F) -> ApiResult<Vec<Id>>
+        where
+            F: FnMut(PageRequest) -> Fut,
+            Fut: std::future::Future<Output = chirp_core::store::StoreResult<GraphPage>>,
+        {
+            let mut users = Vec::new();
+            let mut req = PageRequest::first(EDGES_PAGE);
+            loop {
+                let p = page(req).await?;
+                users.extend(p.users);
+                match p.keys.last() {
+                    Some(last) if p.more => req.before = Some(*last),
+                    _ => return Ok(users),
+                }
+            }
+        }
+        let s = &self.store;
+        Ok(UserEdges {
+            following: all(|r| s.following(user, r)).await?,
+            followers: all(|r| s.followers(user, r)).await?,
+            blocks: all(|r| s.edges(Edge::Block, user, r)).await?,
+            mutes: all(|r| s.edges(Edge::Mute, user, r)).await?,
+        })
     }
 
     async fn follows(&self, pairs: &[(Id, Id)]) -> ApiResult<Vec<bool>> {

@@ -265,7 +265,17 @@ pub fn internal_router(read: Arc<ReadService>) -> Router {
             Ok(ApiJsonIds(ids))
         }
     }
+    async fn user_data(
+        State(r): State<Arc<ReadService>>,
+        PathId(id): PathId,
+    ) -> ApiResult<impl IntoResponse> {
+        Ok(Json(r.user_data(id).await?))
+    }
     Router::new()
+        .route(
+            "/internal/v1/users/{id}/data",
+            axum::routing::get(user_data),
+        )
         .route("/internal/v1/users", post(users))
         .route("/internal/v1/posts", post(posts))
         .with_state(read)

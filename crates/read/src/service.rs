@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chirp_core::model::{Post, User, Viewer};
+use chirp_core::model::{Post, User, UserData, UserRef, Viewer};
 use chirp_core::page::{Cursor, Page, PageRequest};
 use chirp_core::peers::{
     followed_among, reply_reaches_without_a_follow, Directory, SocialGraph, Timelines,
@@ -368,6 +368,79 @@ impl Directory for ReadService {
         let posts = self.store.posts(ids).await?;
         let posts = posts.into_iter().map(Arc::unwrap_or_clone).collect();
         Ok(in_order(ids, posts, |p: &Post| p.id))
+    }
+
+    async fn user_data(&self, user: Id) -> ApiResult<UserData> {
+        const PAGE: usize = 100;
+        let mut posts = Vec::new();
+        let mut req = PageRequest::first(PAGE);
+        loop {
+            let mut page = self.store.posts_by(&[user], req).await?;
+            let more = page.len() > PAGE;
+            page.truncate(PAGE);
+            req.before = page.last().map(|p| p.id.get());
+            posts.extend(page.into_iter().map(Arc::unwrap_or_clone));
+            if !more {
+                break;
+            }
+        }
+        let mut likes = Vec::new();
+        let mut req = PageRequest::first(PAGE);
+        loop {
+            let mut rows = self.store.liked(user, req).await?;
+            let more = rows.len() > PAGE;
+            rows.truncate(PAGE);
+            req.before = rows.last().map(|(key, _)| *key);
+            likes.extend(rows.into_iter().map(|(_, post)| post));
+            if !more {
+                break;
+            }
+        }
+        // Likes of posts deleted since are not the user's any more to see.
+        let live: HashSet<Id> = self
+            .store
+            .posts(&likes)
+            .await?
+            .iter()
+            .map(|p| p.id)
+            .collect();
+        likes.retain(|p| live.contains(p));
+        let edges = self.graph.edges_of(user).await?;
+        let mut everyone: Vec<Id> = [
+            &edges.following,
+            &edges.followers,
+            &edges.blocks,
+            &edges.mutes,
+        ]
+        .into_iter()
+        .flatten()
+        .copied()
+        .collect();
+        everyone.sort_unstable();
+        everyone.dedup();
+        let handles: HashMap<Id, String> = self
+            .store
+            .profiles(&everyone)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p.handle))
+            .collect();
+        let refs = |ids: Vec<Id>| -> Vec<UserRef> {
+            ids.into_iter()
+                .filter_map(|id| {
+                    let handle = handles.get(&id)?.clone();
+                    Some(UserRef { id, handle })
+                })
+                .collect()
+        };
+        Ok(UserData {
+            posts,
+            likes,
+            following: refs(edges.following),
+            followers: refs(edges.followers),
+            blocks: refs(edges.blocks),
+            mutes: refs(edges.mutes),
+        })
     }
 
     async fn posts_seen_by(&self, ids: &[Id], viewer: Id) -> ApiResult<Vec<Post>> {

@@ -132,3 +132,103 @@ async fn bad_profile_changes_are_refused_and_change_nothing() {
     let res = app.update_me(&cy, json!({"bio": "é".repeat(160)})).await;
     assert_eq!(res.status(), StatusCode::OK);
 }
+
+/// `GET /api/v1/auth/me/export`: everything held about the caller, from every service,
+/// and nothing that would let anyone sign in as them.
+#[tokio::test]
+async fn an_export_holds_everything_about_the_caller_and_no_secret() {
+    let app = spawn_app().await;
+    let ann = app.signup("ann").await;
+    let bob = app.signup("bob").await;
+    let cat = app.signup("cat").await;
+    let dan = app.signup("dan").await;
+    let res = app.update_me(&ann, json!({"bio": "Exports."})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let kept = app.post_id(&ann, "kept").await;
+    let gone = app.post_id(&ann, "gone").await;
+    let reply = json!({"text": "a reply", "reply_to": kept});
+    let res = app.post_raw(&ann.access, reply).await;
+    let reply_id = body(res).await["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.delete(&ann, &gone).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let bobs = app.post_id(&bob, "bob's").await;
+    let bobs_gone = app.post_id(&bob, "bob's, soon gone").await;
+    for post in [&bobs, &bobs_gone, &kept] {
+        let path = format!("/api/v1/posts/{post}/like");
+        let res = app.send(Method::POST, &path, Some(&ann.access), None).await;
+        assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    }
+    assert_eq!(
+        app.delete(&bob, &bobs_gone).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    app.follow(&ann, &bob).await;
+    app.follow(&ann, &cat).await;
+    app.follow(&cat, &ann).await;
+    for (what, whom) in [("block", &dan), ("mute", &bob)] {
+        let path = format!("/api/v1/users/{}/{what}", whom.id);
+        let res = app.send(Method::POST, &path, Some(&ann.access), None).await;
+        assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    }
+
+    let res = app.get("/api/v1/auth/me/export", Some(&ann.access)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let raw = res.text().await.unwrap();
+    for secret in [&ann.password, &ann.access, &ann.refresh] {
+        assert!(!raw.contains(secret.as_str()), "the export holds a secret");
+    }
+    assert!(!raw.contains("$argon2"), "the export holds a password hash");
+    let doc: Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(doc["user"]["id"], ann.id.as_str());
+    assert_eq!(doc["user"]["bio"], "Exports.");
+    assert_eq!(doc["email"], ann.email.as_str());
+    assert!(doc["exported_at"].as_str().unwrap().ends_with('Z'));
+    let post_ids: Vec<&str> = doc["posts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        post_ids,
+        [reply_id.as_str(), kept.as_str()],
+        "live posts, newest first"
+    );
+    assert_eq!(doc["posts"][1]["text"], "kept");
+    assert_eq!(
+        doc["likes"],
+        json!([kept, bobs]),
+        "live liked posts, newest like first"
+    );
+    let refs = |field: &str| -> Vec<(String, String)> {
+        doc[field]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| {
+                (
+                    u["id"].as_str().unwrap().to_owned(),
+                    u["handle"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let named = |u: &TestUser| (u.id.clone(), u.handle.clone());
+    assert_eq!(refs("following"), [named(&cat), named(&bob)]);
+    assert_eq!(refs("followers"), [named(&cat)]);
+    assert_eq!(refs("blocks"), [named(&dan)]);
+    assert_eq!(refs("mutes"), [named(&bob)]);
+
+    // Another user's export is their own; without a token there is none.
+    let theirs = app
+        .get_json("/api/v1/auth/me/export", Some(&dan.access))
+        .await;
+    assert_eq!(theirs["user"]["id"], dan.id.as_str());
+    assert_eq!(theirs["posts"], json!([]));
+    assert_eq!(theirs["blocks"], json!([]));
+    let res = app.get("/api/v1/auth/me/export", None).await;
+    assert_problem(res, StatusCode::UNAUTHORIZED).await;
+}
