@@ -214,3 +214,52 @@ macro_rules! port_suite {
         }
     };
 }
+
+/// What a release before shipped: the migrations of `all` below `first_new`, for a test
+/// that a database made by that release opens with this build.
+pub fn migrations_before(
+    all: &sqlx::migrate::Migrator,
+    first_new: i64,
+) -> Vec<sqlx::migrate::Migration> {
+    all.iter()
+        .filter(|m| m.version < first_new)
+        .cloned()
+        .collect()
+}
+
+/// Runs on the PostgreSQL database at `url` the migrations of `all` below `first_new`
+/// only, as the release before would have.
+pub async fn postgres_migrated_before(url: &str, all: &sqlx::migrate::Migrator, first_new: i64) {
+    /// Migrations given as they are.
+    #[derive(Debug)]
+    struct Given(Vec<sqlx::migrate::Migration>);
+    impl<'s> sqlx::migrate::MigrationSource<'s> for Given {
+        fn resolve(
+            self,
+        ) -> std::pin::Pin<
+            Box<
+                dyn std::future::Future<
+                        Output = Result<Vec<sqlx::migrate::Migration>, sqlx::error::BoxDynError>,
+                    > + Send
+                    + 's,
+            >,
+        > {
+            Box::pin(async move { Ok(self.0) })
+        }
+    }
+    let old = migrations_before(all, first_new);
+    assert!(
+        !old.is_empty() && old.len() < all.iter().count(),
+        "the release before shipped some of the migrations, not all"
+    );
+    let pool = sqlx::PgPool::connect(url).await.expect("PostgreSQL");
+    let mut migrator = sqlx::migrate::Migrator::new(Given(old))
+        .await
+        .expect("the migrations of the release before");
+    migrator.set_ignore_missing(true);
+    migrator
+        .run(&pool)
+        .await
+        .expect("migrating as the release before");
+    pool.close().await;
+}

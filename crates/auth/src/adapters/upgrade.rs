@@ -7,8 +7,6 @@ use chirp_core::deployed::postgres::PgDb;
 use chirp_core::embedded::sqlite::SqliteDb;
 use chirp_core::events::{EventBody, EventStamp};
 use chirp_core::Id;
-use futures::future::BoxFuture;
-use sqlx::migrate::{Migration, MigrationSource, Migrator};
 
 use super::postgres::PgProfileStore;
 use super::sqlite::SqliteAuthStore;
@@ -16,23 +14,6 @@ use crate::ports::{ProfileChange, ProfileStore};
 
 /// The first migration this build adds.
 const FIRST_NEW: i64 = 1003;
-
-/// The migrations the release before shipped.
-#[derive(Debug)]
-struct Before(Vec<Migration>);
-
-impl<'s> MigrationSource<'s> for Before {
-    fn resolve(self) -> BoxFuture<'s, Result<Vec<Migration>, sqlx::error::BoxDynError>> {
-        Box::pin(async move { Ok(self.0) })
-    }
-}
-
-fn before(all: &Migrator) -> Vec<Migration> {
-    all.iter()
-        .filter(|m| m.version < FIRST_NEW)
-        .cloned()
-        .collect()
-}
 
 const PROFILE: &str = "INSERT INTO profiles (id, handle, handle_key, display_name, created_at)
      VALUES (5, 'Ada', 'ada', 'Ada', 1000)";
@@ -65,7 +46,7 @@ async fn the_old_profile_changes(store: &dyn ProfileStore) {
 async fn a_sqlite_database_of_the_release_before_opens_and_works() {
     let dir = tempfile::tempdir().unwrap();
     let db = SqliteDb::open(&dir.path().join("t.db")).await.unwrap();
-    let old = before(crate::SCHEMA.sqlite.unwrap());
+    let old = chirp_testkit::migrations_before(crate::SCHEMA.sqlite.unwrap(), FIRST_NEW);
     assert!(!old.is_empty() && old.len() < crate::SCHEMA.sqlite_steps().len());
     db.migrate(crate::SCHEMA.owner, old).await.unwrap();
     db.write(|c| c.execute_batch(PROFILE).map_err(Into::into))
@@ -86,11 +67,9 @@ async fn a_sqlite_database_of_the_release_before_opens_and_works() {
 #[tokio::test]
 async fn a_postgres_database_of_the_release_before_opens_and_works() {
     let pg = chirp_testkit::postgres().await;
+    let all = crate::SCHEMA.postgres.unwrap();
+    chirp_testkit::postgres_migrated_before(&pg.url, all, FIRST_NEW).await;
     let pool = sqlx::PgPool::connect(&pg.url).await.unwrap();
-    let old = before(crate::SCHEMA.postgres.unwrap());
-    let mut migrator = Migrator::new(Before(old)).await.unwrap();
-    migrator.set_ignore_missing(true);
-    migrator.run(&pool).await.unwrap();
     sqlx::query(PROFILE).execute(&pool).await.unwrap();
     pool.close().await;
 

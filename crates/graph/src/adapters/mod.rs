@@ -4,6 +4,8 @@ pub mod sqlite;
 #[cfg(test)]
 mod suite;
 pub mod timed;
+#[cfg(test)]
+mod upgrade;
 
 use chirp_core::peers::Hidden;
 use chirp_core::Id;

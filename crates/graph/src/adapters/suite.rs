@@ -183,6 +183,7 @@ mod blocks_and_mutes {
             a_block_stops_follows_both_ways_until_it_ends,
             mutes_and_blocks_list_newest_first_and_hide,
             relationships_come_in_the_order_asked,
+            a_follow_racing_a_block_never_outlives_it,
         ],
         adapters: { sqlite => sqlite, sqlite_mirrored => sqlite_mirrored, postgres => postgres },
     }
@@ -450,5 +451,33 @@ mod blocks_and_mutes {
                 r(1, [false, true, false, false, false]),
             ]
         );
+    }
+
+    /// A follow and a block of the same two users at the same moment: whichever commits
+    /// first, no follow is left beside the block.
+    async fn a_follow_racing_a_block_never_outlives_it(g: &Graph) {
+        let mut races = tokio::task::JoinSet::new();
+        for i in 0..60u64 {
+            let s = g.store.clone();
+            let (a, b) = (Id(1000 + i), Id(2000 + i));
+            races.spawn(async move {
+                let (follow, block) = (ev(b.get(), a.get()), block_events(a.get(), b.get()));
+                let (followed, blocked) = tokio::join!(
+                    s.follow(b, a, 10 + i, &follow),
+                    s.block(a, b, 100 + i, &block),
+                );
+                assert!(blocked.unwrap());
+                let followed = followed.unwrap();
+                let rel = s.relationships(a, &[b]).await.unwrap();
+                assert!(rel[0].blocking, "{rel:?}");
+                assert!(
+                    !rel[0].followed_by,
+                    "a follow ({followed:?}) outlived the block"
+                );
+            });
+        }
+        while let Some(done) = races.join_next().await {
+            done.unwrap();
+        }
     }
 }

@@ -3,3 +3,5 @@ pub mod sqlite;
 #[cfg(test)]
 mod suite;
 pub mod timed;
+#[cfg(test)]
+mod upgrade;
