@@ -176,6 +176,34 @@ async fn rejected_input_changes_nothing() {
             Some(json!({"text": "a reply to nothing", "reply_to": "1"})),
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
+        (
+            reqwest::Method::PATCH,
+            "/api/v1/auth/me".into(),
+            Some(&v.access),
+            Some(json!({"bio": "x".repeat(161)})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/api/v1/users/{}/block", v.id),
+            Some(&v.access),
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/users/1/mute".into(),
+            Some(&v.access),
+            None,
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            reqwest::Method::GET,
+            "/api/v1/relationships?ids=1,x".into(),
+            Some(&v.access),
+            None,
+            StatusCode::BAD_REQUEST,
+        ),
     ];
     for (method, path, token, body, status) in bad {
         let res = app.send(method.clone(), &path, token, body).await;
@@ -481,10 +509,36 @@ mod inside {
             )
             .await;
         assert_eq!(like.status(), StatusCode::NO_CONTENT);
+        // A reply, a profile change, a mute, and a block that ends a follow.
+        let reply = json!({"text": "an answer to three", "reply_to": p3});
+        let res = app.post_raw(&c.access, reply).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let reply = body(res).await["id"].as_str().unwrap().to_owned();
+        let res = app
+            .send(
+                reqwest::Method::PATCH,
+                "/api/v1/auth/me",
+                Some(&a.access),
+                Some(json!({"bio": "replayed"})),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let d = app.signup("delta").await;
+        app.follow(&d, &a).await;
+        for (who, what, whom) in [(&b, "mute", &c), (&d, "block", &a)] {
+            let path = format!("/api/v1/users/{}/{what}", whom.id);
+            let res = app
+                .send(reqwest::Method::POST, &path, Some(&who.access), None)
+                .await;
+            assert_eq!(res.status(), StatusCode::NO_CONTENT);
+        }
         let expected = vec![p3.clone(), p1.clone()];
-        for u in [&a, &b, &c] {
+        for u in [&a, &b] {
             app.home_becomes(u, &expected).await;
         }
+        app.home_becomes(&c, &[reply.clone(), p3.clone(), p1.clone()])
+            .await;
+        app.home_becomes(&d, &[]).await;
         app.search_becomes("replayed", &expected).await;
         app.search_becomes("edited", std::slice::from_ref(&p1))
             .await;
@@ -493,8 +547,9 @@ mod inside {
         })
         .await;
         // Charlie's home already looked right before the unfollow and follow again were
-        // handled: wait until fanout has handled every event (4 follow changes; 3 posts,
-        // an edit and a delete), so that the snapshot is not taken between the two.
+        // handled: wait until fanout has handled every event (6 follow changes, a mute
+        // and a block; 3 posts, a reply, an edit and a delete), so that the snapshot is
+        // not taken between the two.
         eventually("fanout catches up", || async {
             let text = app.get("/metrics", None).await.text().await.unwrap();
             let consumed = |topic: &str| -> f64 {
@@ -506,13 +561,13 @@ mod inside {
                     .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
                     .sum()
             };
-            (consumed("chirp.graph") >= 4.0 && consumed("chirp.posts") >= 5.0).then_some(())
+            (consumed("chirp.graph") >= 8.0 && consumed("chirp.posts") >= 6.0).then_some(())
         })
         .await;
 
         let snapshot = || async {
             let mut s = Vec::new();
-            for u in [&a, &b, &c] {
+            for u in [&a, &b, &c, &d] {
                 s.push(json!(app.home_ids(u).await));
                 let held = app
                     .system()
@@ -544,11 +599,11 @@ mod inside {
             .consumer("redelivery-test", &Topic::ALL)
             .await
             .unwrap();
-        // Every event so far: 3 signups, 4 follow changes, 3 posts, an edit, a delete and
-        // a like.
+        // Every event so far: 4 signups, 6 follow changes, 3 posts, a reply, an edit, a
+        // delete, a like, a profile change, a mute and a block.
         let mut events = Vec::new();
         let started = std::time::Instant::now();
-        while events.len() < 13 && started.elapsed() < Duration::from_secs(30) {
+        while events.len() < 20 && started.elapsed() < Duration::from_secs(30) {
             events.extend(
                 history
                     .next_batch(1000, Duration::from_millis(500))
@@ -562,7 +617,7 @@ mod inside {
                 .await
                 .unwrap(),
         );
-        assert_eq!(events.len(), 13, "the history has every event once");
+        assert_eq!(events.len(), 20, "the history has every event once");
         // And one of a type a newer build writes, which this build's consumers pass over.
         let newer =
             r#"{"id":"1","version":1,"occurred_at_ms":0,"type":"poll.voted","poll_id":"2"}"#;

@@ -411,3 +411,63 @@ async fn search_leaves_out_blocked_authors_for_the_caller_and_shows_the_viewer_s
     assert_eq!(ids(&anonymous), all);
     assert!(anonymous["items"][0].get("viewer").is_none());
 }
+
+/// Promise 3 on the new lists: a walk over the blocks, and over a filtered home timeline,
+/// sees every item that was there when it began once, while new ones arrive.
+#[tokio::test]
+async fn walks_over_blocks_and_a_filtered_home_see_every_item_once_while_items_arrive() {
+    let app = spawn_app().await;
+    let ann = app.signup("ann").await;
+    let mut blocked = Vec::new();
+    for i in 0..7 {
+        let u = app.signup(&format!("b{i}")).await;
+        app.edge_ok(&ann, "block", &u, false).await;
+        blocked.push(u);
+    }
+    let late: Vec<TestUser> = {
+        let mut v = Vec::new();
+        for i in 0..3 {
+            v.push(app.signup(&format!("late{i}")).await);
+        }
+        v
+    };
+    let queue = std::sync::Mutex::new(late.clone());
+    let walked = app
+        .walk("/api/v1/blocks", Some(&ann.access), 2, || async {
+            let next = queue.lock().unwrap().pop();
+            if let Some(u) = next {
+                app.edge_ok(&ann, "block", &u, false).await;
+            }
+        })
+        .await;
+    let expected: Vec<String> = blocked.iter().rev().map(|u| u.id.clone()).collect();
+    assert_eq!(
+        walked, expected,
+        "blocks made during the walk come before it"
+    );
+
+    // A home with a muted author's posts between the others', walked while both post.
+    let bob = app.signup("bob").await;
+    let cat = app.signup("cat").await;
+    app.follow(&ann, &bob).await;
+    app.follow(&ann, &cat).await;
+    app.edge_ok(&ann, "mute", &cat, false).await;
+    let mut bobs = Vec::new();
+    for i in 0..6 {
+        bobs.push(app.post_id(&bob, &format!("bob {i}")).await);
+        for j in 0..3 {
+            app.post_id(&cat, &format!("cat {i}.{j}")).await;
+        }
+    }
+    bobs.reverse();
+    app.home_becomes(&ann, &bobs).await;
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    let walked = app
+        .walk("/api/v1/timelines/home", Some(&ann.access), 2, || async {
+            let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            app.post_id(&bob, &format!("bob late {i}")).await;
+            app.post_id(&cat, &format!("cat late {i}")).await;
+        })
+        .await;
+    assert_eq!(walked, bobs, "posts made during the walk come before it");
+}
