@@ -312,6 +312,9 @@ impl ReadService {
             .collect();
         keys.sort_unstable_by(|a, b| b.cmp(a));
         keys.dedup();
+        // Two sources each within the batch can hold more than it together: what the
+        // batch leaves out is below it.
+        let more = more || keys.len() > req.limit;
         keys.truncate(req.limit);
 
         let mut known: HashMap<Id, Arc<Post>> = merged_in.into_iter().map(|p| (p.id, p)).collect();
@@ -396,14 +399,12 @@ impl Directory for ReadService {
                 break;
             }
         }
-        // Likes of posts deleted since are not the user's any more to see.
-        let live: HashSet<Id> = self
-            .store
-            .posts(&likes)
-            .await?
-            .iter()
-            .map(|p| p.id)
-            .collect();
+        // Likes of posts deleted since are not the user's any more to see. (In chunks: an
+        // embedded store binds one value per id.)
+        let mut live: HashSet<Id> = HashSet::with_capacity(likes.len());
+        for chunk in likes.chunks(PAGE) {
+            live.extend(self.store.posts(chunk).await?.iter().map(|p| p.id));
+        }
         likes.retain(|p| live.contains(p));
         let edges = self.graph.edges_of(user).await?;
         let mut everyone: Vec<Id> = [
@@ -418,13 +419,11 @@ impl Directory for ReadService {
         .collect();
         everyone.sort_unstable();
         everyone.dedup();
-        let handles: HashMap<Id, String> = self
-            .store
-            .profiles(&everyone)
-            .await?
-            .into_iter()
-            .map(|p| (p.id, p.handle))
-            .collect();
+        let mut handles: HashMap<Id, String> = HashMap::with_capacity(everyone.len());
+        for chunk in everyone.chunks(PAGE) {
+            let profiles = self.store.profiles(chunk).await?;
+            handles.extend(profiles.into_iter().map(|p| (p.id, p.handle)));
+        }
         let refs = |ids: Vec<Id>| -> Vec<UserRef> {
             ids.into_iter()
                 .filter_map(|id| {

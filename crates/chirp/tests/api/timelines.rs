@@ -343,4 +343,35 @@ mod inside {
             .await;
         assert_eq!(walked, ann_now);
     }
+
+    /// A page of a home whose stored part and merged-in part are each smaller than the
+    /// page, but together larger: the walk goes on to what the first page left out.
+    #[tokio::test]
+    async fn a_walk_sees_what_two_small_sources_hold_together() {
+        let app = spawn_app_with(|s| s.celebrity_threshold = 1).await;
+        let reader = app.signup("reader").await;
+        let friend = app.signup("friend").await;
+        let celeb = app.signup("celeb").await;
+        let fan = app.signup("fan").await;
+        app.follow(&reader, &friend).await;
+        app.follow(&reader, &celeb).await;
+        app.follow(&fan, &celeb).await; // 2 followers: above the threshold of 1
+        app.home(&reader, "").await;
+        let mut all = Vec::new();
+        for i in 0..3 {
+            all.push(app.post_id(&friend, &format!("friend {i}")).await);
+            all.push(app.post_id(&celeb, &format!("celeb {i}")).await);
+        }
+        all.reverse();
+        app.home_becomes(&reader, &all).await;
+        let walked = app
+            .walk(
+                "/api/v1/timelines/home",
+                Some(&reader.access),
+                4,
+                || async {},
+            )
+            .await;
+        assert_eq!(walked, all);
+    }
 }
