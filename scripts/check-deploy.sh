@@ -123,6 +123,9 @@ expect 204 "" -X POST "$base/api/v1/posts/$post/like" -H "authorization: Bearer 
 expect 200 application/json "$base/api/v1/posts/$post/likes"
 expect 200 application/json "$base/api/v1/users/$id/likes"
 expect 204 "" -X DELETE "$base/api/v1/posts/$post/like" -H "authorization: Bearer $token"
+expect 201 application/json -X POST "$base/api/v1/posts/$post/repost" -H "authorization: Bearer $token"
+expect 200 application/json -X POST "$base/api/v1/posts/$post/repost" -H "authorization: Bearer $token"
+expect 204 "" -X DELETE "$base/api/v1/posts/$post/repost" -H "authorization: Bearer $token"
 expect 200 application/json "$base/api/v1/posts/$post/replies"
 expect 201 application/json -X POST "$base/api/v1/auth/signup" -H 'content-type: application/json' \
   -d '{"handle":"gateway_two","email":"gw2@example.com","password":"long enough"}'

@@ -52,6 +52,11 @@ pub enum EventBody {
         /// The users the text mentions.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         mentions: Vec<Id>,
+        /// For a repost (whose text is empty), the post it reposts, and its author.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        repost_of: Option<Id>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        repost_of_author: Option<Id>,
     },
     #[serde(rename = "post.edited")]
     PostEdited {

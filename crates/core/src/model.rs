@@ -38,7 +38,7 @@ pub struct Author {
 /// take them (`deployed::postgres::post_from_row`, `embedded::sqlite::post_from_row`).
 pub const POST_COLUMNS: &str = "p.id, p.author_id, p.text, p.reply_to, p.created_at, p.edited_at, \
      u.handle, u.display_name, p.mentions, COALESCE(s.replies, 0), COALESCE(s.likes, 0), \
-     COALESCE(s.reposts, 0)";
+     COALESCE(s.reposts, 0), p.repost_of";
 
 /// The tables a post is read from: WriteService's posts and their counts, and AuthService's
 /// public profiles.
@@ -114,6 +114,40 @@ pub struct Post {
 }
 
 impl Post {
+    /// What a store reads of a repost's original: its id alone, until the reader puts the
+    /// whole post in its place ([`Post::original_id`] tells it which).
+    pub fn placeholder(id: Id) -> Post {
+        Post {
+            id,
+            author: Author {
+                id: Id(0),
+                handle: String::new(),
+                display_name: String::new(),
+            },
+            text: String::new(),
+            created_at: String::new(),
+            edited_at: None,
+            reply_to: None,
+            repost_of: None,
+            mentions: Vec::new(),
+            tags: Vec::new(),
+            reply_count: 0,
+            like_count: 0,
+            repost_count: 0,
+            viewer: None,
+        }
+    }
+
+    /// For a repost, the id of the post it reposts.
+    pub fn original_id(&self) -> Option<Id> {
+        self.repost_of.as_ref().map(|o| o.id)
+    }
+
+    /// The post whose counts and viewer state a reader means: the original, for a repost.
+    pub fn target_id(&self) -> Id {
+        self.original_id().unwrap_or(self.id)
+    }
+
     /// The mentions as the stores keep them (a JSON array).
     pub fn mentions_json(mentions: &[Mention]) -> String {
         serde_json::to_string(mentions).unwrap_or_else(|_| "[]".into())

@@ -46,5 +46,9 @@ pub trait ReadStore: Send + Sync {
     async fn liked(&self, user: Id, page: PageRequest) -> StoreResult<Vec<(u64, Id)>>;
     /// Those of `posts` that `user` likes.
     async fn liked_among(&self, user: Id, posts: &[Id]) -> StoreResult<Vec<Id>>;
+    /// Those of `posts` that `user` has a live repost of.
+    async fn reposted_among(&self, user: Id, posts: &[Id]) -> StoreResult<Vec<Id>>;
+    /// The live reposts of each of `originals`: `(original, repost, reposter)`.
+    async fn reposts_of(&self, originals: &[Id]) -> StoreResult<Vec<(Id, Id, Id)>>;
     async fn ping(&self) -> StoreResult<()>;
 }

@@ -71,7 +71,85 @@ impl ReadService {
             .into_iter()
             .next()
             .ok_or_else(|| ApiError::NotFound(format!("no post {id}")))?;
+        // A repost of a post that is gone is gone with it.
+        let post = self
+            .with_originals(vec![post])
+            .await?
+            .pop()
+            .ok_or_else(|| ApiError::NotFound(format!("no post {id}")))?;
         Ok(self.seen_by(viewer, vec![post]).await?.remove(0))
+    }
+
+    /// `posts` with each repost's original in its place, in order; a repost whose
+    /// original is gone is left out.
+    async fn with_originals(&self, posts: Vec<Arc<Post>>) -> ApiResult<Vec<Arc<Post>>> {
+        let originals: Vec<Id> = posts.iter().filter_map(|p| p.original_id()).collect();
+        if originals.is_empty() {
+            return Ok(posts);
+        }
+        let found: HashMap<Id, Arc<Post>> = self
+            .store
+            .posts(&originals)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p))
+            .collect();
+        Ok(posts
+            .into_iter()
+            .filter_map(|p| match p.original_id() {
+                None => Some(p),
+                Some(o) => {
+                    let original = found.get(&o)?;
+                    let mut p = Arc::unwrap_or_clone(p);
+                    p.repost_of = Some(Box::new(Post::clone(original)));
+                    Some(Arc::new(p))
+                }
+            })
+            .collect())
+    }
+
+    /// The reposts among `posts` that `user`'s home does not show: a home shows an
+    /// original at most once, so a repost of a post by someone `user` follows (or is),
+    /// whose original is in the home already, or a repost of a post reposted earlier by
+    /// someone else `user` follows, is left out. Decided from the graph and the reposts
+    /// themselves, so every page of a walk decides it alike.
+    async fn reposts_left_out(
+        &self,
+        user: Id,
+        posts: &[Arc<Post>],
+        followed: &tokio::sync::OnceCell<HashSet<Id>>,
+    ) -> ApiResult<HashSet<Id>> {
+        let reposts: Vec<&Arc<Post>> = posts.iter().filter(|p| p.repost_of.is_some()).collect();
+        if reposts.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let followed = followed
+            .get_or_try_init(|| async {
+                let mut f: HashSet<Id> =
+                    self.graph.all_followees(user).await?.into_iter().collect();
+                f.insert(user);
+                Ok::<_, ApiError>(f)
+            })
+            .await?;
+        let originals: Vec<Id> = reposts.iter().filter_map(|p| p.original_id()).collect();
+        let mut earliest: HashMap<Id, Id> = HashMap::new();
+        for (original, repost, reposter) in self.store.reposts_of(&originals).await? {
+            if followed.contains(&reposter) {
+                let e = earliest.entry(original).or_insert(repost);
+                *e = (*e).min(repost);
+            }
+        }
+        Ok(reposts
+            .into_iter()
+            .filter(|p| {
+                let Some(original) = &p.repost_of else {
+                    return false;
+                };
+                followed.contains(&original.author.id)
+                    || earliest.get(&original.id).is_some_and(|e| *e != p.id)
+            })
+            .map(|p| p.id)
+            .collect())
     }
 
     pub async fn user_posts(
@@ -83,12 +161,46 @@ impl ReadService {
         if !self.user_exists(author).await? {
             return Err(ApiError::NotFound(format!("no user {author}")));
         }
-        let mut posts = self.store.posts_by(&[author], req).await?;
-        let more = posts.len() > req.limit;
-        posts.truncate(req.limit);
-        let keys: Vec<u64> = posts.iter().map(|p| p.id.get()).collect();
-        let posts = self.seen_by(viewer, posts).await?;
-        Ok(Page::from_keys(posts, &keys, &req, more))
+        // Reposts of posts deleted since are left out without shortening the page.
+        let mut items = Vec::with_capacity(req.limit);
+        let mut last_given = None;
+        let mut at = req;
+        let more = loop {
+            let mut posts = self.store.posts_by(&[author], at).await?;
+            let more = posts.len() > at.limit;
+            posts.truncate(at.limit);
+            let Some(last) = posts.last().map(|p| p.id) else {
+                break false;
+            };
+            let order: Vec<Id> = posts.iter().map(|p| p.id).collect();
+            let mut kept: HashMap<Id, Arc<Post>> = self
+                .with_originals(posts)
+                .await?
+                .into_iter()
+                .map(|p| (p.id, p))
+                .collect();
+            let mut rest = order.into_iter();
+            for id in rest.by_ref() {
+                last_given = Some(id);
+                items.extend(kept.remove(&id));
+                if items.len() == req.limit {
+                    break;
+                }
+            }
+            if items.len() == req.limit {
+                break more || rest.next().is_some();
+            }
+            if !more {
+                break false;
+            }
+            at.before = Some(last.get());
+        };
+        let items = self.seen_by(viewer, items).await?;
+        let next_cursor = match last_given {
+            Some(id) if more => Some(Cursor(id.get()).encode()),
+            _ => None,
+        };
+        Ok(Page { items, next_cursor })
     }
 
     /// The live direct replies to the live post `id`, oldest first.
@@ -165,16 +277,25 @@ impl ReadService {
         let Some(viewer) = viewer else {
             return Ok(posts);
         };
-        let ids: Vec<Id> = posts.iter().map(|p| p.id).collect();
-        let liked = self.store.liked_among(viewer, &ids).await?;
+        // For a repost, the state is the original's (a like of a repost likes it).
+        let ids: Vec<Id> = posts.iter().map(|p| p.target_id()).collect();
+        let (liked, reposted) = tokio::try_join!(
+            self.store.liked_among(viewer, &ids),
+            self.store.reposted_among(viewer, &ids)
+        )?;
         Ok(posts
             .into_iter()
             .map(|p| {
                 let mut p = Arc::unwrap_or_clone(p);
-                p.viewer = Some(Viewer {
-                    liked: liked.contains(&p.id),
-                    reposted: false,
-                });
+                let target = p.target_id();
+                let state = Viewer {
+                    liked: liked.contains(&target),
+                    reposted: reposted.contains(&target),
+                };
+                p.viewer = Some(state);
+                if let Some(original) = &mut p.repost_of {
+                    original.viewer = Some(state);
+                }
                 Arc::new(p)
             })
             .collect())
@@ -188,6 +309,7 @@ impl ReadService {
     pub async fn home(&self, user: Id, req: PageRequest) -> ApiResult<Page<Arc<Post>>> {
         let (hidden, celebrities) =
             tokio::try_join!(self.graph.hidden_from(user), self.celebrities(user))?;
+        let blocked: HashSet<Id> = hidden.blocked.iter().copied().collect();
         let hidden: HashSet<Id> = hidden.blocked.into_iter().chain(hidden.muted).collect();
         let celebrities: Vec<Id> = celebrities
             .into_iter()
@@ -207,18 +329,36 @@ impl ReadService {
             limit: batch_size,
             before: req.before,
         };
+        let followed = tokio::sync::OnceCell::new();
         let more = loop {
             let (batch, more) = self.home_batch(user, &celebrities, at).await?;
             let Some(&(last, _)) = batch.last() else {
                 break false;
             };
+            // Reposts with their originals (those whose original is gone left out), less
+            // those the home does not show.
+            let found: Vec<Arc<Post>> = batch.iter().filter_map(|(_, p)| p.clone()).collect();
+            let found = self.with_originals(found).await?;
+            let left_out = self.reposts_left_out(user, &found, &followed).await?;
+            let mut shown: HashMap<Id, Arc<Post>> = found
+                .into_iter()
+                .filter(|p| !left_out.contains(&p.id))
+                .map(|p| (p.id, p))
+                .collect();
             let mut entries = batch.into_iter();
-            for (key, post) in entries.by_ref() {
+            for (key, _) in entries.by_ref() {
                 keys_seen.push(key);
-                match post {
-                    Some(p) if !hidden.contains(&p.author.id) => items.push(p),
-                    _ => continue,
+                let Some(p) = shown.remove(&Id(key)) else {
+                    continue;
+                };
+                let original_hidden = p
+                    .repost_of
+                    .as_ref()
+                    .is_some_and(|o| blocked.contains(&o.author.id));
+                if hidden.contains(&p.author.id) || original_hidden {
+                    continue;
                 }
+                items.push(p);
                 if items.len() == req.limit {
                     break;
                 }
@@ -369,6 +509,7 @@ impl Directory for ReadService {
 
     async fn posts(&self, ids: &[Id]) -> ApiResult<Vec<Post>> {
         let posts = self.store.posts(ids).await?;
+        let posts = self.with_originals(posts).await?;
         let posts = posts.into_iter().map(Arc::unwrap_or_clone).collect();
         Ok(in_order(ids, posts, |p: &Post| p.id))
     }
@@ -382,6 +523,8 @@ impl Directory for ReadService {
             let more = page.len() > PAGE;
             page.truncate(PAGE);
             req.before = page.last().map(|p| p.id.get());
+            // Reposts with their originals (of a post since deleted: gone with it).
+            let page = self.with_originals(page).await?;
             posts.extend(page.into_iter().map(Arc::unwrap_or_clone));
             if !more {
                 break;
@@ -446,9 +589,15 @@ impl Directory for ReadService {
         let (hidden, posts) = tokio::try_join!(self.graph.hidden_from(viewer), async {
             Ok(self.store.posts(ids).await?)
         })?;
+        let posts = self.with_originals(posts).await?;
         let posts = in_order(ids, posts, |p: &Arc<Post>| p.id)
             .into_iter()
-            .filter(|p| !hidden.blocked.contains(&p.author.id))
+            .filter(|p| {
+                !hidden.blocked.contains(&p.author.id)
+                    && p.repost_of
+                        .as_ref()
+                        .is_none_or(|o| !hidden.blocked.contains(&o.author.id))
+            })
             .collect();
         let posts = self.seen_by(Some(viewer), posts).await?;
         Ok(posts.into_iter().map(Arc::unwrap_or_clone).collect())

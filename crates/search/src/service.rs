@@ -145,6 +145,10 @@ impl SearchService {
 /// What an event asks of the index.
 pub fn index_op(event: &Event) -> Option<IndexOp> {
     match &event.body {
+        // A repost has no text of its own: its original is what search finds.
+        EventBody::PostCreated {
+            repost_of: Some(_), ..
+        } => None,
         EventBody::PostCreated {
             post_id,
             author_id,

@@ -2,7 +2,7 @@
 //! and the outbox, changed together. Deployed: PostgreSQL. Embedded: SQLite.
 
 use async_trait::async_trait;
-use chirp_core::events::Event;
+use chirp_core::events::{Event, EventStamp};
 use chirp_core::model::{Author, Mention, Post};
 use chirp_core::store::StoreResult;
 use chirp_core::time::rfc3339;
@@ -26,6 +26,27 @@ pub struct PostHead {
     pub author: Id,
     pub version: u64,
     pub deleted: bool,
+    /// For a repost, the post it reposts.
+    pub repost_of: Option<Id>,
+}
+
+/// A repost to make: a post of its own, with no text.
+#[derive(Debug, Clone, Copy)]
+pub struct NewRepost {
+    pub id: Id,
+    pub author: Id,
+    pub original: Id,
+    pub created_at_ms: i64,
+}
+
+/// What a repost did; the post is the repost (its `repost_of` names the original only).
+#[derive(Debug, Clone)]
+pub enum Reposted {
+    New(Post),
+    /// The user reposted it before (and that repost is live): nothing changed.
+    Already(Post),
+    /// No live original: nothing changed.
+    NoPost,
 }
 
 impl NewPost {
@@ -100,6 +121,12 @@ pub trait PostStore: Send + Sync {
     async fn like(&self, like: &Like, event: &Event) -> StoreResult<Liked>;
     /// Removes `user`'s like of `post` (and its count) with `event`; whether there was one.
     async fn unlike(&self, user: Id, post: Id, event: &Event) -> StoreResult<bool>;
+    /// Stores the repost (counted on the original) with `event`, if the original is live
+    /// and the author has no live repost of it yet.
+    async fn repost(&self, repost: &NewRepost, event: &Event) -> StoreResult<Reposted>;
+    /// Deletes `user`'s live repost of `original` (and its count) with the
+    /// `post.deleted` event `stamp` makes of it; whether there was one.
+    async fn unrepost(&self, user: Id, original: Id, stamp: &EventStamp) -> StoreResult<bool>;
     async fn ping(&self) -> StoreResult<()>;
 }
 

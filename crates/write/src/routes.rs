@@ -41,6 +41,7 @@ pub fn routes() -> OpenApiRouter<WriteState> {
         .routes(routes!(create))
         .routes(routes!(edit, delete))
         .routes(routes!(like, unlike))
+        .routes(routes!(repost, unrepost))
 }
 
 pub fn router(state: WriteState, serve_reads: bool) -> Router {
@@ -87,6 +88,7 @@ struct CreateBody {
                 ("DeletePost" = (operation_id = "delete_post", parameters(("id" = "$response.body#/id")))),
                 ("LikePost" = (operation_id = "like_post", parameters(("id" = "$response.body#/id")))),
                 ("UnlikePost" = (operation_id = "unlike_post", parameters(("id" = "$response.body#/id")))),
+                ("RepostPost" = (operation_id = "repost_post", parameters(("id" = "$response.body#/id")))),
                 ("PostLikes" = (operation_id = "post_likes", parameters(("id" = "$response.body#/id")))),
                 ("PostReplies" = (operation_id = "post_replies", parameters(("id" = "$response.body#/id")))),
                 ("PostAncestors" = (operation_id = "post_ancestors", parameters(("id" = "$response.body#/id")))),
@@ -199,6 +201,63 @@ async fn like(
     PathId(id): PathId,
 ) -> ApiResult<StatusCode> {
     s.posts.like(caller.id, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Repost a post (a repost's original, for a repost): a post of the caller's own, with
+/// no text, that reaches the caller's followers. Reposting what the caller reposted
+/// already answers that repost (200); reposting one's own post is allowed.
+#[utoipa::path(
+    post,
+    path = "/api/v1/posts/{id}/repost",
+    tag = "reactions",
+    operation_id = "repost_post",
+    security(("bearer" = [])),
+    params(("id" = Id, Path, description = "The post to repost")),
+    responses(
+        (status = 201, description = "The repost, with the original in `repost_of`", body = Post,
+            headers(("Location" = String, description = "The repost's address")),
+            links(
+                ("GetRepost" = (operation_id = "get_post", parameters(("id" = "$response.body#/id")))),
+                ("DeleteRepost" = (operation_id = "delete_post", parameters(("id" = "$response.body#/id")))),
+            )),
+        (status = 200, description = "The caller's repost of it from before", body = Post),
+        (status = 403, description = "The post is by someone who blocks the caller, or whom the caller blocks", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 404, description = "No such post, or deleted", body = ProblemSchema, content_type = "application/problem+json"),
+    ),
+)]
+async fn repost(
+    State(s): State<WriteState>,
+    caller: AuthUser,
+    PathId(id): PathId,
+) -> ApiResult<impl IntoResponse> {
+    let (post, new) = s.posts.repost(caller.id, id).await?;
+    let status = if new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let location = format!("/api/v1/posts/{}", post.id);
+    Ok((status, [(header::LOCATION, location)], Json(post)))
+}
+
+/// Take back the caller's repost of a post (`{id}` is the original's; a repost's id
+/// names its original). The repost leaves every timeline. Idempotent.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/posts/{id}/repost",
+    tag = "reactions",
+    operation_id = "unrepost_post",
+    security(("bearer" = [])),
+    params(("id" = Id, Path, description = "The reposted post")),
+    responses((status = 204, description = "The caller does not repost the post")),
+)]
+async fn unrepost(
+    State(s): State<WriteState>,
+    caller: AuthUser,
+    PathId(id): PathId,
+) -> ApiResult<StatusCode> {
+    s.posts.unrepost(caller.id, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use chirp_core::events::{Event, EventBody};
+use chirp_core::events::{Event, EventBody, EventStamp};
 use chirp_core::model::{Mention, Post};
 use chirp_core::peers::SocialGraph;
 use chirp_core::time::now_ms;
@@ -11,7 +11,7 @@ use chirp_core::{ApiError, ApiResult, Id, IdGenerator};
 use tokio::sync::Notify;
 
 use crate::domain::{IdempotencyKey, PostText};
-use crate::ports::{Created, Edit, Like, Liked, NewPost, PostHead, PostStore};
+use crate::ports::{Created, Edit, Like, Liked, NewPost, NewRepost, PostHead, PostStore, Reposted};
 
 /// Every answer is built from the store the write went to: a write never waits for
 /// ReadService, so a post that committed is never answered with an error.
@@ -43,6 +43,10 @@ impl WriteService {
     ) -> ApiResult<CreatedPost> {
         let text = PostText::parse(text).map_err(ApiError::Unprocessable)?;
         let mut reply_to_author = None;
+        let reply_to = match reply_to {
+            Some(parent) => Some(self.original_of(parent).await?),
+            None => None,
+        };
         if let Some(parent) = reply_to {
             let live = self.store.head(parent).await?;
             match live {
@@ -73,6 +77,8 @@ impl WriteService {
                 created_at_ms,
                 reply_to_author,
                 mentions: mentions.iter().map(|m| m.id).collect(),
+                repost_of: None,
+                repost_of_author: None,
             },
         };
         let post = NewPost {
@@ -108,12 +114,95 @@ impl WriteService {
         }
     }
 
-    /// The live post `id`, as the write side holds it.
+    /// The live post `id`, as the write side holds it (a repost with its original).
     pub async fn post(&self, id: Id) -> ApiResult<Post> {
-        self.store
+        let post = self
+            .store
             .post(id)
             .await?
-            .ok_or_else(|| ApiError::NotFound(format!("no post {id}")))
+            .ok_or_else(|| ApiError::NotFound(format!("no post {id}")))?;
+        self.with_original(post).await
+    }
+
+    /// `post` with the post it reposts in place of its id: 404 when that is gone (a
+    /// repost of a deleted post is gone with it).
+    async fn with_original(&self, mut post: Post) -> ApiResult<Post> {
+        if let Some(original) = post.original_id() {
+            let whole = self
+                .store
+                .post(original)
+                .await?
+                .ok_or_else(|| ApiError::NotFound(format!("no post {}", post.id)))?;
+            post.repost_of = Some(Box::new(whole));
+        }
+        Ok(post)
+    }
+
+    /// `id`, or for a repost the post it reposts: what a reply, a like or a repost of a
+    /// repost is about.
+    async fn original_of(&self, id: Id) -> ApiResult<Id> {
+        Ok(match self.store.head(id).await? {
+            Some(PostHead {
+                repost_of: Some(original),
+                ..
+            }) => original,
+            _ => id,
+        })
+    }
+
+    /// `caller` reposts `id` (its original, for a repost): the repost, and whether it was
+    /// made now (else it is the caller's earlier one). 404 for a post that is not live,
+    /// 403 across a block.
+    pub async fn repost(&self, caller: Id, id: Id) -> ApiResult<(Post, bool)> {
+        let original = self.original_of(id).await?;
+        let head = self.live_head(original).await?;
+        self.not_blocked(caller, head.author, "repost").await?;
+        let repost = NewRepost {
+            id: self.ids.next_id()?,
+            author: caller,
+            original,
+            created_at_ms: now_ms(),
+        };
+        let event = Event {
+            id: self.ids.next_id()?,
+            version: 1,
+            occurred_at_ms: repost.created_at_ms,
+            trace: chirp_core::traces::current(),
+            body: EventBody::PostCreated {
+                post_id: repost.id,
+                author_id: caller,
+                text: String::new(),
+                reply_to: None,
+                created_at_ms: repost.created_at_ms,
+                reply_to_author: None,
+                mentions: Vec::new(),
+                repost_of: Some(original),
+                repost_of_author: Some(head.author),
+            },
+        };
+        let (post, new) = match self.store.repost(&repost, &event).await? {
+            Reposted::New(post) => {
+                self.outbox_wake.notify_one();
+                (post, true)
+            }
+            Reposted::Already(post) => (post, false),
+            Reposted::NoPost => return Err(ApiError::NotFound(format!("no post {id}"))),
+        };
+        Ok((self.with_original(post).await?, new))
+    }
+
+    /// `caller` no longer reposts `id` (its original, for a repost): idempotent.
+    pub async fn unrepost(&self, caller: Id, id: Id) -> ApiResult<()> {
+        let original = self.original_of(id).await?;
+        let stamp = EventStamp {
+            id: self.ids.next_id()?,
+            occurred_at_ms: now_ms(),
+            trace: chirp_core::traces::current(),
+        };
+        if self.store.unrepost(caller, original, &stamp).await? {
+            self.outbox_wake.notify_one();
+        }
+        Ok(())
     }
 
     pub async fn edit(&self, caller: Id, id: Id, text: &str) -> ApiResult<Post> {
@@ -121,6 +210,11 @@ impl WriteService {
         let mentions = self.mentions(text.as_str()).await?;
         for _ in 0..ATTEMPTS {
             let head = self.owned_head(caller, id).await?;
+            if head.repost_of.is_some() {
+                return Err(ApiError::Unprocessable(
+                    "a repost has no text to edit (delete it, or repost again)".into(),
+                ));
+            }
             let edited_at_ms = now_ms();
             let event = Event {
                 id: self.ids.next_id()?,
@@ -173,6 +267,7 @@ impl WriteService {
 
     /// `caller` likes `post`: idempotent; 404 for a post that is not live.
     pub async fn like(&self, caller: Id, post: Id) -> ApiResult<()> {
+        let post = self.original_of(post).await?;
         let head = self.live_head(post).await?;
         self.not_blocked(caller, head.author, "like").await?;
         let like = Like {
@@ -193,6 +288,7 @@ impl WriteService {
 
     /// `caller` no longer likes `post`: idempotent, whatever became of the post.
     pub async fn unlike(&self, caller: Id, post: Id) -> ApiResult<()> {
+        let post = self.original_of(post).await?;
         let Some(head) = self.store.head(post).await? else {
             return Ok(());
         };

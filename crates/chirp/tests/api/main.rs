@@ -15,6 +15,7 @@ mod promises;
 mod reactions;
 mod reads;
 mod relationships;
+mod reposts;
 mod roles;
 mod search;
 mod threads;

@@ -28,9 +28,20 @@ async fn serves(base: &str, path: &str) -> bool {
 }
 
 /// A free port on loopback.
+/// A free address for a listener a test starts later. Below Linux's ephemeral range
+/// (32768 and up), from which every `bind` to port 0 of the tests running beside this one
+/// takes its port: a port taken from that range and let go could be taken by one of them
+/// before the listener binds it (as happened to the seven-application test).
 fn free_addr() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    for _ in 0..1000 {
+        let port = rng.gen_range(20_000..32_000);
+        if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            return l.local_addr().unwrap();
+        }
+    }
+    panic!("no free port between 20000 and 32000")
 }
 
 #[test]

@@ -196,7 +196,9 @@ pub fn post_from_row(row: &sqlx::postgres::PgRow) -> sqlx::Result<crate::model::
         reply_to: row.try_get::<Option<i64>, _>(3)?.map(Id::from_i64),
         created_at: rfc3339(row.try_get(4)?),
         edited_at: row.try_get::<Option<i64>, _>(5)?.map(rfc3339),
-        repost_of: None,
+        repost_of: row
+            .try_get::<Option<i64>, _>(12)?
+            .map(|o| Box::new(crate::model::Post::placeholder(Id::from_i64(o)))),
         mentions: crate::model::Post::mentions_from_json(&row.try_get::<String, _>(8)?),
         tags: crate::text::hashtags(&text),
         reply_count: row.try_get::<i64, _>(9)?.max(0) as u64,

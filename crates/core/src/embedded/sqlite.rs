@@ -283,7 +283,9 @@ pub fn post_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<crate::model::
         reply_to: row.get::<_, Option<i64>>(3)?.map(Id::from_i64),
         created_at: rfc3339(row.get(4)?),
         edited_at: row.get::<_, Option<i64>>(5)?.map(rfc3339),
-        repost_of: None,
+        repost_of: row
+            .get::<_, Option<i64>>(12)?
+            .map(|o| Box::new(crate::model::Post::placeholder(Id::from_i64(o)))),
         mentions: crate::model::Post::mentions_from_json(&row.get::<_, String>(8)?),
         tags: crate::text::hashtags(&text),
         reply_count: row.get::<_, i64>(9)?.max(0) as u64,

@@ -176,6 +176,38 @@ impl ReadStore for PgReadStore {
         Ok(rows.into_iter().map(Id::from_i64).collect())
     }
 
+    async fn reposted_among(&self, user: Id, posts: &[Id]) -> StoreResult<Vec<Id>> {
+        if posts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<i64> = sqlx::query_scalar(
+            "SELECT repost_of FROM posts
+             WHERE author_id = $1 AND repost_of = ANY($2) AND deleted_at IS NULL",
+        )
+        .bind(user.as_i64())
+        .bind(raw(posts))
+        .fetch_all(&self.db.pool)
+        .await?;
+        Ok(rows.into_iter().map(Id::from_i64).collect())
+    }
+
+    async fn reposts_of(&self, originals: &[Id]) -> StoreResult<Vec<(Id, Id, Id)>> {
+        if originals.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
+            "SELECT repost_of, id, author_id FROM posts
+             WHERE repost_of = ANY($1) AND deleted_at IS NULL",
+        )
+        .bind(raw(originals))
+        .fetch_all(&self.db.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(o, r, a)| (Id::from_i64(o), Id::from_i64(r), Id::from_i64(a)))
+            .collect())
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.db.ping().await
     }

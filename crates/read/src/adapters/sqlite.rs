@@ -267,6 +267,45 @@ impl ReadStore for SqliteReadStore {
         })
     }
 
+    async fn reposted_among(&self, user: Id, posts: &[Id]) -> StoreResult<Vec<Id>> {
+        if posts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT repost_of FROM posts
+             WHERE author_id = ? AND repost_of IN ({}) AND deleted_at IS NULL",
+            placeholders(posts.len())
+        );
+        let params = std::iter::once(user.as_i64()).chain(ids(posts));
+        self.db.read(|c| {
+            c.prepare_cached(&sql)?
+                .query_map(params_from_iter(params), |r| r.get(0).map(Id::from_i64))?
+                .collect()
+        })
+    }
+
+    async fn reposts_of(&self, originals: &[Id]) -> StoreResult<Vec<(Id, Id, Id)>> {
+        if originals.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT repost_of, id, author_id FROM posts
+             WHERE repost_of IN ({}) AND deleted_at IS NULL",
+            placeholders(originals.len())
+        );
+        self.db.read(|c| {
+            c.prepare_cached(&sql)?
+                .query_map(params_from_iter(ids(originals)), |r| {
+                    Ok((
+                        Id::from_i64(r.get(0)?),
+                        Id::from_i64(r.get(1)?),
+                        Id::from_i64(r.get(2)?),
+                    ))
+                })?
+                .collect()
+        })
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.db.ping().await
     }

@@ -94,6 +94,7 @@ chirp_testkit::port_suite! {
         likes_list_newest_first_and_skip_deleted_posts,
         counts_show_in_the_next_read,
         a_changed_profile_shows_in_the_next_read,
+        reposts_read_with_their_original_and_are_found_by_it,
     ],
     adapters: {
         sqlite => sqlite_store,
@@ -484,4 +485,64 @@ async fn a_changed_profile_shows_in_the_next_read(f: &Fixture) {
         .await
         .unwrap()
         .is_none());
+}
+
+/// A repost reads with its original's id (the reader puts the post in its place), and
+/// the reposts of an original, and a user's, are found by it; twice each, so that a
+/// copy kept in memory is seen to follow.
+async fn reposts_read_with_their_original_and_are_found_by_it(f: &Fixture) {
+    f.profiles().await;
+    f.post(10, ALICE, "original").await;
+    f.post(11, ALICE, "another").await;
+    for (id, who, original) in [(20, BOB, 10), (21, ALICE, 10), (22, BOB, 11)] {
+        let repost = chirp_write::ports::NewRepost {
+            id: Id(id),
+            author: who,
+            original: Id(original),
+            created_at_ms: 3_000 + id as i64,
+        };
+        f.posts.repost(&repost, &event()).await.unwrap();
+    }
+    for _ in 0..2 {
+        let posts = f.read.posts(&[Id(20), Id(10)]).await.unwrap();
+        let repost = posts.iter().find(|p| p.id == Id(20)).unwrap();
+        assert_eq!(
+            (repost.text.as_str(), repost.original_id()),
+            ("", Some(Id(10)))
+        );
+        let original = posts.iter().find(|p| p.id == Id(10)).unwrap();
+        assert_eq!((original.original_id(), original.repost_count), (None, 2));
+        let bobs: Vec<Id> = f
+            .read
+            .posts_by(&[BOB], PageRequest::first(5))
+            .await
+            .unwrap()
+            .iter()
+            .map(|p| p.id)
+            .collect();
+        assert_eq!(bobs, [Id(22), Id(20)]);
+        let mut of = f.read.reposts_of(&[Id(10), Id(99)]).await.unwrap();
+        of.sort();
+        assert_eq!(of, [(Id(10), Id(20), BOB), (Id(10), Id(21), ALICE)]);
+        let mut among = f
+            .read
+            .reposted_among(BOB, &[Id(10), Id(11), Id(12)])
+            .await
+            .unwrap();
+        among.sort();
+        assert_eq!(among, [Id(10), Id(11)]);
+    }
+    let stamp = chirp_core::events::EventStamp {
+        id: Id(40),
+        occurred_at_ms: 4_000,
+        trace: None,
+    };
+    f.posts.unrepost(BOB, Id(10), &stamp).await.unwrap();
+    assert_eq!(f.read.reposted_among(BOB, &[Id(10)]).await.unwrap(), []);
+    assert_eq!(
+        f.read.reposts_of(&[Id(10)]).await.unwrap(),
+        [(Id(10), Id(21), ALICE)]
+    );
+    assert!(f.read.posts(&[Id(20)]).await.unwrap().is_empty());
+    assert_eq!(f.read.posts(&[Id(10)]).await.unwrap()[0].repost_count, 1);
 }

@@ -47,6 +47,14 @@ impl ReadStore for Timed<dyn ReadStore> {
     async fn liked(&self, user: Id, page: PageRequest) -> StoreResult<Vec<(u64, Id)>> {
         self.time("liked", self.inner().liked(user, page)).await
     }
+    async fn reposted_among(&self, user: Id, posts: &[Id]) -> StoreResult<Vec<Id>> {
+        self.time("reposted_among", self.inner().reposted_among(user, posts))
+            .await
+    }
+    async fn reposts_of(&self, originals: &[Id]) -> StoreResult<Vec<(Id, Id, Id)>> {
+        self.time("reposts_of", self.inner().reposts_of(originals))
+            .await
+    }
     async fn liked_among(&self, user: Id, posts: &[Id]) -> StoreResult<Vec<Id>> {
         self.time("liked_among", self.inner().liked_among(user, posts))
             .await

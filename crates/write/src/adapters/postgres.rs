@@ -2,13 +2,13 @@
 
 use async_trait::async_trait;
 use chirp_core::deployed::postgres::{enqueue, post_from_row, PgDb};
-use chirp_core::events::Event;
+use chirp_core::events::{Event, EventBody, EventStamp};
 use chirp_core::model::{Author, Mention, Post, POST_COLUMNS, POST_FROM};
 use chirp_core::store::{StoreError, StoreResult};
 use chirp_core::Id;
 use sqlx::{PgConnection, Row};
 
-use crate::ports::{Created, Edit, Like, Liked, NewPost, PostHead, PostStore};
+use crate::ports::{Created, Edit, Like, Liked, NewPost, NewRepost, PostHead, PostStore, Reposted};
 
 pub const OUTBOX: &str = "write_outbox";
 
@@ -104,16 +104,19 @@ impl PostStore for PgPostStore {
     }
 
     async fn head(&self, id: Id) -> StoreResult<Option<PostHead>> {
-        let row = sqlx::query("SELECT author_id, version, deleted_at FROM posts WHERE id = $1")
-            .bind(id.as_i64())
-            .fetch_optional(&self.db.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT author_id, version, deleted_at, repost_of FROM posts WHERE id = $1",
+        )
+        .bind(id.as_i64())
+        .fetch_optional(&self.db.pool)
+        .await?;
         let Some(row) = row else { return Ok(None) };
         Ok(Some(PostHead {
             id,
             author: Id::from_i64(row.try_get(0)?),
             version: row.try_get::<i64, _>(1)? as u64,
             deleted: row.try_get::<Option<i64>, _>(2)?.is_some(),
+            repost_of: row.try_get::<Option<i64>, _>(3)?.map(Id::from_i64),
         }))
     }
 
@@ -164,7 +167,8 @@ impl PostStore for PgPostStore {
         let mut tx = self.db.pool.begin().await?;
         let row = sqlx::query(
             "UPDATE posts SET text = '', deleted_at = $1, version = version + 1
-             WHERE id = $2 AND version = $3 AND deleted_at IS NULL RETURNING author_id, reply_to",
+             WHERE id = $2 AND version = $3 AND deleted_at IS NULL
+             RETURNING author_id, reply_to, repost_of",
         )
         .bind(deleted_at_ms)
         .bind(id.as_i64())
@@ -173,10 +177,18 @@ impl PostStore for PgPostStore {
         .await?;
         let Some(row) = row else { return Ok(false) };
         let author: i64 = row.try_get(0)?;
-        sqlx::query("UPDATE post_counts SET posts = posts - 1 WHERE user_id = $1 AND posts > 0")
-            .bind(author)
-            .execute(&mut *tx)
-            .await?;
+        // A repost is counted on its original, not among its author's posts.
+        match row.try_get::<Option<i64>, _>(2)? {
+            Some(original) => count(&mut tx, Id::from_i64(original), "reposts", -1).await?,
+            None => {
+                sqlx::query(
+                    "UPDATE post_counts SET posts = posts - 1 WHERE user_id = $1 AND posts > 0",
+                )
+                .bind(author)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
         if let Some(parent) = row.try_get::<Option<i64>, _>(1)? {
             count(&mut tx, Id::from_i64(parent), "replies", -1).await?;
         }
@@ -248,6 +260,78 @@ impl PostStore for PgPostStore {
         }
         count(&mut tx, post, "likes", -1).await?;
         enqueue(&mut tx, OUTBOX, event).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn repost(&self, r: &NewRepost, event: &Event) -> StoreResult<Reposted> {
+        let mut tx = self.db.pool.begin().await?;
+        // The original's row is held until the repost commits, as a like holds it.
+        let live =
+            sqlx::query("SELECT 1 FROM posts WHERE id = $1 AND deleted_at IS NULL FOR SHARE")
+                .bind(r.original.as_i64())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if live.is_none() {
+            return Ok(Reposted::NoPost);
+        }
+        let added = sqlx::query(
+            "INSERT INTO posts (id, author_id, text, reply_to, created_at, mentions, repost_of)
+             VALUES ($1, $2, '', NULL, $3, '[]', $4)
+             ON CONFLICT (author_id, repost_of) WHERE repost_of IS NOT NULL AND deleted_at IS NULL
+             DO NOTHING",
+        )
+        .bind(r.id.as_i64())
+        .bind(r.author.as_i64())
+        .bind(r.created_at_ms)
+        .bind(r.original.as_i64())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if added == 0 {
+            let earlier: i64 = sqlx::query_scalar(
+                "SELECT id FROM posts
+                 WHERE author_id = $1 AND repost_of = $2 AND deleted_at IS NULL",
+            )
+            .bind(r.author.as_i64())
+            .bind(r.original.as_i64())
+            .fetch_one(&mut *tx)
+            .await?;
+            return Ok(match live_post(&mut tx, Id::from_i64(earlier)).await? {
+                Some(p) => Reposted::Already(p),
+                None => Reposted::NoPost,
+            });
+        }
+        count(&mut tx, r.original, "reposts", 1).await?;
+        let Some(repost) = live_post(&mut tx, r.id).await? else {
+            // The reposter has no public profile: the account is gone.
+            return Ok(Reposted::NoPost);
+        };
+        enqueue(&mut tx, OUTBOX, event).await?;
+        tx.commit().await?;
+        Ok(Reposted::New(repost))
+    }
+
+    async fn unrepost(&self, user: Id, original: Id, stamp: &EventStamp) -> StoreResult<bool> {
+        let mut tx = self.db.pool.begin().await?;
+        let row = sqlx::query(
+            "UPDATE posts SET deleted_at = $3, version = version + 1
+             WHERE author_id = $1 AND repost_of = $2 AND deleted_at IS NULL
+             RETURNING id, version",
+        )
+        .bind(user.as_i64())
+        .bind(original.as_i64())
+        .bind(stamp.occurred_at_ms)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else { return Ok(false) };
+        let (repost, version): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+        count(&mut tx, original, "reposts", -1).await?;
+        let body = EventBody::PostDeleted {
+            post_id: Id::from_i64(repost),
+            author_id: user,
+        };
+        enqueue(&mut tx, OUTBOX, &stamp.event(version as u64, body)).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -4,13 +4,13 @@ use async_trait::async_trait;
 use chirp_core::embedded::cache::PostCaches;
 use chirp_core::embedded::outbox;
 use chirp_core::embedded::sqlite::{post_from_row, SqliteDb};
-use chirp_core::events::Event;
+use chirp_core::events::{Event, EventBody, EventStamp};
 use chirp_core::model::{Author, Mention, Post, POST_COLUMNS, POST_FROM};
 use chirp_core::store::{StoreError, StoreResult};
 use chirp_core::Id;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::ports::{Created, Edit, Like, Liked, NewPost, PostHead, PostStore};
+use crate::ports::{Created, Edit, Like, Liked, NewPost, NewRepost, PostHead, PostStore, Reposted};
 
 pub const OUTBOX: &str = "write_outbox";
 
@@ -150,17 +150,25 @@ impl PostStore for SqlitePostStore {
     }
 
     async fn head(&self, id: Id) -> StoreResult<Option<PostHead>> {
-        let row: Option<(i64, i64, Option<i64>)> = self.db.read(|c| {
-            c.prepare_cached("SELECT author_id, version, deleted_at FROM posts WHERE id = ?")?
-                .query_row([id.as_i64()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .optional()
+        type Head = (i64, i64, Option<i64>, Option<i64>);
+        let row: Option<Head> = self.db.read(|c| {
+            c.prepare_cached(
+                "SELECT author_id, version, deleted_at, repost_of FROM posts WHERE id = ?",
+            )?
+            .query_row([id.as_i64()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .optional()
         })?;
-        Ok(row.map(|(author, version, deleted_at)| PostHead {
-            id,
-            author: Id::from_i64(author),
-            version: version as u64,
-            deleted: deleted_at.is_some(),
-        }))
+        Ok(
+            row.map(|(author, version, deleted_at, repost_of)| PostHead {
+                id,
+                author: Id::from_i64(author),
+                version: version as u64,
+                deleted: deleted_at.is_some(),
+                repost_of: repost_of.map(Id::from_i64),
+            }),
+        )
     }
 
     async fn post(&self, id: Id) -> StoreResult<Option<Post>> {
@@ -219,24 +227,34 @@ impl PostStore for SqlitePostStore {
             .write(move |c| {
                 // The text goes with the post: a deleted post keeps only what the system
                 // needs.
-                let row: Option<(i64, Option<i64>)> = c
+                let row: Option<(i64, Option<i64>, Option<i64>)> = c
                     .prepare_cached(
                         "UPDATE posts SET text = '', deleted_at = ?, version = version + 1
                          WHERE id = ? AND version = ? AND deleted_at IS NULL
-                         RETURNING author_id, reply_to",
+                         RETURNING author_id, reply_to, repost_of",
                     )?
                     .query_row(params![deleted_at_ms, id.as_i64(), expected as i64], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                     })
                     .optional()?;
-                let Some((author, parent)) = row else {
+                let Some((author, parent, original)) = row else {
                     return Ok(None);
                 };
-                c.prepare_cached(
-                    "UPDATE post_counts SET posts = posts - 1 WHERE user_id = ? AND posts > 0",
-                )?
-                .execute([author])?;
+                // A repost is counted on its original, not among its author's posts.
                 let mut parent_of = None;
+                match original.map(Id::from_i64) {
+                    Some(original) => {
+                        count(c, original, "reposts", -1)?;
+                        parent_of = Some((original, live_author(c, original)?));
+                    }
+                    None => {
+                        c.prepare_cached(
+                            "UPDATE post_counts SET posts = posts - 1
+                             WHERE user_id = ? AND posts > 0",
+                        )?
+                        .execute([author])?;
+                    }
+                }
                 if let Some(parent) = parent.map(Id::from_i64) {
                     count(c, parent, "replies", -1)?;
                     parent_of = Some((parent, live_author(c, parent)?));
@@ -325,6 +343,93 @@ impl PostStore for SqlitePostStore {
             })
             .await;
         self.forget_counted(post, result.as_ref().map(|r| r.flatten()));
+        result.map(|r| r.is_some())
+    }
+
+    async fn repost(&self, r: &NewRepost, event: &Event) -> StoreResult<Reposted> {
+        let (r, event) = (*r, event.clone());
+        let result = self
+            .db
+            .write(move |c| {
+                let Some(original_author) = live_author(c, r.original)? else {
+                    return Ok((Reposted::NoPost, None));
+                };
+                // A reposter with no public profile: the account is gone.
+                let known: Option<i64> = c
+                    .prepare_cached("SELECT 1 FROM profiles WHERE id = ?")?
+                    .query_row([r.author.as_i64()], |row| row.get(0))
+                    .optional()?;
+                if known.is_none() {
+                    return Ok((Reposted::NoPost, None));
+                }
+                let earlier: Option<i64> = c
+                    .prepare_cached(
+                        "SELECT id FROM posts
+                         WHERE author_id = ? AND repost_of = ? AND deleted_at IS NULL",
+                    )?
+                    .query_row([r.author.as_i64(), r.original.as_i64()], |row| row.get(0))
+                    .optional()?;
+                if let Some(earlier) = earlier {
+                    let earlier = live_post(c, Id::from_i64(earlier))?;
+                    return Ok((earlier.map_or(Reposted::NoPost, Reposted::Already), None));
+                }
+                c.prepare_cached(
+                    "INSERT INTO posts (id, author_id, text, reply_to, created_at, mentions, repost_of)
+                     VALUES (?, ?, '', NULL, ?, '[]', ?)",
+                )?
+                .execute(params![
+                    r.id.as_i64(),
+                    r.author.as_i64(),
+                    r.created_at_ms,
+                    r.original.as_i64()
+                ])?;
+                count(c, r.original, "reposts", 1)?;
+                let Some(repost) = live_post(c, r.id)? else {
+                    anyhow::bail!("repost {} not found where it was written", r.id);
+                };
+                outbox::enqueue(c, OUTBOX, &event)?;
+                Ok((Reposted::New(repost), Some(original_author)))
+            })
+            .await;
+        self.forget_counted(r.original, result.as_ref().map(|r| r.1));
+        if let (Some(c), Ok((Reposted::New(_), _))) = (&self.cached, &result) {
+            c.forget(r.id, r.author);
+        }
+        result.map(|r| r.0)
+    }
+
+    async fn unrepost(&self, user: Id, original: Id, stamp: &EventStamp) -> StoreResult<bool> {
+        let stamp = stamp.clone();
+        let result = self
+            .db
+            .write(move |c| {
+                let row: Option<(i64, i64)> = c
+                    .prepare_cached(
+                        "UPDATE posts SET deleted_at = ?, version = version + 1
+                         WHERE author_id = ? AND repost_of = ? AND deleted_at IS NULL
+                         RETURNING id, version",
+                    )?
+                    .query_row(
+                        params![stamp.occurred_at_ms, user.as_i64(), original.as_i64()],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?;
+                let Some((repost, version)) = row else {
+                    return Ok(None);
+                };
+                count(c, original, "reposts", -1)?;
+                let body = EventBody::PostDeleted {
+                    post_id: Id::from_i64(repost),
+                    author_id: user,
+                };
+                outbox::enqueue(c, OUTBOX, &stamp.event(version as u64, body))?;
+                Ok(Some((Id::from_i64(repost), live_author(c, original)?)))
+            })
+            .await;
+        self.forget_counted(original, result.as_ref().map(|r| r.and_then(|(_, a)| a)));
+        if let (Some(c), Ok(Some((repost, _)))) = (&self.cached, &result) {
+            c.forget(*repost, user);
+        }
         result.map(|r| r.is_some())
     }
 

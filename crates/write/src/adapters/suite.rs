@@ -52,6 +52,7 @@ chirp_testkit::port_suite! {
         replies_are_counted_while_they_live,
         mentions_are_the_handles_someone_holds_in_the_order_asked,
         mentions_are_kept_with_the_text_and_replaced_by_an_edit,
+        a_repost_is_one_per_user_counted_and_taken_back_once,
     ],
     adapters: { sqlite => sqlite_store, postgres => postgres_store },
 }
@@ -371,4 +372,68 @@ async fn mentions_are_kept_with_the_text_and_replaced_by_an_edit(store: &dyn Pos
         (vec![alice], true)
     );
     assert_eq!(store.post(Id(90)).await.unwrap(), Some(edited));
+}
+
+async fn a_repost_is_one_per_user_counted_and_taken_back_once(store: &dyn PostStore) {
+    store
+        .create(&new_post(10, 1), None, &event(10))
+        .await
+        .unwrap();
+    let repost = |id: u64, author: u64, original: u64| crate::ports::NewRepost {
+        id: Id(id),
+        author: Id(author),
+        original: Id(original),
+        created_at_ms: 2_000 + id as i64,
+    };
+    let first = match store.repost(&repost(20, 2, 10), &event(20)).await.unwrap() {
+        crate::ports::Reposted::New(p) => p,
+        other => panic!("not reposted: {other:?}"),
+    };
+    assert_eq!((first.id, first.text.as_str()), (Id(20), ""));
+    assert_eq!(first.original_id(), Some(Id(10)));
+    assert_eq!(first.author.handle, "bob");
+    match store.repost(&repost(21, 2, 10), &event(21)).await.unwrap() {
+        crate::ports::Reposted::Already(p) => assert_eq!(p.id, Id(20)),
+        other => panic!("a second repost: {other:?}"),
+    }
+    assert!(matches!(
+        store.repost(&repost(22, 2, 99), &event(22)).await.unwrap(),
+        crate::ports::Reposted::NoPost
+    ));
+    assert!(
+        matches!(
+            store.repost(&repost(23, 3, 10), &event(23)).await.unwrap(),
+            crate::ports::Reposted::NoPost
+        ),
+        "a reposter without a profile stores nothing"
+    );
+    store.repost(&repost(24, 1, 10), &event(24)).await.unwrap();
+    assert_eq!(counts(store, 10).await, (0, 0, 2));
+    let head = store.head(Id(20)).await.unwrap().unwrap();
+    assert_eq!(head.repost_of, Some(Id(10)));
+
+    let stamp = chirp_core::events::EventStamp {
+        id: Id(30),
+        occurred_at_ms: 3_000,
+        trace: None,
+    };
+    assert!(store.unrepost(Id(2), Id(10), &stamp).await.unwrap());
+    assert!(
+        !store.unrepost(Id(2), Id(10), &stamp).await.unwrap(),
+        "once"
+    );
+    assert!(store.post(Id(20)).await.unwrap().is_none());
+    assert_eq!(counts(store, 10).await, (0, 0, 1));
+    // Reposted again after taking it back: a new repost.
+    assert!(matches!(
+        store.repost(&repost(25, 2, 10), &event(25)).await.unwrap(),
+        crate::ports::Reposted::New(_)
+    ));
+    // A repost deleted as a post leaves its original's count.
+    let head = store.head(Id(24)).await.unwrap().unwrap();
+    assert!(store
+        .delete(Id(24), head.version, 4_000, &event(24))
+        .await
+        .unwrap());
+    assert_eq!(counts(store, 10).await, (0, 0, 1));
 }

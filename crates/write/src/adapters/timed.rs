@@ -1,13 +1,13 @@
 //! Any post store, with every call timed into the dependency metrics.
 
 use async_trait::async_trait;
-use chirp_core::events::Event;
+use chirp_core::events::{Event, EventStamp};
 use chirp_core::model::{Mention, Post};
 use chirp_core::store::StoreResult;
 pub use chirp_core::timed::Timed;
 use chirp_core::Id;
 
-use crate::ports::{Created, Edit, Like, Liked, NewPost, PostHead, PostStore};
+use crate::ports::{Created, Edit, Like, Liked, NewPost, NewRepost, PostHead, PostStore, Reposted};
 
 #[async_trait]
 impl PostStore for Timed<dyn PostStore> {
@@ -57,6 +57,14 @@ impl PostStore for Timed<dyn PostStore> {
     }
     async fn unlike(&self, user: Id, post: Id, event: &Event) -> StoreResult<bool> {
         self.time("unlike", self.inner().unlike(user, post, event))
+            .await
+    }
+    async fn repost(&self, repost: &NewRepost, event: &Event) -> StoreResult<Reposted> {
+        self.time("repost", self.inner().repost(repost, event))
+            .await
+    }
+    async fn unrepost(&self, user: Id, original: Id, stamp: &EventStamp) -> StoreResult<bool> {
+        self.time("unrepost", self.inner().unrepost(user, original, stamp))
             .await
     }
     async fn ping(&self) -> StoreResult<()> {

@@ -1,0 +1,229 @@
+//! Reposts: a post of its own that reaches the reposter's followers, an original at most
+//! once in a home timeline, counts and viewer state, and the original's deletion taking
+//! its reposts away; with every error status of API.md.
+
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+impl TestApp {
+    async fn repost_raw(&self, who: &TestUser, post: &str, undo: bool) -> Response {
+        let method = if undo { Method::DELETE } else { Method::POST };
+        let path = format!("/api/v1/posts/{post}/repost");
+        self.send(method, &path, Some(&who.access), None).await
+    }
+
+    /// `who` reposts `post`: the repost's id, after checking the answer.
+    async fn repost(&self, who: &TestUser, post: &str, expected: StatusCode) -> String {
+        let res = self.repost_raw(who, post, false).await;
+        assert_eq!(res.status(), expected);
+        let location = res.headers()["location"].to_str().unwrap().to_owned();
+        let repost = body(res).await;
+        let id = repost["id"].as_str().unwrap().to_owned();
+        assert_eq!(location, format!("/api/v1/posts/{id}"));
+        assert_eq!(repost["text"], "");
+        assert_eq!(repost["author"]["id"], who.id.as_str());
+        assert!(repost["repost_of"]["id"].is_string(), "{repost}");
+        id
+    }
+
+    async fn repost_count_becomes(&self, post: &str, n: u64) {
+        eventually(&format!("post {post} has {n} reposts"), || async {
+            let p = self.get_json(&format!("/api/v1/posts/{post}"), None).await;
+            (p["repost_count"] == n).then_some(())
+        })
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_repost_reaches_the_reposters_followers_and_an_original_shows_once() {
+    let app = spawn_app().await;
+    let ann = app.signup("ann").await;
+    let bob = app.signup("bob").await;
+    let cat = app.signup("cat").await;
+    let dan = app.signup("dan").await;
+    let eve = app.signup("eve").await;
+    app.follow(&cat, &bob).await;
+    app.follow(&cat, &eve).await;
+    app.follow(&dan, &bob).await;
+    app.follow(&dan, &ann).await;
+    let original = app.post_id(&ann, "worth repeating").await;
+
+    let first = app.repost(&bob, &original, StatusCode::CREATED).await;
+    let again = app.repost(&bob, &original, StatusCode::OK).await;
+    assert_eq!(again, first, "a second repost answers the first");
+    // Reposting a repost reposts its original.
+    let eves = app.repost(&eve, &first, StatusCode::CREATED).await;
+    let read = app.get_json(&format!("/api/v1/posts/{eves}"), None).await;
+    assert_eq!(read["repost_of"]["id"], original.as_str());
+    assert_eq!(read["repost_of"]["text"], "worth repeating");
+    assert_eq!(read["repost_of"]["author"]["id"], ann.id.as_str());
+    app.repost_count_becomes(&original, 2).await;
+
+    // cat follows both reposters: bob's repost, the earlier, once; dan follows ann: the
+    // original, not a repost of it; bob and eve see their own.
+    app.home_becomes(&cat, std::slice::from_ref(&first)).await;
+    app.home_becomes(&dan, std::slice::from_ref(&original))
+        .await;
+    app.home_becomes(&bob, std::slice::from_ref(&first)).await;
+    app.home_becomes(&eve, std::slice::from_ref(&eves)).await;
+    let home = app.home(&cat, "").await;
+    assert_eq!(home["items"][0]["repost_of"]["id"], original.as_str());
+    assert_eq!(home["items"][0]["repost_of"]["repost_count"], 2);
+    let bobs_posts = app
+        .get_json(&format!("/api/v1/users/{}/posts", bob.id), None)
+        .await;
+    assert_eq!(ids(&bobs_posts), std::slice::from_ref(&first));
+
+    // The reposter's viewer state, on the repost and on the original.
+    let seen = app
+        .get_json(&format!("/api/v1/posts/{original}"), Some(&bob.access))
+        .await;
+    assert_eq!(seen["viewer"], json!({"liked": false, "reposted": true}));
+    let seen = app
+        .get_json(&format!("/api/v1/posts/{first}"), Some(&bob.access))
+        .await;
+    assert_eq!(seen["viewer"]["reposted"], true);
+    assert_eq!(seen["repost_of"]["viewer"]["reposted"], true);
+    // A like of a repost is a like of its original.
+    let res = app
+        .send(
+            Method::POST,
+            &format!("/api/v1/posts/{first}/like"),
+            Some(&cat.access),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    eventually("the original has the like", || async {
+        let p = app
+            .get_json(&format!("/api/v1/posts/{original}"), None)
+            .await;
+        (p["like_count"] == 1).then_some(())
+    })
+    .await;
+
+    // Taken back (twice: idempotent), by the original's id: cat now sees eve's.
+    for _ in 0..2 {
+        let res = app.repost_raw(&bob, &original, true).await;
+        assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    }
+    assert_problem(
+        app.get(&format!("/api/v1/posts/{first}"), None).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    app.repost_count_becomes(&original, 1).await;
+    app.home_becomes(&cat, std::slice::from_ref(&eves)).await;
+    app.home_becomes(&bob, &[]).await;
+    let seen = app
+        .get_json(&format!("/api/v1/posts/{original}"), Some(&bob.access))
+        .await;
+    assert_eq!(seen["viewer"]["reposted"], false);
+}
+
+#[tokio::test]
+async fn deleting_the_original_takes_its_reposts_away_everywhere() {
+    let app = spawn_app().await;
+    let ann = app.signup("ann").await;
+    let bob = app.signup("bob").await;
+    let cat = app.signup("cat").await;
+    app.follow(&cat, &bob).await;
+    let gone = app.post_id(&ann, "soon gone").await;
+    let kept = app.post_id(&ann, "kept").await;
+    let mut bobs = Vec::new();
+    bobs.push(app.post_id(&bob, "bob before").await);
+    let repost_of_gone = app.repost(&bob, &gone, StatusCode::CREATED).await;
+    let repost_of_kept = app.repost(&bob, &kept, StatusCode::CREATED).await;
+    bobs.push(app.post_id(&bob, "bob after").await);
+    app.home_becomes(
+        &cat,
+        &[
+            bobs[1].clone(),
+            repost_of_kept.clone(),
+            repost_of_gone.clone(),
+            bobs[0].clone(),
+        ],
+    )
+    .await;
+    assert_eq!(
+        app.delete(&ann, &gone).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let res = app
+        .get(&format!("/api/v1/posts/{repost_of_gone}"), None)
+        .await;
+    assert_problem(res, StatusCode::NOT_FOUND).await;
+    let expected = vec![bobs[1].clone(), repost_of_kept.clone(), bobs[0].clone()];
+    // At once, and a page at a time without a short page.
+    for limit in [1, 2, 3] {
+        let walked = app
+            .walk(
+                "/api/v1/timelines/home",
+                Some(&cat.access),
+                limit,
+                || async {},
+            )
+            .await;
+        assert_eq!(walked, expected, "home, limit {limit}");
+        let path = format!("/api/v1/users/{}/posts", bob.id);
+        let walked = app.walk(&path, None, limit, || async {}).await;
+        assert_eq!(walked, expected, "bob's posts, limit {limit}");
+    }
+    // Nor can it be reposted now.
+    let res = app.repost_raw(&cat, &gone, false).await;
+    assert_problem(res, StatusCode::NOT_FOUND).await;
+}
+
+#[tokio::test]
+async fn bad_reposts_are_refused_and_change_nothing() {
+    let app = spawn_app().await;
+    let ann = app.signup("ann").await;
+    let bob = app.signup("bob").await;
+    let anns = app.post_id(&ann, "ann's").await;
+    let gone = app.post_id(&ann, "gone").await;
+    assert_eq!(
+        app.delete(&ann, &gone).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let own = app.repost(&ann, &anns, StatusCode::CREATED).await; // one's own: allowed
+    let block = format!("/api/v1/users/{}/block", ann.id);
+    let res = app
+        .send(Method::POST, &block, Some(&bob.access), None)
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let before = app.fingerprint().await;
+    for post in ["999999", "abc", gone.as_str()] {
+        assert_problem(
+            app.repost_raw(&bob, post, false).await,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+    }
+    assert_problem(
+        app.repost_raw(&bob, &anns, false).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    let path = format!("/api/v1/posts/{anns}/repost");
+    for method in [Method::POST, Method::DELETE] {
+        let res = app.send(method, &path, None, None).await;
+        assert_problem(res, StatusCode::UNAUTHORIZED).await;
+    }
+    let res = app.edit(&ann, &own, "a repost has no text").await;
+    assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY).await;
+    // Taking back what was never reposted changes nothing either.
+    let res = app.repost_raw(&bob, &anns, true).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.fingerprint().await, before);
+    // Its author may delete a repost like any post of theirs.
+    assert_eq!(
+        app.delete(&ann, &own).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    app.repost_count_becomes(&anns, 0).await;
+    let read: Value = app.get_json(&format!("/api/v1/posts/{anns}"), None).await;
+    assert_eq!(read["repost_count"], 0);
+}
