@@ -93,6 +93,9 @@ pub trait PostStore: Send + Sync {
         event: &Event,
     ) -> StoreResult<Created>;
     async fn head(&self, id: Id) -> StoreResult<Option<PostHead>>;
+    /// What `author`'s idempotency key `key` made: `None` when it is unused, `Some(None)`
+    /// when its post has since been deleted.
+    async fn made_with_key(&self, author: Id, key: &str) -> StoreResult<Option<Option<Post>>>;
     /// The live post `id`.
     async fn post(&self, id: Id) -> StoreResult<Option<Post>>;
     /// Replaces the text (and what it mentions) if the post is still at

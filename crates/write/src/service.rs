@@ -42,6 +42,21 @@ impl WriteService {
         key: Option<IdempotencyKey>,
     ) -> ApiResult<CreatedPost> {
         let text = PostText::parse(text).map_err(ApiError::Unprocessable)?;
+        // A retry of a reply answers what the first try made, whatever became of the post
+        // replied to or of a block since (the checks below are about a new post).
+        if let (Some(key), Some(_)) = (&key, reply_to) {
+            if let Some(first) = self.store.made_with_key(author, key.as_str()).await? {
+                return match first {
+                    Some(post) => Ok(CreatedPost {
+                        post,
+                        replayed: true,
+                    }),
+                    None => Err(ApiError::Conflict(
+                        "this Idempotency-Key made a post that has since been deleted".into(),
+                    )),
+                };
+            }
+        }
         let mut reply_to_author = None;
         let reply_to = match reply_to {
             Some(parent) => Some(self.original_of(parent).await?),

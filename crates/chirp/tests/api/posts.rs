@@ -263,3 +263,46 @@ fn futures_stream(
 ) -> impl futures::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + Sync + 'static {
     futures::stream::iter(chunks)
 }
+
+/// A retried reply answers what the first try made, even after the post replied to was
+/// deleted or its author blocked the replier (API.md: a retry returns the first post).
+#[tokio::test]
+async fn a_retried_reply_answers_the_first_after_its_parent_went_or_a_block_came() {
+    let app = spawn_app().await;
+    let ann = app.signup("ann").await;
+    let bob = app.signup("bob").await;
+    let kept = app.post_id(&ann, "kept").await;
+    let gone = app.post_id(&ann, "gone").await;
+    let send = |key: &str, parent: &str| {
+        app.http
+            .post(app.url("/api/v1/posts"))
+            .bearer_auth(&bob.access)
+            .header("idempotency-key", key)
+            .json(&json!({"text": "a reply", "reply_to": parent}))
+            .send()
+    };
+    let first_to_gone = body(send("k-gone", &gone).await.unwrap()).await;
+    let first_to_kept = body(send("k-kept", &kept).await.unwrap()).await;
+    assert_eq!(
+        app.delete(&ann, &gone).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let block = format!("/api/v1/users/{}/block", bob.id);
+    let res = app
+        .send(Method::POST, &block, Some(&ann.access), None)
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let before = app.fingerprint().await;
+    for (key, parent, first) in [
+        ("k-gone", &gone, &first_to_gone),
+        ("k-kept", &kept, &first_to_kept),
+    ] {
+        let retry = send(key, parent).await.unwrap();
+        assert_eq!(retry.status(), StatusCode::CREATED, "{key}");
+        assert_eq!(retry.headers()["idempotent-replayed"], "true");
+        assert_eq!(&body(retry).await, first, "{key}");
+    }
+    assert_eq!(app.fingerprint().await, before);
+    // A new key is a new reply: refused across the block.
+    assert_problem(send("k-new", &kept).await.unwrap(), StatusCode::FORBIDDEN).await;
+}

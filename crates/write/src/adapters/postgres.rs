@@ -264,6 +264,19 @@ impl PostStore for PgPostStore {
         Ok(true)
     }
 
+    async fn made_with_key(&self, author: Id, key: &str) -> StoreResult<Option<Option<Post>>> {
+        let mut conn = self.db.pool.acquire().await?;
+        let first: Option<i64> = sqlx::query_scalar(
+            "SELECT post_id FROM post_idempotency WHERE user_id = $1 AND key = $2",
+        )
+        .bind(author.as_i64())
+        .bind(key)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some(first) = first else { return Ok(None) };
+        Ok(Some(live_post(&mut conn, Id::from_i64(first)).await?))
+    }
+
     async fn repost(&self, r: &NewRepost, event: &Event) -> StoreResult<Reposted> {
         let mut tx = self.db.pool.begin().await?;
         // The original's row is held until the repost commits, as a like holds it.

@@ -346,6 +346,20 @@ impl PostStore for SqlitePostStore {
         result.map(|r| r.is_some())
     }
 
+    async fn made_with_key(&self, author: Id, key: &str) -> StoreResult<Option<Option<Post>>> {
+        self.db.read(|c| {
+            let first: Option<i64> = c
+                .prepare_cached(
+                    "SELECT post_id FROM post_idempotency WHERE user_id = ? AND key = ?",
+                )?
+                .query_row(params![author.as_i64(), key], |r| r.get(0))
+                .optional()?;
+            first
+                .map(|first| live_post(c, Id::from_i64(first)))
+                .transpose()
+        })
+    }
+
     async fn repost(&self, r: &NewRepost, event: &Event) -> StoreResult<Reposted> {
         let (r, event) = (*r, event.clone());
         let result = self

@@ -59,6 +59,10 @@ impl PostStore for Timed<dyn PostStore> {
         self.time("unlike", self.inner().unlike(user, post, event))
             .await
     }
+    async fn made_with_key(&self, author: Id, key: &str) -> StoreResult<Option<Option<Post>>> {
+        self.time("made_with_key", self.inner().made_with_key(author, key))
+            .await
+    }
     async fn repost(&self, repost: &NewRepost, event: &Event) -> StoreResult<Reposted> {
         self.time("repost", self.inner().repost(repost, event))
             .await
