@@ -19,6 +19,12 @@ const CURSOR_VERSION: u8 = 1;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor(pub u64);
 
+/// The most batches a list that leaves items out (blocked, muted, deleted, a repost shown
+/// already) reads to fill one page. A page that is still short then is answered as it is,
+/// with the cursor of the last item it considered, so that a walk goes on where it
+/// stopped: a bound on one request's work for a reader who hides nearly everything.
+pub const MAX_BATCHES: usize = 16;
+
 impl Cursor {
     pub fn encode(self) -> String {
         let mut raw = [0u8; 9];

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chirp_core::model::{Post, User, UserData, UserRef, Viewer};
-use chirp_core::page::{Cursor, Page, PageRequest};
+use chirp_core::page::{Cursor, Page, PageRequest, MAX_BATCHES};
 use chirp_core::peers::{
     followed_among, reply_reaches_without_a_follow, Directory, SocialGraph, Timelines,
 };
@@ -165,6 +165,7 @@ impl ReadService {
         let mut items = Vec::with_capacity(req.limit);
         let mut last_given = None;
         let mut at = req;
+        let mut batches = 0;
         let more = loop {
             let mut posts = self.store.posts_by(&[author], at).await?;
             let more = posts.len() > at.limit;
@@ -192,6 +193,10 @@ impl ReadService {
             }
             if !more {
                 break false;
+            }
+            batches += 1;
+            if batches == MAX_BATCHES {
+                break true;
             }
             at.before = Some(last.get());
         };
@@ -330,6 +335,7 @@ impl ReadService {
             before: req.before,
         };
         let followed = tokio::sync::OnceCell::new();
+        let mut batches = 0;
         let more = loop {
             let (batch, more) = self.home_batch(user, &celebrities, at).await?;
             let Some(&(last, _)) = batch.last() else {
@@ -368,6 +374,10 @@ impl ReadService {
             }
             if !more {
                 break false;
+            }
+            batches += 1;
+            if batches == MAX_BATCHES {
+                break true;
             }
             at.before = Some(last);
         };

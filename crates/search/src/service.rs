@@ -9,7 +9,7 @@ use chirp_core::http::metrics::{Buckets, HistogramMetric};
 use chirp_core::http::Telemetry;
 use chirp_core::id::now_millis;
 use chirp_core::model::{Post, User};
-use chirp_core::page::{Cursor, Page, PageRequest};
+use chirp_core::page::{Cursor, Page, PageRequest, MAX_BATCHES, MAX_LIMIT};
 use chirp_core::peers::Directory;
 use chirp_core::traces;
 use chirp_core::{ApiError, ApiResult, Id};
@@ -92,6 +92,7 @@ impl SearchService {
         let mut items = Vec::with_capacity(req.limit);
         let mut last_given = None;
         let mut at = req;
+        let mut batches = 0;
         let more = loop {
             let hits = self.index.posts(&query, at).await?;
             let Some(&last) = hits.ids.last() else {
@@ -119,6 +120,12 @@ impl SearchService {
             if !hits.more {
                 break false;
             }
+            batches += 1;
+            if batches == MAX_BATCHES {
+                break true;
+            }
+            // Further hits in larger batches: what is left out came in a run.
+            at.limit = MAX_LIMIT;
             at.before = Some(last.get());
         };
         let next_cursor = match last_given {

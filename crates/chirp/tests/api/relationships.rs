@@ -471,3 +471,33 @@ async fn walks_over_blocks_and_a_filtered_home_see_every_item_once_while_items_a
         .await;
     assert_eq!(walked, bobs, "posts made during the walk come before it");
 }
+
+/// A page that filtering would leave empty for more batches than one request reads
+/// (`chirp_core::page::MAX_BATCHES`) is answered short, with a cursor: the walk goes on
+/// from where it stopped and finds what is further down, each item once.
+#[tokio::test]
+async fn a_page_hidden_for_too_long_is_answered_short_and_the_walk_goes_on() {
+    // More posts by one user than the writes allowed per minute by default.
+    let app = spawn_app_with(|s| s.limits = chirp::settings::LimitSettings::off()).await;
+    let ann = app.signup("ann").await;
+    let bob = app.signup("bob").await;
+    let cat = app.signup("cat").await;
+    app.follow(&ann, &bob).await;
+    app.follow(&ann, &cat).await;
+    let bobs = app.post_id(&bob, "below a long muted run").await;
+    let runs = chirp_core::page::MAX_BATCHES * 20 + 10;
+    for i in 0..runs {
+        app.post_id(&cat, &format!("cat {i}")).await;
+    }
+    app.edge_ok(&ann, "mute", &cat, false).await;
+    let first = app.home(&ann, "?limit=1").await;
+    assert!(ids(&first).is_empty(), "{first}");
+    assert!(
+        first["next_cursor"].is_string(),
+        "a short page says where to go on: {first}"
+    );
+    let walked = app
+        .walk("/api/v1/timelines/home", Some(&ann.access), 1, || async {})
+        .await;
+    assert_eq!(walked, [bobs]);
+}
