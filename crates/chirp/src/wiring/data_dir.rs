@@ -77,12 +77,20 @@ fn private_dir(dir: &Path) -> anyhow::Result<()> {
 }
 
 /// Sets `path` to `mode` when it grants anything to group or others, noting it in `opened`.
+/// A file that is gone by the time it is looked at (a SQLite `-wal` or `-shm` file that a
+/// closing connection removes while the directory is read) needs nothing.
 fn close_to_others(path: &Path, mode: u32, opened: &mut Vec<String>) -> anyhow::Result<()> {
-    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
     let had = meta.permissions().mode() & 0o777;
     if had & 0o077 != 0 {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-            .with_context(|| format!("making {} private", path.display()))?;
+        match std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            other => other.with_context(|| format!("making {} private", path.display()))?,
+        }
         let name = path
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
@@ -119,5 +127,27 @@ fn lock(data: &Path, role: Command) -> anyhow::Result<std::fs::File> {
         Err(std::fs::TryLockError::Error(e)) => {
             Err(e).with_context(|| format!("locking {}", path.display()))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file that goes between the listing of the directory and its own look (a WAL file
+    /// a closing connection removes) stops nothing; one that is there is closed.
+    #[test]
+    fn a_file_gone_before_it_is_looked_at_needs_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut opened = Vec::new();
+        let gone = dir.path().join("events.db-wal");
+        close_to_others(&gone, 0o600, &mut opened).unwrap();
+        assert!(opened.is_empty());
+        std::fs::write(&gone, b"x").unwrap();
+        std::fs::set_permissions(&gone, std::fs::Permissions::from_mode(0o644)).unwrap();
+        close_to_others(&gone, 0o600, &mut opened).unwrap();
+        assert_eq!(opened, ["events.db-wal 644"]);
+        let mode = std::fs::metadata(&gone).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
     }
 }
