@@ -21,7 +21,7 @@ def main(path):
             problems.append(what)
 
     for key in ("machine", "settings", "population", "targets", "baselines", "mix",
-                "compose", "fanout", "fanout_lag", "memory", "tour"):
+                "engagement", "compose", "fanout", "fanout_lag", "memory", "tour"):
         need(key in r, f"no {key} section")
     if problems:
         return report(problems)
@@ -32,7 +32,7 @@ def main(path):
     need(pop["celebrity_followers"] > r["settings"]["threshold"],
          "the celebrity is not above the threshold")
     searches = {"http floor": r["baselines"]["http_floor"], "mix": r["mix"],
-                "compose": r["compose"]}
+                "engagement": r["engagement"], "compose": r["compose"]}
     for name, s in searches.items():
         need(len(s["steps"]) > 0, f"{name}: no steps")
         need(s["sustained"] is not None, f"{name}: not even the first step held")
@@ -47,6 +47,10 @@ def main(path):
                 need(o["latency"]["p99_ms"] > 0, f"{name}: {op} has no latency")
     mix_ops = set(r["mix"]["steps"][0]["ops"]) if r["mix"]["steps"] else set()
     need(mix_ops == {"home", "user", "compose"}, f"the mix ran {sorted(mix_ops)}")
+    engaged = r["engagement"]["steps"]
+    engaged_ops = set(engaged[0]["ops"]) if engaged else set()
+    need(engaged_ops == {"home", "user", "like", "repost", "reply", "compose"},
+         f"the engagement mix ran {sorted(engaged_ops)}")
     need(r["baselines"]["raw_store"]["reads_per_sec"] > 0, "the raw store was not read")
     for key in ("fanout", "fanout_lag"):
         need("error" not in r[key], f"{key}: {r[key].get('error')}")

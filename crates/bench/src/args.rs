@@ -66,6 +66,9 @@ pub struct Args {
     /// The mix of the main saturation search.
     #[arg(long, default_value = chirp_bench::mix::SOCIAL_NETWORK)]
     pub mix: Mix,
+    /// The mix of the second saturation search, with what people do to posts.
+    #[arg(long, default_value = chirp_bench::mix::ENGAGEMENT)]
+    pub engagement_mix: Mix,
     /// First rate (requests/s) of each saturation search.
     #[arg(long, default_value_t = 1000.0)]
     pub from: f64,

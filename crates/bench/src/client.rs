@@ -126,6 +126,38 @@ impl Target {
         Ok(post.id)
     }
 
+    /// Likes `post` (again: no change).
+    pub async fn like(&self, who: &Member, post: &str) -> anyhow::Result<()> {
+        let path = format!("/api/v1/posts/{post}/like");
+        self.load_call("POST", &path, Some(who), None, 204)
+            .await
+            .map(|_| ())
+    }
+
+    /// Reposts `post`: 201, or 200 when `who` reposted it before.
+    pub async fn repost(&self, who: &Member, post: &str) -> anyhow::Result<()> {
+        let path = format!("/api/v1/posts/{post}/repost");
+        let _connection = self.connections.acquire().await?;
+        let answer = self
+            .wire
+            .send("POST", &path, Some(who.authorization.as_bytes()), None)
+            .await?;
+        if answer.status != 201 && answer.status != 200 {
+            bail!("{}: {}", answer.status, answer.text());
+        }
+        Ok(())
+    }
+
+    /// Replies to `post` with `text`; the reply's id.
+    pub async fn reply(&self, who: &Member, post: &str, text: &str) -> anyhow::Result<String> {
+        let body = serde_json::to_vec(&json!({ "text": text, "reply_to": post }))?;
+        let answer = self
+            .load_call("POST", "/api/v1/posts", Some(who), Some(&body), 201)
+            .await?;
+        let reply: IdOnly = serde_json::from_slice(&answer)?;
+        Ok(reply.id)
+    }
+
     /// The ids on the first page of `who`'s home timeline.
     pub async fn home(&self, who: &Member, limit: usize) -> anyhow::Result<Vec<String>> {
         let path = format!("/api/v1/timelines/home?limit={limit}");
@@ -199,6 +231,9 @@ struct IdOnly {
 pub struct Population {
     pub plan: Plan,
     pub members: Vec<Member>,
+    /// The posts made while the population was built: what the engagement mix likes,
+    /// reposts and replies to.
+    pub posts: Vec<String>,
 }
 
 pub async fn build(
@@ -240,19 +275,29 @@ pub async fn build(
     let posts: Vec<(usize, usize)> = (0..n)
         .flat_map(|u| (0..posts_each).map(move |k| (u, k)))
         .collect();
-    all_ok("posts", posts, concurrency, |(u, k)| async move {
-        target
-            .post(&members[u], &format!("post {k} of user {u} #bench"))
-            .await
-            .map(|_| ())
+    let made = std::sync::Mutex::new(Vec::with_capacity(posts.len()));
+    all_ok("posts", posts, concurrency, |(u, k)| {
+        let made = &made;
+        async move {
+            let id = target
+                .post(&members[u], &format!("post {k} of user {u} #bench"))
+                .await?;
+            made.lock().unwrap_or_else(|e| e.into_inner()).push(id);
+            Ok(())
+        }
     })
     .await?;
+    let posts = made.into_inner().unwrap_or_else(|e| e.into_inner());
     all_ok("warm", (0..n).collect(), concurrency, |u| async move {
         target.home(&members[u], 10).await.map(|_| ())
     })
     .await?;
     let members = members.clone();
-    Ok(Population { plan, members })
+    Ok(Population {
+        plan,
+        members,
+        posts,
+    })
 }
 
 /// Runs `f` on every item, `concurrency` at a time, with a progress bar; fails if any did.

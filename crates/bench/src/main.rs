@@ -157,7 +157,7 @@ async fn main() -> anyhow::Result<()> {
         store.store, store.reads_per_sec, store.latency.p99_ms
     );
 
-    // The social-network mix, then composing alone.
+    // The social-network mix, the engagement mix, then composing alone.
     let mixed = saturation::saturate(
         &load(args.mix.clone(), None, args.p99_ms),
         args.from,
@@ -166,6 +166,16 @@ async fn main() -> anyhow::Result<()> {
         args.step_secs,
         args.p99_ms,
         "mix",
+    )
+    .await;
+    let engaged = saturation::saturate(
+        &load(args.engagement_mix.clone(), None, args.p99_ms),
+        args.from,
+        args.factor,
+        args.max_rate,
+        args.step_secs,
+        args.p99_ms,
+        "engagement",
     )
     .await;
     let compose = saturation::saturate(
@@ -270,6 +280,7 @@ async fn main() -> anyhow::Result<()> {
             "users": args.users, "median_follows": args.median_follows,
             "posts_each": args.posts_each, "threshold": args.threshold,
             "timeline_cap": args.timeline_cap, "mix": args.mix.to_string(),
+            "engagement_mix": args.engagement_mix.to_string(),
             "step_secs": args.step_secs, "factor": args.factor, "p99_ms": args.p99_ms,
             "compose_p99_ms": args.compose_p99_ms, "smoke": args.smoke,
         },
@@ -282,6 +293,7 @@ async fn main() -> anyhow::Result<()> {
         "targets": targets,
         "baselines": { "http_floor": floor, "raw_store": store },
         "mix": mixed,
+        "engagement": engaged,
         "compose": compose,
         "fanout": section(&fan)?,
         "fanout_lag": section(&lag)?,
@@ -297,7 +309,14 @@ async fn main() -> anyhow::Result<()> {
     std::fs::write(&report_path, serde_json::to_string_pretty(&report)? + "\n")?;
 
     let plot_path = args.out.join("plot.svg");
-    let svg = plot_svg(&args, &floor, &mixed, &compose, lag_summary.as_ref());
+    let svg = plot_svg(
+        &args,
+        &floor,
+        &mixed,
+        &engaged,
+        &compose,
+        lag_summary.as_ref(),
+    );
     std::fs::write(&plot_path, svg)?;
     println!("{}", serde_json::to_string_pretty(&report["targets"])?);
     eprintln!(

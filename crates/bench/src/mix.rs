@@ -1,6 +1,8 @@
 //! The request mix: which operation each scheduled request is. The default is the
 //! DeathStarBench social-network mix: 60% read a home timeline, 30% read a user's
-//! timeline, 10% compose a post.
+//! timeline, 10% compose a post. The engagement mix adds what people do to posts, in
+//! the proportions of Twitter's: 50% home, 20% user timeline, 15% like, 5% repost, 5%
+//! reply, 5% post.
 
 use std::fmt;
 use std::str::FromStr;
@@ -19,6 +21,14 @@ pub enum Op {
     Compose,
     /// `GET /healthz`: the HTTP floor, an empty route on the same server stack.
     Floor,
+    /// `POST /api/v1/posts/{id}/like` of a random post of the population, as a random
+    /// user.
+    Like,
+    /// `POST /api/v1/posts/{id}/repost` of a random post (201, or 200 when reposted
+    /// before).
+    Repost,
+    /// `POST /api/v1/posts` replying to a random post.
+    Reply,
 }
 
 impl Op {
@@ -28,6 +38,9 @@ impl Op {
             Op::User => "user",
             Op::Compose => "compose",
             Op::Floor => "floor",
+            Op::Like => "like",
+            Op::Repost => "repost",
+            Op::Reply => "reply",
         }
     }
 }
@@ -40,8 +53,11 @@ impl FromStr for Op {
             "user" => Ok(Op::User),
             "compose" => Ok(Op::Compose),
             "floor" => Ok(Op::Floor),
+            "like" => Ok(Op::Like),
+            "repost" => Ok(Op::Repost),
+            "reply" => Ok(Op::Reply),
             other => Err(format!(
-                "unknown operation {other:?} (home, user, compose, floor)"
+                "unknown operation {other:?} (home, user, compose, floor, like, repost, reply)"
             )),
         }
     }
@@ -55,6 +71,9 @@ pub struct Mix {
 }
 
 pub const SOCIAL_NETWORK: &str = "home=60,user=30,compose=10";
+
+/// Twitter's engagement mix, as issue 17 gives it.
+pub const ENGAGEMENT: &str = "home=50,user=20,like=15,repost=5,reply=5,compose=5";
 
 impl Mix {
     pub fn social_network() -> Mix {
@@ -154,6 +173,22 @@ mod tests {
         assert_eq!(share(Op::Floor), 0.0);
         assert_eq!(mix.share(Op::Home), 0.6);
         assert_eq!(mix.to_string(), SOCIAL_NETWORK);
+    }
+
+    #[test]
+    fn the_engagement_mix_is_twitters() {
+        let mix: Mix = ENGAGEMENT.parse().unwrap();
+        for (op, share) in [
+            (Op::Home, 0.5),
+            (Op::User, 0.2),
+            (Op::Like, 0.15),
+            (Op::Repost, 0.05),
+            (Op::Reply, 0.05),
+            (Op::Compose, 0.05),
+        ] {
+            assert_eq!(mix.share(op), share, "{}", op.name());
+        }
+        assert_eq!(mix.to_string(), ENGAGEMENT);
     }
 
     #[test]

@@ -60,12 +60,17 @@ pub fn plot_svg(
     args: &Args,
     floor: &Saturation,
     mixed: &Saturation,
+    engaged: &Saturation,
     compose: &Saturation,
     lag: Option<&Lag>,
 ) -> String {
     let mut latency = vec![latency_series("floor (GET /healthz)", floor, Op::Floor)];
     for op in args.mix.ops() {
         latency.push(latency_series(&format!("{} (mix)", op.name()), mixed, op));
+    }
+    for op in args.engagement_mix.ops() {
+        let name = format!("{} (engagement)", op.name());
+        latency.push(latency_series(&name, engaged, op));
     }
     latency.push(latency_series("compose (alone)", compose, Op::Compose));
     let lag_series: Vec<Series> = lag

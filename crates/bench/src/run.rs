@@ -161,6 +161,7 @@ pub async fn step(load: &Load, rate: f64, duration: Duration) -> StepResult {
                 let op = load.mix.pick(&mut rng);
                 let who = rng.gen_range(0..n);
                 let other = rng.gen_range(0..n);
+                let post = rng.gen_range(0..pop.posts.len().max(1));
                 let probe = load
                     .lag
                     .filter(|l| op == Op::Compose && i % l.every.max(1) == 0);
@@ -174,6 +175,9 @@ pub async fn step(load: &Load, rate: f64, duration: Duration) -> StepResult {
                 let page = load.page;
                 async move {
                     let me = &pop.members[who];
+                    // (A population without posts likes nothing: each such request fails,
+                    // and is counted as failed.)
+                    let on = pop.posts.get(post).cloned().unwrap_or_default();
                     let outcome = match op {
                         Op::Home => target.home(me, page).await.map(|_| None),
                         Op::User => target
@@ -185,6 +189,12 @@ pub async fn step(load: &Load, rate: f64, duration: Duration) -> StepResult {
                             .await
                             .map(Some),
                         Op::Floor => target.floor().await.map(|_| None),
+                        Op::Like => target.like(me, &on).await.map(|_| None),
+                        Op::Repost => target.repost(me, &on).await.map(|_| None),
+                        Op::Reply => target
+                            .reply(me, &on, &format!("a benchmark reply {i}"))
+                            .await
+                            .map(|_| None),
                     };
                     let took = due.elapsed();
                     let posted = {

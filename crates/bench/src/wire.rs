@@ -189,8 +189,8 @@ async fn exchange_on(conn: &mut TcpStream, request: &[u8]) -> Result<(Answer, bo
         match res.parse(&buf) {
             Ok(httparse::Status::Complete(n)) => {
                 let status = res.code.unwrap_or(0);
-                let (framing, close) =
-                    framing_of(res.headers, res.version == Some(0)).map_err(Failure::Other)?;
+                let (framing, close) = framing_of(status, res.headers, res.version == Some(0))
+                    .map_err(Failure::Other)?;
                 break (status, framing, close, n);
             }
             Ok(httparse::Status::Partial) => {}
@@ -252,8 +252,15 @@ enum Framing {
     UntilClose,
 }
 
-/// How the body is delimited, and whether the server closes the connection after it.
-fn framing_of(headers: &[httparse::Header<'_>], http10: bool) -> anyhow::Result<(Framing, bool)> {
+/// How the body is delimited, and whether the server closes the connection after it. An
+/// answer of status 1xx, 204 or 304 has no body, whatever its headers say (RFC 9112,
+/// 6.3): a 204 without a Content-Length ends with its head.
+fn framing_of(
+    status: u16,
+    headers: &[httparse::Header<'_>],
+    http10: bool,
+) -> anyhow::Result<(Framing, bool)> {
+    let bodiless = (100..200).contains(&status) || status == 204 || status == 304;
     let mut framing = Framing::UntilClose;
     let mut close = http10;
     for h in headers {
@@ -274,6 +281,9 @@ fn framing_of(headers: &[httparse::Header<'_>], http10: bool) -> anyhow::Result<
         } else if h.name.eq_ignore_ascii_case("connection") {
             close = h.value.eq_ignore_ascii_case(b"close");
         }
+    }
+    if bodiless {
+        framing = Framing::Length(0);
     }
     Ok((framing, close))
 }
@@ -375,6 +385,10 @@ mod tests {
             ("HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n", false),
             ("HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\nbusy", true),
             ("HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n", false),
+            // What Chirp's 204s are: no Content-Length; the next answer on the same
+            // connection.
+            ("HTTP/1.1 204 No Content\r\n\r\n", false),
+            ("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false),
         ])
         .await;
         let wire = Wire::new(&base, Duration::from_secs(5)).unwrap();
@@ -395,6 +409,13 @@ mod tests {
         assert_eq!((a.status, a.text().as_str()), (503, "busy"));
         let a = wire.send("DELETE", "/posts/1", None, None).await.unwrap();
         assert_eq!(a.status, 204);
+        let a = wire
+            .send("POST", "/posts/1/like", None, None)
+            .await
+            .unwrap();
+        assert_eq!((a.status, a.body.len()), (204, 0));
+        let a = wire.send("GET", "/after", None, None).await.unwrap();
+        assert_eq!((a.status, a.text().as_str()), (200, "ok"));
 
         let (requests, accepted) = done.await.unwrap();
         assert_eq!(

@@ -147,7 +147,7 @@ struct EditBody {
     responses(
         (status = 200, description = "The post as edited", body = Post),
         (status = 403, description = "Someone else's post", body = ProblemSchema, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid text", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid text, or the post is a repost (which has no text to edit)", body = ProblemSchema, content_type = "application/problem+json"),
     ),
 )]
 async fn edit(
