@@ -213,6 +213,7 @@ impl Guide {
             self.send(req(M::GET, "/api/v1/timelines/home", S::OK).token(t))
                 .await;
         }
+        self.reactions(token, b_token, &a, &b, &post).await;
         let search = req(M::GET, "/api/v1/search/posts", S::OK).query(&format!("q=%23{handle}"));
         self.send(search).await;
         let search = req(M::GET, "/api/v1/search/users", S::OK).query(&format!("q={handle}"));
@@ -233,6 +234,68 @@ impl Guide {
         self.send(req(M::POST, "/api/v1/auth/logout", S::NO_CONTENT).body(logout))
             .await;
         Some(())
+    }
+}
+
+impl Guide {
+    /// The routes of conversations, reactions and relationships: `b` (token `b_token`)
+    /// replies to, likes and reposts `a`'s `post`, and takes the like and the repost
+    /// back; `a` (token `token`) changes their bio, blocks and mutes `b` and takes both
+    /// back, asks for the relationships, and exports their data.
+    async fn reactions(&mut self, token: &str, b_token: &str, a: &str, b: &str, post: &str) {
+        use reqwest::Method as M;
+        use reqwest::StatusCode as S;
+        let reply = json!({ "text": "a reply on the tour", "reply_to": post });
+        let reply = req(M::POST, "/api/v1/posts", S::CREATED)
+            .token(b_token)
+            .body(reply);
+        self.send(reply).await;
+        for route in ["/api/v1/posts/{id}/like", "/api/v1/posts/{id}/repost"] {
+            let done = if route.ends_with("like") {
+                S::NO_CONTENT
+            } else {
+                S::CREATED
+            };
+            self.send(req(M::POST, route, done).id(post).token(b_token))
+                .await;
+        }
+        for route in [
+            "/api/v1/posts/{id}/replies",
+            "/api/v1/posts/{id}/ancestors",
+            "/api/v1/posts/{id}/likes",
+        ] {
+            self.send(req(M::GET, route, S::OK).id(post)).await;
+        }
+        self.send(req(M::GET, "/api/v1/users/{id}/likes", S::OK).id(b))
+            .await;
+        for route in ["/api/v1/posts/{id}/like", "/api/v1/posts/{id}/repost"] {
+            self.send(req(M::DELETE, route, S::NO_CONTENT).id(post).token(b_token))
+                .await;
+        }
+        let bio = json!({ "bio": "on a tour" });
+        self.send(
+            req(M::PATCH, "/api/v1/auth/me", S::OK)
+                .token(token)
+                .body(bio),
+        )
+        .await;
+        for (edge, list) in [
+            ("/api/v1/users/{id}/block", "/api/v1/blocks"),
+            ("/api/v1/users/{id}/mute", "/api/v1/mutes"),
+        ] {
+            self.send(req(M::POST, edge, S::NO_CONTENT).id(b).token(token))
+                .await;
+            self.send(req(M::GET, list, S::OK).token(token)).await;
+            self.send(req(M::DELETE, edge, S::NO_CONTENT).id(b).token(token))
+                .await;
+        }
+        let ids = format!("ids={b},{a}");
+        let rel = req(M::GET, "/api/v1/relationships", S::OK)
+            .token(token)
+            .query(&ids);
+        self.send(rel).await;
+        self.send(req(M::GET, "/api/v1/auth/me/export", S::OK).token(token))
+            .await;
     }
 }
 
