@@ -481,6 +481,117 @@ mod inside {
         }
     }
 
+    /// Promise 1 for reposts: every repost acknowledged (201) before a SIGKILL is there
+    /// after the restart, on the original's count and in the reposter's viewer state.
+    #[tokio::test]
+    async fn acknowledged_reposts_survive_sigkill() {
+        let dir = tempfile::tempdir().unwrap();
+        let http = reqwest::Client::new();
+        let deps = Deps::from_env().await;
+        let first = start_chirp_all(dir.path(), &deps);
+        assert!(wait_ready(&http, &first.base, Duration::from_secs(30)).await);
+        let (_, author_token) = signup(&http, &first.base, "reposted").await;
+        let api = Api::with_client(&first.base, http.clone());
+        let mut posts = Vec::new();
+        for i in 0..100 {
+            let post = api
+                .post(&author_token, &format!("worth a repost {i}"))
+                .await
+                .unwrap();
+            posts.push(post["id"].as_str().unwrap().to_owned());
+        }
+        let mut reposters = Vec::new();
+        for i in 0..4 {
+            reposters.push(signup(&http, &first.base, &format!("reposter{i}")).await);
+        }
+        // (reposter's token, original, repost) of every 201.
+        let acknowledged = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for (_, token) in reposters.clone() {
+            let (http, base, posts, acked) = (
+                http.clone(),
+                first.base.clone(),
+                posts.clone(),
+                acknowledged.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                for post in posts {
+                    let sent = http
+                        .post(format!("{base}/api/v1/posts/{post}/repost"))
+                        .bearer_auth(&token)
+                        .send()
+                        .await;
+                    let Ok(res) = sent else { return };
+                    if res.status() != StatusCode::CREATED {
+                        return;
+                    }
+                    let Ok(repost) = res.json::<serde_json::Value>().await else {
+                        return;
+                    };
+                    let id = repost["id"].as_str().unwrap_or_default().to_owned();
+                    acked.lock().unwrap().push((token.clone(), post, id));
+                }
+            }));
+        }
+        for _ in 0..300 {
+            if acknowledged.lock().unwrap().len() >= 60 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        first.kill();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let acked = acknowledged.lock().unwrap().clone();
+        assert!(
+            acked.len() >= 10,
+            "too few reposts before the kill: {}",
+            acked.len()
+        );
+        assert!(
+            acked.len() < 400,
+            "the kill came after every repost: nothing was tested"
+        );
+
+        let second = start_chirp_all(dir.path(), &deps);
+        assert!(wait_ready(&http, &second.base, Duration::from_secs(30)).await);
+        let get = |path: String, token: Option<String>| {
+            let mut req = http.get(format!("{}{path}", second.base));
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            async move {
+                let res = req.send().await.unwrap();
+                (
+                    res.status(),
+                    res.json::<serde_json::Value>().await.unwrap_or_default(),
+                )
+            }
+        };
+        for (token, post, repost) in &acked {
+            let (status, read) = get(format!("/api/v1/posts/{repost}"), None).await;
+            assert_eq!(
+                status,
+                StatusCode::OK,
+                "the acknowledged repost {repost} was lost"
+            );
+            assert_eq!(read["repost_of"]["id"], post.as_str());
+            let (_, seen) = get(format!("/api/v1/posts/{post}"), Some(token.clone())).await;
+            assert_eq!(seen["viewer"]["reposted"], true, "{seen}");
+        }
+        for post in &posts {
+            let acked_here = acked.iter().filter(|(_, p, _)| p == post).count() as u64;
+            let (_, read) = get(format!("/api/v1/posts/{post}"), None).await;
+            let count = read["repost_count"].as_u64().unwrap();
+            // Reposts whose 201 the kill swallowed may be counted too.
+            assert!(
+                count >= acked_here,
+                "post {post}: {count} reposts, {acked_here} acknowledged"
+            );
+        }
+    }
+
     /// Promise 4: delivering the same events again to every consumer changes nothing.
     #[tokio::test]
     async fn redelivered_events_change_nothing() {
