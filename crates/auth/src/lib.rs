@@ -2,6 +2,7 @@
 //! refresh sessions with rotation and reuse detection, and the limits on logins and signups.
 
 pub mod adapters;
+mod deletion;
 pub mod domain;
 pub mod keys;
 mod login;

@@ -19,10 +19,10 @@ use crate::service::{AuthService, Tokens};
 /// up.
 const LONGEST_LOGIN: usize = 254;
 
-const TOO_MANY: &str = "too many failed logins; try again later";
+pub(crate) const TOO_MANY: &str = "too many failed logins; try again later";
 
 /// The limiter key of the account a login names.
-fn account_key(login: &str, found: Option<chirp_core::Id>) -> String {
+pub(crate) fn account_key(login: &str, found: Option<chirp_core::Id>) -> String {
     match found {
         Some(id) => format!("login:user:{id}"),
         None => {
@@ -85,7 +85,15 @@ impl AuthService {
         if let (Some(key), Some(attempt)) = (&address, &address_attempt) {
             limiter.forgive(key, attempt).await?;
         }
-        let user = self.user(identity.id).await?;
+        let user = match self.user(identity.id).await {
+            // An identity whose profile is gone: its account was deleted and the
+            // identity could not be removed then.
+            Err(ApiError::NotFound(_)) => {
+                self.forget_identity(identity.id).await;
+                return Err(ApiError::Unauthorized("wrong login or password".into()));
+            }
+            other => other?,
+        };
         self.open_session(user).await
     }
 }

@@ -97,6 +97,9 @@ pub trait ProfileStore: Send + Sync {
         change: &ProfileChange,
         stamp: &EventStamp,
     ) -> StoreResult<Option<PublicProfile>>;
+    /// Removes `id`'s profile (its handle is free at once) with `event` (`user.deleted`)
+    /// in the same transaction; false when there was none, and then nothing is written.
+    async fn delete(&self, id: Id, event: &Event) -> StoreResult<bool>;
     async fn ping(&self) -> StoreResult<()>;
 }
 

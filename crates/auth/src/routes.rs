@@ -45,7 +45,7 @@ pub fn routes() -> OpenApiRouter<AuthState> {
         .routes(routes!(login))
         .routes(routes!(refresh))
         .routes(routes!(logout))
-        .routes(routes!(me, update_me))
+        .routes(routes!(me, update_me, delete_me))
         .routes(routes!(export))
         .routes(routes!(jwks))
 }
@@ -258,6 +258,39 @@ async fn update_me(
         .update_profile(caller.id, b.display_name.as_deref(), b.bio.as_deref())
         .await?;
     Ok(Json(user))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct DeleteBody {
+    /// The account's password.
+    #[schema(max_length = 1024)]
+    password: String,
+}
+
+/// Delete the caller's account, for good. Its sessions and access tokens stop working at
+/// once; its profile, posts, reposts, likes, follows, blocks and mutes leave every
+/// timeline, count, search result and list within 5 s; its handle and e-mail can be used
+/// again at once. Wrong password 401 (counted like a failed login).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/auth/me",
+    tag = "auth",
+    request_body = DeleteBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The account is deleted"),
+        (status = 401, description = "Wrong password, or the token is not valid", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong passwords", body = ProblemSchema, content_type = "application/problem+json"),
+    ),
+)]
+async fn delete_me(
+    State(s): State<AuthState>,
+    caller: AuthUser,
+    ApiJson(b): ApiJson<DeleteBody>,
+) -> ApiResult<impl IntoResponse> {
+    s.auth.delete_account(caller.id, &b.password).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The public keys that verify access tokens.

@@ -234,7 +234,14 @@ impl AuthService {
         let expires = now + self.config.refresh_ttl.as_millis() as i64;
         match self.sessions.rotate(&old, &new_ref, now, expires).await? {
             Rotation::Rotated { user, session } => {
-                let user = self.user(user).await?;
+                // A deleted account's sessions end with it.
+                let user = match self.user(user).await {
+                    Err(ApiError::NotFound(_)) => {
+                        self.sessions.revoke(session).await?;
+                        return Err(invalid());
+                    }
+                    other => other?,
+                };
                 Ok(self.tokens(user, session, new_token))
             }
             Rotation::Reused { session } => {

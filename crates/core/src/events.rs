@@ -89,6 +89,11 @@ pub enum EventBody {
         display_name: String,
         bio: String,
     },
+    /// The account was deleted: every service forgets what it holds of the user (its
+    /// posts, reposts and likes, its follows both ways, its blocks and mutes, its place
+    /// in the index). Its handle and e-mail are free again from the moment it is written.
+    #[serde(rename = "user.deleted")]
+    UserDeleted { user_id: Id },
     /// `user_id` liked `post_id` (by `post_author`).
     #[serde(rename = "like.created")]
     LikeCreated {
@@ -170,7 +175,9 @@ impl Event {
             | EventBody::BlockDeleted { .. }
             | EventBody::MuteCreated { .. }
             | EventBody::MuteDeleted { .. } => Some(Topic::Graph),
-            EventBody::UserCreated { .. } | EventBody::UserUpdated { .. } => Some(Topic::Users),
+            EventBody::UserCreated { .. }
+            | EventBody::UserUpdated { .. }
+            | EventBody::UserDeleted { .. } => Some(Topic::Users),
             EventBody::LikeCreated { .. } | EventBody::LikeDeleted { .. } => Some(Topic::Reactions),
             EventBody::Unknown => None,
         }
@@ -211,9 +218,9 @@ impl Event {
                 muter: follower,
                 muted: followee,
             } => format!("{follower}:{followee}"),
-            EventBody::UserCreated { user_id, .. } | EventBody::UserUpdated { user_id, .. } => {
-                user_id.to_string()
-            }
+            EventBody::UserCreated { user_id, .. }
+            | EventBody::UserUpdated { user_id, .. }
+            | EventBody::UserDeleted { user_id } => user_id.to_string(),
             EventBody::LikeCreated { post_id, .. } | EventBody::LikeDeleted { post_id, .. } => {
                 post_id.to_string()
             }

@@ -199,8 +199,11 @@ impl FanoutService {
             }
             // Likes, profile changes, blocks and mutes fan out to nobody (a block's ends of
             // follows come as follow.deleted; ReadService filters blocked and muted
-            // authors out of a home page); a type this build does not know is passed over.
+            // authors out of a home page); a deleted account's follows end with events of
+            // their own (UserGraphService's), which purge, and its posts leave the store,
+            // which reads drop; a type this build does not know is passed over.
             EventBody::PostEdited { .. }
+            | EventBody::UserDeleted { .. }
             | EventBody::UserCreated { .. }
             | EventBody::UserUpdated { .. }
             | EventBody::BlockCreated { .. }

@@ -88,6 +88,9 @@ pub trait FollowStore: Send + Sync {
     async fn mute(&self, muter: Id, muted: Id, key: u64, event: &Event) -> StoreResult<bool>;
     /// Removes the edge `from` → `to` with `event`; false when there was none.
     async fn remove_edge(&self, edge: Edge, from: Id, to: Id, event: &Event) -> StoreResult<bool>;
+    /// Removes every block and mute `user` is on either side of (a deleted account's),
+    /// without events: the `user.deleted` being handled says it all.
+    async fn forget_edges_of(&self, user: Id) -> StoreResult<()>;
     /// The users `user` blocks or mutes, most recent first.
     async fn edges(&self, edge: Edge, user: Id, page: PageRequest) -> StoreResult<GraphPage>;
     /// Whether each `(follower, followee)` pair is a follow, in the order asked.

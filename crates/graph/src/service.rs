@@ -245,3 +245,46 @@ impl SocialGraph for GraphService {
         Ok(self.store.hidden_from(user).await?)
     }
 }
+
+/// UserGraphService's consumer group: it forgets the edges of a deleted account.
+pub const GROUP: &str = "chirp-graph";
+pub const TOPICS: &[chirp_core::events::Topic] = &[chirp_core::events::Topic::Users];
+
+impl GraphService {
+    /// A deleted account's follows end both ways, each with its `follow.deleted` and its
+    /// counts (as an unfollow would: timelines are purged from them); its blocks and mutes,
+    /// and others' of it, go. Idempotent: a follow already ended is passed over.
+    async fn forget_user(&self, user: Id) -> ApiResult<()> {
+        let edges = self.edges_of(user).await?;
+        let follows = edges.following.iter().map(|f| (user, *f));
+        let followed = edges.followers.iter().map(|f| (*f, user));
+        let mut ended = 0usize;
+        for (follower, followee) in follows.chain(followed) {
+            let event = self.event(EventBody::FollowDeleted { follower, followee })?;
+            if self.store.unfollow(follower, followee, &event).await? {
+                ended += 1;
+                if ended.is_multiple_of(256) {
+                    self.outbox_wake.notify_one();
+                }
+            }
+        }
+        self.outbox_wake.notify_one();
+        self.store.forget_edges_of(user).await?;
+        tracing::info!(user = %user, follows = ended, "a deleted account's edges are gone");
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl chirp_core::events::EventHandler for GraphService {
+    async fn handle(&self, events: &[Event]) -> anyhow::Result<()> {
+        for e in events {
+            if let EventBody::UserDeleted { user_id } = &e.body {
+                self.forget_user(*user_id).await.map_err(|err| {
+                    anyhow::anyhow!("forgetting the edges of user {user_id}: {err:#}")
+                })?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -21,6 +21,10 @@ pub enum IndexOp {
     RemovePost {
         id: Id,
     },
+    /// A deleted account: the user and every post of theirs.
+    RemoveUser {
+        id: Id,
+    },
     /// Insert or replace a user.
     User {
         id: Id,

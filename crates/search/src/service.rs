@@ -179,6 +179,7 @@ pub fn index_op(event: &Event) -> Option<IndexOp> {
             tags: hashtags(text),
         }),
         EventBody::PostDeleted { post_id, .. } => Some(IndexOp::RemovePost { id: *post_id }),
+        EventBody::UserDeleted { user_id } => Some(IndexOp::RemoveUser { id: *user_id }),
         EventBody::UserCreated {
             user_id,
             handle,

@@ -119,6 +119,11 @@ pub trait PostStore: Send + Sync {
     /// The users holding `handles` (compared ignoring case), in the order asked, each
     /// once; handles nobody holds are left out.
     async fn users_by_handle(&self, handles: &[String]) -> StoreResult<Vec<Mention>>;
+    /// Forgets a deleted account's writing, in one transaction: its live posts and reposts
+    /// are deleted (their text goes) and its likes removed, each taken off the counts of
+    /// the posts it counted on (replies, reposts, likes); its post count and idempotency
+    /// keys go. The number of posts deleted; 0 when nothing was left (a redelivery).
+    async fn delete_user(&self, user: Id, deleted_at_ms: i64) -> StoreResult<u64>;
     /// Records that `like.user` likes `like.post` (and counts it) with `event`, if the
     /// post is live and not liked by the user yet.
     async fn like(&self, like: &Like, event: &Event) -> StoreResult<Liked>;

@@ -384,3 +384,27 @@ impl WriteService {
         }
     }
 }
+
+/// WriteService's consumer group: it forgets the writing of a deleted account.
+pub const GROUP: &str = "chirp-write";
+pub const TOPICS: &[chirp_core::events::Topic] = &[chirp_core::events::Topic::Users];
+
+#[async_trait::async_trait]
+impl chirp_core::events::EventHandler for WriteService {
+    /// Idempotent: a deleted account's redelivered event finds nothing left to delete.
+    async fn handle(&self, events: &[Event]) -> anyhow::Result<()> {
+        for e in events {
+            if let EventBody::UserDeleted { user_id } = &e.body {
+                let posts = self
+                    .store
+                    .delete_user(*user_id, e.occurred_at_ms)
+                    .await
+                    .map_err(|err| {
+                        anyhow::anyhow!("forgetting the posts of user {user_id}: {err:#}")
+                    })?;
+                tracing::info!(user = %user_id, posts, "a deleted account's posts and likes are gone");
+            }
+        }
+        Ok(())
+    }
+}

@@ -83,6 +83,21 @@ impl ProfileStore for PgProfileStore {
         Ok(Some(changed))
     }
 
+    async fn delete(&self, id: Id, event: &Event) -> StoreResult<bool> {
+        let mut tx = self.db.pool.begin().await?;
+        let gone = sqlx::query("DELETE FROM profiles WHERE id = $1")
+            .bind(id.as_i64())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if gone == 0 {
+            return Ok(false);
+        }
+        enqueue(&mut tx, OUTBOX, event).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.db.ping().await
     }

@@ -186,6 +186,29 @@ impl ProfileStore for SqliteAuthStore {
         result.map(|(profile, _)| profile)
     }
 
+    async fn delete(&self, id: Id, event: &Event) -> StoreResult<bool> {
+        let event = event.clone();
+        let result = self
+            .db
+            .write(move |c| {
+                let gone = c
+                    .prepare_cached("DELETE FROM profiles WHERE id = ?")?
+                    .execute([id.as_i64()])?;
+                if gone == 0 {
+                    return Ok(false);
+                }
+                outbox::enqueue(c, OUTBOX, &event)?;
+                Ok(true)
+            })
+            .await;
+        // The profile is no longer known to exist; its posts go when WriteService takes
+        // the event, and forgets them then.
+        if let (Some(caches), Ok(true) | Err(_)) = (&self.cached, &result) {
+            caches.users.forget(&id);
+        }
+        result
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.db.ping().await
     }

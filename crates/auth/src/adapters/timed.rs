@@ -51,6 +51,10 @@ impl ProfileStore for Timed<dyn ProfileStore> {
         self.time("profile_update", self.inner().update(id, change, stamp))
             .await
     }
+    async fn delete(&self, id: Id, event: &Event) -> StoreResult<bool> {
+        self.time("profile_delete", self.inner().delete(id, event))
+            .await
+    }
     async fn ping(&self) -> StoreResult<()> {
         self.inner().ping().await
     }

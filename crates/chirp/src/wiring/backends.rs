@@ -50,6 +50,7 @@ pub struct Backends<'s> {
     pub(super) post_caches: Option<chirp_core::embedded::cache::PostCaches>,
     /// The limits' counts: one for every service of the process.
     pub(super) limiter: Option<Arc<dyn chirp_core::limits::Limiter>>,
+    pub(super) revocations: Option<Arc<dyn chirp_core::token::Revocations>>,
 }
 
 impl<'s> Backends<'s> {
@@ -64,6 +65,7 @@ impl<'s> Backends<'s> {
             sqlite_auth: None,
             post_caches: None,
             limiter: None,
+            revocations: None,
         }
     }
 

@@ -16,6 +16,7 @@ use chirp_core::embedded::outbox::SqliteOutbox;
 use chirp_core::limits::{Limiter, MemoryLimiter};
 use chirp_core::outbox::OutboxSource;
 use chirp_core::timed::Timed;
+use chirp_core::token::{MemoryRevocations, RedisRevocations, Revocations};
 use chirp_graph::adapters::postgres::PgFollowStore;
 use chirp_graph::adapters::sqlite::SqliteFollowStore;
 use chirp_graph::ports::FollowStore;
@@ -164,6 +165,23 @@ impl Backends<'_> {
         };
         self.limiter = Some(limiter.clone());
         Ok(limiter)
+    }
+
+    /// The accounts whose access tokens stopped counting: in Redis, which every process
+    /// asks, or in this process's memory (`chirp all`, where every service shares it).
+    pub fn revocations(&mut self) -> anyhow::Result<Arc<dyn Revocations>> {
+        if let Some(r) = &self.revocations {
+            return Ok(r.clone());
+        }
+        let r = match &self.settings.redis_url {
+            Some(urls) => {
+                let redis = self.redis(urls)?;
+                timed!(dyn Revocations, RedisRevocations::new(redis), "redis", self)
+            }
+            None => Arc::new(MemoryRevocations::default()) as Arc<dyn Revocations>,
+        };
+        self.revocations = Some(r.clone());
+        Ok(r)
     }
 
     pub async fn read_store(&mut self) -> anyhow::Result<Arc<dyn ReadStore>> {

@@ -114,7 +114,8 @@ impl<'b, 's> Builder<'b, 's> {
             self.role,
             Command::Write | Command::Graph | Command::Read | Command::Search
         ) {
-            verifier = Some(self.peers.remote_verifier()?);
+            let revocations = self.backends.revocations()?;
+            verifier = Some(self.peers.remote_verifier()?.revoking(revocations));
         }
         if self.role.runs(Command::Write) {
             s.write = Some(self.write(&mut s).await?);
@@ -227,7 +228,8 @@ impl<'b, 's> Builder<'b, 's> {
             limiter: self.backends.limiter()?,
             directory: self.peers.directory()?,
             passwords: PasswordHashing::new(self.settings.hash_cost())?,
-            verifier: TokenVerifier::with_keys(keys.verifying()),
+            verifier: TokenVerifier::with_keys(keys.verifying())
+                .revoking(self.backends.revocations()?),
             keys,
             ids: self.ids()?,
             outbox_wake: self.outbox(s, Command::Auth).await?,

@@ -41,6 +41,26 @@ pub fn consumers(services: &Services) -> Vec<Consumer> {
             joined: Arc::default(),
         });
     }
+    // WriteService and UserGraphService take `user.deleted` to forget a deleted
+    // account's posts, likes and edges.
+    if let Some(write) = &services.write {
+        out.push(Consumer {
+            service: "write",
+            group: chirp_write::service::GROUP,
+            topics: chirp_write::service::TOPICS,
+            handler: write.clone(),
+            joined: Arc::default(),
+        });
+    }
+    if let Some(graph) = &services.graph {
+        out.push(Consumer {
+            service: "graph",
+            group: chirp_graph::service::GROUP,
+            topics: chirp_graph::service::TOPICS,
+            handler: graph.clone(),
+            joined: Arc::default(),
+        });
+    }
     if let Some(search) = &services.search {
         out.push(Consumer {
             service: "search",

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod deletion;
 mod graph;
 mod hardening;
 mod helpers;

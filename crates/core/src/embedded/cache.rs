@@ -19,6 +19,8 @@ use crate::Id;
 /// Posts kept by id, and recent posts by author.
 const POSTS_BY_ID: usize = 200_000;
 const AUTHORS: usize = 100_000;
+/// Profiles known to exist kept at most.
+const USERS: usize = 1_000_000;
 
 /// What ReadService keeps of the posts table in `chirp all`: live posts by id, and each
 /// author's newest live posts (up to [`PostCaches::RECENT`], newest first; fewer means
@@ -28,6 +30,8 @@ const AUTHORS: usize = 100_000;
 pub struct PostCaches {
     pub by_id: Arc<Cache<Id, Arc<Post>>>,
     pub recent: Arc<Cache<Id, Arc<Vec<Arc<Post>>>>>,
+    /// The profiles known to exist (AuthService forgets a deleted account's).
+    pub users: Arc<Cache<Id, ()>>,
 }
 
 impl Default for PostCaches {
@@ -35,6 +39,7 @@ impl Default for PostCaches {
         PostCaches {
             by_id: Arc::new(Cache::new(POSTS_BY_ID)),
             recent: Arc::new(Cache::new(AUTHORS)),
+            users: Arc::new(Cache::new(USERS)),
         }
     }
 }

@@ -134,7 +134,23 @@ where
         let verifier = TokenVerifier::from_ref(state);
         let now = crate::time::now_ms() / 1000;
         match verifier.verify_fetching(token, now).await {
-            Ok((id, _)) => {
+            Ok((id, claims)) => {
+                // A revocation store that cannot be reached revokes nothing, as a limiter
+                // that cannot be reached limits nothing: the request needs its own
+                // stores, and a deleted account's profile, which its writes need, is
+                // gone already.
+                match verifier.is_revoked(id, &claims).await {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        return Err(ApiError::Unauthorized(
+                            "the account of this access token no longer exists".into(),
+                        ))
+                    }
+                    Err(e) => tracing::warn!(
+                        error = format!("{e:#}"),
+                        "the token revocations could not be read; not checking"
+                    ),
+                }
                 // The request log names the user.
                 if let Some(slot) = parts.extensions.get::<crate::http::layers::RequestUser>() {
                     let _ = slot.0.set(id.get());

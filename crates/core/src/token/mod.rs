@@ -9,7 +9,9 @@ use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub mod revoked;
 mod verifier;
+pub use revoked::{MemoryRevocations, RedisRevocations, Revocations};
 pub use verifier::{KeySource, TokenVerifier, REFETCH_AT_MOST_EVERY};
 
 pub const ISSUER: &str = "chirp";

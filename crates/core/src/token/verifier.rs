@@ -11,8 +11,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 
+use super::revoked::Revocations;
 use super::{decode_json, key_id, Claims, Header, Jwk, Jwks, TokenError, ISSUER};
 use crate::id::Id;
+use crate::store::StoreResult;
 
 /// Where a verifier's keys come from when it needs them again: AuthService's JWKS.
 #[async_trait]
@@ -37,6 +39,8 @@ pub struct TokenVerifier {
     verified: Arc<RwLock<Verified>>,
     /// Where to fetch the keys again, for a verifier fed from AuthService.
     source: Option<Arc<Refetch>>,
+    /// The accounts whose tokens no longer count (deleted ones).
+    revocations: Option<Arc<dyn Revocations>>,
 }
 
 impl std::fmt::Debug for TokenVerifier {
@@ -115,6 +119,32 @@ impl TokenVerifier {
         *last = Some(Instant::now());
         self.fetch_keys().await?;
         Ok(true)
+    }
+
+    /// The verifier, refusing the tokens `revocations` names (see
+    /// [`is_revoked`](Self::is_revoked)).
+    pub fn revoking(mut self, revocations: Arc<dyn Revocations>) -> Self {
+        self.revocations = Some(revocations);
+        self
+    }
+
+    /// Whether a token of `user` issued at `claims.iat` stopped counting before it
+    /// expires (its account was deleted): asked after a token verifies, on every
+    /// request, since a revocation holds at once.
+    pub async fn is_revoked(&self, user: Id, claims: &Claims) -> StoreResult<bool> {
+        match &self.revocations {
+            Some(r) => Ok(r.revoked_at(user).await?.is_some_and(|at| claims.iat <= at)),
+            None => Ok(false),
+        }
+    }
+
+    /// Records that `user`'s tokens issued at `at_s` (Unix seconds) or before stop
+    /// counting, for `for_ms`: as long as such a token could live.
+    pub async fn revoke(&self, user: Id, at_s: i64, for_ms: i64) -> StoreResult<()> {
+        match &self.revocations {
+            Some(r) => r.revoke(user, at_s, for_ms).await,
+            None => Ok(()),
+        }
     }
 
     /// [`verify`](Self::verify), fetching the keys first when the token names one this

@@ -45,6 +45,20 @@ impl Edges {
         true
     }
 
+    /// Removes every edge from or to `user`.
+    pub fn remove_user(&mut self, user: Id) {
+        let out: Vec<Id> = Self::ids(self.out.get(&user)).collect();
+        let to: Vec<Id> = Self::ids(self.to.get(&user)).collect();
+        for other in out {
+            self.remove(user, other);
+        }
+        for other in to {
+            self.remove(other, user);
+        }
+        self.out.remove(&user);
+        self.to.remove(&user);
+    }
+
     pub fn has(&self, from: Id, to: Id) -> bool {
         self.pairs.contains(&(from, to))
     }

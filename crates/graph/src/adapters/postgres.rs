@@ -313,6 +313,21 @@ impl FollowStore for PgFollowStore {
         Ok(true)
     }
 
+    async fn forget_edges_of(&self, user: Id) -> StoreResult<()> {
+        let mut tx = self.db.pool.begin().await?;
+        for edge in [Edge::Block, Edge::Mute] {
+            let (table, from_col, to_col) = edge.table();
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE {from_col} = $1 OR {to_col} = $1"
+            ))
+            .bind(user.as_i64())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn edges(&self, edge: Edge, user: Id, page: PageRequest) -> StoreResult<GraphPage> {
         self.page(edge.table(), user, page).await
     }

@@ -422,6 +422,27 @@ impl FollowStore for SqliteFollowStore {
         self.after_failure(result).await
     }
 
+    async fn forget_edges_of(&self, user: Id) -> StoreResult<()> {
+        let mirror = self.mirror.clone();
+        let result = self
+            .db
+            .write(move |c| {
+                for edge in [Edge::Block, Edge::Mute] {
+                    let (table, from_col, to_col) = edge.table();
+                    let sql = format!("DELETE FROM {table} WHERE {from_col} = ?1 OR {to_col} = ?1");
+                    c.prepare_cached(&sql)?.execute([user.as_i64()])?;
+                }
+                if let Some(m) = mirror {
+                    let mut m = m.write().unwrap_or_else(|p| p.into_inner());
+                    m.blocks.remove_user(user);
+                    m.mutes.remove_user(user);
+                }
+                Ok(())
+            })
+            .await;
+        self.after_failure(result).await
+    }
+
     async fn edges(&self, edge: Edge, user: Id, page: PageRequest) -> StoreResult<GraphPage> {
         match self.mirror() {
             Some(m) => Ok(Mirror::page(m.edges(edge).out.get(&user), page)),

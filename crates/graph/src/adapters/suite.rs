@@ -184,6 +184,7 @@ mod blocks_and_mutes {
             mutes_and_blocks_list_newest_first_and_hide,
             relationships_come_in_the_order_asked,
             a_follow_racing_a_block_never_outlives_it,
+            a_deleted_users_blocks_and_mutes_go_both_ways,
         ],
         adapters: { sqlite => sqlite, sqlite_mirrored => sqlite_mirrored, postgres => postgres },
     }
@@ -404,6 +405,59 @@ mod blocks_and_mutes {
             .await
             .unwrap();
         assert_eq!(mutes.users, [Id(6), Id(4)]);
+    }
+
+    /// A deleted account's blocks and mutes go, and others' of it, without an event; the
+    /// edges of anyone else stay.
+    async fn a_deleted_users_blocks_and_mutes_go_both_ways(g: &Graph) {
+        let s = g.store.as_ref();
+        let mute = |a: u64, b: u64| {
+            event(
+                900 + a * 10 + b,
+                EventBody::MuteCreated {
+                    muter: Id(a),
+                    muted: Id(b),
+                },
+            )
+        };
+        assert!(s
+            .block(Id(1), Id(2), 10, &block_events(1, 2))
+            .await
+            .unwrap());
+        assert!(s
+            .block(Id(3), Id(1), 11, &block_events(3, 1))
+            .await
+            .unwrap());
+        assert!(s
+            .block(Id(3), Id(2), 12, &block_events(3, 2))
+            .await
+            .unwrap());
+        assert!(s.mute(Id(1), Id(4), 13, &mute(1, 4)).await.unwrap());
+        assert!(s.mute(Id(4), Id(1), 14, &mute(4, 1)).await.unwrap());
+        assert!(s.mute(Id(4), Id(2), 15, &mute(4, 2)).await.unwrap());
+        let before = g.events().await.len();
+
+        s.forget_edges_of(Id(1)).await.unwrap();
+        s.forget_edges_of(Id(1)).await.unwrap();
+
+        assert_eq!(g.events().await.len(), before, "no event of its own");
+        assert!(s.hidden_from(Id(1)).await.unwrap().is_empty());
+        for (user, blocked, muted) in [(3, vec![Id(2)], vec![]), (4, vec![], vec![Id(2)])] {
+            let mut hidden = s.hidden_from(Id(user)).await.unwrap();
+            hidden.blocked.sort();
+            assert_eq!(
+                (hidden.blocked, hidden.muted),
+                (blocked, muted),
+                "user {user}"
+            );
+        }
+        let rel = s.relationships(Id(3), &[Id(1)]).await.unwrap();
+        assert!(!rel[0].blocking && !rel[0].blocked_by);
+        let mutes = s
+            .edges(Edge::Mute, Id(4), PageRequest::first(5))
+            .await
+            .unwrap();
+        assert_eq!(mutes.users, [Id(2)]);
     }
 
     async fn relationships_come_in_the_order_asked(g: &Graph) {

@@ -76,6 +76,10 @@ impl FollowStore for Timed<dyn FollowStore> {
         self.time(name, self.inner().remove_edge(edge, from, to, event))
             .await
     }
+    async fn forget_edges_of(&self, user: Id) -> StoreResult<()> {
+        self.time("forget_edges", self.inner().forget_edges_of(user))
+            .await
+    }
     async fn edges(&self, edge: Edge, user: Id, page: PageRequest) -> StoreResult<GraphPage> {
         let name = match edge {
             Edge::Block => "blocks_page",

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chirp_core::embedded::cache::{Cache, PostCaches};
+use chirp_core::embedded::cache::PostCaches;
 use chirp_core::embedded::sqlite::{post_from_row, SqliteDb};
 use chirp_core::model::{Post, POST_COLUMNS, POST_FROM};
 use chirp_core::page::PageRequest;
@@ -19,18 +19,9 @@ pub struct SqliteReadStore {
     db: SqliteDb,
     /// In `chirp all`, the process that owns the database: live posts by id and each
     /// author's recent posts (WriteService forgets them as they change), and the
-    /// profiles known to exist (profiles are never removed).
-    cached: Option<Cached>,
+    /// profiles known to exist (AuthService forgets a deleted one).
+    cached: Option<PostCaches>,
 }
-
-#[derive(Debug, Clone)]
-struct Cached {
-    posts: PostCaches,
-    profiles: Arc<Cache<Id, ()>>,
-}
-
-/// Profiles known to exist kept at most.
-const CACHED_PROFILES: usize = 1_000_000;
 
 impl SqliteReadStore {
     pub fn new(db: SqliteDb) -> Self {
@@ -42,10 +33,7 @@ impl SqliteReadStore {
     pub fn cached(db: SqliteDb, posts: PostCaches) -> Self {
         SqliteReadStore {
             db,
-            cached: Some(Cached {
-                posts,
-                profiles: Arc::new(Cache::new(CACHED_PROFILES)),
-            }),
+            cached: Some(posts),
         }
     }
 
@@ -149,17 +137,19 @@ impl ReadStore for SqliteReadStore {
     }
 
     async fn profile_exists(&self, id: Id) -> StoreResult<bool> {
+        let mut seen = None;
         if let Some(c) = &self.cached {
-            if c.profiles.get(&id).is_some() {
+            if c.users.get(&id).is_some() {
                 return Ok(true);
             }
+            seen = Some(c.users.generation());
         }
         let exists = self.db.read(|c| {
             c.prepare_cached("SELECT 1 FROM profiles WHERE id = ?")?
                 .exists([id.as_i64()])
         })?;
-        if let (true, Some(c)) = (exists, &self.cached) {
-            c.profiles.fill(c.profiles.generation(), [(id, ())]);
+        if let (true, Some(c), Some(seen)) = (exists, &self.cached, seen) {
+            c.users.fill(seen, [(id, ())]);
         }
         Ok(exists)
     }
@@ -171,16 +161,15 @@ impl ReadStore for SqliteReadStore {
         let mut found = Vec::with_capacity(wanted.len());
         let mut missing = Vec::new();
         for id in wanted {
-            match cached.posts.by_id.get(id) {
+            match cached.by_id.get(id) {
                 Some(p) => found.push(p),
                 None => missing.push(*id),
             }
         }
         if !missing.is_empty() {
-            let seen = cached.posts.by_id.generation();
+            let seen = cached.by_id.generation();
             let loaded = self.stored_posts(&missing)?;
             cached
-                .posts
                 .by_id
                 .fill(seen, loaded.iter().map(|p| (p.id, p.clone())));
             found.extend(loaded);
@@ -201,7 +190,7 @@ impl ReadStore for SqliteReadStore {
         // `wanted` of the lists together are the newest `wanted` of all.
         let mut merged = Vec::new();
         for author in authors {
-            let recent = self.recent(&cached.posts, *author)?;
+            let recent = self.recent(cached, *author)?;
             merged.extend(recent.iter().take(wanted).cloned());
         }
         merged.sort_unstable_by_key(|p| std::cmp::Reverse(p.id));

@@ -130,6 +130,41 @@ impl ElasticIndex {
 }
 
 impl ElasticIndex {
+    /// Removes `user` and every post of theirs, visible to searches when this answers.
+    async fn remove_user(&self, user: Id) -> anyhow::Result<()> {
+        self.ensure_indices().await?;
+        let res = self
+            .http
+            .delete(format!(
+                "{}/{}/_doc/{user}?refresh=true",
+                self.base, self.users
+            ))
+            .send()
+            .await?;
+        let status = res.status();
+        anyhow::ensure!(
+            status.is_success() || status == reqwest::StatusCode::NOT_FOUND,
+            "removing user {user} failed: {status} {}",
+            res.text().await.unwrap_or_default()
+        );
+        let res = self
+            .http
+            .post(format!(
+                "{}/{}/_delete_by_query?refresh=true&conflicts=proceed",
+                self.base, self.posts
+            ))
+            .json(&json!({"query": {"term": {"author": user.get()}}}))
+            .send()
+            .await?;
+        let status = res.status();
+        anyhow::ensure!(
+            status.is_success(),
+            "removing the posts of user {user} failed: {status} {}",
+            res.text().await.unwrap_or_default()
+        );
+        Ok(())
+    }
+
     async fn bulk(&self, ops: Vec<IndexOp>) -> anyhow::Result<()> {
         if ops.is_empty() {
             return Ok(());
@@ -153,6 +188,8 @@ impl ElasticIndex {
                     json!({"delete": {"_index": self.posts, "_id": id.to_string()}}),
                     None,
                 ),
+                // Done by `remove_user` (`apply_async` splits the ops there).
+                IndexOp::RemoveUser { .. } => continue,
                 IndexOp::User {
                     id,
                     handle_key,
@@ -206,7 +243,18 @@ impl IndexBackend for ElasticIndex {
     const DEPENDENCY: &'static str = "elasticsearch";
 
     async fn apply_async(&self, ops: Vec<IndexOp>) -> anyhow::Result<()> {
-        self.bulk(ops).await
+        // A deleted account's posts go by a query of their own, in the ops' order.
+        let mut run = Vec::new();
+        for op in ops {
+            match op {
+                IndexOp::RemoveUser { id } => {
+                    self.bulk(std::mem::take(&mut run)).await?;
+                    self.remove_user(id).await?;
+                }
+                other => run.push(other),
+            }
+        }
+        self.bulk(run).await
     }
 
     async fn posts_now(&self, q: &PostQuery, page: PageRequest) -> anyhow::Result<Hits> {

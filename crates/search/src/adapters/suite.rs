@@ -80,6 +80,31 @@ async fn suite(ix: &dyn SearchIndex) {
     assert_eq!(ix.users("gam", first).await.unwrap().ids, [Id(11), Id(10)]);
     assert_eq!(ix.users("samwise gam", first).await.unwrap().ids, [Id(10)]);
     assert!(ix.users("amwise", first).await.unwrap().ids.is_empty());
+
+    // A deleted account: the user and every post of theirs, twice (a redelivery), after a
+    // post of theirs in the same batch and before one of another author's.
+    let by = |id: u64, author: u64, text: &str| IndexOp::Post {
+        id: Id(id),
+        author: Id(author),
+        words: words(text),
+        tags: hashtags(text),
+    };
+    for _ in 0..2 {
+        ix.apply(vec![
+            by(20, 10, "parting words"),
+            by(21, 11, "parting too"),
+            IndexOp::RemoveUser { id: Id(10) },
+            by(22, 12, "parting later"),
+        ])
+        .await
+        .unwrap();
+    }
+    assert_eq!(ix.users("sam", first).await.unwrap().ids, [] as [Id; 0]);
+    assert_eq!(ix.users("gam", first).await.unwrap().ids, [Id(11)]);
+    assert_eq!(
+        ix.posts(&q("parting"), first).await.unwrap().ids,
+        [Id(22), Id(21)]
+    );
     ix.ping().await.unwrap();
 }
 

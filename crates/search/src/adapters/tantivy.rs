@@ -169,6 +169,11 @@ impl TantivyIndex {
                     posts.delete_term(Term::from_field_u64(self.posts.id, id.get()));
                     posts_changed = true;
                 }
+                IndexOp::RemoveUser { id } => {
+                    users.delete_term(Term::from_field_u64(self.users.id, id.get()));
+                    posts.delete_term(Term::from_field_u64(p_author, id.get()));
+                    (posts_changed, users_changed) = (true, true);
+                }
                 IndexOp::User {
                     id,
                     handle_key,

@@ -197,6 +197,52 @@ impl PostStore for PgPostStore {
         Ok(true)
     }
 
+    async fn delete_user(&self, user: Id, deleted_at_ms: i64) -> StoreResult<u64> {
+        let mut tx = self.db.pool.begin().await?;
+        let u = user.as_i64();
+        let liked: Vec<i64> =
+            sqlx::query_scalar("DELETE FROM likes WHERE user_id = $1 RETURNING post_id")
+                .bind(u)
+                .fetch_all(&mut *tx)
+                .await?;
+        let gone = sqlx::query(
+            "UPDATE posts SET text = '', mentions = '[]', deleted_at = $2, version = version + 1
+             WHERE author_id = $1 AND deleted_at IS NULL
+             RETURNING reply_to, repost_of",
+        )
+        .bind(u)
+        .bind(deleted_at_ms)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut parents = Vec::new();
+        let mut originals = Vec::new();
+        for row in &gone {
+            if let Some(p) = row.try_get::<Option<i64>, _>(0)? {
+                parents.push(p);
+            }
+            if let Some(o) = row.try_get::<Option<i64>, _>(1)? {
+                originals.push(o);
+            }
+        }
+        for (column, posts) in [
+            ("likes", liked),
+            ("replies", parents),
+            ("reposts", originals),
+        ] {
+            uncount_each(&mut tx, column, &posts).await?;
+        }
+        sqlx::query("DELETE FROM post_counts WHERE user_id = $1")
+            .bind(u)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM post_idempotency WHERE user_id = $1")
+            .bind(u)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(gone.len() as u64)
+    }
+
     async fn users_by_handle(&self, handles: &[String]) -> StoreResult<Vec<Mention>> {
         let keys: Vec<String> = handles.iter().map(|h| h.to_ascii_lowercase()).collect();
         let rows =
@@ -366,6 +412,22 @@ async fn count(conn: &mut PgConnection, post: Id, column: &str, by: i64) -> sqlx
         .bind(by)
         .execute(conn)
         .await?;
+    Ok(())
+}
+
+/// Takes one off `column` of each of `posts` (a post named twice loses two), in one
+/// statement.
+async fn uncount_each(conn: &mut PgConnection, column: &str, posts: &[i64]) -> sqlx::Result<()> {
+    debug_assert!(["replies", "likes", "reposts"].contains(&column));
+    if posts.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "UPDATE post_stats s SET {column} = GREATEST(s.{column} - g.n, 0)
+         FROM (SELECT p, count(*) AS n FROM unnest($1::bigint[]) AS p GROUP BY p) g
+         WHERE s.post_id = g.p"
+    );
+    sqlx::query(&sql).bind(posts).execute(conn).await?;
     Ok(())
 }
 

@@ -274,6 +274,78 @@ impl PostStore for SqlitePostStore {
         }
     }
 
+    async fn delete_user(&self, user: Id, deleted_at_ms: i64) -> StoreResult<u64> {
+        let result = self
+            .db
+            .write(move |c| {
+                let u = user.as_i64();
+                // The posts whose counts change, and their live authors (to forget).
+                let mut counted: Vec<(Id, &str)> = Vec::new();
+                let liked: Vec<i64> = c
+                    .prepare_cached("SELECT post_id FROM likes WHERE user_id = ?")?
+                    .query_map([u], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                counted.extend(liked.into_iter().map(|p| (Id::from_i64(p), "likes")));
+                c.prepare_cached("DELETE FROM likes WHERE user_id = ?")?
+                    .execute([u])?;
+                let posts: Vec<(i64, Option<i64>, Option<i64>)> = c
+                    .prepare_cached(
+                        "SELECT id, reply_to, repost_of FROM posts
+                         WHERE author_id = ? AND deleted_at IS NULL",
+                    )?
+                    .query_map([u], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect::<Result<_, _>>()?;
+                for (_, parent, original) in &posts {
+                    if let Some(p) = parent {
+                        counted.push((Id::from_i64(*p), "replies"));
+                    }
+                    if let Some(o) = original {
+                        counted.push((Id::from_i64(*o), "reposts"));
+                    }
+                }
+                c.prepare_cached(
+                    "UPDATE posts SET text = '', mentions = '[]', deleted_at = ?,
+                     version = version + 1 WHERE author_id = ? AND deleted_at IS NULL",
+                )?
+                .execute(params![deleted_at_ms, u])?;
+                let mut forget = Vec::with_capacity(counted.len());
+                for (post, column) in counted {
+                    count(c, post, column, -1)?;
+                    if let Some(author) = live_author(c, post)? {
+                        forget.push((post, author));
+                    }
+                }
+                c.prepare_cached("DELETE FROM post_counts WHERE user_id = ?")?
+                    .execute([u])?;
+                c.prepare_cached("DELETE FROM post_idempotency WHERE user_id = ?")?
+                    .execute([u])?;
+                let own: Vec<Id> = posts.iter().map(|p| Id::from_i64(p.0)).collect();
+                Ok((own, forget))
+            })
+            .await;
+        let Some(c) = &self.cached else {
+            return result.map(|(own, _)| own.len() as u64);
+        };
+        match result {
+            Ok((own, forget)) => {
+                for post in &own {
+                    c.forget(*post, user);
+                }
+                c.recent.forget(&user);
+                for (post, author) in forget {
+                    c.forget(post, author);
+                }
+                Ok(own.len() as u64)
+            }
+            Err(e) => {
+                // A failed commit may still have reached the disk.
+                c.by_id.clear();
+                c.recent.clear();
+                Err(e)
+            }
+        }
+    }
+
     async fn users_by_handle(&self, handles: &[String]) -> StoreResult<Vec<Mention>> {
         let keys: Vec<String> = handles.iter().map(|h| h.to_ascii_lowercase()).collect();
         let found = self.db.read(|c| {

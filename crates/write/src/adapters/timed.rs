@@ -52,6 +52,10 @@ impl PostStore for Timed<dyn PostStore> {
         self.time("users_by_handle", self.inner().users_by_handle(handles))
             .await
     }
+    async fn delete_user(&self, user: Id, deleted_at_ms: i64) -> StoreResult<u64> {
+        self.time("user_delete", self.inner().delete_user(user, deleted_at_ms))
+            .await
+    }
     async fn like(&self, like: &Like, event: &Event) -> StoreResult<Liked> {
         self.time("like", self.inner().like(like, event)).await
     }
