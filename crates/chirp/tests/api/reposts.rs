@@ -227,3 +227,61 @@ async fn bad_reposts_are_refused_and_change_nothing() {
     let read: Value = app.get_json(&format!("/api/v1/posts/{anns}"), None).await;
     assert_eq!(read["repost_count"], 0);
 }
+
+/// The caller's `viewer` state follows each of their own likes and reposts in the very
+/// next read, on every path that reads it (the post, a home page), however often it was
+/// read before (`chirp all` keeps each user's likes and reposts in memory).
+#[tokio::test]
+async fn the_viewer_state_follows_every_change_at_once() {
+    let app = spawn_app().await;
+    let ann = app.signup("ann").await;
+    let bob = app.signup("bob").await;
+    app.follow(&bob, &ann).await;
+    let post = app.post_id(&ann, "react to me").await;
+    let seen = |expected: Value| {
+        let (app, bob, post) = (&app, &bob, &post);
+        async move {
+            let one = app
+                .get_json(&format!("/api/v1/posts/{post}"), Some(&bob.access))
+                .await;
+            assert_eq!(one["viewer"], expected, "the post read by id");
+            let home = app.home(bob, "").await;
+            let shown = home["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["id"] == post.as_str() || p["repost_of"]["id"] == post.as_str())
+                .cloned()
+                .unwrap_or_else(|| panic!("the post in bob's home: {home}"));
+            assert_eq!(shown["viewer"], expected, "the post in a home page");
+        }
+    };
+    eventually("the post in bob's home", || async {
+        app.home_ids(&bob).await.contains(&post).then_some(())
+    })
+    .await;
+    let like = format!("/api/v1/posts/{post}/like");
+    seen(json!({"liked": false, "reposted": false})).await;
+    let res = app.send(Method::POST, &like, Some(&bob.access), None).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    seen(json!({"liked": true, "reposted": false})).await;
+    let repost = app.repost(&bob, &post, StatusCode::CREATED).await;
+    seen(json!({"liked": true, "reposted": true})).await;
+    let res = app
+        .send(Method::DELETE, &like, Some(&bob.access), None)
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    seen(json!({"liked": false, "reposted": true})).await;
+    let res = app.repost_raw(&bob, &post, true).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    seen(json!({"liked": false, "reposted": false})).await;
+    // A repost taken back by deleting it as a post.
+    let again = app.repost(&bob, &post, StatusCode::CREATED).await;
+    assert_ne!(again, repost);
+    seen(json!({"liked": false, "reposted": true})).await;
+    assert_eq!(
+        app.delete(&bob, &again).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    seen(json!({"liked": false, "reposted": false})).await;
+}

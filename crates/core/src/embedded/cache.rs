@@ -21,6 +21,8 @@ const POSTS_BY_ID: usize = 200_000;
 const AUTHORS: usize = 100_000;
 /// Profiles known to exist kept at most.
 const USERS: usize = 1_000_000;
+/// Users whose likes and reposts are kept at most.
+const REACTORS: usize = 100_000;
 
 /// What ReadService keeps of the posts table in `chirp all`: live posts by id, and each
 /// author's newest live posts (up to [`PostCaches::RECENT`], newest first; fewer means
@@ -32,6 +34,23 @@ pub struct PostCaches {
     pub recent: Arc<Cache<Id, Arc<Vec<Arc<Post>>>>>,
     /// The profiles known to exist (AuthService forgets a deleted account's).
     pub users: Arc<Cache<Id, ()>>,
+    /// What each user has liked and reposted, for their `viewer` state on every post
+    /// they read (`None`: too much to keep; ask SQLite). WriteService forgets a user's
+    /// after each like, unlike, repost or its deletion by them.
+    pub reactions: Arc<Cache<Id, Option<Arc<Reactions>>>>,
+}
+
+/// The posts a user liked and the originals they reposted.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Reactions {
+    pub liked: std::collections::HashSet<Id>,
+    pub reposted: std::collections::HashSet<Id>,
+}
+
+impl Reactions {
+    /// Users with more likes or reposts than this are not kept: their viewer state is
+    /// read from SQLite per page.
+    pub const MOST: usize = 4096;
 }
 
 impl Default for PostCaches {
@@ -40,6 +59,7 @@ impl Default for PostCaches {
             by_id: Arc::new(Cache::new(POSTS_BY_ID)),
             recent: Arc::new(Cache::new(AUTHORS)),
             users: Arc::new(Cache::new(USERS)),
+            reactions: Arc::new(Cache::new(REACTORS)),
         }
     }
 }

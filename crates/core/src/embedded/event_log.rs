@@ -110,6 +110,8 @@ impl EventLog for SqliteEventLog {
             committed: next,
             commits: 0,
             behind_on_pruning: false,
+            returned: false,
+            last_commit: std::time::Instant::now(),
         }))
     }
 
@@ -128,25 +130,48 @@ struct SqliteConsumer {
     commits: u64,
     /// Whether the last prune dropped a whole chunk (so there may be more to drop).
     behind_on_pruning: bool,
+    /// Whether events were returned since the last commit (or only others passed over).
+    returned: bool,
+    last_commit: std::time::Instant,
 }
 
+/// How often at most a group records a position it reached by passing over other
+/// topics' events only.
+const SKIPS_COMMITTED_EVERY: Duration = Duration::from_secs(1);
+
 impl SqliteConsumer {
+    /// Up to `max` events of the group's topics after `read_to`. When fewer come, the
+    /// group has read the whole log as it was, and `read_to` passes the end: the events
+    /// of other topics are never looked at again (a group of a quiet topic would
+    /// otherwise scan everything after its last event on every append).
     fn fetch(&mut self, max: usize) -> anyhow::Result<Vec<Event>> {
         let placeholders = vec!["?"; self.topics.len()].join(",");
         let sql = format!(
-            "SELECT pos, payload FROM events WHERE pos >= ? AND topic IN ({placeholders})
+            "SELECT pos, payload FROM events
+             WHERE pos >= ? AND pos <= ? AND topic IN ({placeholders})
              ORDER BY pos LIMIT ?"
         );
-        let mut params: Vec<rusqlite::types::Value> = vec![self.read_to.into()];
-        params.extend(self.topics.iter().map(|t| (*t).to_owned().into()));
-        params.push((max as i64).into());
-        let rows: Vec<(i64, String)> = self.log.db.read(|c| {
-            c.prepare_cached(&sql)?
+        let (rows, end): (Vec<(i64, String)>, Option<i64>) = self.log.db.read(|c| {
+            // Every event up to the end read first has committed (one writer appends,
+            // in order): those after it are left for the next fetch.
+            let end: Option<i64> = c
+                .prepare_cached("SELECT MAX(pos) FROM events")?
+                .query_row([], |r| r.get(0))?;
+            let Some(end) = end else {
+                return Ok((Vec::new(), None));
+            };
+            let mut params: Vec<rusqlite::types::Value> = vec![self.read_to.into(), end.into()];
+            params.extend(self.topics.iter().map(|t| (*t).to_owned().into()));
+            params.push((max as i64).into());
+            let rows = c
+                .prepare_cached(&sql)?
                 .query_map(rusqlite::params_from_iter(params), |r| {
                     Ok((r.get(0)?, r.get(1)?))
                 })?
-                .collect()
+                .collect::<rusqlite::Result<_>>()?;
+            Ok((rows, Some(end)))
         })?;
+        let whole = rows.len() < max;
         let mut events = Vec::with_capacity(rows.len());
         for (pos, payload) in rows {
             match Event::from_json(&payload) {
@@ -158,6 +183,10 @@ impl SqliteConsumer {
                 }
             }
             self.read_to = pos + 1;
+            self.returned = true;
+        }
+        if let (true, Some(end)) = (whole, end) {
+            self.read_to = self.read_to.max(end + 1);
         }
         Ok(events)
     }
@@ -184,6 +213,12 @@ impl EventConsumer for SqliteConsumer {
         if self.read_to == self.committed {
             return Ok(());
         }
+        // Only other topics' events passed over since the last commit: recorded at most
+        // once a second (so that the log can be pruned behind the group), not once per
+        // append.
+        if !self.returned && self.last_commit.elapsed() < SKIPS_COMMITTED_EVERY {
+            return Ok(());
+        }
         let (next, grp) = (self.read_to, self.group.clone());
         self.log
             .db
@@ -196,6 +231,8 @@ impl EventConsumer for SqliteConsumer {
             })
             .await?;
         self.committed = self.read_to;
+        self.returned = false;
+        self.last_commit = std::time::Instant::now();
         self.commits += 1;
         if self.behind_on_pruning || self.commits.is_multiple_of(PRUNE_EVERY) {
             self.behind_on_pruning = self.log.prune().await? == PRUNE_CHUNK;
@@ -271,6 +308,77 @@ mod tests {
             .await
             .unwrap()
             .is_empty());
+    }
+
+    fn signup(n: u64) -> Event {
+        Event {
+            id: Id(n),
+            version: 1,
+            occurred_at_ms: 0,
+            trace: None,
+            body: EventBody::UserCreated {
+                user_id: Id(n),
+                handle: format!("u{n}"),
+                display_name: format!("u{n}"),
+                created_at_ms: 0,
+            },
+        }
+    }
+
+    /// A group of a topic that is seldom written (`chirp.users`) passes over the other
+    /// topics' events once, and records that it did, so that the log can be pruned
+    /// behind it (before, each fetch scanned everything after its last event, and the
+    /// log kept everything after it).
+    #[tokio::test]
+    async fn a_group_of_a_quiet_topic_passes_over_the_others_once() {
+        let (_dir, log) = fresh_log().await;
+        drop(log.consumer("quiet", &[Topic::Users]).await.unwrap());
+        let mut graph = log.consumer("graph", &[Topic::Graph]).await.unwrap();
+        log.append(&(1..=40).map(follow).collect::<Vec<_>>())
+            .await
+            .unwrap();
+        assert_eq!(
+            graph.next_batch(100, Duration::ZERO).await.unwrap().len(),
+            40
+        );
+        graph.commit().await.unwrap();
+        let mut quiet = SqliteConsumer {
+            log: log.clone(),
+            group: "quiet".into(),
+            topics: vec![Topic::Users.name()],
+            read_to: 0,
+            committed: 0,
+            commits: 0,
+            behind_on_pruning: false,
+            returned: false,
+            last_commit: std::time::Instant::now() - SKIPS_COMMITTED_EVERY,
+        };
+        assert!(quiet.fetch(10).unwrap().is_empty());
+        assert_eq!(quiet.read_to, 41, "past the end of the log");
+        quiet.commit().await.unwrap();
+        assert_eq!(log.prune().await.unwrap(), 40, "nothing holds the log back");
+
+        // Its own events are read; a full batch stops at its last event.
+        log.append(&[signup(41), follow(42), signup(43), follow(44), signup(45)])
+            .await
+            .unwrap();
+        let two = quiet.fetch(2).unwrap();
+        assert_eq!(
+            two.iter().map(|e| e.id).collect::<Vec<_>>(),
+            [Id(41), Id(43)]
+        );
+        assert_eq!(quiet.read_to, 44);
+        let rest = quiet.fetch(2).unwrap();
+        assert_eq!(rest.iter().map(|e| e.id).collect::<Vec<_>>(), [Id(45)]);
+        assert_eq!(quiet.read_to, 46);
+        // Passing over others only is recorded at most once a second; what was
+        // returned, at once.
+        quiet.commit().await.unwrap();
+        assert_eq!(quiet.committed, 46);
+        log.append(&[follow(46)]).await.unwrap();
+        assert!(quiet.fetch(2).unwrap().is_empty());
+        quiet.commit().await.unwrap();
+        assert_eq!((quiet.read_to, quiet.committed), (47, 46));
     }
 
     #[tokio::test]

@@ -1,16 +1,17 @@
 //! ReadService on SQLite: the embedded default. Reads the tables WriteService and
 //! AuthService own, in the same database.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chirp_core::embedded::cache::PostCaches;
+use chirp_core::embedded::cache::{PostCaches, Reactions};
 use chirp_core::embedded::sqlite::{post_from_row, SqliteDb};
 use chirp_core::model::{Post, POST_COLUMNS, POST_FROM};
 use chirp_core::page::PageRequest;
 use chirp_core::store::StoreResult;
 use chirp_core::Id;
-use rusqlite::{params_from_iter, OptionalExtension};
+use rusqlite::{params, params_from_iter, OptionalExtension};
 
 use crate::ports::{Profile, ReadStore};
 
@@ -35,6 +36,38 @@ impl SqliteReadStore {
             db,
             cached: Some(posts),
         }
+    }
+
+    /// In `chirp all`, what `user` liked and reposted, kept in memory (read once, then
+    /// forgotten by WriteService when it changes); `None` without the cache, or for a
+    /// user with more than [`Reactions::MOST`] of either (their pages ask SQLite).
+    fn reactions(&self, user: Id) -> StoreResult<Option<Arc<Reactions>>> {
+        let Some(cached) = &self.cached else {
+            return Ok(None);
+        };
+        if let Some(known) = cached.reactions.get(&user) {
+            return Ok(known);
+        }
+        let seen = cached.reactions.generation();
+        let most = Reactions::MOST as i64 + 1;
+        let (liked, reposted) = self.db.read(|c| {
+            let liked: HashSet<Id> = c
+                .prepare_cached("SELECT post_id FROM likes WHERE user_id = ? LIMIT ?")?
+                .query_map(params![user.as_i64(), most], |r| r.get(0).map(Id::from_i64))?
+                .collect::<Result<_, _>>()?;
+            let reposted: HashSet<Id> = c
+                .prepare_cached(
+                    "SELECT repost_of FROM posts WHERE author_id = ? AND repost_of IS NOT NULL
+                     AND deleted_at IS NULL LIMIT ?",
+                )?
+                .query_map(params![user.as_i64(), most], |r| r.get(0).map(Id::from_i64))?
+                .collect::<Result<_, _>>()?;
+            Ok((liked, reposted))
+        })?;
+        let kept = (liked.len() <= Reactions::MOST && reposted.len() <= Reactions::MOST)
+            .then(|| Arc::new(Reactions { liked, reposted }));
+        cached.reactions.fill(seen, [(user, kept.clone())]);
+        Ok(kept)
     }
 
     fn stored_posts(&self, wanted: &[Id]) -> StoreResult<Vec<Arc<Post>>> {
@@ -244,6 +277,13 @@ impl ReadStore for SqliteReadStore {
         if posts.is_empty() {
             return Ok(Vec::new());
         }
+        if let Some(r) = self.reactions(user)? {
+            return Ok(posts
+                .iter()
+                .copied()
+                .filter(|p| r.liked.contains(p))
+                .collect());
+        }
         let sql = format!(
             "SELECT post_id FROM likes WHERE user_id = ? AND post_id IN ({})",
             placeholders(posts.len())
@@ -259,6 +299,13 @@ impl ReadStore for SqliteReadStore {
     async fn reposted_among(&self, user: Id, posts: &[Id]) -> StoreResult<Vec<Id>> {
         if posts.is_empty() {
             return Ok(Vec::new());
+        }
+        if let Some(r) = self.reactions(user)? {
+            return Ok(posts
+                .iter()
+                .copied()
+                .filter(|p| r.reposted.contains(p))
+                .collect());
         }
         let sql = format!(
             "SELECT repost_of FROM posts

@@ -53,9 +53,10 @@ impl SqlitePostStore {
             Ok(None) => Ok(None),
             Err(e) => {
                 // A failed commit may still have reached the disk; the author is unknown
-                // here, so every author's recent posts go.
+                // here, so every author's recent posts (and reposts) go.
                 c.by_id.forget(&post);
                 c.recent.clear();
+                c.reactions.clear();
                 Err(e)
             }
         }
@@ -64,6 +65,14 @@ impl SqlitePostStore {
     fn forget(&self, post: Id, author: Id) {
         if let Some(c) = &self.cached {
             c.forget(post, author);
+        }
+    }
+
+    /// After a write that may have changed what `user` liked or reposted (committed, or
+    /// failed and may have): forgets it in ReadService's keeping.
+    fn forget_reactions(&self, user: Id) {
+        if let Some(c) = &self.cached {
+            c.reactions.forget(&user);
         }
     }
 }
@@ -260,13 +269,18 @@ impl PostStore for SqlitePostStore {
                     parent_of = Some((parent, live_author(c, parent)?));
                 }
                 outbox::enqueue(c, OUTBOX, &event)?;
-                Ok(Some((Id::from_i64(author), parent_of)))
+                let author = Id::from_i64(author);
+                let repost_by = original.map(|_| author);
+                Ok(Some((author, (parent_of, repost_by))))
             })
             .await;
         match self.forget_changed(id, result)? {
-            Some(parent_of) => {
+            Some((parent_of, repost_by)) => {
                 if let Some((parent, author)) = parent_of {
                     self.forget_counted(parent, Ok(author));
+                }
+                if let Some(reposter) = repost_by {
+                    self.forget_reactions(reposter);
                 }
                 Ok(true)
             }
@@ -332,6 +346,7 @@ impl PostStore for SqlitePostStore {
                     c.forget(*post, user);
                 }
                 c.recent.forget(&user);
+                c.reactions.forget(&user);
                 for (post, author) in forget {
                     c.forget(post, author);
                 }
@@ -341,6 +356,7 @@ impl PostStore for SqlitePostStore {
                 // A failed commit may still have reached the disk.
                 c.by_id.clear();
                 c.recent.clear();
+                c.reactions.forget(&user);
                 Err(e)
             }
         }
@@ -395,6 +411,7 @@ impl PostStore for SqlitePostStore {
             })
             .await;
         self.forget_counted(like.post, result.as_ref().map(|r| r.1));
+        self.forget_reactions(like.user);
         result.map(|r| r.0)
     }
 
@@ -415,6 +432,7 @@ impl PostStore for SqlitePostStore {
             })
             .await;
         self.forget_counted(post, result.as_ref().map(|r| r.flatten()));
+        self.forget_reactions(user);
         result.map(|r| r.is_some())
     }
 
@@ -478,6 +496,7 @@ impl PostStore for SqlitePostStore {
             })
             .await;
         self.forget_counted(r.original, result.as_ref().map(|r| r.1));
+        self.forget_reactions(r.author);
         if let (Some(c), Ok((Reposted::New(_), _))) = (&self.cached, &result) {
             c.forget(r.id, r.author);
         }
@@ -513,6 +532,7 @@ impl PostStore for SqlitePostStore {
             })
             .await;
         self.forget_counted(original, result.as_ref().map(|r| r.and_then(|(_, a)| a)));
+        self.forget_reactions(user);
         if let (Some(c), Ok(Some((repost, _)))) = (&self.cached, &result) {
             c.forget(*repost, user);
         }
