@@ -29,17 +29,14 @@ const REVOCATION_SLACK_MS: i64 = 60_000;
 impl AuthService {
     /// Deletes `caller`'s account if `password` is theirs: 401 if not.
     pub async fn delete_account(&self, caller: Id, password: &str) -> ApiResult<()> {
-        let gone = || ApiError::Unauthorized("the account no longer exists".into());
-        let user = match self.user(caller).await {
-            Err(ApiError::NotFound(_)) => return Err(gone()),
+        let (user, identity) = match self.account(caller).await {
+            Err(ApiError::NotFound(_)) => {
+                return Err(ApiError::Unauthorized(
+                    "the account no longer exists".into(),
+                ))
+            }
             other => other?,
         };
-        let identity = self
-            .identities
-            .find_by_login(&user.handle)
-            .await?
-            .filter(|i| i.id == caller)
-            .ok_or_else(gone)?;
         let account = account_key(&user.handle, Some(caller));
         let limit = self.config.login_per_account;
         count_attempt(&*self.limiter, &account, limit, now_ms(), TOO_MANY).await?;

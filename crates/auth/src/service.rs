@@ -317,13 +317,7 @@ impl AuthService {
     /// password's hash or a token) and, from the other services, posts, likes, follows
     /// both ways, blocks and mutes.
     pub async fn export(&self, caller: Id) -> ApiResult<Export> {
-        let user = self.user(caller).await?;
-        let identity = self
-            .identities
-            .find_by_login(&user.handle)
-            .await?
-            .filter(|i| i.id == caller)
-            .ok_or_else(|| ApiError::Unauthorized("no such account".into()))?;
+        let (user, identity) = self.account(caller).await?;
         let data = self.directory.user_data(caller).await?;
         Ok(Export {
             exported_at: chirp_core::time::rfc3339(chirp_core::time::now_ms()),
@@ -331,6 +325,19 @@ impl AuthService {
             email: identity.email,
             data,
         })
+    }
+
+    /// `caller`'s user and identity: the user's 404 when it has no profile, 401 when it
+    /// has no identity.
+    pub(crate) async fn account(&self, caller: Id) -> ApiResult<(User, Identity)> {
+        let user = self.user(caller).await?;
+        let identity = self
+            .identities
+            .find_by_login(&user.handle)
+            .await?
+            .filter(|i| i.id == caller)
+            .ok_or_else(|| ApiError::Unauthorized("no such account".into()))?;
+        Ok((user, identity))
     }
 
     pub(crate) async fn open_session(&self, user: User) -> ApiResult<Tokens> {
