@@ -27,7 +27,7 @@ deploy/signing-keys:
 stop:
 	$(COMPOSE) down
 
-## The deployed shape without Docker: every dependency on loopback, the seven services
+## The deployed shape without Docker: every dependency on loopback, the eight services
 ## as separate processes, NGINX in front; prints the gateway's URL.
 stack-up:
 	$(CARGO) build --bin chirp

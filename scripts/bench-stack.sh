@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The benchmark through NGINX in front of the local stack (scripts/stack.sh): the seven
+# The benchmark through NGINX in front of the local stack (scripts/stack.sh): the eight
 # services as separate release-built processes on PostgreSQL, MongoDB, Redis, Kafka and
 # Elasticsearch. The stack runs with the benchmark's settings (the celebrity threshold,
 # day-long access tokens, fast password hashing for the population, NGINX's per-client
@@ -22,11 +22,11 @@ scripts/stack.sh up
 # shellcheck disable=SC1090 # written by stack.sh up
 . <(sed 's/^/export /' "$CHIRP_STACK_DIR/env")
 # The /metrics of every process that consumes the event log: FanoutService's (its
-# delivery counter; each fanout process's, when there are more) and SearchService's. The
-# fanout steps wait until all of them report no consumer lag.
+# delivery counter; each fanout process's, when there are more), SearchService's and
+# NotificationService's. The fanout steps wait until all of them report no consumer lag.
 metrics=()
 while IFS='=' read -r name url; do
-  if [[ $name =~ ^(FANOUT[0-9]*|SEARCH)$ ]]; then metrics+=(--metrics-url "$url/metrics"); fi
+  if [[ $name =~ ^(FANOUT[0-9]*|SEARCH|NOTIFICATIONS)$ ]]; then metrics+=(--metrics-url "$url/metrics"); fi
 done <"$CHIRP_STACK_DIR/env"
 target/release/chirp-bench --target "$GATEWAY" "${metrics[@]}" \
   --redis-url "redis://127.0.0.1:$REDIS_PORT" --out target/bench-stack "$@"

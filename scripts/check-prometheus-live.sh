@@ -18,7 +18,7 @@
 # Usage: scripts/check-prometheus-live.sh STACK_ENV_FILE
 # where STACK_ENV_FILE is the `env` file of `scripts/stack.sh up` (GATEWAY=..., AUTH_PORT=...,
 # WRITE_PORT=..., FANOUT_PORT=... (and FANOUT2_PORT=..., ...), GRAPH_PORT=...,
-# TIMELINE_PORT=..., READ_PORT=..., SEARCH_PORT=...). E.g.
+# TIMELINE_PORT=..., READ_PORT=..., SEARCH_PORT=..., NOTIFICATIONS_PORT=...). E.g.
 #   CHIRP_STACK_DIR=$PWD/.build/stack-prom scripts/stack.sh up
 #   scripts/check-prometheus-live.sh .build/stack-prom/env
 #   CHIRP_STACK_DIR=$PWD/.build/stack-prom scripts/stack.sh down
@@ -47,7 +47,7 @@ done
 gateway=$(sed -n 's/^GATEWAY=//p' "$env_file")
 [ -n "$gateway" ] || { echo "$env_file has no GATEWAY=" >&2; exit 2; }
 targets=()
-for name in AUTH WRITE FANOUT GRAPH TIMELINE READ SEARCH; do
+for name in AUTH WRITE FANOUT GRAPH TIMELINE READ SEARCH NOTIFICATIONS; do
   port=$(sed -n "s/^${name}_PORT=//p" "$env_file")
   [ -n "$port" ] || { echo "$env_file has no ${name}_PORT=" >&2; exit 2; }
   targets+=("127.0.0.1:$port")
@@ -57,11 +57,11 @@ while read -r port; do
   targets+=("127.0.0.1:$port")
 done < <(sed -n 's/^FANOUT[0-9][0-9]*_PORT=//p' "$env_file")
 # The pages chirp-bench reads to know when the consumers have caught up: every fanout
-# process's and SearchService's.
+# process's, SearchService's and NotificationService's.
 metrics=()
 while read -r port; do
   metrics+=(--metrics-url "http://127.0.0.1:$port/metrics")
-done < <(sed -n 's/^\(FANOUT[0-9]*\|SEARCH\)_PORT=//p' "$env_file")
+done < <(sed -n 's/^\(FANOUT[0-9]*\|SEARCH\|NOTIFICATIONS\)_PORT=//p' "$env_file")
 
 # --- Prometheus ----------------------------------------------------------------------------
 work=$(mktemp -d)

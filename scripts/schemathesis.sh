@@ -64,8 +64,11 @@ token=$(curl -fsS -X POST "$base/api/v1/auth/signup" -H 'content-type: applicati
 # depth counter is shared by threads); 2 runs of 8 failed so, 0 of 8 with one worker.
 cd "$work"
 status=0
+# The live stream (`streaming`) answers a body that does not end while the client stays:
+# a fuzzer waiting for its end would wait for ever. A real SSE client tests it
+# (crates/chirp/tests/api/streaming.rs), every error status included.
 "$venv/bin/schemathesis" --config-file "$root/scripts/schemathesis.toml" run "$base/api/v1/openapi.json" \
-  --max-examples "$examples" --workers 1 --seed 1 \
+  --max-examples "$examples" --workers 1 --seed 1 --exclude-operation-id streaming \
   -H "Authorization: Bearer $token" "${extra[@]}" >"$work/run.log" 2>&1 || status=$?
 if [ "$status" -ne 0 ]; then
   cat "$work/run.log"

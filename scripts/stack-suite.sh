@@ -16,7 +16,7 @@ scripts/stack.sh up
 CHIRP_TEST_STACK="$CHIRP_STACK_DIR/env" cargo test -p chirp --test api -- --skip ::inside:: --test-threads=1
 # schemathesis through the gateway: a short run (the long one is on `chirp all`).
 scripts/schemathesis.sh "$(sed -n 's/^GATEWAY=//p' "$CHIRP_STACK_DIR/env")"
-python3 scripts/check-logs.py "$CHIRP_STACK_DIR"/{auth,write,fanout,graph,timeline,read,search}.log
+python3 scripts/check-logs.py "$CHIRP_STACK_DIR"/{auth,write,fanout,graph,timeline,read,search,notifications}.log
 # A real Prometheus scrapes the stack under a short load: every expression of every
 # dashboard and rule must run, and return data where a healthy system has some.
 scripts/check-prometheus-live.sh "$CHIRP_STACK_DIR/env"

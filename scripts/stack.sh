@@ -3,7 +3,7 @@
 # dependency on loopback ports (PostgreSQL and Redis as private servers, MongoDB protocol
 # via nx-27017, Kafka protocol via tansu keeping its log in an S3 bucket of moto's S3
 # server, the
-# Elasticsearch API via osmem-server), the seven services as separate `chirp` processes,
+# Elasticsearch API via osmem-server), the eight services as separate `chirp` processes,
 # and NGINX in front with deploy/nginx/chirp-routes.conf; it prints the gateway's URL.
 # `scripts/stack.sh down` stops all of it. Each part runs in a process group of its own,
 # and stopping a part stops its whole group: SIGTERM, then (for `down`) SIGKILL for what
@@ -14,7 +14,7 @@
 #   scripts/stack.sh kill NAME    SIGKILL to its group
 #   scripts/stack.sh start NAME   start it again, as it was started (same port)
 # where NAME is a service (auth, write, fanout, fanout2, ..., graph, timeline, read,
-# search) or redis, kafka, s3, mongo, elasticsearch, otlp.
+# search, notifications) or redis, kafka, s3, mongo, elasticsearch, otlp.
 #
 # Settings: CHIRP_STACK_DIR (state and logs; default .build/stack), CHIRP_STACK_PORT (the
 # gateway's port), CHIRP_STACK_FANOUTS (fanout processes in one consumer group; default
@@ -135,10 +135,10 @@ up() {
     wait_port "$otlp" 30
   fi
 
-  # The seven services (and more fanout processes, when asked for).
+  # The eight services (and more fanout processes, when asked for).
   services=(auth write fanout)
   for i in $(seq 2 "${CHIRP_STACK_FANOUTS:-1}"); do services+=("fanout$i"); done
-  services+=(graph timeline read search)
+  services+=(graph timeline read search notifications)
   declare -A port internal
   for s in "${services[@]}"; do port[$s]=$(free_port); done
   # The internal API (/internal/v1) of the services peers call, on listeners of their
@@ -197,7 +197,15 @@ pid $state/nginx/nginx.pid;
 error_log $state/nginx/logs/error.log warn;
 events { worker_connections 8192; }
 http {
-    access_log $state/nginx/logs/access.log;
+    # The combined format, but for the live streams the request line without its query
+    # string, which may carry an access token (chirp-routes.conf).
+    map \$uri \$chirp_request_line {
+        ~^/api/v1/streaming(/|\$) "\$request_method \$uri \$server_protocol";
+        default \$request;
+    }
+    log_format chirp '\$remote_addr - \$remote_user [\$time_local] "\$chirp_request_line" '
+                     '\$status \$body_bytes_sent "\$http_referer" "\$http_user_agent"';
+    access_log $state/nginx/logs/access.log chirp;
     client_body_temp_path $state/nginx/tmp;
     proxy_temp_path $state/nginx/tmp;
     fastcgi_temp_path $state/nginx/tmp;
@@ -210,6 +218,7 @@ http {
     upstream chirp_graph  { server 127.0.0.1:${port[graph]}; keepalive 128; keepalive_timeout 60s; }
     upstream chirp_read   { server 127.0.0.1:${port[read]}; keepalive 128; keepalive_timeout 60s; }
     upstream chirp_search { server 127.0.0.1:${port[search]}; keepalive 128; keepalive_timeout 60s; }
+    upstream chirp_notifications { server 127.0.0.1:${port[notifications]}; keepalive 128; keepalive_timeout 60s; }
     server {
         listen 127.0.0.1:$gw;
         include $root/deploy/nginx/chirp-routes.conf;

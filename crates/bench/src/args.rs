@@ -111,6 +111,11 @@ pub struct Args {
     /// One step of `--mix` at this rate for `--step-secs`, instead of the whole scenario.
     #[arg(long)]
     pub rate: Option<f64>,
+    /// With `--rate`: this many rounds of a step of the HTTP floor then a step of `--mix`,
+    /// both at that rate, for the CPU time each request costs the server (which the
+    /// benchmark must start itself), written to cpu.json under `--out`.
+    #[arg(long, default_value_t = 0)]
+    pub cpu_rounds: usize,
 }
 
 impl Args {

@@ -117,17 +117,23 @@ async fn main() -> anyhow::Result<()> {
         lag,
         page: 10,
         slow: Duration::from_secs_f64(bound_ms / 1000.0),
+        server: pid,
     };
 
-    // One step only, when asked (for profiling, or a quick look).
+    // One step only, when asked (for profiling, or a quick look); or rounds of the floor
+    // and the mix at that rate, for what each request costs the server.
     if let Some(rate) = args.rate {
-        let r = run::step(
-            &load(args.mix.clone(), None, args.p99_ms),
-            rate,
-            Duration::from_secs_f64(args.step_secs),
-        )
-        .await;
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        let secs = Duration::from_secs_f64(args.step_secs);
+        if args.cpu_rounds == 0 {
+            let r = run::step(&load(args.mix.clone(), None, args.p99_ms), rate, secs).await;
+            println!("{}", serde_json::to_string_pretty(&r)?);
+        } else {
+            let report = cpu_rounds(&args, rate, secs, |m| load(m, None, args.p99_ms)).await?;
+            let path = args.out.join("cpu.json");
+            std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")?;
+            println!("{}", serde_json::to_string_pretty(&report["summary"])?);
+            eprintln!("report: {}", path.display());
+        }
         drop(spawned);
         return Ok(());
     }
@@ -337,6 +343,61 @@ async fn main() -> anyhow::Result<()> {
         anyhow::ensure!(t.unexpected.is_empty(), "{}", t.summary());
     }
     Ok(())
+}
+
+/// `--cpu-rounds` rounds of a step of the HTTP floor then one of `--mix`, both at `rate`:
+/// the server's CPU time per request of each (the median over the rounds), and the mix's
+/// request in floor requests. Alternating the two in one run puts whatever else the
+/// machine does over the run on both alike.
+async fn cpu_rounds(
+    args: &Args,
+    rate: f64,
+    secs: Duration,
+    load: impl Fn(Mix) -> Load,
+) -> anyhow::Result<serde_json::Value> {
+    let (floor, mixed) = (load(Mix::only(Op::Floor)), load(args.mix.clone()));
+    anyhow::ensure!(
+        floor.server.is_some(),
+        "--cpu-rounds measures a server the benchmark starts itself (no --target)"
+    );
+    let (mut floor_steps, mut mix_steps) = (Vec::new(), Vec::new());
+    for round in 1..=args.cpu_rounds {
+        for (what, load, steps) in [
+            ("floor", &floor, &mut floor_steps),
+            ("mix", &mixed, &mut mix_steps),
+        ] {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let r = run::step(load, rate, secs).await;
+            eprintln!(
+                "round {round} {what:<5} {rate:.0}/s: achieved {:.0}/s, {:.4} ms of server CPU per request",
+                r.achieved,
+                r.server_cpu_ms_per_request.unwrap_or(f64::NAN)
+            );
+            steps.push(r);
+        }
+    }
+    let median = |steps: &[run::StepResult]| {
+        let mut v: Vec<f64> = steps
+            .iter()
+            .filter_map(|s| s.server_cpu_ms_per_request)
+            .collect();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied()
+    };
+    let (f, m) = (median(&floor_steps), median(&mix_steps));
+    Ok(json!({
+        "settings": {
+            "rate": rate, "step_secs": args.step_secs, "rounds": args.cpu_rounds,
+            "mix": args.mix.to_string(), "users": args.users, "spawn": args.spawn,
+        },
+        "summary": {
+            "floor_cpu_ms_per_request": f,
+            "mix_cpu_ms_per_request": m,
+            "mix_request_in_floor_requests": f.zip(m).map(|(f, m)| m / f),
+        },
+        "floor": floor_steps,
+        "mix": mix_steps,
+    }))
 }
 
 /// How many entries the home timelines hold, and in how many bytes: Redis's own count with

@@ -58,6 +58,9 @@ pub struct Load {
     pub page: usize,
     /// An answer slower than this is shown in the step's slow windows.
     pub slow: Duration,
+    /// The measured server's process, when it is one process on this machine (a
+    /// spawned `chirp all`): each step reports its CPU time per request.
+    pub server: Option<u32>,
 }
 
 /// Width of a step's slow windows.
@@ -112,6 +115,12 @@ pub struct StepResult {
     /// Each 100 ms of the step (by when requests were due) in which an answer took
     /// longer than the bound: how many answers, how many slow, the worst.
     pub slow_windows: Vec<SlowWindow>,
+    /// CPU time (user and system, every thread) the measured server spent over the step,
+    /// per request answered (with or without error), in ms; only for a server that is one
+    /// process here. It includes what the server did in the background meanwhile
+    /// (consumers, fanout), which is part of what the requests cost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_cpu_ms_per_request: Option<f64>,
 }
 
 impl StepResult {
@@ -150,6 +159,7 @@ pub async fn step(load: &Load, rate: f64, duration: Duration) -> StepResult {
     let pop = load.pop.clone();
     let n = pop.members.len();
     let seed: u64 = rand::thread_rng().gen();
+    let cpu_before = load.server.and_then(cpu_secs);
     let started = Instant::now();
     let started_unix_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -229,17 +239,19 @@ pub async fn step(load: &Load, rate: f64, duration: Duration) -> StepResult {
             Duration::from_secs(15),
         )
         .await;
+    let cpu_after = load.server.and_then(cpu_secs);
     let secs = duration.as_secs_f64();
     let (stats, slow_windows) = {
         let mut guard = stats.lock().unwrap_or_else(|e| e.into_inner());
         (std::mem::take(&mut guard.0), guard.1.slow_windows())
     };
     let mut ops = BTreeMap::new();
-    let mut ok_total = 0;
+    let (mut ok_total, mut answered) = (0, 0);
     for op in load.mix.ops() {
         let s = stats.get(&op);
         let ok = s.map_or(0, |s| s.latency.count());
         ok_total += ok;
+        answered += ok + s.map_or(0, |s| s.errors);
         ops.insert(
             op,
             OpResult {
@@ -271,7 +283,23 @@ pub async fn step(load: &Load, rate: f64, duration: Duration) -> StepResult {
         lag,
         started_unix_ms,
         slow_windows,
+        server_cpu_ms_per_request: match (cpu_before, cpu_after) {
+            (Some(b), Some(a)) if answered > 0 => Some((a - b) * 1000.0 / answered as f64),
+            _ => None,
+        },
     }
+}
+
+/// CPU time (user and system, every thread) a process has used so far, in seconds.
+pub fn cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command name (in parentheses, which may hold spaces): the state is field
+    // 3, utime and stime fields 14 and 15, in USER_HZ ticks (100 a second on every Linux
+    // ABI).
+    let mut rest = stat.rsplit_once(") ")?.1.split_whitespace().skip(11);
+    let utime: u64 = rest.next()?.parse().ok()?;
+    let stime: u64 = rest.next()?.parse().ok()?;
+    Some((utime + stime) as f64 / 100.0)
 }
 
 /// The fanout-lag probes of one step.

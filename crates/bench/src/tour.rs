@@ -214,6 +214,7 @@ impl Guide {
                 .await;
         }
         self.reactions(token, b_token, &a, &b, &post).await;
+        self.notifications(token).await;
         let search = req(M::GET, "/api/v1/search/posts", S::OK).query(&format!("q=%23{handle}"));
         self.send(search).await;
         let search = req(M::GET, "/api/v1/search/users", S::OK).query(&format!("q={handle}"));
@@ -296,6 +297,30 @@ impl Guide {
         self.send(rel).await;
         self.send(req(M::GET, "/api/v1/auth/me/export", S::OK).token(token))
             .await;
+    }
+}
+
+impl Guide {
+    /// NotificationService's routes: `a`'s notifications (of `b`'s follow, reply, like
+    /// and repost, those not taken back yet), the unread count, and the read mark.
+    async fn notifications(&mut self, token: &str) {
+        use reqwest::Method as M;
+        use reqwest::StatusCode as S;
+        let list = req(M::GET, "/api/v1/notifications", S::OK).token(token);
+        let list = self.send(list).await;
+        let unread = req(M::GET, "/api/v1/notifications/unread_count", S::OK).token(token);
+        self.send(unread).await;
+        // The newest notification if one arrived already (they are eventual), else any
+        // id: a mark is a number.
+        let up_to = list
+            .as_ref()
+            .and_then(|l| l["items"][0]["id"].as_str())
+            .unwrap_or("1")
+            .to_owned();
+        let read = req(M::POST, "/api/v1/notifications/read", S::NO_CONTENT)
+            .token(token)
+            .body(json!({ "up_to": up_to }));
+        self.send(read).await;
     }
 }
 

@@ -85,6 +85,7 @@ impl Application {
         let workers_stop = CancellationToken::new();
         let mut workers = JoinSet::new();
         self.system.spawn_workers(&workers_stop, &mut workers);
+        self.system.end_streams_on(stop.clone());
         let options = self.serve_options;
         let internal = self
             .internal

@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 pub use crate::settings::Settings;
 
-/// Chirp: the backend of a short-post social network, as seven services.
+/// Chirp: the backend of a short-post social network, as eight services.
 ///
 /// `chirp all` runs every service in one process on embedded defaults (SQLite, tantivy,
 /// an in-process event log), keeping its data in the data directory. The other
@@ -37,6 +37,9 @@ pub enum Command {
     Read,
     /// SearchService: indexes events; post and user search (default port 8087).
     Search,
+    /// NotificationService: notifications made from events; read marks and unread
+    /// counts (default port 8088).
+    Notifications,
 }
 
 impl Command {
@@ -66,6 +69,7 @@ impl Command {
             Command::Timeline => 8085,
             Command::Read => 8086,
             Command::Search => 8087,
+            Command::Notifications => 8088,
         }
     }
 
@@ -79,6 +83,7 @@ impl Command {
             Command::Timeline => "timeline",
             Command::Read => "read",
             Command::Search => "search",
+            Command::Notifications => "notifications",
         }
     }
 }

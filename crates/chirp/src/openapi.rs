@@ -38,6 +38,7 @@ pub fn document() -> OpenApi {
     doc.merge(chirp_graph::routes::routes().into_openapi());
     doc.merge(chirp_read::routes::routes().into_openapi());
     doc.merge(chirp_search::routes::routes().into_openapi());
+    doc.merge(chirp_notify::routes::routes().into_openapi());
     doc.merge(chirp_core::http::ops::openapi());
     doc.merge(own_routes().into_openapi());
     let components = doc.components.take().unwrap_or_default();
@@ -174,6 +175,10 @@ fn tags() -> Vec<utoipa::openapi::tag::Tag> {
             "ReadService, from TimelineService: home timelines.",
         ),
         ("search", "SearchService: posts and users."),
+        (
+            "notifications",
+            "NotificationService: follows, likes, reposts, replies and mentions of the caller.",
+        ),
         (
             "operations",
             "Health, readiness, metrics, this document, the problem types.",

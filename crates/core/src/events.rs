@@ -250,6 +250,10 @@ pub trait EventLog: Send + Sync {
         group: &str,
         topics: &[Topic],
     ) -> anyhow::Result<Box<dyn EventConsumer>>;
+    /// A reader of `topics` from the end of the log, in no group: it sees what is
+    /// appended from now on, remembers nothing across restarts and commits nothing (a
+    /// process's live view of what happens, such as its open streams').
+    async fn tail(&self, topics: &[Topic]) -> anyhow::Result<Box<dyn EventConsumer>>;
     /// Answers when the log can be reached.
     async fn ping(&self) -> anyhow::Result<()>;
 }

@@ -27,6 +27,9 @@ pub trait Directory: Send + Sync {
     async fn user_exists(&self, id: Id) -> Result<bool, ApiError>;
     /// Everything held about `user` besides the account: [`UserData`].
     async fn user_data(&self, user: Id) -> Result<UserData, ApiError>;
+    /// The newest `limit` posts of `user`'s home timeline, as `GET
+    /// /api/v1/timelines/home` gives them (a live stream's replay).
+    async fn home(&self, user: Id, limit: usize) -> Result<Vec<Post>, ApiError>;
 }
 
 /// Who follows whom. Served by UserGraphService.
@@ -172,5 +175,9 @@ impl Directory for LateDirectory {
 
     async fn user_exists(&self, id: Id) -> Result<bool, ApiError> {
         self.get()?.user_exists(id).await
+    }
+
+    async fn home(&self, user: Id, limit: usize) -> Result<Vec<Post>, ApiError> {
+        self.get()?.home(user, limit).await
     }
 }

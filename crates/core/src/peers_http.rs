@@ -194,6 +194,12 @@ impl Directory for HttpDirectory {
     async fn user_data(&self, user: Id) -> Result<UserData, ApiError> {
         self.0.get(&format!("/internal/v1/users/{user}/data")).await
     }
+
+    async fn home(&self, user: Id, limit: usize) -> Result<Vec<Post>, ApiError> {
+        self.0
+            .get(&format!("/internal/v1/users/{user}/home?limit={limit}"))
+            .await
+    }
 }
 
 /// UserGraphService, over HTTP.

@@ -145,6 +145,9 @@ impl EventLog for Timed<dyn EventLog> {
     ) -> anyhow::Result<Box<dyn EventConsumer>> {
         self.inner.consumer(group, topics).await
     }
+    async fn tail(&self, topics: &[Topic]) -> anyhow::Result<Box<dyn EventConsumer>> {
+        self.inner.tail(topics).await
+    }
     async fn ping(&self) -> anyhow::Result<()> {
         self.inner.ping().await
     }
@@ -164,6 +167,9 @@ impl Directory for Timed<dyn Directory> {
     }
     async fn user_exists(&self, id: Id) -> Result<bool, ApiError> {
         self.time("user_exists", self.inner.user_exists(id)).await
+    }
+    async fn home(&self, user: Id, limit: usize) -> Result<Vec<Post>, ApiError> {
+        self.time("home", self.inner.home(user, limit)).await
     }
     async fn user_data(&self, user: Id) -> Result<UserData, ApiError> {
         self.time("user_data", self.inner.user_data(user)).await

@@ -271,11 +271,24 @@ pub fn internal_router(read: Arc<ReadService>) -> Router {
     ) -> ApiResult<impl IntoResponse> {
         Ok(Json(r.user_data(id).await?))
     }
+    #[derive(serde::Deserialize)]
+    struct HomeQuery {
+        limit: usize,
+    }
+    async fn home(
+        State(r): State<Arc<ReadService>>,
+        PathId(id): PathId,
+        chirp_core::http::ApiQuery(q): chirp_core::http::ApiQuery<HomeQuery>,
+    ) -> ApiResult<impl IntoResponse> {
+        let limit = q.limit.clamp(1, chirp_core::page::MAX_LIMIT);
+        Ok(Json(Directory::home(&*r, id, limit).await?))
+    }
     Router::new()
         .route(
             "/internal/v1/users/{id}/data",
             axum::routing::get(user_data),
         )
+        .route("/internal/v1/users/{id}/home", axum::routing::get(home))
         .route("/internal/v1/users", post(users))
         .route("/internal/v1/posts", post(posts))
         .with_state(read)

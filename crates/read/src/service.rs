@@ -524,6 +524,11 @@ impl Directory for ReadService {
         Ok(in_order(ids, posts, |p: &Post| p.id))
     }
 
+    async fn home(&self, user: Id, limit: usize) -> ApiResult<Vec<Post>> {
+        let page = ReadService::home(self, user, PageRequest::first(limit)).await?;
+        Ok(page.items.into_iter().map(Arc::unwrap_or_clone).collect())
+    }
+
     async fn user_data(&self, user: Id) -> ApiResult<UserData> {
         const PAGE: usize = 100;
         let mut posts = Vec::new();

@@ -64,7 +64,10 @@ impl System {
             .build()
             .await?;
         backends.migrate_postgres().await;
-        if !services.outboxes.is_empty() || services.fanout.is_some() || services.search.is_some() {
+        let consumes = services.fanout.is_some()
+            || services.search.is_some()
+            || services.notifications.is_some();
+        if !services.outboxes.is_empty() || consumes {
             backends.event_log().await?;
         }
         let remote_keys = !role.runs(Command::Auth) && verifier.is_some();
@@ -134,6 +137,18 @@ impl System {
             telemetry: &self.telemetry,
         }
         .spawn(stop, tasks);
+    }
+
+    /// Ends the live streams when `stop` is cancelled (a stream's answer never finishes:
+    /// without this, a stop would wait the drain timeout out for each open stream).
+    pub fn end_streams_on(&self, stop: CancellationToken) {
+        if let Some(n) = &self.services.notifications {
+            let live = n.live.clone();
+            tokio::spawn(async move {
+                stop.cancelled().await;
+                live.close_all();
+            });
+        }
     }
 
     /// Closes the embedded database and lets another process use the data directory.

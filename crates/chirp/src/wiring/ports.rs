@@ -20,6 +20,9 @@ use chirp_core::token::{MemoryRevocations, RedisRevocations, Revocations};
 use chirp_graph::adapters::postgres::PgFollowStore;
 use chirp_graph::adapters::sqlite::SqliteFollowStore;
 use chirp_graph::ports::FollowStore;
+use chirp_notify::adapters::postgres::PgNotifications;
+use chirp_notify::adapters::sqlite::SqliteNotifications;
+use chirp_notify::ports::NotificationStore;
 use chirp_read::adapters::postgres::PgReadStore;
 use chirp_read::adapters::sqlite::SqliteReadStore;
 use chirp_read::ports::ReadStore;
@@ -248,6 +251,20 @@ impl Backends<'_> {
             return Ok(timed!(dyn SearchIndex, index, "elasticsearch", self));
         }
         Ok(Arc::new(TantivyIndex::open(&self.data.file("search")?)?))
+    }
+
+    pub async fn notification_store(&mut self) -> anyhow::Result<Arc<dyn NotificationStore>> {
+        if let Some(url) = &self.settings.database_url {
+            let pg = self.postgres(url, &[&chirp_notify::SCHEMA])?;
+            return Ok(timed!(
+                dyn NotificationStore,
+                PgNotifications::new(pg),
+                "postgres",
+                self
+            ));
+        }
+        let db = self.sqlite(&[]).await?;
+        Ok(Arc::new(SqliteNotifications::new(db).await?))
     }
 
     /// The outbox of `service` (auth, write or graph), in the database its writes go to.

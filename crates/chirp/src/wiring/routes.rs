@@ -82,6 +82,16 @@ pub fn public(
             t,
             chirp_search::router(chirp_search::SearchState {
                 search: search.clone(),
+                verifier: verifier.clone(),
+            }),
+        ));
+    }
+    if let Some(notifications) = &s.notifications {
+        api = api.merge(service_routes(
+            "notifications",
+            t,
+            chirp_notify::router(chirp_notify::NotificationState {
+                notifications: notifications.clone(),
                 verifier,
             }),
         ));

@@ -17,6 +17,9 @@ use chirp_core::token::TokenVerifier;
 use chirp_core::IdGenerator;
 use chirp_fanout::{FanoutMetrics, FanoutService};
 use chirp_graph::GraphService;
+use chirp_notify::live::{Live, LiveMetrics};
+use chirp_notify::service::NotificationMetrics;
+use chirp_notify::NotificationService;
 use chirp_read::ReadService;
 use chirp_search::service::SearchMetrics;
 use chirp_search::SearchService;
@@ -40,6 +43,7 @@ pub struct Services {
     pub read: Option<Arc<ReadService>>,
     pub fanout: Option<Arc<FanoutService>>,
     pub search: Option<Arc<SearchService>>,
+    pub notifications: Option<Arc<NotificationService>>,
     /// TimelineService's store, to look inside (tests, tools) and report on.
     pub timeline_store: Option<TimelineStores>,
     /// MongoDB's identity store, when AuthService runs on it (checked by `/readyz`).
@@ -112,7 +116,11 @@ impl<'b, 's> Builder<'b, 's> {
             s.auth = Some(auth);
         } else if matches!(
             self.role,
-            Command::Write | Command::Graph | Command::Read | Command::Search
+            Command::Write
+                | Command::Graph
+                | Command::Read
+                | Command::Search
+                | Command::Notifications
         ) {
             let revocations = self.backends.revocations()?;
             verifier = Some(self.peers.remote_verifier()?.revoking(revocations));
@@ -133,6 +141,21 @@ impl<'b, 's> Builder<'b, 's> {
                 index: self.backends.search_index()?,
                 directory: self.peers.directory()?,
                 metrics: SearchMetrics::new(self.telemetry),
+            }));
+        }
+        if self.role.runs(Command::Notifications) {
+            let (directory, graph) = (self.peers.directory()?, self.peers.graph()?);
+            s.notifications = Some(Arc::new(NotificationService {
+                store: self.backends.notification_store().await?,
+                live: Live::new(
+                    directory.clone(),
+                    graph.clone(),
+                    LiveMetrics::new(self.telemetry),
+                ),
+                directory,
+                graph,
+                metrics: NotificationMetrics::new(self.telemetry),
+                ids: self.ids()?,
             }));
         }
         if self.settings.worker_id == WorkerId::Auto {

@@ -70,6 +70,15 @@ pub fn consumers(services: &Services) -> Vec<Consumer> {
             joined: Arc::default(),
         });
     }
+    if let Some(notifications) = &services.notifications {
+        out.push(Consumer {
+            service: "notifications",
+            group: chirp_notify::service::GROUP,
+            topics: chirp_notify::service::TOPICS,
+            handler: notifications.clone(),
+            joined: Arc::default(),
+        });
+    }
     out
 }
 
@@ -100,6 +109,14 @@ impl Workers<'_> {
                     ),
                 };
                 tasks.spawn(relay.run(stop.clone()));
+            }
+            // The live streams read the log from its end, in no group.
+            if let Some(n) = &self.services.notifications {
+                tasks.spawn(chirp_notify::live::run(
+                    log.clone(),
+                    n.live.clone(),
+                    stop.clone(),
+                ));
             }
             for c in self.consumers {
                 tasks.spawn(run_consumer(

@@ -13,7 +13,7 @@ impl TestApp {
             .await
     }
 
-    async fn act(&self, who: &TestUser, method: Method, path: &str) -> Response {
+    pub(crate) async fn act(&self, who: &TestUser, method: Method, path: &str) -> Response {
         self.send(method, path, Some(&who.access), None).await
     }
 

@@ -596,6 +596,14 @@ mod inside {
     #[tokio::test]
     async fn redelivered_events_change_nothing() {
         let app = spawn_local().await;
+        // The embedded log drops what every group has passed (every 16 commits of a
+        // group): a group that reads the history must hold it from the start. (Kafka
+        // keeps what it is given; there the group is registered late, below.)
+        let log = app.system().stores.log.clone().unwrap();
+        let early = match app.system().stores.log_is_kafka {
+            false => Some(log.consumer("redelivery-test", &Topic::ALL).await.unwrap()),
+            true => None,
+        };
         let a = app.signup("alpha").await;
         let b = app.signup("bravo").await;
         let c = app.signup("charlie").await;
@@ -699,17 +707,13 @@ mod inside {
         };
         let before = snapshot().await;
 
-        // A consumer group of our own, new now, reads the log from its start. (Registered
-        // late on purpose: an idle member of a fresh group slows the broker's other groups.)
-        let mut history = app
-            .system()
-            .stores
-            .log
-            .clone()
-            .unwrap()
-            .consumer("redelivery-test", &Topic::ALL)
-            .await
-            .unwrap();
+        // A consumer group of our own reads the log from its start. (On Kafka, registered
+        // only now on purpose: an idle member of a fresh group slows the broker's other
+        // groups.)
+        let mut history = match early {
+            Some(history) => history,
+            None => log.consumer("redelivery-test", &Topic::ALL).await.unwrap(),
+        };
         // Every event so far: 4 signups, 6 follow changes, 3 posts, a reply, an edit, a
         // delete, a like, a profile change, a mute and a block.
         let mut events = Vec::new();

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 
 impl TestApp {
-    async fn reply(&self, who: &TestUser, to: &str, text: &str) -> String {
+    pub(crate) async fn reply(&self, who: &TestUser, to: &str, text: &str) -> String {
         let res = self
             .post_raw(&who.access, json!({"text": text, "reply_to": to}))
             .await;

@@ -234,6 +234,44 @@ impl EventLog for KafkaEventLog {
             topics,
             done: HashMap::new(),
             unassigned_since: Some(Instant::now()),
+            tail: false,
+        }))
+    }
+
+    /// Every partition of `topics` from its end, assigned by hand: no group to join (so
+    /// no rebalance to wait for), no offset ever committed.
+    async fn tail(&self, topics: &[Topic]) -> anyhow::Result<Box<dyn EventConsumer>> {
+        self.ensure_topics().await?;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.brokers)
+            // Never used to commit: librdkafka wants one all the same.
+            .set(
+                "group.id",
+                self.group_id(&format!("tail-{}-{nanos}", std::process::id())),
+            )
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "latest")
+            .set("fetch.wait.max.ms", "50");
+        let consumer: StreamConsumer = config.create().context("creating a Kafka consumer")?;
+        let names: Vec<String> = topics.iter().map(|t| self.topic_name(*t)).collect();
+        let mut tpl = TopicPartitionList::new();
+        for name in &names {
+            for p in 0..self.partitions {
+                tpl.add_partition_offset(name, p, Offset::End)?;
+            }
+        }
+        consumer.assign(&tpl)?;
+        Ok(Box::new(KafkaConsumer {
+            consumer: Arc::new(consumer),
+            config,
+            topics: names,
+            done: HashMap::new(),
+            unassigned_since: None,
+            tail: true,
         }))
     }
 
@@ -273,12 +311,15 @@ struct KafkaConsumer {
     done: HashMap<(String, i32), i64>,
     /// Since when this member has held no partition.
     unassigned_since: Option<Instant>,
+    /// A reader from the end in no group ([`EventLog::tail`]): assigned by hand, it
+    /// neither rejoins nor commits.
+    tail: bool,
 }
 
 impl KafkaConsumer {
     /// Joins the group afresh when this member has held nothing for too long.
     fn watch_assignment(&mut self) -> anyhow::Result<()> {
-        if self.joined() {
+        if self.tail || self.joined() {
             self.unassigned_since = None;
             return Ok(());
         }
@@ -359,7 +400,7 @@ impl EventConsumer for KafkaConsumer {
     }
 
     async fn commit(&mut self) -> anyhow::Result<()> {
-        if self.done.is_empty() {
+        if self.tail || self.done.is_empty() {
             return Ok(());
         }
         let mut tpl = TopicPartitionList::new();

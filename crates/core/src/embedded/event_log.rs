@@ -102,17 +102,19 @@ impl EventLog for SqliteEventLog {
                 )?)
             })
             .await?;
-        Ok(Box::new(SqliteConsumer {
-            log: self.clone(),
-            group: group.to_owned(),
-            topics: topics.iter().map(|t| t.name()).collect(),
-            read_to: next,
-            committed: next,
-            commits: 0,
-            behind_on_pruning: false,
-            returned: false,
-            last_commit: std::time::Instant::now(),
-        }))
+        Ok(Box::new(SqliteConsumer::new(
+            self, group, topics, next, false,
+        )))
+    }
+
+    async fn tail(&self, topics: &[Topic]) -> anyhow::Result<Box<dyn EventConsumer>> {
+        let end: Option<i64> = self
+            .db
+            .read(|c| c.query_row("SELECT MAX(pos) FROM events", [], |r| r.get(0)))?;
+        let next = end.map_or(0, |e| e + 1);
+        Ok(Box::new(SqliteConsumer::new(
+            self, "(tail)", topics, next, true,
+        )))
     }
 
     async fn ping(&self) -> anyhow::Result<()> {
@@ -133,6 +135,10 @@ struct SqliteConsumer {
     /// Whether events were returned since the last commit (or only others passed over).
     returned: bool,
     last_commit: std::time::Instant,
+    /// A reader from the end in no group ([`EventLog::tail`]): it records nothing (and
+    /// holds back no pruning; a tail that falls behind what every group has passed loses
+    /// what was pruned, which a live view can afford).
+    tail: bool,
 }
 
 /// How often at most a group records a position it reached by passing over other
@@ -140,6 +146,21 @@ struct SqliteConsumer {
 const SKIPS_COMMITTED_EVERY: Duration = Duration::from_secs(1);
 
 impl SqliteConsumer {
+    fn new(log: &SqliteEventLog, group: &str, topics: &[Topic], next: i64, tail: bool) -> Self {
+        SqliteConsumer {
+            log: log.clone(),
+            group: group.to_owned(),
+            topics: topics.iter().map(|t| t.name()).collect(),
+            read_to: next,
+            committed: next,
+            commits: 0,
+            behind_on_pruning: false,
+            returned: false,
+            last_commit: std::time::Instant::now(),
+            tail,
+        }
+    }
+
     /// Up to `max` events of the group's topics after `read_to`. When fewer come, the
     /// group has read the whole log as it was, and `read_to` passes the end: the events
     /// of other topics are never looked at again (a group of a quiet topic would
@@ -210,7 +231,7 @@ impl EventConsumer for SqliteConsumer {
     }
 
     async fn commit(&mut self) -> anyhow::Result<()> {
-        if self.read_to == self.committed {
+        if self.tail || self.read_to == self.committed {
             return Ok(());
         }
         // Only other topics' events passed over since the last commit: recorded at most
@@ -352,6 +373,7 @@ mod tests {
             behind_on_pruning: false,
             returned: false,
             last_commit: std::time::Instant::now() - SKIPS_COMMITTED_EVERY,
+            tail: false,
         };
         assert!(quiet.fetch(10).unwrap().is_empty());
         assert_eq!(quiet.read_to, 41, "past the end of the log");
@@ -394,6 +416,35 @@ mod tests {
         let batch = c.next_batch(10, Duration::from_secs(10)).await.unwrap();
         assert_eq!(batch.len(), 1);
         assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    /// A tail sees only what is appended after it starts, of its topics, and records
+    /// nothing: a new tail starts at the end again, and pruning is not held back by it.
+    #[tokio::test]
+    async fn a_tail_reads_from_the_end_and_records_nothing() {
+        let (_dir, log) = fresh_log().await;
+        log.append(&[follow(1), follow(2)]).await.unwrap();
+        let mut tail = log.tail(&[Topic::Graph]).await.unwrap();
+        assert!(tail
+            .next_batch(10, Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty());
+        log.append(&[follow(3), signup(4)]).await.unwrap();
+        let seen = tail.next_batch(10, Duration::ZERO).await.unwrap();
+        assert_eq!(seen.iter().map(|e| e.id).collect::<Vec<_>>(), [Id(3)]);
+        tail.commit().await.unwrap();
+        let mut again = log.tail(&[Topic::Graph]).await.unwrap();
+        assert!(again
+            .next_batch(10, Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty());
+        let positions: i64 = log
+            .db
+            .read(|c| c.query_row("SELECT COUNT(*) FROM consumer_positions", [], |r| r.get(0)))
+            .unwrap();
+        assert_eq!(positions, 0);
     }
 
     async fn fresh_log() -> (tempfile::TempDir, SqliteEventLog) {

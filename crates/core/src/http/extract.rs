@@ -132,6 +132,19 @@ where
             .map(str::trim)
             .ok_or_else(|| ApiError::Unauthorized("use 'Authorization: Bearer <token>'".into()))?;
         let verifier = TokenVerifier::from_ref(state);
+        AuthUser::from_token(token, &verifier, parts).await
+    }
+}
+
+impl AuthUser {
+    /// The caller of an access token given some other way than the `Authorization`
+    /// header (a stream's `?access_token=`, for browsers' `EventSource`), checked as the
+    /// header's is.
+    pub async fn from_token(
+        token: &str,
+        verifier: &TokenVerifier,
+        parts: &Parts,
+    ) -> Result<Self, ApiError> {
         let now = crate::time::now_ms() / 1000;
         match verifier.verify_fetching(token, now).await {
             Ok((id, claims)) => {
