@@ -92,7 +92,7 @@ http {
 CONF
 nginx -t -q -p "$work" -c "$work/nginx.conf"
 passed=$((passed + 1))
-nginx -p "$work" -c "$work/nginx.conf"
+nginx -p "$work" -c "$work/nginx.conf" </dev/null >/dev/null 2>>"$work/logs/stderr.log"
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$app/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 
 base="http://127.0.0.1:$gw"

@@ -225,7 +225,9 @@ http {
     }
 }
 CONF
-  nginx -p "$state/nginx" -c "$state/nginx/nginx.conf"
+  # NGINX's stderr (the streaming location's critical errors) to a file: a daemon that
+  # kept ours would hold open the pipe of whoever ran this script.
+  nginx -p "$state/nginx" -c "$state/nginx/nginx.conf" </dev/null >/dev/null 2>>"$state/nginx/logs/stderr.log"
 
   # Ready when every service is.
   for s in "${services[@]}"; do
