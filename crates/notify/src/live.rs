@@ -282,6 +282,8 @@ pub struct Live {
     serial: AtomicU64,
     /// Set when the process stops: every stream ends, and no new one opens.
     closed: std::sync::atomic::AtomicBool,
+    /// When idle readers were last looked for (at most once a second, not per batch).
+    swept: Mutex<Instant>,
     directory: Arc<dyn Directory>,
     graph: Arc<dyn SocialGraph>,
     metrics: LiveMetrics,
@@ -316,6 +318,7 @@ impl Live {
             readers: Mutex::default(),
             serial: AtomicU64::new(0),
             closed: std::sync::atomic::AtomicBool::new(false),
+            swept: Mutex::new(Instant::now()),
             directory,
             graph,
             metrics,
@@ -420,6 +423,13 @@ impl Live {
 
     /// Forgets the readers whose last stream closed more than [`GRACE`] ago.
     fn sweep(&self) {
+        {
+            let mut swept = self.swept.lock().unwrap_or_else(|p| p.into_inner());
+            if swept.elapsed() < Duration::from_secs(1) {
+                return;
+            }
+            *swept = Instant::now();
+        }
         let mut readers = self.readers();
         let idle: Vec<Id> = readers
             .by_user
