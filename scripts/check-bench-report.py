@@ -2,7 +2,7 @@
 """Checks a chirp-bench report (report.json) for completeness after a smoke run: every
 section is there, every step sent its requests and got answers without errors, fanout
 delivered everything it owed, the fanout lag was sampled, the memory figures were read,
-the tour of the public routes got every answer it wanted, and the plot was written. Figures are not judged: a smoke run is not a timed test.
+the live streams got every event owed to them and idle streams' memory was read, the tour of the public routes got every answer it wanted, and the plot was written. Figures are not judged: a smoke run is not a timed test.
 
 usage: scripts/check-bench-report.py REPORT"""
 
@@ -21,7 +21,7 @@ def main(path):
             problems.append(what)
 
     for key in ("machine", "settings", "population", "targets", "baselines", "mix",
-                "engagement", "compose", "fanout", "fanout_lag", "memory", "tour"):
+                "engagement", "compose", "fanout", "fanout_lag", "streams", "memory", "tour"):
         need(key in r, f"no {key} section")
     if problems:
         return report(problems)
@@ -63,7 +63,20 @@ def main(path):
          "the lag probes' timeline reads not counted")
     need((r["memory"]["timeline_entries"] or 0) > 0, "no timeline entries counted")
     need((r["memory"]["bytes_per_entry"] or 0) > 0, "no bytes per entry")
-    need(len(r["targets"]) == 6, "not every target reported")
+    for key in ("lag", "idle"):
+        need("error" not in r["streams"][key], f"streams {key}: {r['streams'][key].get('error')}")
+    slag = r["streams"]["lag"]
+    need(slag.get("posts", 0) > 0 and slag.get("likes", 0) > 0, "no posts or likes in the stream step")
+    need(slag.get("failed_requests", 1) == 0, f"stream step errors: {slag.get('first_error')}")
+    need(slag.get("streams_lost", 1) == 0, "streams lost during the stream step")
+    for what in ("deliveries", "notifications"):
+        need(slag.get(f"{what}_owed", 0) > 0, f"no stream {what} owed")
+        need(slag.get(f"{what}_missing", 1) == 0,
+             f"stream {what} missing: {slag.get(f'{what}_missing')} of {slag.get(f'{what}_owed')}")
+    need(r["streams"]["idle"].get("streams", 0) > 0, "no idle streams opened")
+    need(r["streams"]["idle"].get("rss_after") is not None or not r.get("spawned"),
+         "the spawned server's memory not read with its idle streams open")
+    need(len(r["targets"]) == 9, "not every target reported")
     tour = r["tour"] or {}
     need(len(tour.get("calls", [])) > 0, "no tour of the routes")
     for u in tour.get("unexpected", [])[:5]:

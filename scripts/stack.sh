@@ -14,11 +14,12 @@
 #   scripts/stack.sh kill NAME    SIGKILL to its group
 #   scripts/stack.sh start NAME   start it again, as it was started (same port)
 # where NAME is a service (auth, write, fanout, fanout2, ..., graph, timeline, read,
-# search, notifications) or redis, kafka, s3, mongo, elasticsearch, otlp.
+# search, notifications, notifications2, ...) or redis, kafka, s3, mongo, elasticsearch, otlp.
 #
 # Settings: CHIRP_STACK_DIR (state and logs; default .build/stack), CHIRP_STACK_PORT (the
 # gateway's port), CHIRP_STACK_FANOUTS (fanout processes in one consumer group; default
-# 1), CHIRP_BINARY (default target/debug/chirp), CHIRP_STACK_EXTRA_ARGS (for every
+# 1), CHIRP_STACK_NOTIFICATIONS (NotificationService processes, behind one upstream;
+# default 1), CHIRP_BINARY (default target/debug/chirp), CHIRP_STACK_EXTRA_ARGS (for every
 # service), CHIRP_STACK_TRACES=1 (start an OTLP collector, rotel, as part `otlp`, and
 # send every service's traces to it; the spans it receives are written, in rotel's
 # detailed debug format, to $CHIRP_STACK_DIR/otlp.log), CHIRP_STACK_RATE (NGINX's
@@ -139,6 +140,7 @@ up() {
   services=(auth write fanout)
   for i in $(seq 2 "${CHIRP_STACK_FANOUTS:-1}"); do services+=("fanout$i"); done
   services+=(graph timeline read search notifications)
+  for i in $(seq 2 "${CHIRP_STACK_NOTIFICATIONS:-1}"); do services+=("notifications$i"); done
   declare -A port internal
   for s in "${services[@]}"; do port[$s]=$(free_port); done
   # The internal API (/internal/v1) of the services peers call, on listeners of their
@@ -190,6 +192,11 @@ up() {
   # shellcheck disable=SC2016 # an NGINX variable, written as it is
   local rate=${CHIRP_STACK_RATE:-1000r/s} rate_key='$binary_remote_addr'
   if [ "$rate" = off ]; then rate=1r/s rate_key='""'; fi
+  # Every NotificationService process behind one upstream (streams spread over them).
+  local notification_servers=""
+  for s in "${services[@]}"; do
+    [[ $s != notifications* ]] || notification_servers+="server 127.0.0.1:${port[$s]}; "
+  done
   cat >"$state/nginx/nginx.conf" <<CONF
 worker_processes auto;
 worker_rlimit_nofile 16384;
@@ -218,7 +225,7 @@ http {
     upstream chirp_graph  { server 127.0.0.1:${port[graph]}; keepalive 128; keepalive_timeout 60s; }
     upstream chirp_read   { server 127.0.0.1:${port[read]}; keepalive 128; keepalive_timeout 60s; }
     upstream chirp_search { server 127.0.0.1:${port[search]}; keepalive 128; keepalive_timeout 60s; }
-    upstream chirp_notifications { server 127.0.0.1:${port[notifications]}; keepalive 128; keepalive_timeout 60s; }
+    upstream chirp_notifications { $notification_servers keepalive 128; keepalive_timeout 60s; }
     server {
         listen 127.0.0.1:$gw;
         include $root/deploy/nginx/chirp-routes.conf;

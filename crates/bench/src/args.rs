@@ -100,6 +100,29 @@ pub struct Args {
     pub fanout_authors: usize,
     #[arg(long, default_value_t = 25)]
     pub fanout_rounds: usize,
+    /// Home streams open during the stream-lag step (one per user).
+    #[arg(long, default_value_t = 1_000)]
+    pub streams: usize,
+    /// Notification streams open during it (of other users, whose posts are liked).
+    #[arg(long, default_value_t = 100)]
+    pub notification_streams: usize,
+    /// Posts per second of the stream-lag step.
+    #[arg(long, default_value_t = 500.0)]
+    pub stream_rate: f64,
+    /// Likes per second of the stream-lag step.
+    #[arg(long, default_value_t = 50.0)]
+    pub like_rate: f64,
+    /// Seconds of the stream-lag step.
+    #[arg(long, default_value_t = 20.0)]
+    pub stream_secs: f64,
+    /// Idle streams opened at once for the memory they cost (the spawned server's
+    /// connection limit is raised to hold them).
+    #[arg(long, default_value_t = 10_000)]
+    pub idle_streams: usize,
+    /// Only the live streams' figures (idle memory, then the lag step), once the
+    /// population is built, written to streams.json under `--out`.
+    #[arg(long)]
+    pub streams_only: bool,
     /// Where the report (report.json) and plot (plot.svg) go.
     #[arg(long, default_value = "target/bench")]
     pub out: PathBuf,
@@ -135,6 +158,12 @@ impl Args {
         self.lag_secs = self.lag_secs.min(2.0);
         self.fanout_authors = self.fanout_authors.min(3);
         self.fanout_rounds = self.fanout_rounds.min(2);
+        self.streams = self.streams.min(10);
+        self.notification_streams = self.notification_streams.min(3);
+        self.stream_rate = self.stream_rate.min(20.0);
+        self.like_rate = self.like_rate.min(5.0);
+        self.stream_secs = self.stream_secs.min(2.0);
+        self.idle_streams = self.idle_streams.min(50);
         self.settle_timeout_secs = self.settle_timeout_secs.min(120.0);
         // A debug build on a busy CI machine: only behaviour is checked.
         self.p99_ms = self.p99_ms.max(1000.0);

@@ -11,4 +11,5 @@ pub mod progress;
 pub mod run;
 pub mod saturation;
 pub mod schedule;
+pub mod streams;
 pub mod wire;

@@ -1,8 +1,9 @@
 //! `chirp-bench`: builds a population through the API, then measures, in one run and on
 //! one machine: the HTTP floor and the raw timeline store (the baselines), the saturation
 //! point of the social-network mix and of composing alone, fanout throughput, the fanout
-//! lag at a fixed posting rate, and the memory held per home-timeline entry. Writes a
-//! JSON report and an SVG plot.
+//! lag at a fixed posting rate, the memory held per home-timeline entry, and the live
+//! streams (delivery and notification lag on open streams, the memory of idle ones).
+//! Writes a JSON report and an SVG plot.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,6 +12,7 @@ use chirp_bench::client::{self, Target};
 use chirp_bench::mix::{Mix, Op};
 use chirp_bench::plan::{Plan, Shape};
 use chirp_bench::run::{self, LagSampling, Load};
+use chirp_bench::streams::{self, IdleResult, LagResult};
 use chirp_bench::{baseline, fanout, saturation};
 use clap::Parser;
 use serde_json::json;
@@ -119,6 +121,23 @@ async fn main() -> anyhow::Result<()> {
         slow: Duration::from_secs_f64(bound_ms / 1000.0),
         server: pid,
     };
+
+    // Only the live streams' figures, when asked.
+    if args.streams_only {
+        let (lag, idle) = live_streams(&args, &target, &pop, pid).await;
+        let report = json!({
+            "target": base, "machine": machine(),
+            "settings": {"users": args.users, "threshold": args.threshold, "spawn": args.spawn},
+            "streams": {"lag": section(&lag)?, "idle": section(&idle)?},
+            "targets": streams_targets(&args, &lag, &idle),
+        });
+        let path = args.out.join("streams.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")?;
+        println!("{}", serde_json::to_string_pretty(&report["targets"])?);
+        eprintln!("report: {}", path.display());
+        drop(spawned);
+        return Ok(());
+    }
 
     // One step only, when asked (for profiling, or a quick look); or rounds of the floor
     // and the mix at that rate, for what each request costs the server.
@@ -250,6 +269,9 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
+    // The live streams: what idle ones cost, and how soon events reach open ones.
+    let (stream_lag, idle) = live_streams(&args, &target, &pop, pid).await;
+
     // Every public route, late in the run so that dashboards looking at the last minute
     // see each of them.
     let tour = if args.smoke {
@@ -270,7 +292,7 @@ async fn main() -> anyhow::Result<()> {
         (Some(b), Some(a)) if entries > 0.0 => Some((a.saturating_sub(b)) as f64 / entries),
         _ => None,
     };
-    let targets = targets_section(
+    let mut targets = targets_section(
         &args,
         &mixed,
         &compose,
@@ -278,6 +300,12 @@ async fn main() -> anyhow::Result<()> {
         lag_summary.as_ref(),
         bytes_per_entry,
     );
+    if let (Some(all), serde_json::Value::Array(more)) = (
+        targets.as_array_mut(),
+        streams_targets(&args, &stream_lag, &idle),
+    ) {
+        all.extend(more);
+    }
     let report = json!({
         "target": base,
         "spawned": spawned.is_some(),
@@ -303,6 +331,7 @@ async fn main() -> anyhow::Result<()> {
         "compose": compose,
         "fanout": section(&fan)?,
         "fanout_lag": section(&lag)?,
+        "streams": {"lag": section(&stream_lag)?, "idle": section(&idle)?},
         "tour": tour,
         "memory": {
             "timeline_entries": entries, "store_bytes": store_bytes,
@@ -333,16 +362,112 @@ async fn main() -> anyhow::Result<()> {
     drop(spawned);
     // A step not measured, or a route of the tour that answered otherwise, fails the
     // run, once its report is written.
-    let unmeasured: Vec<&str> = [fan.as_ref().err(), lag.as_ref().err()]
-        .into_iter()
-        .flatten()
-        .map(String::as_str)
-        .collect();
+    let unmeasured: Vec<&str> = [
+        fan.as_ref().err(),
+        lag.as_ref().err(),
+        stream_lag.as_ref().err(),
+        idle.as_ref().err(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(String::as_str)
+    .collect();
     anyhow::ensure!(unmeasured.is_empty(), "{}", unmeasured.join("; "));
     if let Some(t) = &tour {
         anyhow::ensure!(t.unexpected.is_empty(), "{}", t.summary());
     }
     Ok(())
+}
+
+/// The live streams' figures: first the memory `--idle-streams` idle streams cost (before
+/// the lag step's streams and load leave anything behind in the server's heap), then,
+/// once their readers are forgotten, the lag step. Each, or why it was not measured.
+async fn live_streams(
+    args: &Args,
+    target: &Target,
+    pop: &client::Population,
+    pid: Option<u32>,
+) -> (Result<LagResult, String>, Result<IdleResult, String>) {
+    let settle = Duration::from_secs(if args.smoke { 1 } else { 5 });
+    // Without a process to read the memory of (a stack), a hundred streams only show
+    // that they open.
+    let idle_streams = if pid.is_some() {
+        args.idle_streams
+    } else {
+        args.idle_streams.min(100)
+    };
+    let idle = streams::idle(target, pop, idle_streams, settle, || pid.and_then(rss))
+        .await
+        .map_err(|e| format!("idle streams not measured: {e:#}"));
+    match &idle {
+        Ok(i) => eprintln!(
+            "{} idle streams: {} per stream, {} in all (server's resident memory)",
+            i.streams,
+            i.bytes_per_stream
+                .map_or("?".into(), |b| format!("{b:.0} bytes")),
+            i.mib_total.map_or("?".into(), |m| format!("{m:.1} MiB")),
+        ),
+        Err(e) => eprintln!("{e}"),
+    }
+    // The idle streams' readers are kept for the replay of a reconnection for 30 s
+    // after they close (NotificationService's GRACE), and get home items worked out for
+    // them until then: the lag step waits them out (a smoke run judges no figure).
+    let grace = if args.smoke {
+        settle
+    } else {
+        Duration::from_secs(31)
+    };
+    tokio::time::sleep(grace).await;
+    let settings = streams::LagSettings {
+        home_streams: args.streams,
+        notification_streams: args.notification_streams,
+        posts_per_sec: args.stream_rate,
+        likes_per_sec: args.like_rate,
+        duration: Duration::from_secs_f64(args.stream_secs),
+        grace: Duration::from_secs(5),
+    };
+    let lag = streams::lag(target, pop, settings)
+        .await
+        .map_err(|e| format!("stream lag not measured: {e:#}"));
+    match &lag {
+        Ok(l) => eprintln!(
+            "streams at {:.0} posts/s and {:.0} likes/s: delivery p50 {:.1} ms, p99 {:.1} ms ({} of {} missing); notification p50 {:.1} ms, p99 {:.1} ms ({} of {} missing); {} failed requests, {} streams lost",
+            l.posts_per_sec, l.likes_per_sec, l.delivery.p50_ms, l.delivery.p99_ms,
+            l.deliveries_missing, l.deliveries_owed, l.notification.p50_ms,
+            l.notification.p99_ms, l.notifications_missing, l.notifications_owed,
+            l.failed_requests, l.streams_lost
+        ),
+        Err(e) => eprintln!("{e}"),
+    }
+    (lag, idle)
+}
+
+/// The live streams' rows of the report's targets.
+fn streams_targets(
+    args: &Args,
+    lag: &Result<LagResult, String>,
+    idle: &Result<IdleResult, String>,
+) -> serde_json::Value {
+    let lag = lag.as_ref().ok();
+    let complete = |l: &LagResult| {
+        l.deliveries_missing == 0 && l.notifications_missing == 0 && l.failed_requests == 0
+    };
+    // Scaled to 10,000 streams, the figure the target names.
+    let per_10k = idle
+        .as_ref()
+        .ok()
+        .and_then(|i| i.bytes_per_stream)
+        .map(|b| b * 10_000.0 / (1024.0 * 1024.0));
+    json!([
+        {"what": format!("stream delivery lag p99 at {} posts/s, {} home streams (ms)", args.stream_rate, args.streams),
+         "target": "<= 100", "measured": lag.map(|l| l.delivery.p99_ms),
+         "met": lag.map(|l| l.delivery.p99_ms <= 100.0 && complete(l))},
+        {"what": "notification lag p99, action to the event on the stream (ms)",
+         "target": "<= 100", "measured": lag.map(|l| l.notification.p99_ms),
+         "met": lag.map(|l| l.notification.p99_ms <= 100.0 && complete(l))},
+        {"what": "memory of 10,000 idle streams (MiB, server's resident memory)",
+         "target": "<= 50", "measured": per_10k, "met": per_10k.map(|m| m <= 50.0)},
+    ])
 }
 
 /// `--cpu-rounds` rounds of a step of the HTTP floor then one of `--mix`, both at `rate`:

@@ -57,6 +57,13 @@ pub async fn spawn(args: &Args) -> anyhow::Result<(String, Spawned)> {
         // The run outlasts the default 15-minute access tokens.
         .args(["--access-token-ttl-secs", "86400"])
         .arg("--insecure-fast-hashing")
+        // The idle streams, beside the load's connections.
+        .args([
+            "--max-connections",
+            &(args.idle_streams + args.connections + 1_000)
+                .max(10_000)
+                .to_string(),
+        ])
         .args(NO_LIMITS)
         .env("RUST_LOG", "warn")
         .stdout(log.try_clone()?)

@@ -63,8 +63,9 @@ impl Kind {
     }
 }
 
-/// A notification to store.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A notification to store (and, once stored, to tell the live streams of: it crosses
+/// the processes of the service as JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewNotification {
     pub recipient: Id,
     /// Its id, given when it is stored ([`NotificationService`]'s ids): the event's id

@@ -5,6 +5,7 @@
 //! mutes is left out when they are read (it comes back after an unmute).
 
 pub mod adapters;
+pub mod bus;
 pub mod domain;
 pub mod live;
 pub mod ports;

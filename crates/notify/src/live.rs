@@ -1,7 +1,7 @@
 //! Live streams: each open stream of this process, and what reaches them.
 //!
-//! Notifications come from this process's own consumer group as they are stored (so a
-//! stream and a replay from the store never miss one between them). Home items come from
+//! Notifications come from the bus ([`crate::bus`]) as any process of the service stores
+//! them (so a stream and a replay from the store never miss one between them). Home items come from
 //! the log read from its end, in no consumer group ([`EventLog::tail`]), looked at for
 //! the connected users only: a new post of someone a connected reader follows
 //! (hybrid-fanout authors included: this is not the timeline store, which does not hold
@@ -33,8 +33,26 @@ use tokio_util::sync::CancellationToken;
 use crate::domain::NewNotification;
 use crate::service::Notification;
 
-/// Items a stream holds for its client before it is closed as too slow.
-pub const BUFFER: usize = 256;
+/// How a stream behaves toward its client.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamSettings {
+    /// How often a stream with nothing else to send sends a comment line, so that proxies
+    /// do not close it as idle.
+    pub keep_alive: Duration,
+    /// Items a stream holds for its client; when one more comes, it is closed as too slow
+    /// (its client replays what it missed on reconnecting).
+    pub buffer: usize,
+}
+
+impl Default for StreamSettings {
+    /// A comment every 15 s (API.md), 256 items waiting at most.
+    fn default() -> Self {
+        StreamSettings {
+            keep_alive: Duration::from_secs(15),
+            buffer: 256,
+        }
+    }
+}
 
 /// The topics the live streams read.
 pub const TOPICS: &[Topic] = &[Topic::Posts, Topic::Graph];
@@ -45,6 +63,9 @@ pub const GRACE: Duration = Duration::from_secs(30);
 
 /// Home items kept per reader for a reconnection's replay.
 const RECENT: usize = 100;
+
+/// Notification ids kept per reader, so that one published twice is sent once.
+const NOTIFIED: usize = 256;
 
 /// What a stream carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -122,6 +143,9 @@ struct Reader {
     sent: VecDeque<Id>,
     /// The last home items, for a reconnection's replay.
     recent: VecDeque<Frame>,
+    /// The last notifications sent to the user's streams: one published again (its
+    /// event came again) is not sent twice.
+    notified: VecDeque<Id>,
     conns: Vec<Conn>,
     /// Since when the reader has had no stream open (kept for [`GRACE`]).
     idle_since: Option<Instant>,
@@ -282,11 +306,16 @@ pub struct Live {
     serial: AtomicU64,
     /// Set when the process stops: every stream ends, and no new one opens.
     closed: std::sync::atomic::AtomicBool,
+    /// Whether notifications stored by any process reach this one (its bus is
+    /// subscribed, see [`crate::bus`]): notification streams open only while they do.
+    /// Changed under the readers' lock.
+    notifications_live: std::sync::atomic::AtomicBool,
     /// When idle readers were last looked for (at most once a second, not per batch).
     swept: Mutex<Instant>,
     directory: Arc<dyn Directory>,
     graph: Arc<dyn SocialGraph>,
     metrics: LiveMetrics,
+    pub settings: StreamSettings,
 }
 
 /// An open stream: its frames, and its place among the open streams, given back when it
@@ -313,15 +342,21 @@ impl Live {
         directory: Arc<dyn Directory>,
         graph: Arc<dyn SocialGraph>,
         metrics: LiveMetrics,
+        settings: StreamSettings,
     ) -> Arc<Live> {
         Arc::new(Live {
             readers: Mutex::default(),
             serial: AtomicU64::new(0),
             closed: std::sync::atomic::AtomicBool::new(false),
+            notifications_live: std::sync::atomic::AtomicBool::new(true),
             swept: Mutex::new(Instant::now()),
             directory,
             graph,
             metrics,
+            settings: StreamSettings {
+                buffer: settings.buffer.max(1),
+                ..settings
+            },
         })
     }
 
@@ -339,10 +374,17 @@ impl Live {
                 anyhow::anyhow!("the process is stopping"),
             ));
         }
-        let (tx, rx) = mpsc::channel(BUFFER);
+        let (tx, rx) = mpsc::channel(self.settings.buffer);
         let serial = self.serial.fetch_add(1, Ordering::Relaxed);
         let (load, recent) = {
             let mut readers = self.readers();
+            if kind == StreamKind::Notifications && !self.notifications_live.load(Ordering::Acquire)
+            {
+                return Err(ApiError::unavailable(
+                    "redis",
+                    anyhow::anyhow!("the notification bus is not subscribed"),
+                ));
+            }
             let load = !readers.by_user.contains_key(&user);
             let r = readers.by_user.entry(user).or_insert_with(|| Reader {
                 loading: Some(Vec::new()),
@@ -350,13 +392,13 @@ impl Live {
             });
             r.conns.push(Conn { serial, kind, tx });
             r.idle_since = None;
+            self.metrics.open(kind).inc();
             let recent = match kind {
                 StreamKind::Home => r.recent.iter().cloned().collect(),
                 StreamKind::Notifications => Vec::new(),
             };
             (load, recent)
         };
-        self.metrics.open(kind).inc();
         // From here the subscription gives its place back if anything fails.
         let subscription = Subscription {
             live: self.clone(),
@@ -419,6 +461,40 @@ impl Live {
         for gauge in &self.metrics.open {
             gauge.set(0);
         }
+    }
+
+    /// Whether notifications stored by any process reach this one (for readiness).
+    pub fn notifications_live(&self) -> bool {
+        self.notifications_live.load(Ordering::Acquire)
+    }
+
+    /// Whether notifications stored by any process reach this one. When they stop, every
+    /// notification stream here ends (its client reconnects, and replays what it missed
+    /// from the store once they reach it again), and none opens until they do.
+    pub fn set_notifications_live(&self, live: bool) {
+        let mut readers = self.readers();
+        let was = self.notifications_live.swap(live, Ordering::AcqRel);
+        if live || !was {
+            return;
+        }
+        let mut ended = 0;
+        let mut idle = Vec::new();
+        for (user, r) in readers.by_user.iter_mut() {
+            let before = r.conns.len();
+            r.conns.retain(|c| c.kind != StreamKind::Notifications);
+            ended += before - r.conns.len();
+            if before > 0 && r.conns.is_empty() {
+                idle.push(*user);
+            }
+        }
+        for user in idle {
+            if let Some(r) = readers.by_user.get_mut(&user) {
+                r.idle_since = Some(Instant::now());
+            }
+        }
+        self.metrics
+            .open(StreamKind::Notifications)
+            .dec_by(ended as i64);
     }
 
     /// Forgets the readers whose last stream closed more than [`GRACE`] ago.
@@ -656,7 +732,7 @@ impl Live {
             let Some(r) = readers.by_user.get(&n.recipient) else {
                 return Ok(());
             };
-            if !r.has(StreamKind::Notifications) || r.hides(n.actor) {
+            if !r.has(StreamKind::Notifications) || r.hides(n.actor) || r.notified.contains(&n.id) {
                 return Ok(());
             }
         }
@@ -688,6 +764,16 @@ impl Live {
         };
         let frame = Frame::notification(&notification);
         let mut readers = self.readers();
+        let Some(r) = readers.by_user.get_mut(&n.recipient) else {
+            return Ok(());
+        };
+        if r.notified.contains(&n.id) {
+            return Ok(());
+        }
+        if r.notified.len() == NOTIFIED {
+            r.notified.pop_front();
+        }
+        r.notified.push_back(n.id);
         self.send(&mut readers, n.recipient, StreamKind::Notifications, &frame);
         Ok(())
     }

@@ -34,6 +34,9 @@ pub trait NotificationStore: Send + Sync {
     /// Applies the changes in order, in one transaction; applying them again changes
     /// nothing. Returns the notifications added.
     async fn apply(&self, changes: &[Change]) -> StoreResult<Vec<NewNotification>>;
+    /// The notifications stored for these (recipient, event) pairs, whichever delivery
+    /// of the event stored them (with the id it gave).
+    async fn stored(&self, keys: &[(Id, Id)]) -> StoreResult<Vec<NewNotification>>;
     /// `recipient`'s notifications that `q` asks for, newest first (none whose post,
     /// actor or subject is gone, even one stored while it went).
     async fn page(&self, recipient: Id, q: &Query) -> StoreResult<Vec<Row>>;

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use std::collections::HashSet;
 use std::convert::Infallible;
-use std::time::Duration;
 
 use axum::extract::{FromRef, FromRequestParts, State};
 use axum::http::request::Parts;
@@ -187,16 +186,13 @@ impl FromRequestParts<NotificationState> for StreamUser {
     }
 }
 
-/// How often a stream sends a comment line when it has nothing else to send, so that
-/// proxies do not close it as idle.
-pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
-
 /// A live stream (Server-Sent Events) of the caller's home timeline (`event: post` for
 /// each new item, `event: delete` with `{"id"}` for one that leaves it) or notifications
 /// (`event: notification`). Each event's `id:` is its item's; a client that reconnects
 /// with `Last-Event-ID` first gets what it missed (up to 100 items). A comment line every
 /// 15 s keeps the connection open. A client that does not keep up (256 items waiting) is
-/// disconnected, and replays when it reconnects.
+/// disconnected, and replays when it reconnects. (Both figures are settings:
+/// `--stream-keep-alive-secs`, `--stream-buffer`.)
 #[utoipa::path(
     get,
     path = "/api/v1/streaming",
@@ -210,6 +206,7 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
     responses(
         (status = 200, description = "The stream", content_type = "text/event-stream", body = String),
         (status = 400, description = "No `stream`, an unknown one, or a `Last-Event-ID` that is not an id", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 503, description = "The process is stopping, or (for `notifications`) does not hear of notifications stored yet: reconnect", body = ProblemSchema, content_type = "application/problem+json"),
     ),
 )]
 async fn streaming(
@@ -253,7 +250,8 @@ async fn streaming(
                 .data(f.data),
         )
     });
-    let sse = Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE));
+    let sse = Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(s.notifications.live.settings.keep_alive));
     // NGINX passes the stream on as it comes (as its location for it says too).
     Ok(([(HeaderName::from_static("x-accel-buffering"), "no")], sse))
 }

@@ -17,6 +17,7 @@ use chirp_core::{ApiResult, Id, IdGenerator};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::bus::Bus;
 use crate::domain::{changes_of, Change, Kind};
 use crate::live::{Frame, Live, StreamKind, Subscription};
 use crate::ports::{NotificationStore, Query};
@@ -74,6 +75,8 @@ pub struct NotificationService {
     pub metrics: NotificationMetrics,
     /// This process's open streams.
     pub live: Arc<Live>,
+    /// Where the notifications stored here go, for the streams of every process.
+    pub bus: Arc<dyn Bus>,
     /// The ids notifications are stored under.
     pub ids: Arc<IdGenerator>,
 }
@@ -257,17 +260,33 @@ impl NotificationService {
 #[async_trait]
 impl EventHandler for NotificationService {
     /// One transaction per batch: a redelivered batch changes nothing. Each notification
-    /// gets its id as it is stored (so ids follow arrival); the new ones go to the
-    /// recipients' open streams of this process.
+    /// gets its id as it is stored (so ids follow arrival). Then every notification the
+    /// batch's events have in the store goes on the bus, for the recipients' open
+    /// streams: the new ones, and those an earlier delivery stored but may not have
+    /// published (its process stopped in between, or the bus failed it). A batch whose
+    /// notifications could not be published fails, and comes again; a stream sends each
+    /// notification once however often it is published.
     async fn handle(&self, events: &[Event]) -> anyhow::Result<()> {
         let mut changes: Vec<Change> = events.iter().flat_map(changes_of).collect();
         if changes.is_empty() {
             return Ok(());
         }
+        let mut keys = Vec::new();
         for c in &mut changes {
             match c {
-                Change::Add(n) => n.id = self.ids.next_id()?,
-                Change::Mentions { id, .. } => *id = self.ids.next_id()?,
+                Change::Add(n) => {
+                    n.id = self.ids.next_id()?;
+                    keys.push((n.recipient, n.event));
+                }
+                Change::Mentions {
+                    id,
+                    event,
+                    recipients,
+                    ..
+                } => {
+                    *id = self.ids.next_id()?;
+                    keys.extend(recipients.iter().map(|r| (*r, *event)));
+                }
                 _ => {}
             }
         }
@@ -278,7 +297,13 @@ impl EventHandler for NotificationService {
             let lag_ms = (now - n.created_at_ms).max(0);
             self.metrics.lag.observe(lag_ms as f64 / 1000.0);
         }
-        self.live.notifications(added).await;
+        // All new (the usual case): nothing to look up.
+        let stored = if added.len() == keys.len() {
+            added
+        } else {
+            self.store.stored(&keys).await?
+        };
+        self.bus.publish(stored).await?;
         Ok(())
     }
 }

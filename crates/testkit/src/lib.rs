@@ -1,10 +1,11 @@
 //! What tests and tools share: real dependencies (each test gets its own PostgreSQL
 //! database, dropped when it ends, and its own Redis key prefix; a dependency that cannot
 //! be reached fails the test, and `make test` starts them), one client of the public API
-//! ([`api`]), and the macro that runs a port's suite against each of its adapters.
+//! ([`api`]) and of its live streams ([`sse`]), and the macro that runs a port's suite against each of its adapters.
 #![allow(clippy::expect_used)]
 
 pub mod api;
+pub mod sse;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -105,6 +105,29 @@ pub struct Settings {
     )]
     pub celebrity_threshold: u64,
 
+    /// Seconds between the comment lines that keep an idle live stream
+    /// (`/api/v1/streaming`) open through proxies.
+    #[arg(
+        long,
+        env = "CHIRP_STREAM_KEEP_ALIVE_SECS",
+        default_value_t = 15,
+        value_parser = clap::value_parser!(u64).range(1..=3600),
+        global = true
+    )]
+    pub stream_keep_alive_secs: u64,
+
+    /// Items a live stream holds for a client that has not read them yet; when one more
+    /// comes, the stream is closed as too slow (its client replays what it missed on
+    /// reconnecting), so that one slow client never holds back the others.
+    #[arg(
+        long,
+        env = "CHIRP_STREAM_BUFFER",
+        default_value_t = 256,
+        value_parser = clap::value_parser!(u64).range(1..=65_536),
+        global = true
+    )]
+    pub stream_buffer: u64,
+
     /// Largest request body accepted, in bytes.
     #[arg(
         long,

@@ -22,6 +22,8 @@ use chirp_graph::adapters::sqlite::SqliteFollowStore;
 use chirp_graph::ports::FollowStore;
 use chirp_notify::adapters::postgres::PgNotifications;
 use chirp_notify::adapters::sqlite::SqliteNotifications;
+use chirp_notify::bus::{Bus, Local, RedisBus};
+use chirp_notify::live::Live;
 use chirp_notify::ports::NotificationStore;
 use chirp_read::adapters::postgres::PgReadStore;
 use chirp_read::adapters::sqlite::SqliteReadStore;
@@ -253,6 +255,24 @@ impl Backends<'_> {
         Ok(Arc::new(TantivyIndex::open(&self.data.file("search")?)?))
     }
 
+    /// Where NotificationService's processes hear of the notifications stored: Redis
+    /// pub/sub when there is a Redis, else this process alone (see `chirp_notify::bus`).
+    pub fn notification_bus(&mut self, live: &Arc<Live>) -> anyhow::Result<NotificationBus> {
+        if let Some(urls) = &self.settings.redis_url {
+            let bus = Arc::new(RedisBus::new(self.redis(urls)?));
+            // No notification stream until it is subscribed.
+            live.set_notifications_live(false);
+            return Ok(NotificationBus {
+                bus: bus.clone(),
+                redis: Some(bus),
+            });
+        }
+        Ok(NotificationBus {
+            bus: Arc::new(Local(live.clone())),
+            redis: None,
+        })
+    }
+
     pub async fn notification_store(&mut self) -> anyhow::Result<Arc<dyn NotificationStore>> {
         if let Some(url) = &self.settings.database_url {
             let pg = self.postgres(url, &[&chirp_notify::SCHEMA])?;
@@ -293,4 +313,11 @@ impl Backends<'_> {
         let db = self.sqlite(&[schema]).await?;
         Ok(Arc::new(SqliteOutbox::new(db, table)))
     }
+}
+
+/// NotificationService's bus, and the Redis one again when it is that (its subscriber
+/// runs among the workers).
+pub struct NotificationBus {
+    pub bus: Arc<dyn Bus>,
+    pub redis: Option<Arc<RedisBus>>,
 }

@@ -1,5 +1,6 @@
 //! What `/readyz` checks: every store the process opened, the keys it verifies tokens
-//! with, its consumers' membership of their groups and its worker id lease.
+//! with, its consumers' membership of their groups, its worker id lease, and
+//! NotificationService's subscription to its bus.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -68,6 +69,17 @@ pub fn checks(
             let all = flags.iter().all(|f| f.load(Ordering::Acquire));
             async move {
                 anyhow::ensure!(all, "not every consumer has joined its group yet");
+                Ok(())
+            }
+        }));
+    }
+    // Notification streams open only while the bus is subscribed (chirp_notify::bus).
+    if let (Some(n), Some(_)) = (&services.notifications, &services.notification_bus) {
+        let live = n.live.clone();
+        r.add(ReadinessCheck::new("notification bus", move || {
+            let subscribed = live.notifications_live();
+            async move {
+                anyhow::ensure!(subscribed, "not subscribed to the notification channel yet");
                 Ok(())
             }
         }));

@@ -3,6 +3,7 @@
 //! first, since the others call them.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use chirp_auth::keys::{SigningKeys, KEY_FILE};
@@ -17,7 +18,8 @@ use chirp_core::token::TokenVerifier;
 use chirp_core::IdGenerator;
 use chirp_fanout::{FanoutMetrics, FanoutService};
 use chirp_graph::GraphService;
-use chirp_notify::live::{Live, LiveMetrics};
+use chirp_notify::bus::RedisBus;
+use chirp_notify::live::{Live, LiveMetrics, StreamSettings};
 use chirp_notify::service::NotificationMetrics;
 use chirp_notify::NotificationService;
 use chirp_read::ReadService;
@@ -44,6 +46,8 @@ pub struct Services {
     pub fanout: Option<Arc<FanoutService>>,
     pub search: Option<Arc<SearchService>>,
     pub notifications: Option<Arc<NotificationService>>,
+    /// NotificationService's Redis bus, whose subscriber runs among the workers.
+    pub notification_bus: Option<Arc<RedisBus>>,
     /// TimelineService's store, to look inside (tests, tools) and report on.
     pub timeline_store: Option<TimelineStores>,
     /// MongoDB's identity store, when AuthService runs on it (checked by `/readyz`).
@@ -145,13 +149,21 @@ impl<'b, 's> Builder<'b, 's> {
         }
         if self.role.runs(Command::Notifications) {
             let (directory, graph) = (self.peers.directory()?, self.peers.graph()?);
+            let live = Live::new(
+                directory.clone(),
+                graph.clone(),
+                LiveMetrics::new(self.telemetry),
+                StreamSettings {
+                    keep_alive: Duration::from_secs(self.settings.stream_keep_alive_secs),
+                    buffer: self.settings.stream_buffer as usize,
+                },
+            );
+            let bus = self.backends.notification_bus(&live)?;
+            s.notification_bus = bus.redis;
             s.notifications = Some(Arc::new(NotificationService {
                 store: self.backends.notification_store().await?,
-                live: Live::new(
-                    directory.clone(),
-                    graph.clone(),
-                    LiveMetrics::new(self.telemetry),
-                ),
+                live,
+                bus: bus.bus,
                 directory,
                 graph,
                 metrics: NotificationMetrics::new(self.telemetry),

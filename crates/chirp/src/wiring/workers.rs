@@ -112,6 +112,9 @@ impl Workers<'_> {
             }
             // The live streams read the log from its end, in no group.
             if let Some(n) = &self.services.notifications {
+                if let Some(bus) = &self.services.notification_bus {
+                    tasks.spawn(bus.clone().run(n.live.clone(), stop.clone()));
+                }
                 tasks.spawn(chirp_notify::live::run(
                     log.clone(),
                     n.live.clone(),

@@ -1,67 +1,48 @@
 //! Live streams (API.md, "Notifications and live updates"): Server-Sent Events of the home
 //! timeline and of notifications, read by a real HTTP client as a browser's EventSource
 //! would: the token in the header or the query, `id:` on every event, `Last-Event-ID`
-//! replay, hybrid-fanout authors, and the error statuses.
+//! replay, hybrid-fanout authors, the keep-alive comments, a client too slow to keep up
+//! (disconnected, holding back no one), and the error statuses.
 
 use std::time::Duration;
 
-use futures::StreamExt;
+use chirp_core::limits::Limit;
+use chirp_testkit::api::sum_of;
+use chirp_testkit::sse::{SseEnd, SseEvent, SseItem, SseStream};
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::*;
 
-/// One event of a stream.
-#[derive(Debug, Clone, PartialEq)]
-struct SseEvent {
-    event: String,
-    id: String,
-    data: Value,
-}
-
 /// An open stream, read event by event.
-struct Stream {
-    body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
-    buffer: String,
-}
+struct Stream(SseStream);
 
 /// How long a live event may take to arrive: API.md's bound for what is eventual.
 const LIVE: Duration = EVENTUALLY;
 
 impl Stream {
     /// The next event (comment lines, the keep-alives, are passed over), or `None` if
-    /// none comes within `within`.
+    /// none comes within `within` or the stream ends.
     async fn next_within(&mut self, within: Duration) -> Option<SseEvent> {
         let deadline = tokio::time::Instant::now() + within;
+        match self.0.next_event(deadline).await {
+            Ok(e) => e,
+            Err(SseEnd::Ended) => None,
+            Err(SseEnd::Broke(e)) => panic!("the stream broke: {e}"),
+        }
+    }
+
+    /// How many comment lines (the keep-alives) arrive within `within`; fails on an event.
+    async fn comments_within(&mut self, within: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut comments = 0;
         loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                let mut e = SseEvent {
-                    event: "message".into(),
-                    id: String::new(),
-                    data: Value::Null,
-                };
-                let mut data = String::new();
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("event:") {
-                        e.event = v.trim().to_owned();
-                    } else if let Some(v) = line.strip_prefix("id:") {
-                        e.id = v.trim().to_owned();
-                    } else if let Some(v) = line.strip_prefix("data:") {
-                        data.push_str(v.trim_start());
-                    }
-                }
-                if data.is_empty() {
-                    continue;
-                }
-                e.data = serde_json::from_str(&data).expect("an event's data is JSON");
-                return Some(e);
-            }
-            let chunk = tokio::time::timeout_at(deadline, self.body.next()).await;
-            match chunk {
-                Ok(Some(Ok(bytes))) => self.buffer.push_str(&String::from_utf8_lossy(&bytes)),
-                Ok(Some(Err(e))) => panic!("the stream broke: {e}"),
-                Ok(None) | Err(_) => return None,
+            match self.0.next_item(deadline).await {
+                Ok(Some(SseItem::Comment)) => comments += 1,
+                Ok(Some(SseItem::Event(e))) => panic!("not a comment: {e:?}"),
+                Ok(None) => return comments,
+                Err(e) => panic!("the stream ended: {e:?}"),
             }
         }
     }
@@ -86,10 +67,7 @@ impl TestApp {
         assert_eq!(res.status(), StatusCode::OK);
         let ct = res.headers()["content-type"].to_str().unwrap().to_owned();
         assert!(ct.starts_with("text/event-stream"), "{ct}");
-        Stream {
-            body: res.bytes_stream().boxed(),
-            buffer: String::new(),
-        }
+        Stream(SseStream::new(res))
     }
 }
 
@@ -166,10 +144,7 @@ async fn the_notification_stream_takes_the_token_in_the_query_and_replays_too() 
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let mut stream = Stream {
-        body: res.bytes_stream().boxed(),
-        buffer: String::new(),
-    };
+    let mut stream = Stream(SseStream::new(res));
     let like = format!("/api/v1/posts/{post}/like");
     app.act(&bob, reqwest::Method::POST, &like).await;
     let e = stream.next().await;
@@ -239,4 +214,112 @@ async fn a_stream_needs_a_valid_token_and_a_known_stream() {
         .await
         .unwrap();
     assert_problem(res, StatusCode::BAD_REQUEST).await;
+}
+
+#[tokio::test]
+async fn an_idle_stream_gets_a_comment_line_at_each_keep_alive_interval() {
+    let app = spawn_app_with(|s| s.stream_keep_alive_secs = 1).await;
+    let ann = app.signup("ann").await;
+    let mut stream = app.open_stream(&ann, "?stream=notifications", None).await;
+    // Nothing happens to ann for 3.5 s: a comment each second, and nothing else. (At
+    // least two: a late timer on a busy machine may put the third past the end; at most
+    // four: one per interval, not a flood.)
+    let comments = stream.comments_within(Duration::from_millis(3500)).await;
+    assert!((2..=4).contains(&comments), "{comments} comment lines");
+}
+
+/// Opens a home stream on a raw connection that holds little, and reads only the answer's
+/// head: from then on the client reads nothing. Little: a receive buffer of a few KiB,
+/// and segments of 1,000 bytes (on loopback they are 64 KiB, and the server's send buffer
+/// starts at ten of them: megabytes).
+async fn open_unread_stream(app: &TestApp, who: &TestUser) -> tokio::net::TcpStream {
+    let addr: std::net::SocketAddr = app.base.trim_start_matches("http://").parse().unwrap();
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_tcp_mss(1000).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&addr.into()).unwrap();
+    socket.set_nonblocking(true).unwrap();
+    let mut conn = tokio::net::TcpStream::from_std(socket.into()).unwrap();
+    let request = format!(
+        "GET /api/v1/streaming?stream=home HTTP/1.1\r\nHost: chirp\r\n\
+         Authorization: Bearer {}\r\n\r\n",
+        who.access
+    );
+    conn.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        conn.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    conn
+}
+
+#[tokio::test]
+async fn a_client_that_does_not_read_is_disconnected_and_holds_back_no_one() {
+    let app = spawn_app_with(|s| {
+        s.stream_buffer = 64;
+        s.limits.write_limit_per_user = Limit::OFF;
+        s.limits.write_limit_per_address = Limit::OFF;
+        s.limits.request_limit_per_address = Limit::OFF;
+    })
+    .await;
+    let (ann, cat, bob) = (
+        app.signup("ann").await,
+        app.signup("cat").await,
+        app.signup("bob").await,
+    );
+    app.follow(&ann, &bob).await;
+    app.follow(&cat, &bob).await;
+    let mut slow = open_unread_stream(&app, &ann).await;
+    let mut fast = app.open_stream(&cat, "?stream=home", None).await;
+    // More than the stream's buffer, the server's HTTP write buffer and the two sockets'
+    // buffers hold: 800 events of about 600 bytes (280 of them were on their way when
+    // this test was written).
+    const POSTS: usize = 800;
+    let filler = "so that each event is a few hundred bytes long ".repeat(4);
+    // The reader who keeps up reads as the posts are made.
+    let reader = tokio::spawn(async move {
+        let mut ids = Vec::new();
+        while ids.len() < POSTS {
+            ids.push(fast.next().await.id);
+        }
+        ids
+    });
+    let mut posts = Vec::new();
+    for i in 0..POSTS {
+        posts.push(app.post_id(&bob, &format!("post {i}, {filler}")).await);
+    }
+    // It gets every post, in order, none missing.
+    assert_eq!(reader.await.unwrap(), posts);
+    let metrics = app.get("/metrics", None).await.text().await.unwrap();
+    assert_eq!(
+        sum_of(&metrics, "chirp_stream_slow_disconnects_total"),
+        1.0,
+        "one stream was closed as too slow"
+    );
+    // The slow client, reading at last, gets what was on its way, then the end of the
+    // stream (the chunked answer's last chunk): short of every post.
+    let mut got = Vec::new();
+    let ended = tokio::time::timeout(EVENTUALLY, async {
+        let mut buf = vec![0u8; 65536];
+        loop {
+            let n = slow.read(&mut buf).await.unwrap();
+            got.extend_from_slice(&buf[..n]);
+            if n == 0 || got.ends_with(b"\r\n0\r\n\r\n") {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the slow stream did not end");
+    let text = String::from_utf8_lossy(&got);
+    let received = text.matches("event: post").count();
+    assert!(
+        received < POSTS,
+        "the slow client was sent all {received} posts"
+    );
+    eprintln!("the slow client had {received} of {POSTS} posts on their way");
 }

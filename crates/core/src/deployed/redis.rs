@@ -75,6 +75,9 @@ const RETRY_AFTER: Duration = Duration::from_millis(500);
 #[derive(Clone)]
 pub struct Redis {
     target: Arc<Target>,
+    /// The first node's URL: where this process subscribes to channels (a Cluster passes
+    /// every `PUBLISH` on to every node).
+    first: Arc<str>,
     conn: Arc<Mutex<Slot>>,
     prefix: Arc<str>,
 }
@@ -103,6 +106,7 @@ impl Redis {
             ),
         };
         Ok(Redis {
+            first: list[0].into(),
             target: Arc::new(target),
             conn: Arc::new(Mutex::new(Slot::default())),
             prefix: prefix.into(),
@@ -160,6 +164,51 @@ impl Redis {
                 Err(StoreError::new("redis", e))
             }
         }
+    }
+
+    /// `<prefix><name>`: a pub/sub channel of this deployment's.
+    pub fn channel(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    /// Sends `payload` to every subscriber of `channel`.
+    pub async fn publish(&self, channel: &str, payload: &[u8]) -> StoreResult<()> {
+        let mut c = self.conn().await?;
+        let _receivers: i64 = redis::cmd("PUBLISH")
+            .arg(channel)
+            .arg(payload)
+            .query_async(&mut c)
+            .await?;
+        Ok(())
+    }
+
+    /// What is published on `channel` from the moment this returns, on a connection of
+    /// its own; the stream ends when the connection does.
+    pub async fn subscribe(
+        &self,
+        channel: &str,
+    ) -> StoreResult<impl futures::Stream<Item = Vec<u8>> + Send + Unpin + 'static> {
+        let subscribing = async {
+            let client = redis::Client::open(&*self.first).context("REDIS_URL")?;
+            let mut pubsub = client
+                .get_async_pubsub()
+                .await
+                .context("connecting to Redis")?;
+            pubsub
+                .subscribe(channel)
+                .await
+                .context("subscribing to a Redis channel")?;
+            anyhow::Ok(pubsub)
+        };
+        let pubsub = tokio::time::timeout(CONNECT_TIMEOUT, subscribing)
+            .await
+            .map_err(|_| anyhow::anyhow!("subscribing to a Redis channel timed out"))
+            .and_then(|r| r)
+            .map_err(|e| StoreError::new("redis", e))?;
+        Ok(futures::StreamExt::filter_map(
+            pubsub.into_on_message(),
+            |m| futures::future::ready(m.get_payload::<Vec<u8>>().ok()),
+        ))
     }
 
     pub async fn ping(&self) -> StoreResult<()> {

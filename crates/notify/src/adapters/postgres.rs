@@ -199,6 +199,44 @@ impl NotificationStore for PgNotifications {
             .collect()
     }
 
+    async fn stored(&self, keys: &[(Id, Id)]) -> StoreResult<Vec<NewNotification>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let recipients: Vec<i64> = keys.iter().map(|(r, _)| r.as_i64()).collect();
+        let events: Vec<i64> = keys.iter().map(|(_, e)| e.as_i64()).collect();
+        let rows = sqlx::query(
+            "SELECT n.recipient, n.id, n.event, n.kind, n.actor, n.post_id, n.subject, n.created_at
+             FROM notifications n
+             JOIN UNNEST($1::bigint[], $2::bigint[]) AS k(recipient, event)
+               ON n.recipient = k.recipient AND n.event = k.event",
+        )
+        .bind(recipients)
+        .bind(events)
+        .fetch_all(&self.db.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let kind: String = r.try_get("kind")?;
+                Ok(NewNotification {
+                    recipient: Id::from_i64(r.try_get("recipient")?),
+                    id: Id::from_i64(r.try_get("id")?),
+                    event: Id::from_i64(r.try_get("event")?),
+                    kind: Kind::parse(&kind).ok_or_else(|| {
+                        StoreError::new(
+                            "postgres",
+                            anyhow::anyhow!("unknown notification kind {kind:?}"),
+                        )
+                    })?,
+                    actor: Id::from_i64(r.try_get("actor")?),
+                    post: r.try_get::<Option<i64>, _>("post_id")?.map(Id::from_i64),
+                    subject: Id::from_i64(r.try_get("subject")?),
+                    created_at_ms: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
     async fn read_up_to(&self, recipient: Id) -> StoreResult<u64> {
         let mark: Option<i64> =
             sqlx::query_scalar("SELECT read_up_to FROM notification_marks WHERE recipient = $1")

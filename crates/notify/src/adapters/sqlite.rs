@@ -152,20 +152,41 @@ fn apply_one(
     }
 }
 
-fn row_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+/// Column 1 of a row: a notification's kind.
+fn kind_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Kind> {
     let kind: String = r.get(1)?;
+    Kind::parse(&kind).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            1,
+            rusqlite::types::Type::Text,
+            format!("unknown notification kind {kind:?}").into(),
+        )
+    })
+}
+
+/// A row of `id, kind, actor, post_id, created_at`.
+fn row_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     Ok(Row {
         id: Id::from_i64(r.get(0)?),
-        kind: Kind::parse(&kind).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(
-                1,
-                rusqlite::types::Type::Text,
-                format!("unknown notification kind {kind:?}").into(),
-            )
-        })?,
+        kind: kind_of(r)?,
         actor: Id::from_i64(r.get(2)?),
         post: r.get::<_, Option<i64>>(3)?.map(Id::from_i64),
         created_at_ms: r.get(4)?,
+    })
+}
+
+/// A row of `id, kind, actor, post_id, subject, created_at`, stored for `recipient` by
+/// `event`.
+fn stored_of(r: &rusqlite::Row<'_>, recipient: Id, event: Id) -> rusqlite::Result<NewNotification> {
+    Ok(NewNotification {
+        recipient,
+        id: Id::from_i64(r.get(0)?),
+        event,
+        kind: kind_of(r)?,
+        actor: Id::from_i64(r.get(2)?),
+        post: r.get::<_, Option<i64>>(3)?.map(Id::from_i64),
+        subject: Id::from_i64(r.get(4)?),
+        created_at_ms: r.get(5)?,
     })
 }
 
@@ -182,6 +203,25 @@ impl NotificationStore for SqliteNotifications {
                 Ok(added)
             })
             .await
+    }
+
+    async fn stored(&self, keys: &[(Id, Id)]) -> StoreResult<Vec<NewNotification>> {
+        self.db.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT id, kind, actor, post_id, subject, created_at FROM notifications
+                 WHERE recipient = ? AND event = ?",
+            )?;
+            let mut out = Vec::new();
+            for (recipient, event) in keys {
+                let found = st
+                    .query_row([recipient.as_i64(), event.as_i64()], |r| {
+                        stored_of(r, *recipient, *event)
+                    })
+                    .optional()?;
+                out.extend(found);
+            }
+            Ok(out)
+        })
     }
 
     async fn page(&self, recipient: Id, q: &Query) -> StoreResult<Vec<Row>> {

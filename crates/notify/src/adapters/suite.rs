@@ -134,6 +134,15 @@ async fn a_redelivered_change_adds_nothing_and_an_undo_removes(s: &dyn Notificat
     };
     assert_eq!(s.apply(&[again]).await.unwrap().len(), 0);
     assert_eq!(ids(s, q(10)).await, [10]);
+    // What an event stored, however often it comes: the first delivery's notification
+    // (its id, 10, not the redelivery's 20); nothing for an event that stored none (11,
+    // the same action again) or another recipient.
+    let Change::Add(first) = n(10, Kind::Like, 3, 500) else {
+        unreachable!()
+    };
+    let keys = [(Id(1), Id(10)), (Id(1), Id(11)), (Id(2), Id(10))];
+    assert_eq!(s.stored(&keys).await.unwrap(), [first]);
+    assert!(s.stored(&[]).await.unwrap().is_empty());
     let unlike = Change::Remove {
         recipient: Id(1),
         kind: Kind::Like,

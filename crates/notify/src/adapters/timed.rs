@@ -14,6 +14,10 @@ impl NotificationStore for Timed<dyn NotificationStore> {
         self.time("notifications_apply", self.inner().apply(changes))
             .await
     }
+    async fn stored(&self, keys: &[(Id, Id)]) -> StoreResult<Vec<NewNotification>> {
+        self.time("notifications_stored", self.inner().stored(keys))
+            .await
+    }
     async fn page(&self, recipient: Id, q: &Query) -> StoreResult<Vec<Row>> {
         self.time("notifications_page", self.inner().page(recipient, q))
             .await
