@@ -206,7 +206,6 @@ impl FromRequestParts<NotificationState> for StreamUser {
     responses(
         (status = 200, description = "The stream", content_type = "text/event-stream", body = String),
         (status = 400, description = "No `stream`, an unknown one, or a `Last-Event-ID` that is not an id", body = ProblemSchema, content_type = "application/problem+json"),
-        (status = 503, description = "The process is stopping, or (for `notifications`) does not hear of notifications stored yet: reconnect", body = ProblemSchema, content_type = "application/problem+json"),
     ),
 )]
 async fn streaming(
