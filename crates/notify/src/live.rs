@@ -477,24 +477,26 @@ impl Live {
         if live || !was {
             return;
         }
-        let mut ended = 0;
-        let mut idle = Vec::new();
-        for (user, r) in readers.by_user.iter_mut() {
-            let before = r.conns.len();
-            r.conns.retain(|c| c.kind != StreamKind::Notifications);
-            ended += before - r.conns.len();
-            if before > 0 && r.conns.is_empty() {
-                idle.push(*user);
-            }
+        let users: Vec<Id> = readers.by_user.keys().copied().collect();
+        for user in users {
+            self.end(&mut readers, user, StreamKind::Notifications);
         }
-        for user in idle {
-            if let Some(r) = readers.by_user.get_mut(&user) {
-                r.idle_since = Some(Instant::now());
-            }
+    }
+
+    /// Ends `user`'s streams of `kind` here (their clients reconnect, and replay what
+    /// they missed); how many.
+    fn end(&self, readers: &mut Readers, user: Id, kind: StreamKind) -> usize {
+        let Some(r) = readers.by_user.get_mut(&user) else {
+            return 0;
+        };
+        let before = r.conns.len();
+        r.conns.retain(|c| c.kind != kind);
+        let ended = before - r.conns.len();
+        if before > 0 && r.conns.is_empty() {
+            r.idle_since = Some(Instant::now());
         }
-        self.metrics
-            .open(StreamKind::Notifications)
-            .dec_by(ended as i64);
+        self.metrics.open(kind).dec_by(ended as i64);
+        ended
     }
 
     /// Forgets the readers whose last stream closed more than [`GRACE`] ago.
@@ -689,15 +691,42 @@ impl Live {
         if to.is_empty() {
             return Ok(());
         }
-        // A new post has no reactions yet: one hydration, the same for every reader. A
-        // repost carries its original, whose state is each reader's own.
-        let frames: Vec<(Id, Frame)> = if original.is_none() {
+        let frames = match self.home_frames(post, original, &to).await {
+            Ok(frames) => frames,
+            Err(e) => {
+                // Those readers would never get this item live (ReadService is down, or
+                // did not answer): their home streams end, and their clients replay it
+                // when they reconnect (once ReadService answers).
+                let mut readers = self.readers();
+                for reader in &to {
+                    self.end(&mut readers, *reader, StreamKind::Home);
+                }
+                return Err(e);
+            }
+        };
+        let mut readers = self.readers();
+        for (reader, frame) in frames {
+            self.send(&mut readers, reader, StreamKind::Home, &frame);
+        }
+        Ok(())
+    }
+
+    /// The frames of a new post (or repost) for each of `to`: a new post has no
+    /// reactions yet, so one hydration serves every reader; a repost carries its
+    /// original, whose state is each reader's own.
+    async fn home_frames(
+        &self,
+        post: Id,
+        original: Option<(Id, Id)>,
+        to: &[Id],
+    ) -> ApiResult<Vec<(Id, Frame)>> {
+        Ok(if original.is_none() {
             let Some(mut p) = self.directory.posts(&[post]).await?.pop() else {
-                return Ok(());
+                return Ok(Vec::new());
             };
             p.viewer = Some(Viewer::default());
             let frame = Frame::post(&p);
-            to.into_iter().map(|r| (r, frame.clone())).collect()
+            to.iter().map(|r| (*r, frame.clone())).collect()
         } else {
             let seen = to.iter().map(|reader| async move {
                 let p = self.directory.posts_seen_by(&[post], *reader).await?;
@@ -708,12 +737,7 @@ impl Live {
                 .into_iter()
                 .flatten()
                 .collect()
-        };
-        let mut readers = self.readers();
-        for (reader, frame) in frames {
-            self.send(&mut readers, reader, StreamKind::Home, &frame);
-        }
-        Ok(())
+        })
     }
 
     /// Notifications just stored, to their recipients' notification streams here (those
@@ -737,12 +761,21 @@ impl Live {
             }
         }
         let actors = [n.actor];
-        let (actor, post) = tokio::try_join!(self.directory.users(&actors), async {
+        let hydrated = tokio::try_join!(self.directory.users(&actors), async {
             match n.post {
                 Some(p) => self.directory.posts_seen_by(&[p], n.recipient).await,
                 None => Ok(Vec::new()),
             }
-        })?;
+        });
+        let (actor, post) = match hydrated {
+            Ok(both) => both,
+            Err(e) => {
+                // Stored, but not sent: the streams end, and replay it from the store.
+                let mut readers = self.readers();
+                self.end(&mut readers, n.recipient, StreamKind::Notifications);
+                return Err(e);
+            }
+        };
         let Some(actor) = actor.into_iter().next() else {
             return Ok(());
         };

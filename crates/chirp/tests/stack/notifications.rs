@@ -53,10 +53,15 @@ struct Watched {
     opened: usize,
 }
 
-/// Reads `who`'s notification stream at `api` until stopped: whenever it ends
+/// Reads `who`'s `stream` (`home`: its posts; `notifications`) at `api` until stopped: whenever it ends
 /// or cannot be opened (the service is down, NGINX answers 502), it opens it again with
 /// `Last-Event-ID` set to the last id received, as a browser's EventSource does.
-fn watch(api: &Api, who: &User, stop: CancellationToken) -> (Arc<Mutex<Watched>>, JoinHandle<()>) {
+fn watch(
+    api: &Api,
+    who: &User,
+    kind: &'static str,
+    stop: CancellationToken,
+) -> (Arc<Mutex<Watched>>, JoinHandle<()>) {
     let api = api.clone();
     let token = who.access.clone();
     let watched = Arc::new(Mutex::new(Watched::default()));
@@ -66,7 +71,7 @@ fn watch(api: &Api, who: &User, stop: CancellationToken) -> (Arc<Mutex<Watched>>
         while !stop.is_cancelled() {
             let mut req = api
                 .http
-                .get(api.url("/api/v1/streaming?stream=notifications"))
+                .get(api.url(&format!("/api/v1/streaming?stream={kind}")))
                 .bearer_auth(&token)
                 // The stream outlives the client's timeout for requests.
                 .timeout(Duration::from_secs(3600));
@@ -86,7 +91,12 @@ fn watch(api: &Api, who: &User, stop: CancellationToken) -> (Arc<Mutex<Watched>>
                 let deadline = Instant::now() + Duration::from_millis(200);
                 match stream.next_event(deadline).await {
                     Ok(Some(e)) => {
-                        assert_eq!(e.event, "notification");
+                        let want = if kind == "home" {
+                            "post"
+                        } else {
+                            "notification"
+                        };
+                        assert_eq!(e.event, want);
                         assert_eq!(e.data["id"].as_str(), Some(e.id.as_str()));
                         last = Some(e.id.clone());
                         out.lock().unwrap().got.push(e.data);
@@ -148,7 +158,7 @@ async fn a_notification_process_killed_mid_stream_owes_each_notification_once() 
         fans.push(signup(&stack, &format!("fan{i}")).await);
     }
     let stop = CancellationToken::new();
-    let (through_gateway, gateway_task) = watch(&stack.api, &star, stop.clone());
+    let (through_gateway, gateway_task) = watch(&stack.api, &star, "notifications", stop.clone());
     let opened = |w: &Arc<Mutex<Watched>>| w.lock().unwrap().opened;
     let started = Instant::now();
     while opened(&through_gateway) == 0 {
@@ -178,7 +188,7 @@ async fn a_notification_process_killed_mid_stream_owes_each_notification_once() 
         "NOTIFICATIONS"
     };
     let survivor = Api::with_client(stack.service(survivor), stack.api.http.clone());
-    let (on_survivor, survivor_task) = watch(&survivor, &star, stop.clone());
+    let (on_survivor, survivor_task) = watch(&survivor, &star, "notifications", stop.clone());
     while opened(&on_survivor) == 0 {
         assert!(
             started.elapsed() < Duration::from_secs(10),
@@ -322,5 +332,81 @@ async fn a_notification_process_killed_mid_stream_owes_each_notification_once() 
     assert!(
         opened(&through_gateway) >= 2,
         "the gateway's stream was never reopened: the kill did not reach it"
+    );
+}
+
+/// A home stream through the gateway while ReadService (which hydrates each new item for
+/// the streams) is stopped and started again: what is posted meanwhile reaches the
+/// stream, once. (The stream ends when an item cannot be sent, and the client's
+/// reconnection replays it once ReadService answers.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_home_stream_gets_what_was_posted_while_read_service_was_down() {
+    let _turn = TURN.lock().await;
+    let stack = Stack::up("stream-read-restart", 1).await;
+    let ann = signup(&stack, "ann").await;
+    let bob = signup(&stack, "bob").await;
+    stack.api.follow(&ann.access, &bob.id).await.unwrap();
+    let stop = CancellationToken::new();
+    let (watched, task) = watch(&stack.api, &ann, "home", stop.clone());
+    let got = |w: &Arc<Mutex<Watched>>| -> Vec<String> {
+        w.lock()
+            .unwrap()
+            .got
+            .iter()
+            .filter_map(|p| p["id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let post = |text: &'static str| {
+        let (api, token) = (stack.api.clone(), bob.access.clone());
+        async move {
+            let p = api
+                .post(&token, text)
+                .await
+                .expect("a post (ReadService is not on the write path)");
+            p["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let arrives = |ids: Vec<String>| {
+        let watched = watched.clone();
+        async move {
+            let started = Instant::now();
+            while !ids.iter().all(|id| got(&watched).contains(id)) {
+                assert!(
+                    started.elapsed() < SETTLE,
+                    "not on the stream {SETTLE:?} on: {ids:?} (got {:?})",
+                    got(&watched)
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let started = Instant::now();
+    while watched.lock().unwrap().opened == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the stream did not open"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let before = post("before").await;
+    arrives(vec![before.clone()]).await;
+    stack.ctl("stop", "read").await;
+    let during = post("while ReadService is down").await;
+    // Long enough for the stream's process to see the post in the log and fail to send it.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stack.ctl("start", "read").await;
+    let after = post("after").await;
+    arrives(vec![during.clone(), after.clone()]).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.cancel();
+    task.await.unwrap();
+    assert_eq!(
+        got(&watched),
+        [before, during, after],
+        "each post once, in order"
+    );
+    assert!(
+        watched.lock().unwrap().opened >= 2,
+        "the stream never ended: the post made while ReadService was down came live"
     );
 }
