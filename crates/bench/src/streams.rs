@@ -22,6 +22,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::client::{Member, Population, Target};
 use crate::hist::{Latency, Summary};
@@ -81,20 +82,6 @@ pub struct IdleResult {
     pub open_secs: f64,
 }
 
-/// Set once, when the readers are to stop.
-#[derive(Clone, Default)]
-struct Stop(Arc<std::sync::atomic::AtomicBool>);
-
-impl Stop {
-    fn stop(&self) {
-        self.0.store(true, std::sync::atomic::Ordering::Release);
-    }
-
-    fn stopped(&self) -> bool {
-        self.0.load(std::sync::atomic::Ordering::Acquire)
-    }
-}
-
 /// An event as it arrived: on which stream, what it was, when.
 struct Arrival {
     stream: usize,
@@ -143,10 +130,10 @@ fn read(
     mut s: SseStream,
     arrivals: Arc<Mutex<Vec<Arrival>>>,
     lost: Arc<Mutex<usize>>,
-    stop: Stop,
+    stop: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        while !stop.stopped() {
+        while !stop.is_cancelled() {
             let deadline = Instant::now() + Duration::from_millis(250);
             match s.next_event(deadline).await {
                 Ok(Some(e)) => {
@@ -222,7 +209,7 @@ pub async fn lag(target: &Target, pop: &Population, s: LagSettings) -> anyhow::R
     }
     let arrivals = Arc::new(Mutex::new(Vec::new()));
     let lost = Arc::new(Mutex::new(0usize));
-    let stop = Stop::default();
+    let stop = CancellationToken::new();
     let readers: Vec<_> = streams
         .into_iter()
         .enumerate()
@@ -298,7 +285,7 @@ pub async fn lag(target: &Target, pop: &Population, s: LagSettings) -> anyhow::R
         let _ = t.await;
     }
     tokio::time::sleep(s.grace).await;
-    stop.stop();
+    stop.cancel();
     for r in readers {
         let _ = r.await;
     }

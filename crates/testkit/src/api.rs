@@ -132,8 +132,27 @@ impl Api {
         path: &str,
         token: Option<&str>,
         limit: usize,
-        mut between: F,
+        between: F,
     ) -> anyhow::Result<Vec<String>>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        let items = self.walk_items(path, token, limit, between).await?;
+        Ok(items
+            .iter()
+            .filter_map(|i| i["id"].as_str().map(str::to_owned))
+            .collect())
+    }
+
+    /// [`Api::walk`], keeping every item whole.
+    pub async fn walk_items<F, Fut>(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        limit: usize,
+        mut between: F,
+    ) -> anyhow::Result<Vec<Value>>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = ()>,
@@ -150,7 +169,7 @@ impl Api {
             let page = expect(res, StatusCode::OK)
                 .await
                 .with_context(|| format!("GET {page_path}"))?;
-            let items = ids(&page);
+            let items = page["items"].as_array().cloned().unwrap_or_default();
             anyhow::ensure!(items.len() <= limit, "a page larger than its limit: {page}");
             seen.extend(items);
             between().await;

@@ -112,33 +112,14 @@ fn watch(
 
 /// Every notification of `who`, walking every page; `None` while they cannot be read.
 async fn listed(stack: &Stack, who: &User) -> Option<Vec<Value>> {
-    let mut all = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut path = "/api/v1/notifications?limit=100".to_owned();
-        if let Some(c) = &cursor {
-            path.push_str(&format!("&cursor={c}"));
-        }
-        let res = stack
-            .api
-            .send(Method::GET, &path, Some(&who.access), None)
-            .await
-            .ok()?;
-        let page = expect(res, StatusCode::OK).await.ok()?;
-        all.extend(page["items"].as_array()?.iter().cloned());
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => return Some(all),
-        }
-    }
+    let path = "/api/v1/notifications";
+    stack
+        .api
+        .walk_items(path, Some(&who.access), 100, || async {})
+        .await
+        .ok()
 }
 
-/// Two NotificationService processes share the log's partitions, and each holds streams:
-/// a stream on either gets every notification, whichever process stored it (through the
-/// bus, Redis pub/sub). One of them is killed (SIGKILL) while likes are made, and started
-/// again: every notification owed is listed exactly once, a stream through the gateway
-/// that is reopened across the kill gets each exactly once, and so does a stream on the
-/// other process, which never closes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_notification_process_killed_mid_stream_owes_each_notification_once() {
     let _turn = TURN.lock().await;
