@@ -84,6 +84,7 @@ http {
     upstream chirp_read   { server 127.0.0.1:$app; }
     upstream chirp_search { server 127.0.0.1:$app; }
     upstream chirp_notifications { server 127.0.0.1:$app; }
+    upstream chirp_streams { server 127.0.0.1:$app; }
     server {
         listen 127.0.0.1:$gw;
         include $root/deploy/nginx/chirp-routes.conf;

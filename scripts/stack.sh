@@ -226,6 +226,7 @@ http {
     upstream chirp_read   { server 127.0.0.1:${port[read]}; keepalive 128; keepalive_timeout 60s; }
     upstream chirp_search { server 127.0.0.1:${port[search]}; keepalive 128; keepalive_timeout 60s; }
     upstream chirp_notifications { $notification_servers keepalive 128; keepalive_timeout 60s; }
+    upstream chirp_streams { $notification_servers }
     server {
         listen 127.0.0.1:$gw;
         include $root/deploy/nginx/chirp-routes.conf;

@@ -119,7 +119,7 @@ pub struct Args {
     /// connection limit is raised to hold them).
     #[arg(long, default_value_t = 10_000)]
     pub idle_streams: usize,
-    /// Only the live streams' figures (idle memory, then the lag step), once the
+    /// Only the live streams' figures (idle memory twice, then the lag step), once the
     /// population is built, written to streams.json under `--out`.
     #[arg(long)]
     pub streams_only: bool,

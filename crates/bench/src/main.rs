@@ -19,7 +19,7 @@ use serde_json::json;
 
 use crate::args::Args;
 use crate::report::{plot_svg, section, targets_section};
-use crate::spawned::{machine, rss, spawn};
+use crate::spawned::{machine, resident, rss, spawn};
 
 mod args;
 mod report;
@@ -380,8 +380,9 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// The live streams' figures: first the memory `--idle-streams` idle streams cost (before
-/// the lag step's streams and load leave anything behind in the server's heap), then,
-/// once their readers are forgotten, the lag step. Each, or why it was not measured.
+/// the lag step's streams and load leave anything behind in the server's heap), twice:
+/// on the process as the population left it, and again once their readers are forgotten;
+/// then, once they are again, the lag step. Each, or why it was not measured.
 async fn live_streams(
     args: &Args,
     target: &Target,
@@ -396,27 +397,41 @@ async fn live_streams(
     } else {
         args.idle_streams.min(100)
     };
-    let idle = streams::idle(target, pop, idle_streams, settle, || pid.and_then(rss))
-        .await
-        .map_err(|e| format!("idle streams not measured: {e:#}"));
-    match &idle {
+    let measure = || async {
+        streams::idle(target, pop, idle_streams, settle, || pid.and_then(resident))
+            .await
+            .map_err(|e| format!("idle streams not measured: {e:#}"))
+    };
+    let say = |what: &str, idle: &Result<IdleResult, String>| {
+        match idle {
         Ok(i) => eprintln!(
-            "{} idle streams: {} per stream, {} in all (server's resident memory)",
+            "{} idle streams{what}: {} per stream, {} in all (server's resident memory; anonymous: {})",
             i.streams,
             i.bytes_per_stream
                 .map_or("?".into(), |b| format!("{b:.0} bytes")),
             i.mib_total.map_or("?".into(), |m| format!("{m:.1} MiB")),
+            i.anon_mib_total.map_or("?".into(), |m| format!("{m:.1} MiB")),
         ),
         Err(e) => eprintln!("{e}"),
     }
+    };
+    let mut idle = measure().await;
+    say("", &idle);
     // The idle streams' readers are kept for the replay of a reconnection for 30 s
     // after they close (NotificationService's GRACE), and get home items worked out for
-    // them until then: the lag step waits them out (a smoke run judges no figure).
+    // them until then: the next step waits them out (a smoke run judges no figure).
     let grace = if args.smoke {
         settle
     } else {
         Duration::from_secs(31)
     };
+    tokio::time::sleep(grace).await;
+    // The same streams again, on the process the first opening warmed.
+    let warm = measure().await;
+    say(" again", &warm);
+    if let (Ok(first), Ok(warm)) = (&mut idle, warm) {
+        first.warm = Some(Box::new(warm));
+    }
     tokio::time::sleep(grace).await;
     let settings = streams::LagSettings {
         home_streams: args.streams,

@@ -7,6 +7,7 @@ use anyhow::Context;
 use serde_json::json;
 
 use crate::args::Args;
+use chirp_bench::streams::Resident;
 
 /// A `chirp all` of the benchmark's own, stopped (and its data removed) when dropped.
 pub struct Spawned {
@@ -99,15 +100,26 @@ pub async fn spawn(args: &Args) -> anyhow::Result<(String, Spawned)> {
 
 /// Resident memory of a process, in bytes.
 pub fn rss(pid: u32) -> Option<u64> {
+    resident(pid).map(|r| r.all)
+}
+
+/// A process's resident memory: all of it, and its anonymous part.
+pub fn resident(pid: u32) -> Option<Resident> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()?;
-    Some(kb * 1024)
+    let field = |name: &str| -> Option<u64> {
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()?;
+        Some(kb * 1024)
+    };
+    Some(Resident {
+        all: field("VmRSS:")?,
+        anonymous: field("RssAnon:")?,
+    })
 }
 
 /// What the report says of the machine the run was on.

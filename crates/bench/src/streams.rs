@@ -79,7 +79,20 @@ pub struct IdleResult {
     pub rss_after: Option<u64>,
     pub bytes_per_stream: Option<f64>,
     pub mib_total: Option<f64>,
+    /// The same of its anonymous memory only (heap and stacks): without the pages of the
+    /// files the server maps (the embedded database's, read to learn the readers'
+    /// follows), which are the kernel's cache of those files.
+    pub anon_before: Option<u64>,
+    pub anon_after: Option<u64>,
+    pub anon_bytes_per_stream: Option<f64>,
+    pub anon_mib_total: Option<f64>,
     pub open_secs: f64,
+    /// The same streams opened again once their readers were forgotten: what they cost
+    /// on a process whose caches the first opening warmed (the embedded database's page
+    /// caches, filled by reading 10,000 users' follows; the allocator's pools; the
+    /// capacity of the maps of readers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warm: Option<Box<IdleResult>>,
 }
 
 /// An event as it arrived: on which stream, what it was, when.
@@ -88,6 +101,15 @@ struct Arrival {
     /// The post's id (home), or the (actor, post) of a like (notification).
     key: (String, String),
     at: Instant,
+}
+
+/// A process's resident memory, in bytes: all of it (`VmRSS`), and its anonymous part
+/// (`RssAnon`: heap and stacks, without the pages of the files it maps, such as the
+/// embedded database's, which are the kernel's cache of those files).
+#[derive(Debug, Clone, Copy)]
+pub struct Resident {
+    pub all: u64,
+    pub anonymous: u64,
 }
 
 /// Opens `who`'s stream of `kind` (`home` or `notifications`).
@@ -379,9 +401,9 @@ pub async fn idle(
     pop: &Population,
     n: usize,
     settle: Duration,
-    rss: impl Fn() -> Option<u64>,
+    memory: impl Fn() -> Option<Resident>,
 ) -> anyhow::Result<IdleResult> {
-    let before = rss();
+    let before = memory();
     let started = Instant::now();
     let holders: Vec<&Member> = (0..n)
         .map(|i| &pop.members[i % pop.members.len()])
@@ -389,15 +411,25 @@ pub async fn idle(
     let streams = open_all(target, &holders, "home", 64).await?;
     let open_secs = started.elapsed().as_secs_f64();
     tokio::time::sleep(settle).await;
-    let after = rss();
+    let after = memory();
     drop(streams);
-    let grown = before.zip(after).map(|(b, a)| a.saturating_sub(b) as f64);
+    let grown = |f: fn(&Resident) -> u64| {
+        before
+            .zip(after)
+            .map(|(b, a)| f(&a).saturating_sub(f(&b)) as f64)
+    };
+    let (all, anon) = (grown(|r| r.all), grown(|r| r.anonymous));
     Ok(IdleResult {
         streams: n,
-        rss_before: before,
-        rss_after: after,
-        bytes_per_stream: grown.map(|g| g / n.max(1) as f64),
-        mib_total: grown.map(|g| g / (1024.0 * 1024.0)),
+        rss_before: before.map(|r| r.all),
+        rss_after: after.map(|r| r.all),
+        bytes_per_stream: all.map(|g| g / n.max(1) as f64),
+        mib_total: all.map(|g| g / (1024.0 * 1024.0)),
+        anon_before: before.map(|r| r.anonymous),
+        anon_after: after.map(|r| r.anonymous),
+        anon_bytes_per_stream: anon.map(|g| g / n.max(1) as f64),
+        anon_mib_total: anon.map(|g| g / (1024.0 * 1024.0)),
         open_secs,
+        warm: None,
     })
 }

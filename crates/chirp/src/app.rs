@@ -90,7 +90,11 @@ impl Application {
         let internal = self
             .internal
             .map(|(listener, router)| tokio::spawn(serve(listener, router, stop.clone(), options)));
-        let served = serve(self.listener, self.router, stop.clone(), options).await;
+        let public = ServeOptions {
+            stream_paths: self.system.stream_paths(),
+            ..options
+        };
+        let served = serve(self.listener, self.router, stop.clone(), public).await;
         let drain = options.drain_timeout;
         let stopping = Instant::now();
         let left = || (self.shutdown_timeout - drain).saturating_sub(stopping.elapsed());

@@ -9,10 +9,11 @@ pub mod bus;
 pub mod domain;
 pub mod live;
 pub mod ports;
+pub mod queue;
 pub mod routes;
 pub mod service;
 
-pub use routes::{router, NotificationState};
+pub use routes::{router, NotificationState, STREAM_PATHS};
 pub use service::NotificationService;
 
 /// The tables of NotificationService: notifications, read marks, what is gone.

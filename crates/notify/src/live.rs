@@ -27,10 +27,10 @@ use chirp_core::model::{Author, Post, Viewer};
 use chirp_core::peers::{reply_reaches_without_a_follow, Directory, SocialGraph};
 use chirp_core::time::rfc3339;
 use chirp_core::{ApiError, ApiResult, Id};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::NewNotification;
+use crate::queue::{self, Refused};
 use crate::service::Notification;
 
 /// How a stream behaves toward its client.
@@ -128,13 +128,16 @@ impl Frame {
 struct Conn {
     serial: u64,
     kind: StreamKind,
-    tx: mpsc::Sender<Frame>,
+    /// Frames shared with the reader's other streams.
+    tx: queue::Sender<Arc<Frame>>,
 }
 
 /// What is kept for a user with at least one open stream.
 #[derive(Default)]
 struct Reader {
-    following: HashSet<Id>,
+    /// Whom the user follows, sorted: a set in half a hash set's room (one is kept for
+    /// every connected user, so that an idle stream costs little).
+    following: Vec<Id>,
     /// Those the user blocks and those who block the user.
     blocked: HashSet<Id>,
     muted: HashSet<Id>,
@@ -166,6 +169,10 @@ enum GraphChange {
 const SENT_REMEMBERED: usize = 512;
 
 impl Reader {
+    fn follows(&self, user: Id) -> bool {
+        self.following.binary_search(&user).is_ok()
+    }
+
     fn hides(&self, user: Id) -> bool {
         self.blocked.contains(&user) || self.muted.contains(&user)
     }
@@ -194,7 +201,9 @@ impl Reader {
 
 #[derive(Default)]
 struct Readers {
-    by_user: HashMap<Id, Reader>,
+    /// Boxed: most of a reader's fields are empty, and a map holds room for its entries
+    /// and more.
+    by_user: HashMap<Id, Box<Reader>>,
     /// For each user followed by a connected reader: those readers.
     followers: HashMap<Id, HashSet<Id>>,
 }
@@ -232,27 +241,30 @@ impl Readers {
     fn forget(&mut self, user: Id) {
         if let Some(r) = self.by_user.remove(&user) {
             for f in r.following {
-                if let Some(set) = self.followers.get_mut(&f) {
-                    set.remove(&user);
-                    if set.is_empty() {
-                        self.followers.remove(&f);
-                    }
-                }
+                self.drop_follower(f, user);
             }
         }
     }
 
     fn follow(&mut self, reader: Id, followee: Id) {
         if let Some(r) = self.by_user.get_mut(&reader) {
-            r.following.insert(followee);
-            self.followers.entry(followee).or_default().insert(reader);
+            if let Err(at) = r.following.binary_search(&followee) {
+                r.following.insert(at, followee);
+                self.followers.entry(followee).or_default().insert(reader);
+            }
         }
     }
 
     fn unfollow(&mut self, reader: Id, followee: Id) {
         if let Some(r) = self.by_user.get_mut(&reader) {
-            r.following.remove(&followee);
+            if let Ok(at) = r.following.binary_search(&followee) {
+                r.following.remove(at);
+            }
         }
+        self.drop_follower(followee, reader);
+    }
+
+    fn drop_follower(&mut self, followee: Id, reader: Id) {
         if let Some(f) = self.followers.get_mut(&followee) {
             f.remove(&reader);
             if f.is_empty() {
@@ -325,7 +337,7 @@ pub struct Subscription {
     user: Id,
     serial: u64,
     kind: StreamKind,
-    pub frames: mpsc::Receiver<Frame>,
+    pub frames: queue::Receiver<Arc<Frame>>,
     /// The reader's last home items this process worked out (for a home stream), oldest
     /// first: a reconnection's replay takes those after its last event from here too.
     pub recent: Vec<Frame>,
@@ -374,7 +386,7 @@ impl Live {
                 anyhow::anyhow!("the process is stopping"),
             ));
         }
-        let (tx, rx) = mpsc::channel(self.settings.buffer);
+        let (tx, rx) = queue::queue(self.settings.buffer);
         let serial = self.serial.fetch_add(1, Ordering::Relaxed);
         let (load, recent) = {
             let mut readers = self.readers();
@@ -386,9 +398,11 @@ impl Live {
                 ));
             }
             let load = !readers.by_user.contains_key(&user);
-            let r = readers.by_user.entry(user).or_insert_with(|| Reader {
-                loading: Some(Vec::new()),
-                ..Reader::default()
+            let r = readers.by_user.entry(user).or_insert_with(|| {
+                Box::new(Reader {
+                    loading: Some(Vec::new()),
+                    ..Reader::default()
+                })
             });
             r.conns.push(Conn { serial, kind, tx });
             r.idle_since = None;
@@ -412,17 +426,26 @@ impl Live {
             let (following, hidden) =
                 tokio::try_join!(self.graph.all_followees(user), self.graph.hidden_from(user))?;
             let mut readers = self.readers();
-            let pending = match readers.by_user.get_mut(&user) {
+            let Readers { by_user, followers } = &mut *readers;
+            let pending = match by_user.get_mut(&user) {
                 Some(r) => {
                     r.blocked.extend(hidden.blocked);
                     r.muted.extend(hidden.muted);
+                    // What was read, with what the events added meanwhile, sorted once
+                    // (not an insertion at a time: up to 10,000 follows, under the lock).
+                    let mut all = std::mem::take(&mut r.following);
+                    all.extend(following);
+                    all.sort_unstable();
+                    all.dedup();
+                    all.shrink_to_fit();
+                    for f in &all {
+                        followers.entry(*f).or_default().insert(user);
+                    }
+                    r.following = all;
                     r.loading.take().unwrap_or_default()
                 }
                 None => Vec::new(),
             };
-            for f in following {
-                readers.follow(user, f);
-            }
             // What the events changed while the graph was read, over what was read.
             for change in pending {
                 readers.apply(user, change);
@@ -536,21 +559,23 @@ impl Live {
             r.recent.push_back(frame.clone());
         }
         let before = r.conns.len();
+        let mut shared: Option<Arc<Frame>> = None;
         r.conns.retain(|c| {
             if c.kind != kind {
                 return true;
             }
+            let frame = shared.get_or_insert_with(|| Arc::new(frame.clone()));
             match c.tx.try_send(frame.clone()) {
                 Ok(()) => {
                     self.metrics.sent.inc();
                     true
                 }
-                Err(mpsc::error::TrySendError::Full(_)) => {
+                Err(Refused::Full) => {
                     self.metrics.slow.inc();
                     self.metrics.open(kind).dec();
                     false
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => {
+                Err(Refused::Closed) => {
                     self.metrics.open(kind).dec();
                     false
                 }
@@ -666,7 +691,7 @@ impl Live {
                     }
                     if let Some(replied) = replied {
                         let reaches = reply_reaches_without_a_follow(*reader, author, replied)
-                            || r.following.contains(&replied);
+                            || r.follows(replied);
                         if !reaches {
                             return false;
                         }
@@ -675,10 +700,7 @@ impl Live {
                         // The original is there already (its author followed, or the
                         // reader's own), or came before.
                         Some((o, oa)) => {
-                            oa != *reader
-                                && !r.following.contains(&oa)
-                                && !r.hides(oa)
-                                && r.remember(o)
+                            oa != *reader && !r.follows(oa) && !r.hides(oa) && r.remember(o)
                         }
                         None => {
                             r.remember(post);

@@ -40,6 +40,10 @@ impl FromRef<NotificationState> for TokenVerifier {
     }
 }
 
+/// The paths of the live streams, for the listener that serves them without hyper's
+/// connection (`chirp_core::http::serve`); a test in this module holds it to the route.
+pub const STREAM_PATHS: &[&str] = &["/api/v1/streaming"];
+
 /// NotificationService's routes and their part of the OpenAPI document.
 pub fn routes() -> OpenApiRouter<NotificationState> {
     OpenApiRouter::new()
@@ -241,16 +245,30 @@ async fn streaming(
                 }
             }
         });
-    let events = futures::stream::iter(replay).chain(live).map(|f: Frame| {
+    let replay = futures::stream::iter(replay.into_iter().map(Arc::new));
+    let events = replay.chain(live).map(|f: Arc<Frame>| {
         Ok::<_, Infallible>(
             SseEvent::default()
                 .event(f.event)
                 .id(f.id.to_string())
-                .data(f.data),
+                .data(&f.data),
         )
     });
     let sse = Sse::new(events)
         .keep_alive(KeepAlive::new().interval(s.notifications.live.settings.keep_alive));
     // NGINX passes the stream on as it comes (as its location for it says too).
     Ok(([(HeaderName::from_static("x-accel-buffering"), "no")], sse))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stream_paths_are_the_streaming_routes_paths() {
+        let (_, api) = routes().split_for_parts();
+        for path in STREAM_PATHS {
+            assert!(api.paths.paths.contains_key(*path), "{path} is no route");
+        }
+    }
 }

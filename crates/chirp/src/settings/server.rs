@@ -66,6 +66,7 @@ impl ServerSettings {
             max_connections: self.max_connections.max(1),
             body_read_timeout: Duration::from_secs(self.body_read_timeout_secs.max(1)),
             drain_timeout: Duration::from_secs(self.drain_timeout_secs).min(shutdown),
+            stream_paths: &[],
         }
         .within_open_files_limit()
     }

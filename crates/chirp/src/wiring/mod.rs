@@ -139,6 +139,14 @@ impl System {
         .spawn(stop, tasks);
     }
 
+    /// The paths of the live streams the public listener serves, if any.
+    pub fn stream_paths(&self) -> &'static [&'static str] {
+        match &self.services.notifications {
+            Some(_) => chirp_notify::STREAM_PATHS,
+            None => &[],
+        }
+    }
+
     /// Ends the live streams when `stop` is cancelled (a stream's answer never finishes:
     /// without this, a stop would wait the drain timeout out for each open stream).
     pub fn end_streams_on(&self, stop: CancellationToken) {

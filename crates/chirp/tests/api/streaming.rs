@@ -323,3 +323,173 @@ async fn a_client_that_does_not_read_is_disconnected_and_holds_back_no_one() {
     );
     eprintln!("the slow client had {received} of {POSTS} posts on their way");
 }
+
+/// A raw connection to the app's own listener (not a gateway's).
+async fn connect(app: &TestApp) -> tokio::net::TcpStream {
+    let addr: std::net::SocketAddr = app.base.trim_start_matches("http://").parse().unwrap();
+    tokio::net::TcpStream::connect(addr).await.unwrap()
+}
+
+/// Reads an answer's head (up to its blank line), lower-cased.
+async fn read_head(conn: &mut tokio::net::TcpStream) -> String {
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        conn.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    String::from_utf8_lossy(&head).to_lowercase()
+}
+
+/// An answer head's `content-length` (the head lower-cased).
+fn content_length(head: &str) -> usize {
+    head.lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .expect("a length")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Reads until `needle` has arrived (or the connection ends, or the bound passes).
+async fn read_until(conn: &mut tokio::net::TcpStream, needle: &str) -> String {
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(LIVE, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = conn.read(&mut buf).await.unwrap_or(0);
+            got.extend_from_slice(&buf[..n]);
+            if n == 0 || String::from_utf8_lossy(&got).contains(needle) {
+                return;
+            }
+        }
+    })
+    .await;
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+async fn open_streams(app: &TestApp) -> f64 {
+    let metrics = app.get("/metrics", None).await.text().await.unwrap();
+    sum_of(&metrics, "chirp_streams_open")
+}
+
+/// A stream asked for on a connection of its own is served without the general HTTP
+/// connection (which costs four times the stream while it waits): the same answer, its
+/// body in chunks, `connection: close`, and the stream given back when the client goes.
+#[tokio::test]
+async fn a_stream_on_a_connection_of_its_own_is_answered_in_chunks_and_ends_with_it() {
+    let app = spawn_app_with(|_| {}).await;
+    let (ann, bob) = (app.signup("ann").await, app.signup("bob").await);
+    app.follow(&ann, &bob).await;
+    let mut conn = connect(&app).await;
+    let request = format!(
+        "GET /api/v1/streaming?stream=home&access_token={} HTTP/1.1\r\nHost: chirp\r\n\r\n",
+        ann.access
+    );
+    conn.write_all(request.as_bytes()).await.unwrap();
+    let head = read_head(&mut conn).await;
+    assert!(head.starts_with("http/1.1 200 ok\r\n"), "{head}");
+    for line in [
+        "content-type: text/event-stream",
+        "transfer-encoding: chunked",
+        "connection: close",
+        "x-accel-buffering: no",
+        "x-content-type-options: nosniff",
+        "date: ",
+    ] {
+        assert!(head.contains(line), "{line} is not in {head}");
+    }
+    assert_eq!(open_streams(&app).await, 1.0);
+    let post = app.post_id(&bob, "on a connection of its own").await;
+    // One chunk: its size in hex, then the event (ending in a blank line), then CRLF.
+    let got = read_until(&mut conn, "\n\n\r\n").await;
+    let (size, rest) = got.split_once("\r\n").expect("a chunk");
+    let size = usize::from_str_radix(size, 16).expect("a chunk's size");
+    assert!(
+        rest[..size].starts_with(&format!("event: post\nid: {post}\n")),
+        "{got}"
+    );
+    // The client goes: its stream is closed with it, not at the next keep-alive.
+    drop(conn);
+    let closed = tokio::time::timeout(LIVE, async {
+        while open_streams(&app).await != 0.0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the stream outlived its client");
+    // A client that sends on a stream's connection (a request after it, though the answer
+    // said the connection closes) is not read from for ever: it is closed.
+    let mut conn = connect(&app).await;
+    conn.write_all(request.as_bytes()).await.unwrap();
+    read_head(&mut conn).await;
+    conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: chirp\r\n\r\n")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let ended = tokio::time::timeout(LIVE, conn.read_to_end(&mut rest)).await;
+    assert!(
+        matches!(ended, Ok(Ok(_))),
+        "the connection stayed open: {ended:?}"
+    );
+}
+
+/// A stream's request refused on a connection of its own gets the same problem document
+/// as anywhere, with its length, and the connection is closed.
+#[tokio::test]
+async fn a_refused_stream_on_a_connection_of_its_own_gets_its_problem_and_the_end() {
+    let app = spawn_app_with(|_| {}).await;
+    let ann = app.signup("ann").await;
+    for (query, status) in [
+        (format!("?stream=public&access_token={}", ann.access), "400"),
+        ("?stream=home&access_token=nonsense".to_owned(), "401"),
+    ] {
+        let mut conn = connect(&app).await;
+        let request = format!("GET /api/v1/streaming{query} HTTP/1.1\r\nHost: chirp\r\n\r\n");
+        conn.write_all(request.as_bytes()).await.unwrap();
+        let head = read_head(&mut conn).await;
+        assert!(head.starts_with(&format!("http/1.1 {status} ")), "{head}");
+        assert!(
+            head.contains("content-type: application/problem+json"),
+            "{head}"
+        );
+        assert!(head.contains("connection: close"), "{head}");
+        let length = content_length(&head);
+        let mut body = Vec::new();
+        conn.read_to_end(&mut body).await.unwrap();
+        assert_eq!(body.len(), length);
+        let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(problem["status"].to_string(), status);
+    }
+}
+
+/// A stream asked for on a connection that has served a request already is served by the
+/// general HTTP connection, the same stream (and the connection is kept).
+#[tokio::test]
+async fn a_stream_after_another_request_on_its_connection_is_served_too() {
+    let app = spawn_app_with(|_| {}).await;
+    let (ann, bob) = (app.signup("ann").await, app.signup("bob").await);
+    app.follow(&ann, &bob).await;
+    let mut conn = connect(&app).await;
+    conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: chirp\r\n\r\n")
+        .await
+        .unwrap();
+    let head = read_head(&mut conn).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    let length = content_length(&head);
+    let mut body = vec![0u8; length];
+    conn.read_exact(&mut body).await.unwrap();
+    let request = format!(
+        "GET /api/v1/streaming?stream=home HTTP/1.1\r\nHost: chirp\r\n\
+         Authorization: Bearer {}\r\n\r\n",
+        ann.access
+    );
+    conn.write_all(request.as_bytes()).await.unwrap();
+    let head = read_head(&mut conn).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    assert!(!head.contains("connection: close"), "{head}");
+    let post = app.post_id(&bob, "on a kept connection").await;
+    let got = read_until(&mut conn, &format!("id: {post}")).await;
+    assert!(got.contains(&format!("event: post\nid: {post}\n")), "{got}");
+}

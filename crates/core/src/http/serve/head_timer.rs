@@ -85,6 +85,9 @@ impl AsyncWrite for CountedReads {
 /// `header` from the start.
 pub(super) struct HeadTimer {
     pub(super) activity: Arc<Activity>,
+    /// The bound on the connection's first head (what is left of `header` after its
+    /// first bytes were looked at, see `streams.rs`).
+    pub(super) first_head: Duration,
     pub(super) header: Duration,
     pub(super) idle: Duration,
 }
@@ -96,7 +99,7 @@ impl hyper::rt::Timer for HeadTimer {
 
     fn sleep_until(&self, _deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
         let first = self.activity.heads_awaited.fetch_add(1, Ordering::Relaxed) == 0;
-        let bound = if first { self.header } else { self.idle };
+        let bound = if first { self.first_head } else { self.idle };
         Box::pin(HeadWait {
             activity: self.activity.clone(),
             read_before: self.activity.bytes_read.load(Ordering::Relaxed),

@@ -29,6 +29,7 @@ use tower::Service;
 use crate::error::ApiError;
 
 mod head_timer;
+mod streams;
 
 use head_timer::{Activity, CountedReads, HeadTimer};
 
@@ -49,6 +50,10 @@ pub struct ServeOptions {
     pub body_read_timeout: Duration,
     /// How long requests in flight may take to finish after a stop.
     pub drain_timeout: Duration,
+    /// The paths of live streams: a connection whose first request is a `GET` of one is
+    /// served without hyper's connection, which costs four times what a stream does
+    /// while it waits (see `streams.rs`).
+    pub stream_paths: &'static [&'static str],
 }
 
 /// The listener's deadline for a request's body, in each request's extensions for the
@@ -64,6 +69,7 @@ impl Default for ServeOptions {
             max_connections: 10_000,
             body_read_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(10),
+            stream_paths: &[],
         }
     }
 }
@@ -213,13 +219,52 @@ impl Connection {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "TCP_NODELAY could not be set on a connection");
         }
+        let body_deadline = BodyReadTimeout(self.options.body_read_timeout);
+        let mut first_head = self.options.header_read_timeout;
+        if !self.options.stream_paths.is_empty() {
+            let started = std::time::Instant::now();
+            let peeked = tokio::select! {
+                // Boxed: see `streams::serve`.
+                peeked = Box::pin(streams::peek(&tcp, self.options.stream_paths, first_head)) => peeked,
+                // A connection that has not begun a request closes at a stop.
+                _ = self.stop.cancelled() => return,
+            };
+            match peeked {
+                streams::Peeked::Gone => return,
+                streams::Peeked::Other => {}
+                streams::Peeked::Stream { request, head_len } => {
+                    let app = self.app;
+                    let close_now = self.close_now;
+                    streams::serve(
+                        tcp,
+                        remote,
+                        request,
+                        head_len,
+                        app,
+                        body_deadline,
+                        close_now,
+                    )
+                    .await;
+                    return;
+                }
+            }
+            // What is left of the time for the first head is hyper's.
+            first_head = first_head.saturating_sub(started.elapsed());
+        }
+        // Boxed: hyper's connection is large, and a future holds room for its largest
+        // state, so inline it would make every stream's task as large.
+        Box::pin(self.serve_http(tcp, remote, first_head)).await;
+    }
+
+    /// Serves the connection with hyper.
+    async fn serve_http(self, tcp: TcpStream, remote: SocketAddr, first_head: Duration) {
+        let body_deadline = BodyReadTimeout(self.options.body_read_timeout);
         let activity = Arc::new(Activity::default());
         let io = TokioIo::new(CountedReads {
             inner: tcp,
             activity: activity.clone(),
         });
         let app = self.app;
-        let body_deadline = BodyReadTimeout(self.options.body_read_timeout);
         let service = service_fn(move |req: hyper::Request<Incoming>| {
             let mut req = req.map(Body::new);
             req.extensions_mut().insert(ConnectInfo(remote));
@@ -230,6 +275,7 @@ impl Connection {
         });
         let timer = HeadTimer {
             activity,
+            first_head,
             header: self.options.header_read_timeout,
             idle: self.options.idle_timeout,
         };
