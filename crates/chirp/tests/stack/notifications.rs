@@ -2,7 +2,8 @@
 //! notification owed exists exactly once after it restarts; a live stream open through
 //! NGINX across the kill reconnects with `Last-Event-ID` and gets each of them exactly
 //! once, and a stream on the other process gets each of them too, whichever process
-//! stored it (the bus between them).
+//! stored it (the bus between them). And a home stream open through NGINX across a
+//! restart of ReadService, then of UserGraphService, gets every post once.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -322,8 +323,27 @@ async fn a_notification_process_killed_mid_stream_owes_each_notification_once() 
 /// reconnection replays it once ReadService answers.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_home_stream_gets_what_was_posted_while_read_service_was_down() {
+    let opened = home_stream_across_a_restart("stream-read-restart", "read").await;
+    assert!(
+        opened >= 2,
+        "the stream never ended: the post made while ReadService was down came live"
+    );
+}
+
+/// The same across a restart of UserGraphService, which a stream needs only when it opens
+/// (the follows of its reader are kept from the graph's events after that): the stream
+/// gets every post, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_home_stream_gets_what_was_posted_while_user_graph_service_was_down() {
+    home_stream_across_a_restart("stream-graph-restart", "graph").await;
+}
+
+/// Opens a home stream through the gateway, posts from a followed user before, while and
+/// after `service` is stopped and started again, and checks that each post reached the
+/// stream once, in order: how many times the stream was opened.
+async fn home_stream_across_a_restart(name: &str, service: &str) -> usize {
     let _turn = TURN.lock().await;
-    let stack = Stack::up("stream-read-restart", 1).await;
+    let stack = Stack::up(name, 1).await;
     let ann = signup(&stack, "ann").await;
     let bob = signup(&stack, "bob").await;
     stack.api.follow(&ann.access, &bob.id).await.unwrap();
@@ -343,7 +363,7 @@ async fn a_home_stream_gets_what_was_posted_while_read_service_was_down() {
             let p = api
                 .post(&token, text)
                 .await
-                .expect("a post (ReadService is not on the write path)");
+                .expect("a post (neither ReadService nor UserGraphService is on its path)");
             p["id"].as_str().unwrap().to_owned()
         }
     };
@@ -371,11 +391,12 @@ async fn a_home_stream_gets_what_was_posted_while_read_service_was_down() {
     }
     let before = post("before").await;
     arrives(vec![before.clone()]).await;
-    stack.ctl("stop", "read").await;
-    let during = post("while ReadService is down").await;
-    // Long enough for the stream's process to see the post in the log and fail to send it.
+    stack.ctl("stop", service).await;
+    let during = post("while a service is down").await;
+    // Long enough for the stream's process to see the post in the log and send it, or
+    // fail to.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    stack.ctl("start", "read").await;
+    stack.ctl("start", service).await;
     let after = post("after").await;
     arrives(vec![during.clone(), after.clone()]).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -386,8 +407,6 @@ async fn a_home_stream_gets_what_was_posted_while_read_service_was_down() {
         [before, during, after],
         "each post once, in order"
     );
-    assert!(
-        watched.lock().unwrap().opened >= 2,
-        "the stream never ended: the post made while ReadService was down came live"
-    );
+    let opened = watched.lock().unwrap().opened;
+    opened
 }
