@@ -219,7 +219,6 @@ impl Connection {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "TCP_NODELAY could not be set on a connection");
         }
-        let body_deadline = BodyReadTimeout(self.options.body_read_timeout);
         let mut first_head = self.options.header_read_timeout;
         if !self.options.stream_paths.is_empty() {
             let started = std::time::Instant::now();
@@ -235,6 +234,7 @@ impl Connection {
                 streams::Peeked::Stream { request, head_len } => {
                     let app = self.app;
                     let close_now = self.close_now;
+                    let body_deadline = BodyReadTimeout(self.options.body_read_timeout);
                     streams::serve(
                         tcp,
                         remote,
