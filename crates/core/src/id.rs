@@ -62,16 +62,43 @@ impl FromStr for Id {
     }
 }
 
+impl Id {
+    /// The id in decimal, written into `buf` (every page writes a few ids per item: this
+    /// skips the formatting machinery and the escaping writer `collect_str` goes through).
+    fn decimal(self, buf: &mut [u8; 20]) -> &str {
+        let (mut n, mut at) = (self.0, buf.len());
+        loop {
+            at -= 1;
+            buf[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        // Only ASCII digits were written.
+        std::str::from_utf8(&buf[at..]).unwrap_or_default()
+    }
+}
+
 impl Serialize for Id {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        s.serialize_str(self.decimal(&mut [0; 20]))
     }
 }
 
 impl<'de> Deserialize<'de> for Id {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
+        struct Decimal;
+        impl serde::de::Visitor<'_> for Decimal {
+            type Value = Id;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an id: a string of decimal digits")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Id, E> {
+                s.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_str(Decimal)
     }
 }
 
@@ -198,6 +225,28 @@ pub fn now_millis() -> u64 {
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    #[test]
+    fn ids_travel_as_decimal_strings() {
+        for n in [0, 7, 10, 99, 1_000, 123_456_789, i64::MAX as u64, u64::MAX] {
+            let text = serde_json::to_string(&Id(n)).unwrap();
+            assert_eq!(text, format!("\"{n}\""));
+            assert_eq!(serde_json::from_str::<Id>(&text).unwrap(), Id(n));
+        }
+        for bad in [
+            "7",
+            "\"\"",
+            "\"-1\"",
+            "\"1a\"",
+            "null",
+            "\"18446744073709551616\"",
+        ] {
+            assert!(serde_json::from_str::<Id>(bad).is_err(), "{bad}");
+        }
+        // Inside a buffered (tagged) document as well.
+        let v: Vec<Id> = serde_json::from_value(serde_json::json!(["1", "2"])).unwrap();
+        assert_eq!(v, [Id(1), Id(2)]);
+    }
 
     #[test]
     fn ids_increase_strictly_and_never_repeat() {

@@ -80,8 +80,10 @@ pub struct Viewer {
     pub reposted: bool,
 }
 
+// Written out by hand (`Post::write`), so that a shared post can be written with one
+// caller's `viewer` state without being copied: see `Shown`.
 /// A post.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 pub struct Post {
     pub id: Id,
     pub author: Author,
@@ -148,6 +150,41 @@ impl Post {
         self.original_id().unwrap_or(self.id)
     }
 
+    /// Writes the post, with `caller`'s state in place of its own `viewer` (on the post
+    /// and, for a repost, on its original) when there is one.
+    fn write<S: serde::Serializer>(
+        &self,
+        caller: Option<Viewer>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let viewer = caller.or(self.viewer);
+        let mut s = serializer.serialize_struct("Post", 13)?;
+        s.serialize_field("id", &self.id)?;
+        s.serialize_field("author", &self.author)?;
+        s.serialize_field("text", &self.text)?;
+        s.serialize_field("created_at", &self.created_at)?;
+        s.serialize_field("edited_at", &self.edited_at)?;
+        s.serialize_field("reply_to", &self.reply_to)?;
+        s.serialize_field(
+            "repost_of",
+            &self.repost_of.as_deref().map(|original| Shown::Borrowed {
+                post: original,
+                viewer: caller,
+            }),
+        )?;
+        s.serialize_field("mentions", &self.mentions)?;
+        s.serialize_field("tags", &self.tags)?;
+        s.serialize_field("reply_count", &self.reply_count)?;
+        s.serialize_field("like_count", &self.like_count)?;
+        s.serialize_field("repost_count", &self.repost_count)?;
+        match viewer {
+            Some(v) => s.serialize_field("viewer", &v)?,
+            None => s.skip_field("viewer")?,
+        }
+        s.end()
+    }
+
     /// The mentions as the stores keep them (a JSON array).
     pub fn mentions_json(mentions: &[Mention]) -> String {
         serde_json::to_string(mentions).unwrap_or_else(|_| "[]".into())
@@ -159,6 +196,80 @@ impl Post {
             return Vec::new();
         }
         serde_json::from_str(raw).unwrap_or_default()
+    }
+}
+
+impl Serialize for Post {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.write(None, serializer)
+    }
+}
+
+/// A post as one caller sees it: the post, shared with every other reader of it (a
+/// store that keeps posts in memory hands out the ones it keeps), and the caller's own
+/// `viewer` state, written out together as the post with that state. Hydrating a page
+/// for a caller so costs no copy of its posts.
+#[derive(Debug, Clone)]
+pub enum Shown<'a> {
+    Shared {
+        post: std::sync::Arc<Post>,
+        viewer: Option<Viewer>,
+    },
+    Borrowed {
+        post: &'a Post,
+        viewer: Option<Viewer>,
+    },
+}
+
+/// A post read for a caller.
+pub type SeenPost = Shown<'static>;
+
+impl Shown<'_> {
+    /// `post`, as a caller who is shown `viewer` sees it.
+    pub fn shared(post: std::sync::Arc<Post>, viewer: Option<Viewer>) -> SeenPost {
+        Shown::Shared { post, viewer }
+    }
+
+    pub fn post(&self) -> &Post {
+        match self {
+            Shown::Shared { post, .. } => post,
+            Shown::Borrowed { post, .. } => post,
+        }
+    }
+
+    pub fn viewer(&self) -> Option<Viewer> {
+        match self {
+            Shown::Shared { viewer, .. } | Shown::Borrowed { viewer, .. } => *viewer,
+        }
+    }
+
+    /// The post itself with the caller's state in it (copied only when shared).
+    pub fn into_post(self) -> Post {
+        let viewer = self.viewer();
+        let mut post = match self {
+            Shown::Shared { post, .. } => std::sync::Arc::unwrap_or_clone(post),
+            Shown::Borrowed { post, .. } => post.clone(),
+        };
+        if viewer.is_some() {
+            post.viewer = viewer;
+            if let Some(original) = &mut post.repost_of {
+                original.viewer = viewer;
+            }
+        }
+        post
+    }
+}
+
+impl std::ops::Deref for Shown<'_> {
+    type Target = Post;
+    fn deref(&self) -> &Post {
+        self.post()
+    }
+}
+
+impl Serialize for Shown<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.post().write(self.viewer(), serializer)
     }
 }
 
@@ -198,4 +309,81 @@ impl Relationship {
 pub struct FollowCounts {
     pub followers: u64,
     pub following: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn post(id: u64, repost_of: Option<Post>, viewer: Option<Viewer>) -> Post {
+        Post {
+            id: Id(id),
+            author: Author {
+                id: Id(7),
+                handle: "alice".into(),
+                display_name: "Alice \"A\"".into(),
+            },
+            text: "hi @bob #Rust".into(),
+            created_at: "2026-01-01T00:00:00.000Z".into(),
+            edited_at: Some("2026-01-01T00:01:00.000Z".into()),
+            reply_to: Some(Id(3)),
+            repost_of: repost_of.map(Box::new),
+            mentions: vec![Mention {
+                id: Id(8),
+                handle: "bob".into(),
+            }],
+            tags: vec!["rust".into()],
+            reply_count: 1,
+            like_count: 2,
+            repost_count: 3,
+            viewer,
+        }
+    }
+
+    #[test]
+    fn a_post_written_by_hand_reads_back_whole() {
+        // Every field is required but `viewer`: one left out of the writer fails to read.
+        let state = Some(Viewer {
+            liked: true,
+            reposted: false,
+        });
+        for p in [
+            post(1, None, None),
+            post(1, None, state),
+            post(2, Some(post(1, None, state)), state),
+        ] {
+            let text = serde_json::to_string(&p).unwrap();
+            assert_eq!(serde_json::from_str::<Post>(&text).unwrap(), p, "{text}");
+        }
+        let plain = serde_json::to_value(post(1, None, None)).unwrap();
+        assert!(plain.get("viewer").is_none(), "{plain}");
+    }
+
+    #[test]
+    fn a_shown_post_is_written_as_the_post_with_the_callers_state() {
+        let state = Some(Viewer {
+            liked: false,
+            reposted: true,
+        });
+        for shared in [
+            post(1, None, None),
+            post(2, Some(post(1, None, None)), None),
+        ] {
+            let shared = Arc::new(shared);
+            for viewer in [None, state] {
+                let shown = Shown::shared(shared.clone(), viewer);
+                let written = serde_json::to_value(&shown).unwrap();
+                let whole = shown.clone().into_post();
+                assert_eq!(whole.viewer, viewer);
+                if let Some(original) = &whole.repost_of {
+                    assert_eq!(original.viewer, viewer);
+                }
+                assert_eq!(written, serde_json::to_value(&whole).unwrap());
+            }
+            // The shared post itself is left as it was.
+            assert_eq!(shared.viewer, None);
+        }
+    }
 }

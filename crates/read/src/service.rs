@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chirp_core::model::{Post, User, UserData, UserRef, Viewer};
+use chirp_core::model::{Post, SeenPost, Shown, User, UserData, UserRef, Viewer};
 use chirp_core::page::{Cursor, Page, PageRequest, MAX_BATCHES};
 use chirp_core::peers::{
     followed_among, reply_reaches_without_a_follow, Directory, SocialGraph, Timelines,
@@ -63,7 +63,7 @@ impl ReadService {
     }
 
     /// The live post `id`, as `viewer` (the caller, if any) sees it.
-    pub async fn post(&self, id: Id, viewer: Option<Id>) -> ApiResult<Arc<Post>> {
+    pub async fn post(&self, id: Id, viewer: Option<Id>) -> ApiResult<SeenPost> {
         let post = self
             .store
             .posts(&[id])
@@ -157,7 +157,7 @@ impl ReadService {
         author: Id,
         req: PageRequest,
         viewer: Option<Id>,
-    ) -> ApiResult<Page<Arc<Post>>> {
+    ) -> ApiResult<Page<SeenPost>> {
         if !self.user_exists(author).await? {
             return Err(ApiError::NotFound(format!("no user {author}")));
         }
@@ -214,7 +214,7 @@ impl ReadService {
         id: Id,
         req: PageRequest,
         viewer: Option<Id>,
-    ) -> ApiResult<Page<Arc<Post>>> {
+    ) -> ApiResult<Page<SeenPost>> {
         self.post(id, None).await?;
         let mut posts = self.store.replies(id, req).await?;
         let more = posts.len() > req.limit;
@@ -226,7 +226,7 @@ impl ReadService {
 
     /// The posts the live post `id` replies to, root first: at most [`MAX_ANCESTORS`],
     /// and none above a deleted one.
-    pub async fn ancestors(&self, id: Id, viewer: Option<Id>) -> ApiResult<Vec<Arc<Post>>> {
+    pub async fn ancestors(&self, id: Id, viewer: Option<Id>) -> ApiResult<Vec<SeenPost>> {
         self.post(id, None).await?;
         let ids = self.store.ancestor_ids(id, MAX_ANCESTORS).await?;
         let mut found: HashMap<Id, Arc<Post>> = self
@@ -258,7 +258,7 @@ impl ReadService {
         user: Id,
         req: PageRequest,
         viewer: Option<Id>,
-    ) -> ApiResult<Page<Arc<Post>>> {
+    ) -> ApiResult<Page<SeenPost>> {
         if !self.user_exists(user).await? {
             return Err(ApiError::NotFound(format!("no user {user}")));
         }
@@ -272,15 +272,16 @@ impl ReadService {
         Ok(Page::from_keys(posts, &keys, &req, more))
     }
 
-    /// `posts` with `viewer`'s own state, when there is a viewer: read from the store
-    /// the likes are written to, so a like shows in the very next read.
+    /// `posts` as `viewer` sees them: with their own state, when there is a viewer, read
+    /// from the store the likes are written to, so a like shows in the very next read.
+    /// (The posts themselves are shared, not copied: see [`Shown`].)
     pub async fn seen_by(
         &self,
         viewer: Option<Id>,
         posts: Vec<Arc<Post>>,
-    ) -> ApiResult<Vec<Arc<Post>>> {
+    ) -> ApiResult<Vec<SeenPost>> {
         let Some(viewer) = viewer else {
-            return Ok(posts);
+            return Ok(posts.into_iter().map(|p| Shown::shared(p, None)).collect());
         };
         // For a repost, the state is the original's (a like of a repost likes it).
         let ids: Vec<Id> = posts.iter().map(|p| p.target_id()).collect();
@@ -291,17 +292,12 @@ impl ReadService {
         Ok(posts
             .into_iter()
             .map(|p| {
-                let mut p = Arc::unwrap_or_clone(p);
                 let target = p.target_id();
                 let state = Viewer {
                     liked: liked.contains(&target),
                     reposted: reposted.contains(&target),
                 };
-                p.viewer = Some(state);
-                if let Some(original) = &mut p.repost_of {
-                    original.viewer = Some(state);
-                }
-                Arc::new(p)
+                Shown::shared(p, Some(state))
             })
             .collect())
     }
@@ -311,7 +307,7 @@ impl ReadService {
     /// the posts of those the caller blocks or mutes or who block the caller. What is
     /// filtered out never shortens a page: further batches are read until the page is
     /// full or the timeline ends, and the cursor is the key of the last post given.
-    pub async fn home(&self, user: Id, req: PageRequest) -> ApiResult<Page<Arc<Post>>> {
+    pub async fn home(&self, user: Id, req: PageRequest) -> ApiResult<Page<SeenPost>> {
         let (hidden, celebrities) =
             tokio::try_join!(self.graph.hidden_from(user), self.celebrities(user))?;
         let blocked: HashSet<Id> = hidden.blocked.iter().copied().collect();
@@ -526,7 +522,7 @@ impl Directory for ReadService {
 
     async fn home(&self, user: Id, limit: usize) -> ApiResult<Vec<Post>> {
         let page = ReadService::home(self, user, PageRequest::first(limit)).await?;
-        Ok(page.items.into_iter().map(Arc::unwrap_or_clone).collect())
+        Ok(page.items.into_iter().map(Shown::into_post).collect())
     }
 
     async fn user_data(&self, user: Id) -> ApiResult<UserData> {
@@ -615,7 +611,7 @@ impl Directory for ReadService {
             })
             .collect();
         let posts = self.seen_by(Some(viewer), posts).await?;
-        Ok(posts.into_iter().map(Arc::unwrap_or_clone).collect())
+        Ok(posts.into_iter().map(Shown::into_post).collect())
     }
 
     async fn user_exists(&self, id: Id) -> ApiResult<bool> {
