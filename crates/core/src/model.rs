@@ -168,10 +168,10 @@ impl Post {
         s.serialize_field("reply_to", &self.reply_to)?;
         s.serialize_field(
             "repost_of",
-            &self.repost_of.as_deref().map(|original| Shown::Borrowed {
-                post: original,
-                viewer: caller,
-            }),
+            &self
+                .repost_of
+                .as_deref()
+                .map(|original| WithState(original, caller)),
         )?;
         s.serialize_field("mentions", &self.mentions)?;
         s.serialize_field("tags", &self.tags)?;
@@ -210,66 +210,48 @@ impl Serialize for Post {
 /// `viewer` state, written out together as the post with that state. Hydrating a page
 /// for a caller so costs no copy of its posts.
 #[derive(Debug, Clone)]
-pub enum Shown<'a> {
-    Shared {
-        post: std::sync::Arc<Post>,
-        viewer: Option<Viewer>,
-    },
-    Borrowed {
-        post: &'a Post,
-        viewer: Option<Viewer>,
-    },
+pub struct Shown {
+    pub post: std::sync::Arc<Post>,
+    pub viewer: Option<Viewer>,
 }
 
-/// A post read for a caller.
-pub type SeenPost = Shown<'static>;
-
-impl Shown<'_> {
-    /// `post`, as a caller who is shown `viewer` sees it.
-    pub fn shared(post: std::sync::Arc<Post>, viewer: Option<Viewer>) -> SeenPost {
-        Shown::Shared { post, viewer }
-    }
-
-    pub fn post(&self) -> &Post {
-        match self {
-            Shown::Shared { post, .. } => post,
-            Shown::Borrowed { post, .. } => post,
-        }
-    }
-
-    pub fn viewer(&self) -> Option<Viewer> {
-        match self {
-            Shown::Shared { viewer, .. } | Shown::Borrowed { viewer, .. } => *viewer,
-        }
+impl Shown {
+    pub fn new(post: std::sync::Arc<Post>, viewer: Option<Viewer>) -> Self {
+        Shown { post, viewer }
     }
 
     /// The post itself with the caller's state in it (copied only when shared).
     pub fn into_post(self) -> Post {
-        let viewer = self.viewer();
-        let mut post = match self {
-            Shown::Shared { post, .. } => std::sync::Arc::unwrap_or_clone(post),
-            Shown::Borrowed { post, .. } => post.clone(),
-        };
-        if viewer.is_some() {
-            post.viewer = viewer;
+        let mut post = std::sync::Arc::unwrap_or_clone(self.post);
+        if self.viewer.is_some() {
+            post.viewer = self.viewer;
             if let Some(original) = &mut post.repost_of {
-                original.viewer = viewer;
+                original.viewer = self.viewer;
             }
         }
         post
     }
 }
 
-impl std::ops::Deref for Shown<'_> {
+impl std::ops::Deref for Shown {
     type Target = Post;
     fn deref(&self) -> &Post {
-        self.post()
+        &self.post
     }
 }
 
-impl Serialize for Shown<'_> {
+impl Serialize for Shown {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.post().write(self.viewer(), serializer)
+        self.post.write(self.viewer, serializer)
+    }
+}
+
+/// A post written with a caller's state (a repost's original, inside the repost).
+struct WithState<'a>(&'a Post, Option<Viewer>);
+
+impl Serialize for WithState<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.write(self.1, serializer)
     }
 }
 
@@ -373,7 +355,7 @@ mod tests {
         ] {
             let shared = Arc::new(shared);
             for viewer in [None, state] {
-                let shown = Shown::shared(shared.clone(), viewer);
+                let shown = Shown::new(shared.clone(), viewer);
                 let written = serde_json::to_value(&shown).unwrap();
                 let whole = shown.clone().into_post();
                 assert_eq!(whole.viewer, viewer);

@@ -6,7 +6,7 @@ use axum::extract::{FromRef, State};
 use axum::response::IntoResponse;
 use axum::{Json, Router};
 use chirp_core::http::{ApiQuery, AuthUser, MaybeAuthUser, PathId};
-use chirp_core::model::{Post, SeenPost, User};
+use chirp_core::model::{Post, Shown, User};
 use chirp_core::openapi::ProblemSchema;
 use chirp_core::page::{Page, PageParams, PageRequest};
 use chirp_core::token::TokenVerifier;
@@ -49,7 +49,7 @@ pub fn routes() -> OpenApiRouter<ReadState> {
 struct Ancestors {
     /// Root first; at most 40, none above a deleted post.
     #[schema(value_type = Vec<Post>)]
-    items: Vec<SeenPost>,
+    items: Vec<Shown>,
 }
 
 fn viewer(caller: MaybeAuthUser) -> Option<Id> {

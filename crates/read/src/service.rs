@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chirp_core::model::{Post, SeenPost, Shown, User, UserData, UserRef, Viewer};
+use chirp_core::model::{Post, Shown, User, UserData, UserRef, Viewer};
 use chirp_core::page::{Cursor, Page, PageRequest, MAX_BATCHES};
 use chirp_core::peers::{
     followed_among, reply_reaches_without_a_follow, Directory, SocialGraph, Timelines,
@@ -63,7 +63,7 @@ impl ReadService {
     }
 
     /// The live post `id`, as `viewer` (the caller, if any) sees it.
-    pub async fn post(&self, id: Id, viewer: Option<Id>) -> ApiResult<SeenPost> {
+    pub async fn post(&self, id: Id, viewer: Option<Id>) -> ApiResult<Shown> {
         let post = self
             .store
             .posts(&[id])
@@ -157,7 +157,7 @@ impl ReadService {
         author: Id,
         req: PageRequest,
         viewer: Option<Id>,
-    ) -> ApiResult<Page<SeenPost>> {
+    ) -> ApiResult<Page<Shown>> {
         if !self.user_exists(author).await? {
             return Err(ApiError::NotFound(format!("no user {author}")));
         }
@@ -214,7 +214,7 @@ impl ReadService {
         id: Id,
         req: PageRequest,
         viewer: Option<Id>,
-    ) -> ApiResult<Page<SeenPost>> {
+    ) -> ApiResult<Page<Shown>> {
         self.post(id, None).await?;
         let mut posts = self.store.replies(id, req).await?;
         let more = posts.len() > req.limit;
@@ -226,7 +226,7 @@ impl ReadService {
 
     /// The posts the live post `id` replies to, root first: at most [`MAX_ANCESTORS`],
     /// and none above a deleted one.
-    pub async fn ancestors(&self, id: Id, viewer: Option<Id>) -> ApiResult<Vec<SeenPost>> {
+    pub async fn ancestors(&self, id: Id, viewer: Option<Id>) -> ApiResult<Vec<Shown>> {
         self.post(id, None).await?;
         let ids = self.store.ancestor_ids(id, MAX_ANCESTORS).await?;
         let mut found: HashMap<Id, Arc<Post>> = self
@@ -258,7 +258,7 @@ impl ReadService {
         user: Id,
         req: PageRequest,
         viewer: Option<Id>,
-    ) -> ApiResult<Page<SeenPost>> {
+    ) -> ApiResult<Page<Shown>> {
         if !self.user_exists(user).await? {
             return Err(ApiError::NotFound(format!("no user {user}")));
         }
@@ -279,9 +279,9 @@ impl ReadService {
         &self,
         viewer: Option<Id>,
         posts: Vec<Arc<Post>>,
-    ) -> ApiResult<Vec<SeenPost>> {
+    ) -> ApiResult<Vec<Shown>> {
         let Some(viewer) = viewer else {
-            return Ok(posts.into_iter().map(|p| Shown::shared(p, None)).collect());
+            return Ok(posts.into_iter().map(|p| Shown::new(p, None)).collect());
         };
         // For a repost, the state is the original's (a like of a repost likes it).
         let ids: Vec<Id> = posts.iter().map(|p| p.target_id()).collect();
@@ -297,7 +297,7 @@ impl ReadService {
                     liked: liked.contains(&target),
                     reposted: reposted.contains(&target),
                 };
-                Shown::shared(p, Some(state))
+                Shown::new(p, Some(state))
             })
             .collect())
     }
@@ -307,7 +307,7 @@ impl ReadService {
     /// the posts of those the caller blocks or mutes or who block the caller. What is
     /// filtered out never shortens a page: further batches are read until the page is
     /// full or the timeline ends, and the cursor is the key of the last post given.
-    pub async fn home(&self, user: Id, req: PageRequest) -> ApiResult<Page<SeenPost>> {
+    pub async fn home(&self, user: Id, req: PageRequest) -> ApiResult<Page<Shown>> {
         let (hidden, celebrities) =
             tokio::try_join!(self.graph.hidden_from(user), self.celebrities(user))?;
         let blocked: HashSet<Id> = hidden.blocked.iter().copied().collect();

@@ -232,6 +232,14 @@ async fn an_idle_stream_gets_a_comment_line_at_each_keep_alive_interval() {
 /// head: from then on the client reads nothing. Little: a receive buffer of a few KiB,
 /// and segments of 1,000 bytes (on loopback they are 64 KiB, and the server's send buffer
 /// starts at ten of them: megabytes).
+/// A home stream's request head, with the token in its header.
+fn home_stream_request(token: &str) -> String {
+    format!(
+        "GET /api/v1/streaming?stream=home HTTP/1.1\r\nHost: chirp\r\n\
+         Authorization: Bearer {token}\r\n\r\n"
+    )
+}
+
 async fn open_unread_stream(app: &TestApp, who: &TestUser) -> tokio::net::TcpStream {
     let addr: std::net::SocketAddr = app.base.trim_start_matches("http://").parse().unwrap();
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
@@ -240,12 +248,9 @@ async fn open_unread_stream(app: &TestApp, who: &TestUser) -> tokio::net::TcpStr
     socket.connect(&addr.into()).unwrap();
     socket.set_nonblocking(true).unwrap();
     let mut conn = tokio::net::TcpStream::from_std(socket.into()).unwrap();
-    let request = format!(
-        "GET /api/v1/streaming?stream=home HTTP/1.1\r\nHost: chirp\r\n\
-         Authorization: Bearer {}\r\n\r\n",
-        who.access
-    );
-    conn.write_all(request.as_bytes()).await.unwrap();
+    conn.write_all(home_stream_request(&who.access).as_bytes())
+        .await
+        .unwrap();
     let head = read_head(&mut conn).await;
     assert!(head.starts_with("http/1.1 200"), "{head}");
     conn
@@ -473,12 +478,9 @@ async fn a_stream_after_another_request_on_its_connection_is_served_too() {
     let length = content_length(&head);
     let mut body = vec![0u8; length];
     conn.read_exact(&mut body).await.unwrap();
-    let request = format!(
-        "GET /api/v1/streaming?stream=home HTTP/1.1\r\nHost: chirp\r\n\
-         Authorization: Bearer {}\r\n\r\n",
-        ann.access
-    );
-    conn.write_all(request.as_bytes()).await.unwrap();
+    conn.write_all(home_stream_request(&ann.access).as_bytes())
+        .await
+        .unwrap();
     let head = read_head(&mut conn).await;
     assert!(head.starts_with("http/1.1 200"), "{head}");
     assert!(head.contains("transfer-encoding: chunked"), "{head}");
