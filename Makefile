@@ -2,7 +2,7 @@
 
 CARGO ?= cargo
 
-.PHONY: openapi fuzz build serve run stop stack-up stack-down stack-suite test suites lint fmt walkthrough check-deploy check-observability bench bench-stack bench-smoke clean
+.PHONY: openapi fuzz web-test build serve run stop stack-up stack-down stack-suite test suites lint fmt walkthrough check-deploy check-observability bench bench-stack bench-smoke clean
 
 COMPOSE = docker compose -f deploy/docker-compose.yml --env-file deploy/.env
 
@@ -45,7 +45,8 @@ stack-suite:
 ## Every test: lint, then (with PostgreSQL and Redis started if none runs) the unit and
 ## port suites and the fault tests on local stacks, the black-box API suite on the
 ## embedded defaults, on the deployed adapters, and through NGINX in front of the local
-## stack, the README walk-through, and the deployment files.
+## stack, the web client in a real browser, the README walk-through, and the deployment
+## files.
 test: lint
 	scripts/with-deps.sh $(MAKE) suites
 
@@ -54,6 +55,7 @@ suites:
 	CHIRP_TEST_WITH=postgres,redis,elasticsearch,mongodb,kafka $(CARGO) test -p chirp --test api
 	$(MAKE) stack-suite
 	scripts/schemathesis.sh
+	scripts/web-test.sh target/web-test
 	$(MAKE) walkthrough
 	$(MAKE) check-deploy
 	scripts/check-observability.sh
@@ -78,6 +80,12 @@ openapi:
 fuzz:
 	$(CARGO) build --bin chirp
 	scripts/schemathesis.sh
+
+## The web client in Debian's Chromium (Playwright) against a fresh `chirp all`:
+## screenshots and the home page's figures in target/web-test (part of `make test`).
+web-test:
+	$(CARGO) build --bin chirp
+	scripts/web-test.sh target/web-test
 
 ## Runs the README's curl walk-through against a fresh `chirp all`.
 walkthrough:

@@ -9,7 +9,8 @@
 #   - every YAML file with yamllint;
 #   - the CHIRP_ variables of the deployment files against `chirp --help`
 #     (scripts/check-deploy-env.py);
-#   - deploy/nginx/chirp-routes.conf: `nginx -t`, then requests through it.
+#   - deploy/nginx/chirp-routes.conf: `nginx -t`, then requests through it, the web
+#     client's pages, assets and session routes among them.
 set -euo pipefail
 binary=${1:-target/debug/chirp}
 cd "$(dirname "$0")/.."
@@ -54,8 +55,10 @@ cleanup() {
 trap cleanup EXIT
 app=$(free_port)
 gw=$(free_port)
+# Behind NGINX, as every deployed process is: X-Forwarded-For and -Proto are trusted.
 spawn_group "$work/chirp.pid" "$work/chirp.log" \
-  "$binary" all --listen "127.0.0.1:$app" --data-dir "$work/data" --insecure-fast-hashing
+  "$binary" all --listen "127.0.0.1:$app" --data-dir "$work/data" --insecure-fast-hashing \
+  --trust-forwarded-for
 mkdir -p "$work/logs" "$work/tmp"
 cat >"$work/nginx.conf" <<CONF
 worker_processes 1;
@@ -85,6 +88,7 @@ http {
     upstream chirp_search { server 127.0.0.1:$app; }
     upstream chirp_notifications { server 127.0.0.1:$app; }
     upstream chirp_streams { server 127.0.0.1:$app; }
+    upstream chirp_web    { server 127.0.0.1:$app; }
     server {
         listen 127.0.0.1:$gw;
         include $root/deploy/nginx/chirp-routes.conf;
@@ -104,6 +108,14 @@ expect() { # STATUS CONTENT-TYPE-PREFIX CURL-ARGS...
   if [ "${out%% *}" != "$status" ] || [[ "${out#* }" != "$ctype"* ]]; then
     echo "gateway check failed: $* -> $out (wanted $status $ctype)" >&2
     cat "$work/body" >&2
+    exit 1
+  fi
+  passed=$((passed + 1))
+}
+has_header() { # PATTERN WHAT: a line of the last answer's head (curl -D "$work/head") matches
+  if ! grep -qiE "$1" "$work/head"; then
+    echo "gateway check failed: $2" >&2
+    cat "$work/head" >&2
     exit 1
   fi
   passed=$((passed + 1))
@@ -155,12 +167,56 @@ expect 200 application/json "$base/api/v1/posts/$post/ancestors"
 expect 204 "" -X DELETE "$base/api/v1/posts/$post" -H "authorization: Bearer $token"
 expect 200 application/json "$base/api/v1/openapi.json"
 expect 200 text/plain "$base/problems/not-found"
+# The web client (here the same process as the services): every page path is the page
+# shell; its assets.
+for page in / /login /signup /notifications /search /settings /posts/123 /@someone /@some_one/followers \
+  /@someone/following /@someone/likes; do
+  expect 200 text/html "$base$page"
+done
+expect 200 text/css "$base/assets/style.css"
+expect 200 text/javascript "$base/assets/js/main.js"
+expect 200 image/svg+xml "$base/assets/icon.svg"
+# NGINX compresses pages and assets for a client that takes gzip (a revalidation: below).
+for path in /@someone /assets/style.css /assets/js/main.js; do
+  expect 200 "" "$base$path" -H 'accept-encoding: gzip' -D "$work/head"
+  has_header '^content-encoding: gzip' "$path is not compressed for a client that takes gzip"
+done
+# A session request without the header only Chirp's pages send is refused. With it, a
+# login sets the refresh token's cookie, not Secure: NGINX, not the client, says the
+# scheme (http here). The refresh route takes the cookie back; signing out deletes it.
+login='{"login":"gateway","password":"long enough"}'
+expect 403 application/problem+json -X POST "$base/web/session" -H 'content-type: application/json' -d "$login"
+expect 200 application/json -X POST "$base/web/session" -H 'content-type: application/json' \
+  -H 'x-chirp-csrf: 1' -H 'x-forwarded-proto: https' -d "$login" -c "$work/cookies" -D "$work/head"
+has_header '^set-cookie: chirp_refresh=[^;]+;.*path=/web/session' "a login sets no refresh cookie"
+if grep -qi '^set-cookie:.*secure' "$work/head"; then
+  echo "gateway check failed: the cookie is Secure over http (the client's X-Forwarded-Proto went through)" >&2
+  exit 1
+fi
+passed=$((passed + 1))
+expect 200 application/json -X POST "$base/web/session/refresh" -H 'x-chirp-csrf: 1' \
+  -b "$work/cookies" -c "$work/cookies"
+expect 204 "" -X DELETE "$base/web/session" -H 'x-chirp-csrf: 1' -b "$work/cookies"
 # The edge's own answers: unknown paths (the internal API included), bodies over 64 KiB.
 expect 404 application/problem+json "$base/internal/v1/users"
 expect 404 application/problem+json "$base/nowhere"
+# Paths near the web client's that name no page of it: not its page (/posts/{id} takes
+# any id) nor its own 404 ("no such page").
+for path in /nope/nope/nope /login/ /posts/abc /@someone/nope /@ "/@$(head -c 31 /dev/zero | tr '\0' a)" /web /assets; do
+  expect 404 application/problem+json "$base$path"
+  grep -q '"detail":"no such route"' "$work/body" \
+    || { echo "gateway check failed: $path reached the web client: $(cat "$work/body")" >&2; exit 1; }
+done
 head -c 70000 /dev/zero | tr '\0' 'x' >"$work/big"
 expect 413 application/problem+json -X POST "$base/api/v1/posts" -H 'content-type: application/json' \
   --data-binary @"$work/big"
+# Compressing makes the ETag of a page or an asset weak (W/"..."), as a browser then sends
+# it back: the web client's 304 must still come (If-None-Match compares weakly).
+for path in /@someone /assets/style.css; do
+  expect 200 "" "$base$path" -H 'accept-encoding: gzip' -D "$work/head"
+  tag=$(sed -n 's/^etag: *//Ip' "$work/head" | tr -d '\r')
+  expect 304 "" "$base$path" -H 'accept-encoding: gzip' -H "if-none-match: $tag"
+done
 # A live stream's query string (it may carry an access token) stays out of the access log.
 curl -s -o /dev/null --max-time 5 "$base/api/v1/streaming?access_token=gateway-check" || true
 # NGINX writes the line as it finishes the request, which may be just after curl is done.

@@ -3,8 +3,9 @@
 # dependency on loopback ports (PostgreSQL and Redis as private servers, MongoDB protocol
 # via nx-27017, Kafka protocol via tansu keeping its log in an S3 bucket of moto's S3
 # server, the
-# Elasticsearch API via osmem-server), the eight services as separate `chirp` processes,
-# and NGINX in front with deploy/nginx/chirp-routes.conf; it prints the gateway's URL.
+# Elasticsearch API via osmem-server), the eight services and the web client as separate
+# `chirp` processes, and NGINX in front with deploy/nginx/chirp-routes.conf; it prints the
+# gateway's URL.
 # `scripts/stack.sh down` stops all of it. Each part runs in a process group of its own,
 # and stopping a part stops its whole group: SIGTERM, then (for `down`) SIGKILL for what
 # is left after 10 s; the services go first, while what they depend on still answers.
@@ -14,7 +15,8 @@
 #   scripts/stack.sh kill NAME    SIGKILL to its group
 #   scripts/stack.sh start NAME   start it again, as it was started (same port)
 # where NAME is a service (auth, write, fanout, fanout2, ..., graph, timeline, read,
-# search, notifications, notifications2, ...) or redis, kafka, s3, mongo, elasticsearch, otlp.
+# search, notifications, notifications2, ..., web) or redis, kafka, s3, mongo,
+# elasticsearch, otlp.
 #
 # Settings: CHIRP_STACK_DIR (state and logs; default .build/stack), CHIRP_STACK_PORT (the
 # gateway's port), CHIRP_STACK_FANOUTS (fanout processes in one consumer group; default
@@ -136,11 +138,13 @@ up() {
     wait_port "$otlp" 30
   fi
 
-  # The eight services (and more fanout processes, when asked for).
+  # The eight services (and more fanout processes, when asked for), and the web client,
+  # which calls AuthService's public API (CHIRP_AUTH_URL below).
   services=(auth write fanout)
   for i in $(seq 2 "${CHIRP_STACK_FANOUTS:-1}"); do services+=("fanout$i"); done
   services+=(graph timeline read search notifications)
   for i in $(seq 2 "${CHIRP_STACK_NOTIFICATIONS:-1}"); do services+=("notifications$i"); done
+  services+=(web)
   declare -A port internal
   for s in "${services[@]}"; do port[$s]=$(free_port); done
   # The internal API (/internal/v1) of the services peers call, on listeners of their
@@ -227,6 +231,7 @@ http {
     upstream chirp_search { server 127.0.0.1:${port[search]}; keepalive 128; keepalive_timeout 60s; }
     upstream chirp_notifications { $notification_servers keepalive 128; keepalive_timeout 60s; }
     upstream chirp_streams { $notification_servers }
+    upstream chirp_web    { server 127.0.0.1:${port[web]}; keepalive 128; keepalive_timeout 60s; }
     server {
         listen 127.0.0.1:$gw;
         include $root/deploy/nginx/chirp-routes.conf;

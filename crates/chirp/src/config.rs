@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 pub use crate::settings::Settings;
 
-/// Chirp: the backend of a short-post social network, as eight services.
+/// Chirp: a short-post social network, as eight services and a web client.
 ///
 /// `chirp all` runs every service in one process on embedded defaults (SQLite, tantivy,
 /// an in-process event log), keeping its data in the data directory. The other
@@ -40,6 +40,9 @@ pub enum Command {
     /// NotificationService: notifications made from events; read marks and unread
     /// counts (default port 8088).
     Notifications,
+    /// The web client: the pages, their assets and the browser sessions, on AuthService's
+    /// public API (default port 8089).
+    Web,
 }
 
 impl Command {
@@ -70,6 +73,7 @@ impl Command {
             Command::Read => 8086,
             Command::Search => 8087,
             Command::Notifications => 8088,
+            Command::Web => 8089,
         }
     }
 
@@ -84,6 +88,7 @@ impl Command {
             Command::Read => "read",
             Command::Search => "search",
             Command::Notifications => "notifications",
+            Command::Web => "web",
         }
     }
 }

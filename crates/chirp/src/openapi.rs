@@ -39,6 +39,7 @@ pub fn document() -> OpenApi {
     doc.merge(chirp_read::routes::routes().into_openapi());
     doc.merge(chirp_search::routes::routes().into_openapi());
     doc.merge(chirp_notify::routes::routes().into_openapi());
+    doc.merge(chirp_web::routes().into_openapi());
     doc.merge(chirp_core::http::ops::openapi());
     doc.merge(own_routes().into_openapi());
     let components = doc.components.take().unwrap_or_default();
@@ -178,6 +179,10 @@ fn tags() -> Vec<utoipa::openapi::tag::Tag> {
         (
             "notifications",
             "NotificationService: follows, likes, reposts, replies and mentions of the caller.",
+        ),
+        (
+            "web",
+            "The web client's browser sessions: the refresh token in an HttpOnly cookie, access tokens to the page.",
         ),
         (
             "operations",

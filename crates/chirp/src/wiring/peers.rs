@@ -120,6 +120,18 @@ impl<'s> Peers<'s> {
         Ok(t)
     }
 
+    /// AuthService's public API, for the web client's session routes in a process without
+    /// AuthService.
+    pub fn auth_api(&self) -> anyhow::Result<Arc<dyn chirp_web::AuthApi>> {
+        let url = self.settings.auth_url.as_deref().ok_or_else(|| {
+            anyhow::anyhow!(
+                "chirp {} needs AuthService's public API: give AuthService's address with --auth-url (CHIRP_AUTH_URL)",
+                self.role.name()
+            )
+        })?;
+        Ok(Arc::new(chirp_web::HttpAuthApi::new(url)?))
+    }
+
     /// A verifier of access tokens fed from AuthService's published keys (fetched in the
     /// background, and again at once for a token signed by a key it does not know).
     pub fn remote_verifier(&self) -> anyhow::Result<TokenVerifier> {

@@ -2,6 +2,8 @@
 //! own metrics label, and for the services other processes call, their internal API,
 //! served on a listener of its own that no gateway routes to.
 
+use std::sync::Arc;
+
 use axum::Router;
 use chirp_auth::AuthState;
 use chirp_core::http::extract::TrustForwardedFor;
@@ -38,12 +40,21 @@ pub fn public(
         service_routes(service, t, routes)
     };
     let mut api = Router::new();
+    let trust = TrustForwardedFor(trust_forwarded_for);
     if let Some(auth) = &s.auth {
         let state = AuthState {
             auth: auth.clone(),
-            trust_forwarded_for: TrustForwardedFor(trust_forwarded_for),
+            trust_forwarded_for: trust,
         };
-        api = api.merge(service_routes("auth", t, chirp_auth::router(state)));
+        let routes = service_routes("auth", t, chirp_auth::router(state));
+        api = api.merge(routes.clone());
+        if role.runs(Command::Web) {
+            // The web client's sessions call AuthService's public API: here, in process.
+            let auth = Arc::new(chirp_web::InProcessAuthApi::new(routes));
+            api = api.merge(web_routes(auth, trust, t, &service_routes));
+        }
+    } else if let Some(auth) = &s.web_auth {
+        api = api.merge(web_routes(auth.clone(), trust, t, &service_routes));
     }
     let verifier = verifier.cloned().unwrap_or_default();
     if let Some(write) = &s.write {
@@ -97,6 +108,25 @@ pub fn public(
         ));
     }
     api
+}
+
+/// The web client's session routes (under the role's limits) and its pages and assets
+/// (counted in its metrics, not against a client's requests).
+fn web_routes(
+    auth: Arc<dyn chirp_web::AuthApi>,
+    trust_forwarded_for: TrustForwardedFor,
+    t: &Telemetry,
+    limited: &dyn Fn(&'static str, &Telemetry, Router) -> Router,
+) -> Router {
+    let state = chirp_web::WebState {
+        auth,
+        trust_forwarded_for,
+    };
+    limited("web", t, chirp_web::session_router(state)).merge(service_routes(
+        "web",
+        t,
+        chirp_web::pages_router(),
+    ))
 }
 
 /// The internal API of `role`, for peers in other processes; `None` for a role without

@@ -56,6 +56,9 @@ pub struct Services {
     pub outboxes: Vec<Outbox>,
     /// The ids minted here, when the worker id is leased.
     pub leased_ids: Option<Arc<IdGenerator>>,
+    /// The web client's way to AuthService's public API, in a `chirp web` process (in
+    /// `chirp all`, the routes call AuthService's routes in process).
+    pub web_auth: Option<Arc<dyn chirp_web::AuthApi>>,
 }
 
 /// A service's outbox, and the signal its writers give after each commit.
@@ -169,6 +172,9 @@ impl<'b, 's> Builder<'b, 's> {
                 metrics: NotificationMetrics::new(self.telemetry),
                 ids: self.ids()?,
             }));
+        }
+        if self.role == Command::Web {
+            s.web_auth = Some(self.peers.auth_api()?);
         }
         if self.settings.worker_id == WorkerId::Auto {
             s.leased_ids = self.ids.clone();

@@ -23,3 +23,4 @@ mod search;
 mod streaming;
 mod threads;
 mod timelines;
+mod web;

@@ -9,6 +9,16 @@ async fn unknown_routes_and_methods_are_problem_documents() {
     let app = spawn_app().await;
     assert_problem(app.get("/nowhere", None).await, StatusCode::NOT_FOUND).await;
     assert_problem(app.get("/api/v1/nope", None).await, StatusCode::NOT_FOUND).await;
+    // Paths of one or two segments that name no page of the web client (whose profile
+    // paths are `/@handle` and `/@handle/tab`), whatever the method.
+    for (method, path) in [
+        (Method::POST, "/nowhere"),
+        (Method::DELETE, "/api/v1"),
+        (Method::PUT, "/@alice/likes"),
+    ] {
+        let res = app.send(method.clone(), path, None, None).await;
+        assert_problem(res, StatusCode::NOT_FOUND).await;
+    }
     let res = app.send(Method::PUT, "/api/v1/posts", None, None).await;
     assert_problem(res, StatusCode::METHOD_NOT_ALLOWED).await;
     let res = app.send(Method::PUT, "/api/v1/auth/me", None, None).await;

@@ -17,14 +17,15 @@ use tokio_util::sync::CancellationToken;
 use crate::helpers::{ids, wait_ready, EVENTUALLY};
 use crate::process::ChirpProcess;
 
-/// A route and whether the server at `base` serves it.
+/// A route and whether the server at `base` serves it (a 404 of the router's, or of the
+/// web client's page paths, which take any path of one or two segments, is not).
 async fn serves(base: &str, path: &str) -> bool {
     let res = reqwest::get(format!("{base}{path}")).await.unwrap();
     if res.status() != StatusCode::NOT_FOUND {
         return true;
     }
     let doc: serde_json::Value = res.json().await.unwrap();
-    doc["detail"] != "no such route"
+    doc["detail"] != "no such route" && doc["detail"] != "no such page"
 }
 
 /// A free port on loopback.
@@ -53,7 +54,16 @@ fn help_names_every_subcommand() {
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     for cmd in [
-        "all", "auth", "write", "fanout", "graph", "timeline", "read", "search",
+        "all",
+        "auth",
+        "write",
+        "fanout",
+        "graph",
+        "timeline",
+        "read",
+        "search",
+        "notifications",
+        "web",
     ] {
         assert!(
             text.lines().any(|l| l.trim_start().starts_with(cmd)),
@@ -563,6 +573,62 @@ mod inside {
         stop.cancel();
         write.task.await.unwrap().unwrap();
         auth.task.await.unwrap().unwrap();
+    }
+
+    /// `chirp web` on its own: it serves the pages and signs people in through
+    /// AuthService's public API at `--auth-url`, and nothing of the API itself; with
+    /// AuthService down, a sign-in is a 503 naming it (and the pages are still served).
+    #[tokio::test]
+    async fn the_web_role_signs_in_through_authservice_and_says_when_it_is_down() {
+        // The public API it calls: here `chirp all`'s (a gateway's, or AuthService's own,
+        // in a deployment).
+        let dir = tempfile::tempdir().unwrap();
+        let mut auth_settings = Settings::for_tests(dir.path().to_path_buf());
+        auth_settings.listen = Some(free_addr());
+        let stop_auth = CancellationToken::new();
+        let auth = run(Command::All, &auth_settings, &stop_auth).await;
+        let mut web_settings = Settings::for_tests(dir.path().join("web"));
+        web_settings.listen = Some(free_addr());
+        web_settings.auth_url = Some(auth.base.clone());
+        let stop = CancellationToken::new();
+        let web = run(Command::Web, &web_settings, &stop).await;
+        let http = reqwest::Client::new();
+        assert!(wait_ready(&http, &web.base, Duration::from_secs(20)).await);
+        for path in ["/", "/@someone", "/assets/js/main.js"] {
+            assert!(serves(&web.base, path).await, "web serving {path}");
+        }
+        for path in ["/api/v1/users/1", "/api/v1/posts", "/.well-known/jwks.json"] {
+            assert!(!serves(&web.base, path).await, "web serving {path}");
+        }
+        let sign_up = || {
+            http.post(format!("{}/web/signup", web.base))
+                .header("x-chirp-csrf", "1")
+                .json(&serde_json::json!({
+                    "handle": "webrole", "email": "webrole@example.com", "password": "long enough"
+                }))
+                .send()
+        };
+        let res = sign_up().await.unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let session: serde_json::Value = res.json().await.unwrap();
+        let me = http
+            .get(format!("{}/api/v1/auth/me", auth.base))
+            .bearer_auth(session["access_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(me.status(), StatusCode::OK);
+
+        stop_auth.cancel();
+        auth.task.await.unwrap().unwrap();
+        let res = sign_up().await.unwrap();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let doc: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(doc["detail"], "auth is unavailable; try again later");
+        let res = reqwest::get(format!("{}/login", web.base)).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        stop.cancel();
+        web.task.await.unwrap().unwrap();
     }
 
     /// A stop ends within its deadline even when every dependency the process uses is

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The web client's browser test (scripts/web-test.py): Debian's Chromium (installed with
+# apt when missing) driven by Playwright (PyPI, in .build/venv; it downloads no browser),
+# with axe-core (npm, in .build/axe) injected for the accessibility check. Screenshots
+# and report.json go to OUT_DIR.
+#
+# Usage: scripts/web-test.sh OUT_DIR [BASE_URL]
+#   Without BASE_URL: against a fresh `chirp all` of its own (target/debug/chirp), stopped
+#   after, pass or fail. With BASE_URL (a local stack's gateway): against that.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+out=${1:?usage: scripts/web-test.sh OUT_DIR [BASE_URL]}
+[ -x /usr/bin/chromium ] || apt_install chromium
+# Pinned: the version whose API the test was written against.
+venv_module playwright playwright==1.65.3
+axe_dir="$root/.build/axe"
+axe="$axe_dir/node_modules/axe-core/axe.min.js"
+if [ ! -f "$axe" ]; then
+  echo "installing axe-core (npm)" >&2
+  mkdir -p "$axe_dir"
+  npm install --silent --no-audit --no-fund --prefix "$axe_dir" axe-core@4.14.1 >/dev/null
+fi
+
+work=$(mktemp -d)
+cleanup() {
+  [ ! -f "$work/chirp.pid" ] || stop_group "$(cat "$work/chirp.pid")"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+if [ $# -ge 2 ]; then
+  base=${2%/}
+  label="local stack through NGINX"
+else
+  port=$(free_port)
+  base="http://127.0.0.1:$port"
+  label="chirp all"
+  spawn_group "$work/chirp.pid" "$work/chirp.log" target/debug/chirp all \
+    --listen "127.0.0.1:$port" --data-dir "$work/data" --insecure-fast-hashing
+  ready=""
+  for _ in $(seq 1 300); do
+    curl -fs "$base/readyz" >/dev/null 2>&1 && { ready=1; break; }
+    sleep 0.1
+  done
+  [ -n "$ready" ] || { cat "$work/chirp.log" >&2; echo "chirp all did not become ready" >&2; exit 1; }
+fi
+
+if ! "$venv/bin/python" scripts/web-test.py "$base" "$out" "$axe" --label "$label"; then
+  [ ! -f "$work/chirp.log" ] || tail -20 "$work/chirp.log" >&2
+  exit 1
+fi
