@@ -81,7 +81,8 @@ fuzz:
 	$(CARGO) build --bin chirp
 	scripts/schemathesis.sh
 
-## The web client in Debian's Chromium (Playwright) against a fresh `chirp all`:
+## The web client in Debian's Chromium (Playwright) and Firefox ESR (puppeteer-core)
+## against a fresh `chirp all`:
 ## screenshots and the home page's figures in target/web-test (part of `make test`).
 web-test:
 	$(CARGO) build --bin chirp

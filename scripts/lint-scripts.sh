@@ -11,6 +11,10 @@ cd "$(dirname "$0")/.."
 venv_program ruff ruff==0.17.6
 "$venv/bin/ruff" check --quiet --cache-dir "$root/.build/ruff-cache" scripts
 for f in scripts/*.sh; do bash -n "$f"; done
+# The JavaScript: the test programs, and the web client's modules (ES modules all).
+for f in scripts/*.mjs crates/web/assets/js/*.js crates/web/assets/js/pages/*.js; do
+  node --experimental-default-type=module --check "$f"
+done
 command -v shellcheck >/dev/null || apt_install shellcheck 2>/dev/null || true
 if command -v shellcheck >/dev/null; then
   shellcheck -x scripts/*.sh
@@ -21,4 +25,5 @@ else
 fi
 py=(scripts/*.py)
 sh=(scripts/*.sh)
-echo "scripts lint: ruff check (${#py[@]} files), bash -n$shellchecked (${#sh[@]} files)"
+js=(scripts/*.mjs crates/web/assets/js/*.js crates/web/assets/js/pages/*.js)
+echo "scripts lint: ruff check (${#py[@]} files), bash -n$shellchecked (${#sh[@]} files), node --check (${#js[@]} files)"

@@ -288,9 +288,26 @@ def scenario(run: Run, browser: Browser) -> dict:
     run.look(b, "followers")
     b.goto(f"/@{a_handle}/following")
     expect(b.locator("article.user", has_text=f"@{b_handle}")).to_be_visible()
+    run.look(b, "following")
     b.goto(f"/@{b_handle}/likes")
     expect(b.locator("article.post", has_text="Hello")).to_be_visible()
     run.look(b, "likes")
+
+    # Signed out: a post can be read (no reply box, no reactions), a name no one holds
+    # says so, and the skip link takes the keyboard past the navigation.
+    anon = run.context(browser).new_page()
+    anon.goto(f"/posts/{original}")
+    expect(anon.get_by_text("to reply.")).to_be_visible()
+    expect(anon.locator("article.post.focus button.like")).to_be_disabled()
+    run.look(anon, "thread-signed-out")
+    anon.goto(f"/@nobody_{tag}")
+    expect(anon.get_by_role("heading", name=f"No one is called @nobody_{tag}")).to_be_visible()
+    run.accessible(anon, "not-found")
+    anon.keyboard.press("Tab")
+    expect(anon.locator("a.skip")).to_be_focused()
+    anon.keyboard.press("Enter")
+    expect(anon.locator("main#main")).to_be_focused()
+    anon.context.close()
 
     # Settings: a new display name and bio, shown on the profile.
     a.goto("/settings")

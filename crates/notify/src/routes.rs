@@ -193,8 +193,8 @@ impl FromRequestParts<NotificationState> for StreamUser {
 /// A live stream (Server-Sent Events) of the caller's home timeline (`event: post` for
 /// each new item, `event: delete` with `{"id"}` for one that leaves it) or notifications
 /// (`event: notification`). Each event's `id:` is its item's; a client that reconnects
-/// with `Last-Event-ID` first gets what it missed (up to 100 items). A comment line every
-/// 15 s keeps the connection open. A client that does not keep up (256 items waiting) is
+/// with `Last-Event-ID` first gets what it missed (up to 100 items). A comment line at
+/// once says the stream is open; one every 15 s keeps the connection open. A client that does not keep up (256 items waiting) is
 /// disconnected, and replays when it reconnects. (Both figures are settings:
 /// `--stream-keep-alive-secs`, `--stream-buffer`.)
 #[utoipa::path(
@@ -254,7 +254,12 @@ async fn streaming(
                 .data(&f.data),
         )
     });
-    let sse = Sse::new(events)
+    // A comment line at once: Firefox's fetch resolves on the first bytes of a body, not on
+    // its head, so a page would otherwise learn that its stream is open only from the first
+    // keep-alive, 15 s later.
+    let opened =
+        futures::stream::once(async { Ok::<_, Infallible>(SseEvent::default().comment("open")) });
+    let sse = Sse::new(opened.chain(events))
         .keep_alive(KeepAlive::new().interval(s.notifications.live.settings.keep_alive));
     // NGINX passes the stream on as it comes (as its location for it says too).
     Ok(([(HeaderName::from_static("x-accel-buffering"), "no")], sse))

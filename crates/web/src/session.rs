@@ -397,7 +397,9 @@ async fn logout(
         // Keep the cookie while the session could not be ended: the page says so, and
         // signing out again can still end it.
         if !answer.status.is_success() {
-            return Ok(passed_on(answer));
+            let mut res = passed_on(answer);
+            no_store(&mut res);
+            return Ok(res);
         }
     }
     let mut res = StatusCode::NO_CONTENT.into_response();

@@ -221,6 +221,9 @@ async fn an_idle_stream_gets_a_comment_line_at_each_keep_alive_interval() {
     let app = spawn_app_with(|s| s.stream_keep_alive_secs = 1).await;
     let ann = app.signup("ann").await;
     let mut stream = app.open_stream(&ann, "?stream=notifications", None).await;
+    // A comment at once, as soon as the stream is open (before any keep-alive is due).
+    let opened = stream.comments_within(Duration::from_millis(500)).await;
+    assert_eq!(opened, 1, "the opening comment");
     // Nothing happens to ann for 3.5 s: a comment each second, and nothing else. (At
     // least two: a late timer on a busy machine may put the third past the end; at most
     // four: one per interval, not a flood.)
@@ -399,6 +402,9 @@ async fn a_stream_on_a_connection_of_its_own_is_answered_in_chunks_and_ends_with
         assert!(head.contains(line), "{line} is not in {head}");
     }
     assert_eq!(open_streams(&app).await, 1.0);
+    // The opening comment comes first, at once, in a chunk of its own.
+    let opened = read_until(&mut conn, "\n\n\r\n").await;
+    assert!(opened.ends_with("\r\n: open\n\n\r\n"), "{opened}");
     let post = app.post_id(&bob, "on a connection of its own").await;
     // One chunk: its size in hex, then the event (ending in a blank line), then CRLF.
     let got = read_until(&mut conn, "\n\n\r\n").await;

@@ -70,8 +70,11 @@ function openAll() {
   });
 }
 
+let wanted = false;
+
 /** Signed in: this tab holds the streams, or waits to (signed out: it lets them go). */
 export function runStreams(signedIn) {
+  wanted = signedIn;
   if (current) {
     current.stop();
     current = null;
@@ -104,3 +107,16 @@ export function runStreams(signedIn) {
   current = mine;
   channel.postMessage({ ask: true });
 }
+
+// A page the browser keeps for its back button (Firefox's back-forward cache) would go on
+// holding its streams' connections and the lock: it lets them go while hidden, and takes
+// its part again when shown.
+window.addEventListener("pagehide", () => {
+  if (current) {
+    current.stop();
+    current = null;
+  }
+});
+window.addEventListener("pageshow", (e) => {
+  if (e.persisted && wanted) runStreams(true);
+});

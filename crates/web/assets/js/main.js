@@ -32,6 +32,8 @@ const banner = errorBox("banner");
 document.querySelector("header.top").after(banner);
 let cleanup = null;
 let drawing = 0;
+/** The address of the page drawn last. */
+let drawnPath = location.pathname + location.search;
 
 function go(path, { replace: swap = false } = {}) {
   if (swap) history.replaceState(null, "", path);
@@ -86,6 +88,7 @@ async function draw(moved) {
   cleanup?.();
   cleanup = null;
   const path = location.pathname;
+  drawnPath = path + location.search;
   const route = ROUTES.find(([re]) => re.test(path));
   drawNav();
   main.replaceChildren();
@@ -133,7 +136,11 @@ document.addEventListener("click", (e) => {
   e.preventDefault();
   go(a.pathname + a.search);
 });
-window.addEventListener("popstate", () => draw(true));
+// Back and forward draw the page again; a move within the page (the skip link's
+// fragment) does not.
+window.addEventListener("popstate", () => {
+  if (location.pathname + location.search !== drawnPath) draw(true);
+});
 
 let signedIn = null;
 let shown = null;
