@@ -12,7 +12,11 @@ critical violation), screenshots of every page at desktop and phone width, and t
 page's weight and time to its first timeline page (Navigation Timing), written to
 report.json: figures, not judged by time.
 
-Usage: web-test.py BASE_URL OUT_DIR AXE_JS [--label NAME]
+With --token-ttl (the server's access-token lifetime, when the run made it short), a tab
+left open on one page for longer than a token lives must have renewed its token on its
+own and still save a change.
+
+Usage: web-test.py BASE_URL OUT_DIR AXE_JS [--label NAME] [--token-ttl SECS]
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import json
 import secrets
 import statistics
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -155,7 +160,7 @@ def reload_until(page: Page, path: str, locator: str, present: bool) -> None:
         expect(page.locator(locator)).to_have_count(0)
 
 
-def scenario(run: Run, browser: Browser) -> dict:
+def scenario(run: Run, browser: Browser, token_ttl: int | None) -> dict:
     tag = secrets.token_hex(3)
     a_handle, b_handle = f"ann_{tag}", f"ben_{tag}"
     word = f"chirptest{tag}"
@@ -170,6 +175,13 @@ def scenario(run: Run, browser: Browser) -> dict:
     run.look(a, "signup")
     sign_up(a, a_handle, "Ann Example")
     sign_up(b, b_handle, "Ben Example")
+    # A tab of Ben's left on his settings for the whole run, counting its own refreshes.
+    keeper = ctx_b.new_page()
+    keeper.goto("/settings")
+    expect(keeper.get_by_label("Bio")).to_be_visible()
+    kept_since = time.monotonic()
+    refreshes: list[int] = []
+    keeper.on("response", lambda r: refreshes.append(r.status) if r.url.endswith("/web/session/refresh") else None)
 
     # The session: the refresh token in an HttpOnly, SameSite=Lax cookie; no token in
     # the page's storage.
@@ -368,6 +380,17 @@ def scenario(run: Run, browser: Browser) -> dict:
     reload_until(a, "/", bens_repost, present=False)
     expect(a.locator("article.post", has_text="Hello").first).to_be_visible()
 
+    # The tab left open: past a token's life, it renewed its token itself, and saves.
+    if token_ttl:
+        left = token_ttl + 2 - (time.monotonic() - kept_since)
+        if left > 0:
+            keeper.wait_for_timeout(left * 1000)
+        assert 200 in refreshes, f"the open tab never renewed its token ({refreshes})"
+        keeper.get_by_label("Bio").fill(f"Still here {word}")
+        keeper.get_by_role("button", name="Save").click()
+        expect(keeper.get_by_text("Saved.")).to_be_visible()
+    keeper.close()
+
     figures = measure(run, browser, a_handle)
 
     # Logging out ends the session on the server: the cookie's refresh token is refused.
@@ -393,15 +416,16 @@ def measure(run: Run, browser: Browser, handle: str) -> dict:
     """The home page of a signed-in person: its weight (every file it loads, as sent and
     gzip-compressed) and how long after navigation its first timeline page is drawn,
     once with nothing cached and five times reloaded."""
-    ctx = run.context(browser)
-    page = ctx.new_page()
+    cold_ctx = run.context(browser)
+    page = cold_ctx.new_page()
     page.goto("/login")
     page.get_by_label("Handle or email").fill(handle)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_label("What's happening?")).to_be_visible()
-    state = ctx.storage_state()
-    ctx.close()
+    # Nothing cached for the measured load, the session kept (its cookie is this
+    # context's, whatever the page renews meanwhile).
+    page.context.new_cdp_session(page).send("Network.clearBrowserCache")
 
     def drawn(page: Page) -> float:
         # Polled from outside: wait_for_function evaluates a string in the page, which
@@ -414,8 +438,6 @@ def measure(run: Run, browser: Browser, handle: str) -> dict:
             page.wait_for_timeout(50)
         raise AssertionError("the home page never marked its first timeline page drawn")
 
-    cold_ctx = browser.new_context(viewport=DESKTOP, base_url=run.base, storage_state=state)
-    page = cold_ctx.new_page()
     page.goto("/")
     cold = drawn(page)
     entries = page.evaluate(
@@ -463,13 +485,14 @@ def main() -> int:
     p.add_argument("out", type=Path)
     p.add_argument("axe", type=Path)
     p.add_argument("--label", default="chirp all")
+    p.add_argument("--token-ttl", type=int, default=None)
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     run = Run(args.base, args.out, args.axe.read_text(), args.label)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
-            figures = scenario(run, browser)
+            figures = scenario(run, browser, args.token_ttl)
         finally:
             browser.close()
     report = {

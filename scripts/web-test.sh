@@ -40,6 +40,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
+ttl=()
 if [ $# -ge 2 ]; then
   base=${2%/}
   label="local stack through NGINX"
@@ -48,10 +49,12 @@ else
   base="http://127.0.0.1:$port"
   label="chirp all"
   # Seven accounts from one address in a minute: more than a person makes (5 in 30
-  # minutes by default), so that limit is off here; the others stay as shipped.
+  # minutes by default), so that limit is off here; the others stay as shipped. Access
+  # tokens live 20 s, shorter than the run, so that a tab left open must renew its own.
+  ttl=(--token-ttl 20)
   spawn_group "$work/chirp.pid" "$work/chirp.log" target/debug/chirp all \
     --listen "127.0.0.1:$port" --data-dir "$work/data" --insecure-fast-hashing \
-    --signup-limit-per-address off
+    --signup-limit-per-address off --access-token-ttl-secs 20
   ready=""
   for _ in $(seq 1 300); do
     curl -fs "$base/readyz" >/dev/null 2>&1 && { ready=1; break; }
@@ -60,7 +63,7 @@ else
   [ -n "$ready" ] || { cat "$work/chirp.log" >&2; echo "chirp all did not become ready" >&2; exit 1; }
 fi
 
-if ! "$venv/bin/python" scripts/web-test.py "$base" "$out" "$axe" --label "$label" ||
+if ! "$venv/bin/python" scripts/web-test.py "$base" "$out" "$axe" --label "$label" "${ttl[@]}" ||
   ! node scripts/web-firefox.mjs "$base" "$puppeteer_dir"; then
   [ ! -f "$work/chirp.log" ] || tail -20 "$work/chirp.log" >&2
   exit 1

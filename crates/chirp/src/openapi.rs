@@ -91,14 +91,18 @@ fn refine(doc: &mut serde_json::Value) {
     for body in ["CreateBody", "EditBody"] {
         schemas[body]["properties"]["text"]["pattern"] = text.clone().into();
     }
-    let signup = &mut schemas["SignupBody"]["properties"];
-    signup["display_name"]["pattern"] = display_name_pattern().into();
     // Email::parse: no white space or control character; a local part of 1 to 64
     // characters without `@`; a domain of two or more labels, none empty, none beginning
     // or ending with `-`.
     let refused = format!("{WHITE_SPACE_CLASS}{CONTROL_CLASS}");
     let label = format!(r"[^@.\-{refused}]([^@.{refused}]*[^@.\-{refused}])?");
-    signup["email"]["pattern"] = format!(r"^[^@{refused}]{{1,64}}@{label}(\.{label})+$").into();
+    let email = format!(r"^[^@{refused}]{{1,64}}@{label}(\.{label})+$");
+    // AuthService's sign-up, and the web client's, which passes it on.
+    for body in ["SignupBody", "SignupForm"] {
+        let signup = &mut schemas[body]["properties"];
+        signup["display_name"]["pattern"] = display_name_pattern().into();
+        signup["email"]["pattern"] = email.clone().into();
+    }
     let profile = &mut schemas["ProfileBody"]["properties"];
     profile["display_name"]["pattern"] = display_name_pattern().into();
     profile["bio"]["pattern"] = bio_pattern().into();

@@ -266,6 +266,7 @@ fn json<T: Serialize>(value: &T) -> Result<Bytes, ApiError> {
 /// Sign in: a new session, its refresh token kept in the cookie.
 #[utoipa::path(
     post,
+    operation_id = "web_login",
     path = "/web/session",
     tag = "web",
     request_body = LoginForm,
@@ -300,6 +301,7 @@ async fn begin<F: Serialize>(
 /// Sign up: a new account, and a session of it as [`login`] begins one.
 #[utoipa::path(
     post,
+    operation_id = "web_signup",
     path = "/web/signup",
     tag = "web",
     request_body = SignupForm,
@@ -335,6 +337,7 @@ struct RefreshBody<'a> {
 /// A new access token for the session of the cookie (whose refresh token is rotated).
 #[utoipa::path(
     post,
+    operation_id = "web_refresh",
     path = "/web/session/refresh",
     tag = "web",
     params(("X-Chirp-Csrf" = String, Header, description = "Any value: proves the request comes from Chirp's pages")),
@@ -373,6 +376,7 @@ async fn refresh(
 /// the cookie is deleted. Without a session, nothing to end (204 all the same).
 #[utoipa::path(
     delete,
+    operation_id = "web_logout",
     path = "/web/session",
     tag = "web",
     params(("X-Chirp-Csrf" = String, Header, description = "Any value: proves the request comes from Chirp's pages")),

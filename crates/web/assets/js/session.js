@@ -15,7 +15,7 @@ export class SessionError extends Error {
   }
 }
 
-const state = { user: null, token: null, expiresAt: 0, timer: null };
+const state = { user: null, token: null, expiresAt: 0, margin: 0, timer: null };
 const listeners = new Set();
 
 /** The signed-in user, or null. */
@@ -71,6 +71,9 @@ function begin(session) {
   state.user = session.user;
   state.token = session.access_token;
   state.expiresAt = Date.now() + session.expires_in * 1000;
+  // How close to its end a token is renewed before use: half a minute, or a fifth of
+  // its life if that is shorter (else a short-lived token would be renewed at every use).
+  state.margin = Math.min(30_000, session.expires_in * 200);
   clearTimeout(state.timer);
   // Renew at four fifths of the token's life, so that no request carries an expired one.
   state.timer = setTimeout(() => refresh().catch(() => {}), session.expires_in * 800);
@@ -132,9 +135,9 @@ export async function logOut() {
   end();
 }
 
-/** An access token valid for at least another half minute (null when signed out). */
+/** An access token not about to expire (null when signed out). */
 export async function accessToken() {
   if (!state.token) return null;
-  if (Date.now() > state.expiresAt - 30_000) await refresh();
+  if (Date.now() > state.expiresAt - state.margin) await refresh();
   return state.token;
 }
