@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import re
 import secrets
 import statistics
 import sys
@@ -35,6 +36,8 @@ from pathlib import Path
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
+# The cases the server's reading of tags and mentions is held to (crates/web/tests).
+TEXT_CASES = Path(__file__).resolve().parent.parent / "crates/web/tests/text-cases.json"
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 # API.md promises fanout, counts, search and notifications within 5 s; the page adds
@@ -113,6 +116,35 @@ def post(page: Page, text: str) -> None:
     expect(page.locator("article.post .text", has_text=text).first).to_be_visible()
 
 
+def text_rules(page: Page) -> None:
+    """The page's script links the tags and mentions the server reads, no more: each case
+    drawn with every @word of its text taken for an existing user."""
+    cases = json.loads(TEXT_CASES.read_text())
+    for case in cases:
+        case["known"] = re.findall(r"@([A-Za-z0-9_]+)", case["text"])
+    got = page.evaluate(
+        """async (cases) => {
+          const { richText } = await import("/assets/js/text.js");
+          return cases.map((c) => {
+            const div = document.createElement("div");
+            div.append(richText(c.text, c.known.map((handle) => ({ id: "1", handle }))));
+            const texts = (sel) => [...div.querySelectorAll(sel)].map((a) => a.textContent.slice(1));
+            return { tags: texts("a.tag"), mentions: texts("a.mention"), text: div.textContent };
+          });
+        }""",
+        cases,
+    )
+    for case, page_read in zip(cases, got, strict=True):
+        tags = list(dict.fromkeys(t.lower() for t in page_read["tags"]))
+        mentions: list[str] = []
+        for m in page_read["mentions"]:
+            if m.lower() not in (x.lower() for x in mentions):
+                mentions.append(m)
+        assert tags == case["tags"], (case["text"], tags)
+        assert mentions == case["mentions"], (case["text"], mentions)
+        assert page_read["text"] == case["text"], case["text"]
+
+
 def wait_live(page: Page) -> None:
     """Until the page's home stream is connected."""
     expect(page.locator("main.live")).to_have_count(1, timeout=PROMPT_MS)
@@ -175,6 +207,7 @@ def scenario(run: Run, browser: Browser, token_ttl: int | None) -> dict:
     run.look(a, "signup")
     sign_up(a, a_handle, "Ann Example")
     sign_up(b, b_handle, "Ben Example")
+    text_rules(a)
     # A tab of Ben's left on his settings for the whole run, counting its own refreshes.
     keeper = ctx_b.new_page()
     keeper.goto("/settings")
