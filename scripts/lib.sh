@@ -4,6 +4,7 @@
 #   free_port                 a free 127.0.0.1 port
 #   free_cluster_port         one whose P+10000 (a Redis Cluster bus) is free too
 #   wait_port PORT [SECS]     until something accepts connections on 127.0.0.1:PORT
+#   wait_ready BASE [SECS]    until BASE/readyz answers 200 (1 if it never does)
 #   apt_install PACKAGE...    apt-get install, as root
 #   venv_module MODULE SPEC   pip-installs SPEC into .build/venv unless MODULE imports
 #   venv_program NAME SPEC    the same, unless .build/venv/bin/NAME exists
@@ -35,6 +36,15 @@ wait_port() { # PORT [SECS]
     sleep 0.1
   done
   echo "nothing listens on 127.0.0.1:$1" >&2
+  return 1
+}
+
+wait_ready() { # BASE [SECS]
+  local tries=$(( ${2:-30} * 10 ))
+  for _ in $(seq 1 "$tries"); do
+    curl -fs "$1/readyz" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
   return 1
 }
 

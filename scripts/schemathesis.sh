@@ -46,10 +46,7 @@ else
   done
   spawn_group "$work/chirp.pid" "$work/chirp.log" target/debug/chirp all \
     --listen "127.0.0.1:$port" --data-dir "$work/data" --insecure-fast-hashing "${limits[@]}"
-  for _ in $(seq 1 300); do
-    curl -fs "$base/readyz" >/dev/null 2>&1 && break
-    sleep 0.1
-  done
+  wait_ready "$base" 30 || true
 fi
 
 # The token the fuzzer's requests carry: a user of its own.

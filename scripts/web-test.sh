@@ -55,12 +55,7 @@ else
   spawn_group "$work/chirp.pid" "$work/chirp.log" target/debug/chirp all \
     --listen "127.0.0.1:$port" --data-dir "$work/data" --insecure-fast-hashing \
     --signup-limit-per-address off --access-token-ttl-secs 20
-  ready=""
-  for _ in $(seq 1 300); do
-    curl -fs "$base/readyz" >/dev/null 2>&1 && { ready=1; break; }
-    sleep 0.1
-  done
-  [ -n "$ready" ] || { cat "$work/chirp.log" >&2; echo "chirp all did not become ready" >&2; exit 1; }
+  wait_ready "$base" 30 || { cat "$work/chirp.log" >&2; echo "chirp all did not become ready" >&2; exit 1; }
 fi
 
 if ! "$venv/bin/python" scripts/web-test.py "$base" "$out" "$axe" --label "$label" "${ttl[@]}" ||

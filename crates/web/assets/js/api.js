@@ -2,7 +2,7 @@
 // one retry after a refresh when a token turns out to have expired, and every failure as
 // an ApiError whose message a person can read.
 
-import { accessToken, refresh } from "./session.js";
+import { accessToken, jsonOf, refresh } from "./session.js";
 
 export class ApiError extends Error {
   constructor(status, detail, problem) {
@@ -42,13 +42,7 @@ export async function api(method, path, body, { headers = {}, retried = false } 
   if (res.status === 401 && token && !retried && (await refresh())) {
     return api(method, path, body, { headers, retried: true });
   }
-  if (res.status === 204) return null;
-  let data = null;
-  try {
-    data = await res.json();
-  } catch {
-    data = null;
-  }
+  const data = await jsonOf(res);
   if (!res.ok) throw new ApiError(res.status, message(res.status, data), data);
   return data;
 }

@@ -6,7 +6,7 @@
 // the next tab takes over from the last ids everyone saw (the server replays what came
 // after them). Where a page has neither (an insecure context), each tab holds its own.
 
-import { openStream } from "./live.js";
+import { newer, openStream } from "./live.js";
 
 const STREAMS = { home: ["post", "delete"], notifications: ["notification"] };
 const channel = "BroadcastChannel" in window ? new BroadcastChannel("chirp-streams") : null;
@@ -14,12 +14,6 @@ const subscribers = { home: new Set(), notifications: new Set() };
 const lastIds = { home: null, notifications: null };
 const connected = { home: false, notifications: false };
 let current = null;
-
-/** Newer of two ids (decimal strings of 64-bit numbers). */
-function newer(a, b) {
-  if (a === null) return b;
-  return BigInt(b) > BigInt(a) ? b : a;
-}
 
 function deliver(stream, event, data, id) {
   // A delete carries the deleted post's id, which may be old: ids only move forward.

@@ -6,6 +6,12 @@ import { accessToken, refresh } from "./session.js";
 
 const STALL_MS = 45_000;
 
+/** The newer of two item ids (decimal strings of 64-bit numbers; `a` may be null). */
+export function newer(a, b) {
+  if (a === null) return b;
+  return BigInt(b) > BigInt(a) ? b : a;
+}
+
 /**
  * Opens `stream` ("home" or "notifications"); calls `on[event](data, id)` per event, and
  * `on.state(open)` when the connection comes or goes. With `since` (the newest item the
@@ -19,7 +25,7 @@ export function openStream(stream, on, { since = null } = {}) {
 
   const dispatch = (event, data, id) => {
     // Only forward: a delete names the deleted post, which may be older than the last.
-    if (id && event !== "delete" && (lastId === null || BigInt(id) > BigInt(lastId))) lastId = id;
+    if (id && event !== "delete") lastId = newer(lastId, id);
     const f = on[event];
     if (!f) return;
     try {

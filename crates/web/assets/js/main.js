@@ -5,7 +5,7 @@
 import { h, replace, errorBox, showError } from "./dom.js";
 import { attachBadge, follow } from "./badge.js";
 import { runStreams } from "./hub.js";
-import { currentUser, logOut, onSessionChange, restore } from "./session.js";
+import { currentUser, logOut, onSessionChange, refresh } from "./session.js";
 import * as home from "./pages/home.js";
 import { login, signup } from "./pages/auth.js";
 import * as thread from "./pages/thread.js";
@@ -165,7 +165,7 @@ onSessionChange((user) => {
 
 (async () => {
   try {
-    await restore();
+    await refresh();
   } catch (e) {
     showError(banner, `Your session could not be checked: ${e.message}`);
   }

@@ -146,7 +146,10 @@ export function userCard(user) {
 
 /**
  * A list that pages: `path` answers `{items, next_cursor}`; `card(item)` draws one.
- * Returns `{list, loaded}` where `loaded` resolves after the first page is drawn.
+ * Returns the list's element and `loaded` (resolves after the first page is drawn),
+ * `has(id)`, `add(item, {first})` (once per id), `remove(id)` (it may be added again), and
+ * `afterFirstPage(f)`: `f` as a handler whose calls before the first page wait for it
+ * (live items that arrive while the page loads).
  */
 export function pagedList(path, card, { empty = "Nothing here yet.", label, limit = 20, moreLabel = "Load older" } = {}) {
   const list = h("div", { class: "list", role: "feed", "aria-label": label, "aria-busy": "true" });
@@ -155,6 +158,13 @@ export function pagedList(path, card, { empty = "Nothing here yet.", label, limi
   const wrap = h("section", { class: "paged" }, list, error, more);
   let cursor = null;
   const seen = new Set();
+  function add(item, { first = false } = {}) {
+    if (seen.has(item.id)) return;
+    seen.add(item.id);
+    list.querySelector(".empty")?.remove();
+    if (first) list.prepend(card(item));
+    else list.append(card(item));
+  }
   async function load() {
     more.disabled = true;
     list.setAttribute("aria-busy", "true");
@@ -162,12 +172,7 @@ export function pagedList(path, card, { empty = "Nothing here yet.", label, limi
       const sep = path.includes("?") ? "&" : "?";
       const page = await api("GET", `${path}${sep}${query({ limit, cursor }).slice(1)}`);
       showError(error, "");
-      for (const item of page.items) {
-        const key = item.id;
-        if (seen.has(key)) continue;
-        seen.add(key);
-        list.append(card(item));
-      }
+      for (const item of page.items) add(item);
       cursor = page.next_cursor;
       more.hidden = !cursor;
       if (!list.children.length) replace(list, h("p", { class: "empty" }, empty));
@@ -184,6 +189,22 @@ export function pagedList(path, card, { empty = "Nothing here yet.", label, limi
     more.textContent = moreLabel;
     load();
   });
-  const loaded = load();
-  return { element: wrap, list, seen, loaded };
+  let drawn = false;
+  const waiting = [];
+  const loaded = load().then(() => {
+    drawn = true;
+    waiting.splice(0).forEach((call) => call());
+  });
+  return {
+    element: wrap,
+    list,
+    loaded,
+    has: (id) => seen.has(id),
+    add,
+    remove(id) {
+      seen.delete(id);
+      for (const el of list.querySelectorAll(`[data-id="${id}"]`)) el.remove();
+    },
+    afterFirstPage: (f) => (...args) => (drawn ? f(...args) : waiting.push(() => f(...args))),
+  };
 }

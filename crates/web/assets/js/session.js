@@ -39,6 +39,16 @@ export function setUser(user) {
   changed();
 }
 
+/** An answer's JSON body, or null (none, or not JSON). */
+export async function jsonOf(res) {
+  if (res.status === 204) return null;
+  try {
+    return await res.json();
+  } catch {
+    return null;
+  }
+}
+
 async function post(path, method = "POST", body) {
   let res;
   try {
@@ -51,13 +61,7 @@ async function post(path, method = "POST", body) {
   } catch {
     throw new SessionError(0, "Chirp cannot be reached. Check your connection and try again.");
   }
-  if (res.status === 204) return null;
-  let data = null;
-  try {
-    data = await res.json();
-  } catch {
-    data = null;
-  }
+  const data = await jsonOf(res);
   if (!res.ok) {
     const detail = data?.detail || `The server answered ${res.status}.`;
     const err = new SessionError(res.status, detail);
@@ -95,7 +99,10 @@ async function exclusively(f) {
 
 let inFlight = null;
 
-/** A new access token from the cookie's session; signs the page out when it has ended. */
+/**
+ * A new access token from the cookie's session (at load: the session, if there is one);
+ * false, and the page signed out, when it has ended.
+ */
 export function refresh() {
   if (!inFlight) {
     inFlight = exclusively(async () => {
@@ -114,11 +121,6 @@ export function refresh() {
     });
   }
   return inFlight;
-}
-
-/** At load: the session of the cookie, if there is one (false when signed out). */
-export async function restore() {
-  return refresh();
 }
 
 export async function logIn(login, password) {

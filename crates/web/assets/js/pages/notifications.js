@@ -40,19 +40,14 @@ export async function render(main) {
     }
   };
   // Listening from before the first page arrives; what comes meanwhile is added after it.
-  let loaded = false;
-  const early = [];
-  const arrived = (n) => {
-    if (feed.seen.has(n.id)) return;
-    feed.seen.add(n.id);
-    feed.list.querySelector(".empty")?.remove();
-    feed.list.prepend(card(n));
-    markRead(n.id);
-  };
-  const stop = onNotification((n) => (loaded ? arrived(n) : early.push(n)));
+  const stop = onNotification(
+    feed.afterFirstPage((n) => {
+      if (feed.has(n.id)) return;
+      feed.add(n, { first: true });
+      markRead(n.id);
+    }),
+  );
   await feed.loaded;
-  loaded = true;
-  early.forEach(arrived);
   const newest = feed.list.querySelector("article.notification");
   if (newest) await markRead(newest.dataset.id);
   return () => {

@@ -94,7 +94,7 @@ export async function render(main, { handle, tab = "posts" }, { setTitle }) {
     ),
   );
   const lists = {
-    posts: () => pagedList(`/users/${user.id}/posts`, (p) => postCard(p, { onDelete: (d) => d && list.list.querySelector(`[data-id="${d.id}"]`)?.remove() }), { label: "Posts", empty: "No posts yet." }),
+    posts: () => pagedList(`/users/${user.id}/posts`, (p) => postCard(p, { onDelete: (d) => list.remove(d.id) }), { label: "Posts", empty: "No posts yet." }),
     followers: () => pagedList(`/users/${user.id}/followers`, userCard, { label: "Followers", empty: "No followers yet." }),
     following: () => pagedList(`/users/${user.id}/following`, userCard, { label: "Following", empty: "Not following anyone yet." }),
     likes: () => pagedList(`/users/${user.id}/likes`, (p) => postCard(p), { label: "Likes", empty: "No likes yet." }),

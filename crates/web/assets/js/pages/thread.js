@@ -26,7 +26,7 @@ export async function render(main, { id }, { go, setTitle }) {
     go(`/posts/${post.repost_of.id}`, { replace: true });
     return;
   }
-  const replies = pagedList(`/posts/${id}/replies`, (p) => postCard(p, { onDelete: (d) => removeFrom(replies.list, d) }), {
+  const replies = pagedList(`/posts/${id}/replies`, (p) => postCard(p, { onDelete: (d) => replies.remove(d.id) }), {
     label: "Replies",
     empty: "No replies yet.",
     // Replies come oldest first: the next page holds later ones.
@@ -43,11 +43,7 @@ export async function render(main, { id }, { go, setTitle }) {
       placeholder: "Write your reply",
       replyTo: post.id,
       button: "Reply",
-      onPosted: (reply) => {
-        replies.list.querySelector(".empty")?.remove();
-        replies.seen.add(reply.id);
-        replies.list.append(postCard(reply, { onDelete: (d) => removeFrom(replies.list, d) }));
-      },
+      onPosted: (reply) => replies.add(reply),
     });
     main.append(form);
   } else {
@@ -55,8 +51,4 @@ export async function render(main, { id }, { go, setTitle }) {
   }
   main.append(h("h2", {}, "Replies"), replies.element);
   await replies.loaded;
-}
-
-function removeFrom(list, post) {
-  for (const el of list.querySelectorAll(`[data-id="${post.id}"]`)) el.remove();
 }
