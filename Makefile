@@ -2,7 +2,7 @@
 
 CARGO ?= cargo
 
-.PHONY: openapi fuzz web-test build serve run stop stack-up stack-down stack-suite test suites lint fmt walkthrough check-deploy check-observability bench bench-stack bench-smoke clean
+.PHONY: openapi fuzz web-test mastodon-test build serve run stop stack-up stack-down stack-suite test suites lint fmt walkthrough check-deploy check-observability bench bench-stack bench-smoke clean
 
 COMPOSE = docker compose -f deploy/docker-compose.yml --env-file deploy/.env
 
@@ -14,8 +14,8 @@ build:
 serve:
 	$(CARGO) run --release
 
-## The deployed shape with docker compose, gateway on http://127.0.0.1:8080 (needs
-## deploy/.env: copy deploy/.env.example).
+## The deployed shape with docker compose, gateway on http://127.0.0.1:8080 and the
+## Mastodon API on http://127.0.0.1:8090 (needs deploy/.env: copy deploy/.env.example).
 run: deploy/signing-keys
 	$(COMPOSE) up -d --build
 
@@ -27,8 +27,9 @@ deploy/signing-keys:
 stop:
 	$(COMPOSE) down
 
-## The deployed shape without Docker: every dependency on loopback, the eight services
-## as separate processes, NGINX in front; prints the gateway's URL.
+## The deployed shape without Docker: every dependency on loopback, the eight services,
+## the web client and the Mastodon API as separate processes, NGINX in front; prints the
+## gateway's URL and the Mastodon API's.
 stack-up:
 	$(CARGO) build --bin chirp
 	scripts/stack.sh up
@@ -56,6 +57,7 @@ suites:
 	$(MAKE) stack-suite
 	scripts/schemathesis.sh
 	scripts/web-test.sh target/web-test
+	scripts/mastodon-test.sh
 	$(MAKE) walkthrough
 	$(MAKE) check-deploy
 	scripts/check-observability.sh
@@ -87,6 +89,12 @@ fuzz:
 web-test:
 	$(CARGO) build --bin chirp
 	scripts/web-test.sh target/web-test
+
+## The Mastodon API driven by Mastodon.py (PyPI) against a fresh `chirp all` (part of
+## `make test`).
+mastodon-test:
+	$(CARGO) build --bin chirp
+	scripts/mastodon-test.sh
 
 ## Runs the README's curl walk-through against a fresh `chirp all`.
 walkthrough:

@@ -10,7 +10,9 @@
 #   - the CHIRP_ variables of the deployment files against `chirp --help`
 #     (scripts/check-deploy-env.py);
 #   - deploy/nginx/chirp-routes.conf: `nginx -t`, then requests through it, the web
-#     client's pages, assets and session routes among them.
+#     client's pages, assets and session routes among them;
+#   - deploy/nginx/mastodon-routes.conf, the Mastodon API's origin beside it: requests
+#     through it (OAuth, the client API, its live stream), and the two origins apart.
 set -euo pipefail
 binary=${1:-target/debug/chirp}
 cd "$(dirname "$0")/.."
@@ -55,10 +57,13 @@ cleanup() {
 trap cleanup EXIT
 app=$(free_port)
 gw=$(free_port)
+# The Mastodon API: `chirp all`'s listener of its own, and NGINX's origin for it.
+mapp=$(free_port)
+mgw=$(free_port)
 # Behind NGINX, as every deployed process is: X-Forwarded-For and -Proto are trusted.
 spawn_group "$work/chirp.pid" "$work/chirp.log" \
-  "$binary" all --listen "127.0.0.1:$app" --data-dir "$work/data" --insecure-fast-hashing \
-  --trust-forwarded-for
+  "$binary" all --listen "127.0.0.1:$app" --mastodon-listen "127.0.0.1:$mapp" --data-dir "$work/data" \
+  --insecure-fast-hashing --trust-forwarded-for
 mkdir -p "$work/logs" "$work/tmp"
 cat >"$work/nginx.conf" <<CONF
 worker_processes 1;
@@ -67,9 +72,9 @@ error_log $work/logs/error.log warn;
 events { worker_connections 256; }
 http {
     # As the gateways log (deploy/nginx/compose.conf, scripts/stack.sh): the live streams'
-    # request line without its query string.
+    # and Mastodon's OAuth endpoints' request line without its query string.
     map \$uri \$chirp_request_line {
-        ~^/api/v1/streaming(/|\$) "\$request_method \$uri \$server_protocol";
+        ~^/(api/v1/streaming(/|\$)|oauth/) "\$request_method \$uri \$server_protocol";
         default \$request;
     }
     log_format chirp '\$remote_addr - \$remote_user [\$time_local] "\$chirp_request_line" '
@@ -89,9 +94,15 @@ http {
     upstream chirp_notifications { server 127.0.0.1:$app; }
     upstream chirp_streams { server 127.0.0.1:$app; }
     upstream chirp_web    { server 127.0.0.1:$app; }
+    upstream chirp_mastodon { server 127.0.0.1:$mapp; }
+    upstream chirp_mastodon_streams { server 127.0.0.1:$mapp; }
     server {
         listen 127.0.0.1:$gw;
         include $root/deploy/nginx/chirp-routes.conf;
+    }
+    server {
+        listen 127.0.0.1:$mgw;
+        include $root/deploy/nginx/mastodon-routes.conf;
     }
 }
 CONF
@@ -99,6 +110,7 @@ nginx -t -q -p "$work" -c "$work/nginx.conf"
 passed=$((passed + 1))
 nginx -p "$work" -c "$work/nginx.conf" </dev/null >/dev/null 2>>"$work/logs/stderr.log"
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$app/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+wait_port "$mapp" 10
 
 base="http://127.0.0.1:$gw"
 expect() { # STATUS CONTENT-TYPE-PREFIX CURL-ARGS...
@@ -225,6 +237,97 @@ if grep -q 'access_token' "$work/logs/access.log" \
   || ! grep -q '"GET /api/v1/streaming HTTP/1.1"' "$work/logs/access.log"; then
   echo "gateway check failed: the access log holds the query string of /api/v1/streaming, or no line for it:" >&2
   grep 'streaming' "$work/logs/access.log" >&2 || true
+  exit 1
+fi
+passed=$((passed + 1))
+
+# --- The Mastodon API's origin ----------------------------------------------------------
+# Its own server block: every path is the facade's, none of Chirp's; and Chirp's gateway
+# serves none of Mastodon's.
+mbase="http://127.0.0.1:$mgw"
+fail() { echo "gateway check failed: $*" >&2; cat "$work/body" >&2; exit 1; }
+expect 200 application/json "$mbase/api/v1/instance"
+# The facade's links are on the origin the client called: Host with its port, and the
+# scheme NGINX saw (a client's own X-Forwarded-Proto does not go through).
+[ "$(jq -r .urls.streaming_api "$work/body")" = "ws://127.0.0.1:$mgw" ] \
+  || fail "the instance's streaming_api is not on the Mastodon origin's host and port"
+passed=$((passed + 1))
+expect 200 application/json "$mbase/api/v2/instance"
+expect 200 application/json "$mbase/.well-known/oauth-authorization-server" -H 'x-forwarded-proto: https'
+[ "$(jq -r .token_endpoint "$work/body")" = "$mbase/oauth/token" ] \
+  || fail "the OAuth metadata's token endpoint is not $mbase/oauth/token"
+passed=$((passed + 1))
+expect 200 text/plain "$mbase/api/v1/streaming/health"
+expect 200 image/png "$mbase/avatars/original/missing.png"
+expect 200 text/css "$mbase/assets/style.css"
+# An app, signed in to by the account made above (out of band: the code on a page), and
+# its token used on the client API.
+expect 200 application/json -X POST "$mbase/api/v1/apps" --data-urlencode 'client_name=gateway check' \
+  --data-urlencode 'redirect_uris=urn:ietf:wg:oauth:2.0:oob' --data-urlencode 'scopes=read write'
+client_id=$(jq -r .client_id "$work/body")
+client_secret=$(jq -r .client_secret "$work/body")
+expect 200 text/html "$mbase/oauth/authorize?response_type=code&client_id=$client_id&redirect_uri=urn:ietf:wg:oauth:2.0:oob&scope=read+write"
+expect 200 text/html -X POST "$mbase/oauth/authorize" --data-urlencode "client_id=$client_id" \
+  --data-urlencode 'redirect_uri=urn:ietf:wg:oauth:2.0:oob' --data-urlencode 'scope=read write' \
+  --data-urlencode 'login=gateway' --data-urlencode 'password=long enough'
+code=$(sed -n 's/.*id="code" readonly value="\([^"]*\)".*/\1/p' "$work/body")
+[ -n "$code" ] || fail "the sign-in page showed no authorization code"
+expect 200 application/json -X POST "$mbase/oauth/token" --data-urlencode grant_type=authorization_code \
+  --data-urlencode "code=$code" --data-urlencode "client_id=$client_id" \
+  --data-urlencode "client_secret=$client_secret" --data-urlencode 'redirect_uri=urn:ietf:wg:oauth:2.0:oob'
+mtoken=$(jq -r .access_token "$work/body")
+expect 200 application/json "$mbase/api/v1/accounts/verify_credentials" -H "authorization: Bearer $mtoken"
+[ "$(jq -r .username "$work/body")" = gateway ] || fail "verify_credentials is not the account that signed in"
+passed=$((passed + 1))
+expect 200 application/json -X POST "$mbase/api/v1/statuses" -H "authorization: Bearer $mtoken" \
+  --data-urlencode 'status=through the Mastodon origin'
+status=$(jq -r .id "$work/body")
+expect 200 application/json "$mbase/api/v1/statuses/$status" -H "authorization: Bearer $mtoken"
+# The same post, on Chirp's own API: one system behind both origins.
+expect 200 application/json "$base/api/v1/posts/$status"
+expect 200 application/json "$mbase/api/v1/timelines/home" -H "authorization: Bearer $mtoken"
+# Mastodon's paths on this origin are the facade's, even those Chirp has no route for.
+expect 200 application/json "$mbase/api/v1/timelines/public"
+[ "$(jq -c . "$work/body")" = "[]" ] || fail "/api/v1/timelines/public on the Mastodon origin is not the facade's []"
+passed=$((passed + 1))
+expect 401 "" "$mbase/api/v1/timelines/home"
+# The user's live stream: its first bytes (a comment) come through at once, unbuffered.
+out=$(curl -s -o "$work/body" -w '%{http_code} %{content_type}' --max-time 3 \
+  "$mbase/api/v1/streaming/user?access_token=$mtoken") || true
+if [ "$out" != "200 text/event-stream" ] || ! grep -q '^:' "$work/body"; then
+  fail "the Mastodon user stream through NGINX: $out, or no bytes within 3 s"
+fi
+passed=$((passed + 1))
+# Not the Mastodon origin's: Chirp's routes (the facade's 404, whatever Chirp would say)
+# and the process's own pages (NGINX's 404, as Mastodon's errors are); and bodies over
+# 64 KiB.
+for path in /api/v1/auth/signup /web/session /api/v1/openapi.json /api/v1/users/1 /nowhere; do
+  expect 404 "" "$mbase$path"
+done
+for path in /metrics /readyz; do
+  expect 404 application/json "$mbase$path"
+  jq -e .error "$work/body" >/dev/null || fail "$path on the Mastodon origin is not NGINX's {\"error\"} 404"
+done
+expect 413 application/json -X POST "$mbase/api/v1/statuses" -H 'content-type: application/json' \
+  --data-binary @"$work/big"
+# Not Chirp's gateway's: Mastodon's own paths.
+expect 404 application/problem+json -X POST "$base/oauth/token" -d 'grant_type=client_credentials'
+for path in /api/v1/instance /api/v2/instance /.well-known/oauth-authorization-server /oauth/authorize \
+  /avatars/original/missing.png /api/v1/streaming/health; do
+  expect 404 application/problem+json "$base$path"
+done
+# Neither the stream's token nor what a client put in the query of /oauth/ is logged.
+tokens=$(grep -c 'POST /oauth/token HTTP' "$work/logs/access.log" || true)
+curl -s -o /dev/null -X POST "$mbase/oauth/token?client_secret=gateway-check-secret" || true
+for _ in $(seq 1 20); do
+  [ "$(grep -c 'POST /oauth/token HTTP' "$work/logs/access.log" || true)" -gt "$tokens" ] \
+    && grep -q 'GET /api/v1/streaming/user HTTP' "$work/logs/access.log" && break
+  sleep 0.1
+done
+if grep -qF -e "$mtoken" -e gateway-check-secret -e 'password=' "$work/logs/access.log" \
+  || ! grep -q '"GET /api/v1/streaming/user HTTP/1.1"' "$work/logs/access.log"; then
+  echo "gateway check failed: the access log holds a Mastodon token or secret, or no line for its stream:" >&2
+  grep -e streaming -e oauth "$work/logs/access.log" >&2 || true
   exit 1
 fi
 passed=$((passed + 1))

@@ -4,10 +4,13 @@ from stdin, the output of `kubectl kustomize deploy/k8s`):
   - every Chirp pod is selected by a policy, and no policy admits everyone (a rule
     without `from`);
   - the pods that serve the internal API serve it on a port of its own (`internal`),
-    which admits Chirp's own pods and nobody else, and which no Ingress routes to; their
-    other ports admit, from outside the namespace, only the ingress controller and
-    Prometheus, and TimelineService and FanoutService (nothing outside Chirp calls them)
-    not the ingress controller either; peers are configured to call that port;
+    which admits Chirp's own pods and nobody else (AuthService's: the Mastodon API's pods
+    and nobody else), and which no Ingress routes to; their other ports admit, from
+    outside the namespace, only the ingress controller and Prometheus, and TimelineService
+    and FanoutService (nothing outside Chirp calls them) not the ingress controller
+    either; peers are configured to call that port;
+  - the Mastodon API is on an origin of its own: every Ingress rule that routes to it has
+    a host, and routes that host to nothing else;
   - every Service the Ingress routes to admits the ingress controller, and every pod
     that asks to be scraped admits Prometheus (else the policy would break them).
 Exits non-zero, naming what is wrong."""
@@ -17,8 +20,8 @@ import yaml
 
 INGRESS_NS = "ingress-nginx"
 MONITORING_NS = "monitoring"
-INTERNAL_API = {"read", "graph", "timeline"}
 PEERS_ONLY = {"timeline", "fanout"}
+MASTODON = "mastodon"
 
 docs = [d for d in yaml.safe_load_all(sys.stdin) if d]
 by_kind = {}
@@ -70,6 +73,11 @@ def admitted(labels, port=None):
 
 
 CHIRP_PODS = {"matchLabels": {"app.kubernetes.io/name": "chirp"}}
+MASTODON_PODS = {"matchLabels": {"app.kubernetes.io/name": "chirp", "app.kubernetes.io/component": MASTODON}}
+# The services with an internal API, and the only pods its port may admit.
+INTERNAL_API = {"read": CHIRP_PODS, "graph": CHIRP_PODS, "timeline": CHIRP_PODS, "auth": MASTODON_PODS}
+# The configuration's addresses of an internal API: each must be that Service's internal port.
+INTERNAL_URLS = ("CHIRP_READ_URL", "CHIRP_GRAPH_URL", "CHIRP_TIMELINE_URL", "CHIRP_AUTH_INTERNAL_URL")
 
 
 pods = {}
@@ -94,10 +102,11 @@ for dep in by_kind.get("Deployment", []):
     if component in INTERNAL_API:
         if "internal" not in ports:
             problems.append(f"Deployment {name} serves /internal/v1 but has no port named internal")
+        callers = INTERNAL_API[component]
         inside = admitted(labels, "internal") or [("everyone", None)]
-        outsiders = [peer for peer in inside if peer != ("pods", CHIRP_PODS)]
+        outsiders = [peer for peer in inside if peer != ("pods", callers)]
         if outsiders:
-            problems.append(f"Deployment {name}: its internal port admits {outsiders}, not only Chirp's pods")
+            problems.append(f"Deployment {name}: its internal port admits {outsiders}, not only {callers}")
     if component in PEERS_ONLY and INGRESS_NS in namespaces:
         problems.append(f"Deployment {name}: the ingress controller is admitted, though nothing outside Chirp calls it")
     scraped = (pods[name][1] or {}).get("prometheus.io/scrape") == "true"
@@ -111,17 +120,20 @@ internal_ports = {
     for s in by_kind.get("Service", [])
 }
 for cm in by_kind.get("ConfigMap", []):
-    for key in ("CHIRP_READ_URL", "CHIRP_GRAPH_URL", "CHIRP_TIMELINE_URL"):
+    for key in INTERNAL_URLS:
         url = (cm.get("data") or {}).get(key)
         if url is None:
             continue
         host, _, port = url.split("//", 1)[-1].rstrip("/").partition(":")
         if int(port or 80) not in internal_ports.get(host, set()):
             problems.append(f"ConfigMap {cm['metadata']['name']}: {key}={url} is not the internal port of Service {host}")
+# The Services each host routes to (None: the rules without a host).
+routed = {}
 for ing in by_kind.get("Ingress", []):
     for rule in ing["spec"].get("rules") or []:
         for path in rule["http"]["paths"]:
             svc = path["backend"]["service"]["name"]
+            routed.setdefault(rule.get("host"), set()).add(svc)
             port = path["backend"]["service"].get("port") or {}
             if port.get("name") in internal_ports.get(svc, set()) or port.get("number") in internal_ports.get(svc, set()):
                 problems.append(f"Ingress routes {path['path']} to the internal port of {svc}")
@@ -134,6 +146,17 @@ for ing in by_kind.get("Ingress", []):
                     peers = admitted(labels, "http")
                     if peers is not None and ("namespace", INGRESS_NS) not in peers:
                         problems.append(f"Ingress routes {path['path']} to {name}, whose pods do not admit the ingress controller")
+
+for host, svcs in routed.items():
+    if MASTODON not in svcs:
+        continue
+    if host is None:
+        problems.append("an Ingress rule without a host routes to the Mastodon API: it would share Chirp's origin")
+    elif svcs != {MASTODON}:
+        problems.append(f"host {host} routes to the Mastodon API and to {sorted(svcs - {MASTODON})}: "
+                        "the Mastodon API's paths collide with Chirp's, so it needs a host of its own")
+if MASTODON in services and not any(MASTODON in svcs for svcs in routed.values()):
+    problems.append("no Ingress routes to the Mastodon API's Service")
 
 if not policies:
     problems.append("no NetworkPolicy in deploy/k8s")

@@ -18,7 +18,8 @@
 # Usage: scripts/check-prometheus-live.sh STACK_ENV_FILE
 # where STACK_ENV_FILE is the `env` file of `scripts/stack.sh up` (GATEWAY=..., AUTH_PORT=...,
 # WRITE_PORT=..., FANOUT_PORT=... (and FANOUT2_PORT=..., ...), GRAPH_PORT=...,
-# TIMELINE_PORT=..., READ_PORT=..., SEARCH_PORT=..., NOTIFICATIONS_PORT=..., WEB_PORT=...). E.g.
+# TIMELINE_PORT=..., READ_PORT=..., SEARCH_PORT=..., NOTIFICATIONS_PORT=..., WEB_PORT=...,
+# MASTODON_PORT=...). E.g.
 #   CHIRP_STACK_DIR=$PWD/.build/stack-prom scripts/stack.sh up
 #   scripts/check-prometheus-live.sh .build/stack-prom/env
 #   CHIRP_STACK_DIR=$PWD/.build/stack-prom scripts/stack.sh down
@@ -47,7 +48,7 @@ done
 gateway=$(sed -n 's/^GATEWAY=//p' "$env_file")
 [ -n "$gateway" ] || { echo "$env_file has no GATEWAY=" >&2; exit 2; }
 targets=()
-for name in AUTH WRITE FANOUT GRAPH TIMELINE READ SEARCH NOTIFICATIONS WEB; do
+for name in AUTH WRITE FANOUT GRAPH TIMELINE READ SEARCH NOTIFICATIONS WEB MASTODON; do
   port=$(sed -n "s/^${name}_PORT=//p" "$env_file")
   [ -n "$port" ] || { echo "$env_file has no ${name}_PORT=" >&2; exit 2; }
   targets+=("127.0.0.1:$port")

@@ -24,7 +24,7 @@ cleanup() {
 trap cleanup EXIT
 
 port=$(free_port)
-"$binary" all --listen "127.0.0.1:$port" --data-dir "$work/data" --insecure-fast-hashing \
+"$binary" all --listen "127.0.0.1:$port" --mastodon-listen off --data-dir "$work/data" --insecure-fast-hashing \
   >"$work/chirp.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do

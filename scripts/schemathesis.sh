@@ -45,7 +45,7 @@ else
     limits+=("--$limit" off)
   done
   spawn_group "$work/chirp.pid" "$work/chirp.log" target/debug/chirp all \
-    --listen "127.0.0.1:$port" --data-dir "$work/data" --insecure-fast-hashing "${limits[@]}"
+    --listen "127.0.0.1:$port" --mastodon-listen off --data-dir "$work/data" --insecure-fast-hashing "${limits[@]}"
   wait_ready "$base" 30 || true
 fi
 

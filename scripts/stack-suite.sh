@@ -6,8 +6,9 @@
 # the stack's row counts before and after. Then the services' logs (ECS JSON here) must
 # hold a line per request and no password, token or email address (scripts/check-logs.py),
 # and a live Prometheus must answer every dashboard and rule (check-prometheus-live.sh).
-# Between the two, a short schemathesis run through the gateway (scripts/schemathesis.sh)
-# and the web client's browser test through it (scripts/web-test.sh).
+# Between the two, a short schemathesis run through the gateway (scripts/schemathesis.sh),
+# the web client's browser test through it (scripts/web-test.sh), and the Mastodon API's
+# client-library test through its origin (scripts/mastodon-test.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CHIRP_STACK_DIR=${CHIRP_STACK_DIR:-$PWD/.build/stack-suite}
@@ -19,7 +20,10 @@ CHIRP_TEST_STACK="$CHIRP_STACK_DIR/env" cargo test -p chirp --test api -- --skip
 scripts/schemathesis.sh "$(sed -n 's/^GATEWAY=//p' "$CHIRP_STACK_DIR/env")"
 # The web client's browser test through the gateway (chirp web behind NGINX).
 scripts/web-test.sh target/web-test-stack "$(sed -n 's/^GATEWAY=//p' "$CHIRP_STACK_DIR/env")"
-python3 scripts/check-logs.py "$CHIRP_STACK_DIR"/{auth,write,fanout,graph,timeline,read,search,notifications,web}.log
+# The Mastodon API through its origin (chirp mastodon behind NGINX, calling the gateway).
+scripts/mastodon-test.sh "$(sed -n 's/^MASTODON_GATEWAY=//p' "$CHIRP_STACK_DIR/env")" \
+  "$(sed -n 's/^GATEWAY=//p' "$CHIRP_STACK_DIR/env")"
+python3 scripts/check-logs.py "$CHIRP_STACK_DIR"/{auth,write,fanout,graph,timeline,read,search,notifications,web,mastodon}.log
 # A real Prometheus scrapes the stack under a short load: every expression of every
 # dashboard and rule must run, and return data where a healthy system has some.
 scripts/check-prometheus-live.sh "$CHIRP_STACK_DIR/env"

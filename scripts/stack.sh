@@ -3,9 +3,10 @@
 # dependency on loopback ports (PostgreSQL and Redis as private servers, MongoDB protocol
 # via nx-27017, Kafka protocol via tansu keeping its log in an S3 bucket of moto's S3
 # server, the
-# Elasticsearch API via osmem-server), the eight services and the web client as separate
-# `chirp` processes, and NGINX in front with deploy/nginx/chirp-routes.conf; it prints the
-# gateway's URL.
+# Elasticsearch API via osmem-server), the eight services, the web client and the
+# Mastodon API as separate `chirp` processes, and NGINX in front with
+# deploy/nginx/chirp-routes.conf (the gateway) and deploy/nginx/mastodon-routes.conf (the
+# Mastodon API's origin, on a port of its own); it prints both URLs.
 # `scripts/stack.sh down` stops all of it. Each part runs in a process group of its own,
 # and stopping a part stops its whole group: SIGTERM, then (for `down`) SIGKILL for what
 # is left after 10 s; the services go first, while what they depend on still answers.
@@ -15,11 +16,12 @@
 #   scripts/stack.sh kill NAME    SIGKILL to its group
 #   scripts/stack.sh start NAME   start it again, as it was started (same port)
 # where NAME is a service (auth, write, fanout, fanout2, ..., graph, timeline, read,
-# search, notifications, notifications2, ..., web) or redis, kafka, s3, mongo,
+# search, notifications, notifications2, ..., web, mastodon) or redis, kafka, s3, mongo,
 # elasticsearch, otlp.
 #
 # Settings: CHIRP_STACK_DIR (state and logs; default .build/stack), CHIRP_STACK_PORT (the
-# gateway's port), CHIRP_STACK_FANOUTS (fanout processes in one consumer group; default
+# gateway's port), CHIRP_STACK_MASTODON_PORT (the Mastodon API's origin's port),
+# CHIRP_STACK_FANOUTS (fanout processes in one consumer group; default
 # 1), CHIRP_STACK_NOTIFICATIONS (NotificationService processes, behind one upstream;
 # default 1), CHIRP_BINARY (default target/debug/chirp), CHIRP_STACK_EXTRA_ARGS (for every
 # service), CHIRP_STACK_TRACES=1 (start an OTLP collector, rotel, as part `otlp`, and
@@ -138,18 +140,23 @@ up() {
     wait_port "$otlp" 30
   fi
 
-  # The eight services (and more fanout processes, when asked for), and the web client,
-  # which calls AuthService's public API (CHIRP_AUTH_URL below).
+  # The eight services (and more fanout processes, when asked for), the web client, which
+  # calls AuthService's public API (CHIRP_AUTH_URL below), and the Mastodon API, which
+  # calls Chirp's public API through the gateway (CHIRP_API_URL) and AuthService's public
+  # and internal APIs (CHIRP_AUTH_URL, CHIRP_AUTH_INTERNAL_URL).
   services=(auth write fanout)
   for i in $(seq 2 "${CHIRP_STACK_FANOUTS:-1}"); do services+=("fanout$i"); done
   services+=(graph timeline read search notifications)
   for i in $(seq 2 "${CHIRP_STACK_NOTIFICATIONS:-1}"); do services+=("notifications$i"); done
-  services+=(web)
+  services+=(web mastodon)
   declare -A port internal
   for s in "${services[@]}"; do port[$s]=$(free_port); done
-  # The internal API (/internal/v1) of the services peers call, on listeners of their
-  # own that NGINX never routes to.
-  for s in graph timeline read; do internal[$s]=$(free_port); done
+  # The internal API (/internal/v1) of the services peers call (AuthService's is the
+  # Mastodon API's), on listeners of their own that NGINX never routes to.
+  for s in auth graph timeline read; do internal[$s]=$(free_port); done
+  # NGINX's ports: Chirp's gateway, and the Mastodon API's origin.
+  gw=${CHIRP_STACK_PORT:-$(free_port)}
+  mgw=${CHIRP_STACK_MASTODON_PORT:-$(free_port)}
   {
     echo "export DATABASE_URL=postgres://postgres@127.0.0.1:$pg/chirp"
     echo "export MONGODB_URL=mongodb://127.0.0.1:$mongo/chirp"
@@ -160,6 +167,8 @@ up() {
     echo "export CHIRP_READ_URL=http://127.0.0.1:${internal[read]}"
     echo "export CHIRP_GRAPH_URL=http://127.0.0.1:${internal[graph]}"
     echo "export CHIRP_TIMELINE_URL=http://127.0.0.1:${internal[timeline]}"
+    echo "export CHIRP_AUTH_INTERNAL_URL=http://127.0.0.1:${internal[auth]}"
+    echo "export CHIRP_API_URL=http://127.0.0.1:$gw"
     echo "export CHIRP_TRUST_FORWARDED_FOR=true"
     # Every process that mints ids leases a worker id of its own from PostgreSQL.
     echo "export CHIRP_WORKER_ID=auto"
@@ -189,7 +198,6 @@ up() {
   # flight: a worker that runs out of connections closes idle keep-alive ones, which a
   # client may be about to reuse. So: a worker per core, 8,192 connections each (and the
   # open files for them), and idle connections to every service kept for reuse.
-  gw=${CHIRP_STACK_PORT:-$(free_port)}
   mkdir -p "$state/nginx/logs" "$state/nginx/tmp"
   # The per-client rate limit, keyed by client address; `off` keys every request by the
   # empty string, which NGINX does not count, so that nothing is limited.
@@ -208,10 +216,12 @@ pid $state/nginx/nginx.pid;
 error_log $state/nginx/logs/error.log warn;
 events { worker_connections 8192; }
 http {
-    # The combined format, but for the live streams the request line without its query
-    # string, which may carry an access token (chirp-routes.conf).
+    # The combined format, but for the live streams (on either origin) the request line
+    # without its query string, which may carry an access token (chirp-routes.conf,
+    # mastodon-routes.conf); and so for Mastodon's OAuth endpoints, whose query may carry
+    # a client secret or a code.
     map \$uri \$chirp_request_line {
-        ~^/api/v1/streaming(/|\$) "\$request_method \$uri \$server_protocol";
+        ~^/(api/v1/streaming(/|\$)|oauth/) "\$request_method \$uri \$server_protocol";
         default \$request;
     }
     log_format chirp '\$remote_addr - \$remote_user [\$time_local] "\$chirp_request_line" '
@@ -232,9 +242,16 @@ http {
     upstream chirp_notifications { $notification_servers keepalive 128; keepalive_timeout 60s; }
     upstream chirp_streams { $notification_servers }
     upstream chirp_web    { server 127.0.0.1:${port[web]}; keepalive 128; keepalive_timeout 60s; }
+    upstream chirp_mastodon { server 127.0.0.1:${port[mastodon]}; keepalive 128; keepalive_timeout 60s; }
+    upstream chirp_mastodon_streams { server 127.0.0.1:${port[mastodon]}; }
     server {
         listen 127.0.0.1:$gw;
         include $root/deploy/nginx/chirp-routes.conf;
+    }
+    # The Mastodon API, on an origin of its own (its paths collide with Chirp's /api/v1).
+    server {
+        listen 127.0.0.1:$mgw;
+        include $root/deploy/nginx/mastodon-routes.conf;
     }
 }
 CONF
@@ -253,6 +270,8 @@ CONF
   done
   {
     echo "GATEWAY=http://127.0.0.1:$gw"
+    # The Mastodon API's origin, through NGINX (MASTODON= is the process itself).
+    echo "MASTODON_GATEWAY=http://127.0.0.1:$mgw"
     for s in "${services[@]}"; do
       echo "${s^^}=http://127.0.0.1:${port[$s]}"
       echo "${s^^}_PORT=${port[$s]}"
@@ -266,7 +285,7 @@ CONF
     echo "POSTGRES_PORT=$pg"
     [ -z "$otlp" ] || echo "OTLP_PORT=$otlp"
   } >"$state/env"
-  echo "stack up: gateway on http://127.0.0.1:$gw (addresses in $state/env)"
+  echo "stack up: gateway on http://127.0.0.1:$gw, Mastodon API on http://127.0.0.1:$mgw (addresses in $state/env)"
 }
 
 case "${1:-}" in

@@ -53,7 +53,7 @@ else
   # tokens live 20 s, shorter than the run, so that a tab left open must renew its own.
   ttl=(--token-ttl 20)
   spawn_group "$work/chirp.pid" "$work/chirp.log" target/debug/chirp all \
-    --listen "127.0.0.1:$port" --data-dir "$work/data" --insecure-fast-hashing \
+    --listen "127.0.0.1:$port" --mastodon-listen off --data-dir "$work/data" --insecure-fast-hashing \
     --signup-limit-per-address off --access-token-ttl-secs 20
   wait_ready "$base" 30 || { cat "$work/chirp.log" >&2; echo "chirp all did not become ready" >&2; exit 1; }
 fi

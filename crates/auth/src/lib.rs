@@ -6,6 +6,7 @@ mod deletion;
 pub mod domain;
 pub mod keys;
 mod login;
+pub mod oauth;
 pub mod passwords;
 pub mod ports;
 pub mod routes;

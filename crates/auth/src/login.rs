@@ -9,6 +9,7 @@
 use std::net::IpAddr;
 
 use chirp_core::limits::{address_key, count_attempt};
+use chirp_core::model::User;
 use chirp_core::time::now_ms;
 use chirp_core::{ApiError, ApiResult};
 use sha2::{Digest, Sha256};
@@ -40,6 +41,18 @@ impl AuthService {
         password: &str,
         client: Option<IpAddr>,
     ) -> ApiResult<Tokens> {
+        let user = self.check_password(login, password, client).await?;
+        self.open_session(user).await
+    }
+
+    /// The user whose login (handle or email) and password these are, under the limits
+    /// above; counted in the login metrics. A session is the caller's to open.
+    pub async fn check_password(
+        &self,
+        login: &str,
+        password: &str,
+        client: Option<IpAddr>,
+    ) -> ApiResult<User> {
         let outcome = self.try_login(login, password, client).await;
         match &outcome {
             Ok(_) => self.logins.success.inc(),
@@ -55,7 +68,7 @@ impl AuthService {
         login: &str,
         password: &str,
         client: Option<IpAddr>,
-    ) -> ApiResult<Tokens> {
+    ) -> ApiResult<User> {
         let now = now_ms();
         let limiter = &*self.limiter;
         let address = client.map(|ip| format!("login:address:{}", address_key(ip)));
@@ -94,7 +107,7 @@ impl AuthService {
             }
             other => other?,
         };
-        self.open_session(user).await
+        Ok(user)
     }
 }
 

@@ -129,6 +129,8 @@ pub struct AuthService {
     pub ids: Arc<IdGenerator>,
     /// Told after each commit that wrote to the outbox.
     pub outbox_wake: Arc<Notify>,
+    /// OAuth apps and tokens, for the Mastodon API (`None` where it is not served).
+    pub oauth: Option<Arc<dyn crate::oauth::OAuthStore>>,
 }
 
 fn handle_taken() -> ApiError {

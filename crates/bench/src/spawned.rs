@@ -51,6 +51,7 @@ pub async fn spawn(args: &Args) -> anyhow::Result<(String, Spawned)> {
     let mut child = tokio::process::Command::new(&args.spawn)
         .arg("all")
         .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--mastodon-listen", "off"])
         .arg("--data-dir")
         .arg(dir.path())
         .args(["--celebrity-threshold", &args.threshold.to_string()])

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::Router;
-use chirp_core::http::finish;
+use chirp_core::http::layers::{finish_as, ErrorShape};
 use chirp_core::http::serve::{serve, ServeOptions};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -25,6 +25,8 @@ pub struct Application {
     router: Router,
     /// The internal API's listener and routes, for a role that has one.
     internal: Option<(TcpListener, Router)>,
+    /// The Mastodon API's listener and routes, in `chirp all`.
+    mastodon: Option<(TcpListener, Router)>,
     system: Arc<System>,
     /// How long a graceful stop may take in all.
     shutdown_timeout: Duration,
@@ -35,15 +37,32 @@ pub struct Application {
 impl Application {
     pub async fn build(role: Command, settings: &Settings) -> anyhow::Result<Self> {
         let system = Arc::new(System::build(role, settings).await?);
-        let ops = |routes: Router| {
-            finish(
+        let ops_as = |routes: Router, shape: ErrorShape| {
+            finish_as(
                 routes,
                 system.readiness.clone(),
                 system.telemetry.clone(),
                 settings.body_limit,
+                shape,
             )
         };
-        let router = ops(system.routes());
+        let ops = |routes: Router| ops_as(routes, ErrorShape::Problem);
+        // The Mastodon API's errors are Mastodon's, on its own listener and in its role.
+        let public_shape = match role {
+            Command::Mastodon => ErrorShape::Mastodon,
+            _ => ErrorShape::Problem,
+        };
+        let api = system.routes();
+        let mastodon = match (
+            settings.mastodon_listen.0,
+            system.mastodon_routes(api.clone()),
+        ) {
+            (Some(addr), Some(routes)) => {
+                Some((bind(addr).await?, ops_as(routes, ErrorShape::Mastodon)))
+            }
+            _ => None,
+        };
+        let router = ops_as(api, public_shape);
         let addr = settings.listen_addr(role);
         let listener = bind(addr).await?;
         let internal = match (system.internal_routes(), settings.internal_addr(role)) {
@@ -55,6 +74,7 @@ impl Application {
             listener,
             router,
             internal,
+            mastodon,
             system,
             shutdown_timeout: Duration::from_secs(settings.shutdown_timeout_secs),
             serve_options: settings.serve_options(),
@@ -68,6 +88,13 @@ impl Application {
     /// The internal API's address, for a role that has one.
     pub fn internal_addr(&self) -> Option<SocketAddr> {
         self.internal
+            .as_ref()
+            .and_then(|(l, _)| l.local_addr().ok())
+    }
+
+    /// The Mastodon API's address, in `chirp all`.
+    pub fn mastodon_addr(&self) -> Option<SocketAddr> {
+        self.mastodon
             .as_ref()
             .and_then(|(l, _)| l.local_addr().ok())
     }
@@ -90,6 +117,13 @@ impl Application {
         let internal = self
             .internal
             .map(|(listener, router)| tokio::spawn(serve(listener, router, stop.clone(), options)));
+        let mastodon_options = ServeOptions {
+            stream_paths: chirp_mastodon::STREAM_PATHS,
+            ..options
+        };
+        let mastodon = self.mastodon.map(|(listener, router)| {
+            tokio::spawn(serve(listener, router, stop.clone(), mastodon_options))
+        });
         let public = ServeOptions {
             stream_paths: self.system.stream_paths(),
             ..options
@@ -101,6 +135,11 @@ impl Application {
         if let Some(internal) = internal {
             if tokio::time::timeout(left(), internal).await.is_err() {
                 tracing::warn!("the internal API did not finish its requests in time");
+            }
+        }
+        if let Some(mastodon) = mastodon {
+            if tokio::time::timeout(left(), mastodon).await.is_err() {
+                tracing::warn!("the Mastodon API did not finish its requests in time");
             }
         }
         workers_stop.cancel();

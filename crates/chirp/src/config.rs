@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 pub use crate::settings::Settings;
 
-/// Chirp: a short-post social network, as eight services and a web client.
+/// Chirp: a short-post social network, as eight services, a web client and a Mastodon API.
 ///
 /// `chirp all` runs every service in one process on embedded defaults (SQLite, tantivy,
 /// an in-process event log), keeping its data in the data directory. The other
@@ -43,6 +43,9 @@ pub enum Command {
     /// The web client: the pages, their assets and the browser sessions, on AuthService's
     /// public API (default port 8089).
     Web,
+    /// The Mastodon client API and OAuth 2, a facade over the public API and AuthService's
+    /// OAuth apps and tokens, on an origin of its own (default port 8090).
+    Mastodon,
 }
 
 impl Command {
@@ -59,7 +62,10 @@ impl Command {
 
     /// The services whose `/internal/v1` routes other processes call.
     pub fn has_internal_routes(self) -> bool {
-        matches!(self, Command::Graph | Command::Timeline | Command::Read)
+        matches!(
+            self,
+            Command::Auth | Command::Graph | Command::Timeline | Command::Read
+        )
     }
 
     pub fn default_port(self) -> u16 {
@@ -74,6 +80,7 @@ impl Command {
             Command::Search => 8087,
             Command::Notifications => 8088,
             Command::Web => 8089,
+            Command::Mastodon => 8090,
         }
     }
 
@@ -89,6 +96,7 @@ impl Command {
             Command::Search => "search",
             Command::Notifications => "notifications",
             Command::Web => "web",
+            Command::Mastodon => "mastodon",
         }
     }
 }

@@ -33,6 +33,9 @@ async fn main() -> anyhow::Result<()> {
     if let Some(internal) = app.internal_addr() {
         tracing::info!(service = role.name(), "internal API on http://{internal}");
     }
+    if let Some(mastodon) = app.mastodon_addr() {
+        tracing::info!(service = role.name(), "Mastodon API on http://{mastodon}");
+    }
 
     let stop = CancellationToken::new();
     let signal_stop = stop.clone();

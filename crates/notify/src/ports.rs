@@ -44,6 +44,9 @@ pub trait NotificationStore: Send + Sync {
     async fn read_up_to(&self, recipient: Id) -> StoreResult<u64>;
     /// Marks every notification up to `up_to` read; a mark never moves back.
     async fn mark_read(&self, recipient: Id, up_to: u64) -> StoreResult<()>;
+    /// Removes `recipient`'s notification `id`, or with `None` every one of theirs; how
+    /// many were removed.
+    async fn dismiss(&self, recipient: Id, id: Option<Id>) -> StoreResult<u64>;
     /// How many of `recipient`'s notifications are unread, leaving out those by `hidden`.
     async fn unread(&self, recipient: Id, hidden: &[Id]) -> StoreResult<u64>;
     async fn ping(&self) -> StoreResult<()>;

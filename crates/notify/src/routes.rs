@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::IntoResponse;
 use axum::{Json, Router};
-use chirp_core::http::{ApiJson, ApiQuery, AuthUser};
+use chirp_core::http::{ApiJson, ApiQuery, AuthUser, PathId};
 use chirp_core::openapi::ProblemSchema;
 use chirp_core::page::{Page, PageParams, PageRequest};
 use chirp_core::token::TokenVerifier;
@@ -50,6 +50,8 @@ pub fn routes() -> OpenApiRouter<NotificationState> {
         .routes(routes!(list))
         .routes(routes!(unread_count))
         .routes(routes!(mark_read))
+        .routes(routes!(clear))
+        .routes(routes!(dismiss))
         .routes(routes!(streaming))
 }
 
@@ -148,6 +150,42 @@ async fn mark_read(
     ApiJson(b): ApiJson<ReadBody>,
 ) -> ApiResult<StatusCode> {
     s.notifications.mark_read(caller.id, b.up_to).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes every notification of the caller's.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/notifications",
+    tag = "notifications",
+    operation_id = "notifications_clear",
+    security(("bearer" = [])),
+    responses((status = 204, description = "Removed")),
+)]
+async fn clear(State(s): State<NotificationState>, caller: AuthUser) -> ApiResult<StatusCode> {
+    s.notifications.dismiss(caller.id, None).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes one notification of the caller's.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/notifications/{id}",
+    tag = "notifications",
+    operation_id = "notifications_dismiss",
+    security(("bearer" = [])),
+    params(("id" = Id, Path, description = "The notification")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "The caller has no notification of that id", body = ProblemSchema),
+    ),
+)]
+async fn dismiss(
+    State(s): State<NotificationState>,
+    caller: AuthUser,
+    PathId(id): PathId,
+) -> ApiResult<StatusCode> {
+    s.notifications.dismiss(caller.id, Some(id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

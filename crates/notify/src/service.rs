@@ -13,7 +13,7 @@ use chirp_core::model::{Author, Post};
 use chirp_core::page::{Cursor, Page, PageRequest, MAX_BATCHES, MAX_LIMIT};
 use chirp_core::peers::{Directory, SocialGraph};
 use chirp_core::time::rfc3339;
-use chirp_core::{ApiResult, Id, IdGenerator};
+use chirp_core::{ApiError, ApiResult, Id, IdGenerator};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -252,6 +252,17 @@ impl NotificationService {
     }
 
     /// Marks `up_to` and every older notification of `caller`'s read.
+    /// Removes the caller's notification `id` (404 when they have none of that id), or
+    /// with `None` all of theirs. A redelivery of the event that made one (at least once,
+    /// soon after it was made) could make it again.
+    pub async fn dismiss(&self, caller: Id, id: Option<Id>) -> ApiResult<()> {
+        let gone = self.store.dismiss(caller, id).await?;
+        if id.is_some() && gone == 0 {
+            return Err(ApiError::NotFound("no such notification".into()));
+        }
+        Ok(())
+    }
+
     pub async fn mark_read(&self, caller: Id, up_to: Id) -> ApiResult<()> {
         Ok(self.store.mark_read(caller, up_to.get()).await?)
     }

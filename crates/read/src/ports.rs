@@ -41,6 +41,9 @@ pub trait ReadStore: Send + Sync {
     async fn ancestor_ids(&self, post: Id, max: usize) -> StoreResult<Vec<Id>>;
     /// Who liked `post`, most recent like first, as (like key, user); one extra.
     async fn likers(&self, post: Id, page: PageRequest) -> StoreResult<Vec<(u64, Id)>>;
+    /// Who has a live repost of `post`, most recent first, as (repost id, user); one
+    /// extra.
+    async fn reposters(&self, post: Id, page: PageRequest) -> StoreResult<Vec<(u64, Id)>>;
     /// The live posts `user` liked, most recent like first, as (like key, post); one
     /// extra.
     async fn liked(&self, user: Id, page: PageRequest) -> StoreResult<Vec<(u64, Id)>>;

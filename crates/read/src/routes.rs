@@ -41,6 +41,7 @@ pub fn routes() -> OpenApiRouter<ReadState> {
         .routes(routes!(replies))
         .routes(routes!(ancestors))
         .routes(routes!(likers))
+        .routes(routes!(reposters))
         .routes(routes!(liked))
 }
 
@@ -193,6 +194,23 @@ async fn likers(
     ApiQuery(p): ApiQuery<PageParams>,
 ) -> ApiResult<impl IntoResponse> {
     Ok(Json(s.read.likers(id, PageRequest::try_from(p)?).await?))
+}
+
+/// Who reposted a post, most recent repost first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/posts/{id}/reposts",
+    tag = "reactions",
+    operation_id = "post_reposts",
+    params(("id" = Id, Path, description = "The post"), PageParams),
+    responses((status = 200, description = "A page of users", body = Page<User>)),
+)]
+async fn reposters(
+    State(s): State<ReadState>,
+    PathId(id): PathId,
+    ApiQuery(p): ApiQuery<PageParams>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(s.read.reposters(id, PageRequest::try_from(p)?).await?))
 }
 
 /// What a user liked, most recent like first.

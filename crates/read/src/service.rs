@@ -252,6 +252,17 @@ impl ReadService {
         Ok(Page::from_keys(users, &keys, &req, more))
     }
 
+    /// Who reposted the live post `id`, most recent repost first.
+    pub async fn reposters(&self, id: Id, req: PageRequest) -> ApiResult<Page<User>> {
+        self.post(id, None).await?;
+        let mut rows = self.store.reposters(id, req).await?;
+        let more = rows.len() > req.limit;
+        rows.truncate(req.limit);
+        let (keys, ids): (Vec<u64>, Vec<Id>) = rows.into_iter().unzip();
+        let users = self.users(&ids).await?;
+        Ok(Page::from_keys(users, &keys, &req, more))
+    }
+
     /// The live posts `user` liked, most recent like first.
     pub async fn liked(
         &self,

@@ -9,6 +9,7 @@ use chirp_core::store::StoreResult;
 use chirp_core::Id;
 use rusqlite::{params, OptionalExtension};
 
+use crate::oauth::{AuthCode, OAuthApp, OAuthStore, OAuthToken, Scopes};
 use crate::ports::{
     CreateError, Identity, IdentityStore, ProfileChange, ProfileStore, PublicProfile, Rotation,
     SessionStore, TokenRef,
@@ -313,5 +314,228 @@ impl SessionStore for SqliteAuthStore {
             c.prepare_cached("SELECT 1 FROM auth_refresh_tokens WHERE hash = ? AND session_id = ?")?
                 .exists(params![&token.hash[..], token.session.as_i64()])
         })
+    }
+}
+
+fn scopes_of(text: String) -> rusqlite::Result<Scopes> {
+    Scopes::parse(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+fn hash_of(raw: Vec<u8>) -> rusqlite::Result<[u8; 32]> {
+    raw.try_into().map_err(|_| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Blob,
+            "a hash of other than 32 bytes".into(),
+        )
+    })
+}
+
+fn oauth_app(row: &rusqlite::Row<'_>) -> rusqlite::Result<OAuthApp> {
+    let uris: String = row.get("redirect_uris")?;
+    Ok(OAuthApp {
+        id: Id::from_i64(row.get("id")?),
+        client_id: row.get("client_id")?,
+        secret_hash: hash_of(row.get("secret_hash")?)?,
+        name: row.get("name")?,
+        website: row.get("website")?,
+        redirect_uris: uris.lines().map(str::to_owned).collect(),
+        scopes: scopes_of(row.get("scopes")?)?,
+        created_at_ms: row.get("created_at")?,
+    })
+}
+
+fn oauth_token(row: &rusqlite::Row<'_>) -> rusqlite::Result<OAuthToken> {
+    Ok(OAuthToken {
+        id: Id::from_i64(row.get("id")?),
+        access_hash: hash_of(row.get("access_hash")?)?,
+        refresh_hash: row
+            .get::<_, Option<Vec<u8>>>("refresh_hash")?
+            .map(hash_of)
+            .transpose()?,
+        app: Id::from_i64(row.get("app_id")?),
+        user: row.get::<_, Option<i64>>("user_id")?.map(Id::from_i64),
+        scopes: scopes_of(row.get("scopes")?)?,
+        created_at_ms: row.get("created_at")?,
+    })
+}
+
+fn insert_oauth_token(c: &rusqlite::Connection, t: &OAuthToken) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO oauth_tokens
+           (id, access_hash, refresh_hash, app_id, user_id, scopes, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )?
+    .execute(params![
+        t.id.as_i64(),
+        t.access_hash.to_vec(),
+        t.refresh_hash.map(|h| h.to_vec()),
+        t.app.as_i64(),
+        t.user.map(Id::as_i64),
+        t.scopes.to_string(),
+        t.created_at_ms
+    ])?;
+    Ok(())
+}
+
+#[async_trait]
+impl OAuthStore for SqliteAuthStore {
+    async fn create_app(&self, a: &OAuthApp) -> StoreResult<()> {
+        let a = a.clone();
+        self.db
+            .write(move |c| {
+                c.prepare_cached(
+                    "INSERT INTO oauth_apps
+                       (id, client_id, secret_hash, name, website, redirect_uris, scopes,
+                        created_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                )?
+                .execute(params![
+                    a.id.as_i64(),
+                    a.client_id,
+                    a.secret_hash.to_vec(),
+                    a.name,
+                    a.website,
+                    a.redirect_uris.join("\n"),
+                    a.scopes.to_string(),
+                    a.created_at_ms
+                ])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn app(&self, client_id: &str) -> StoreResult<Option<OAuthApp>> {
+        self.db.read(|c| {
+            c.prepare_cached("SELECT * FROM oauth_apps WHERE client_id = ?")?
+                .query_row([client_id], oauth_app)
+                .optional()
+        })
+    }
+
+    async fn app_by_id(&self, id: Id) -> StoreResult<Option<OAuthApp>> {
+        self.db.read(|c| {
+            c.prepare_cached("SELECT * FROM oauth_apps WHERE id = ?")?
+                .query_row([id.as_i64()], oauth_app)
+                .optional()
+        })
+    }
+
+    async fn save_code(&self, code: &AuthCode) -> StoreResult<()> {
+        let code = code.clone();
+        self.db
+            .write(move |c| {
+                // Expired codes go as new ones come: a code lives ten minutes.
+                c.prepare_cached("DELETE FROM oauth_codes WHERE expires_at < ?")?
+                    .execute([chirp_core::time::now_ms()])?;
+                c.prepare_cached(
+                    "INSERT INTO oauth_codes
+                       (hash, app_id, user_id, redirect_uri, scopes, challenge, expires_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?)",
+                )?
+                .execute(params![
+                    code.hash.to_vec(),
+                    code.app.as_i64(),
+                    code.user.as_i64(),
+                    code.redirect_uri,
+                    code.scopes.to_string(),
+                    code.challenge,
+                    code.expires_at_ms
+                ])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn take_code(&self, hash: &[u8; 32]) -> StoreResult<Option<AuthCode>> {
+        let hash = hash.to_vec();
+        self.db
+            .write(move |c| {
+                let code = c
+                    .prepare_cached(
+                        "DELETE FROM oauth_codes WHERE hash = ?
+                         RETURNING hash, app_id, user_id, redirect_uri, scopes, challenge,
+                                   expires_at",
+                    )?
+                    .query_row([hash], |row| {
+                        Ok(AuthCode {
+                            hash: hash_of(row.get(0)?)?,
+                            app: Id::from_i64(row.get(1)?),
+                            user: Id::from_i64(row.get(2)?),
+                            redirect_uri: row.get(3)?,
+                            scopes: scopes_of(row.get(4)?)?,
+                            challenge: row.get(5)?,
+                            expires_at_ms: row.get(6)?,
+                        })
+                    })
+                    .optional()?;
+                Ok(code)
+            })
+            .await
+    }
+
+    async fn save_token(&self, t: &OAuthToken) -> StoreResult<()> {
+        let t = t.clone();
+        self.db.write(move |c| Ok(insert_oauth_token(c, &t)?)).await
+    }
+
+    async fn token(&self, access_hash: &[u8; 32]) -> StoreResult<Option<OAuthToken>> {
+        self.db.read(|c| {
+            c.prepare_cached("SELECT * FROM oauth_tokens WHERE access_hash = ?")?
+                .query_row([access_hash.to_vec()], oauth_token)
+                .optional()
+        })
+    }
+
+    async fn refresh(
+        &self,
+        app: Id,
+        refresh_hash: &[u8; 32],
+        next: &OAuthToken,
+    ) -> StoreResult<Option<OAuthToken>> {
+        let (refresh_hash, mut next) = (refresh_hash.to_vec(), next.clone());
+        self.db
+            .write(move |c| {
+                let old = c
+                    .prepare_cached(
+                        "DELETE FROM oauth_tokens WHERE app_id = ? AND refresh_hash = ?
+                         RETURNING *",
+                    )?
+                    .query_row(params![app.as_i64(), refresh_hash], oauth_token)
+                    .optional()?;
+                if let Some(old) = &old {
+                    next.user = old.user;
+                    next.scopes = old.scopes.clone();
+                    insert_oauth_token(c, &next)?;
+                }
+                Ok(old)
+            })
+            .await
+    }
+
+    async fn revoke(&self, app: Id, hash: &[u8; 32]) -> StoreResult<()> {
+        let hash = hash.to_vec();
+        self.db
+            .write(move |c| {
+                c.prepare_cached(
+                    "DELETE FROM oauth_tokens
+                     WHERE app_id = ?1 AND (access_hash = ?2 OR refresh_hash = ?2)",
+                )?
+                .execute(params![app.as_i64(), hash])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn revoke_user(&self, user: Id) -> StoreResult<()> {
+        self.db
+            .write(move |c| {
+                c.prepare_cached("DELETE FROM oauth_tokens WHERE user_id = ?")?
+                    .execute([user.as_i64()])?;
+                Ok(())
+            })
+            .await
     }
 }

@@ -347,3 +347,160 @@ mod profiles {
             .is_none());
     }
 }
+
+mod oauth {
+    use super::*;
+    use crate::adapters::postgres::PgOAuthStore;
+    use crate::oauth::{AuthCode, OAuthApp, OAuthStore, OAuthToken, Scopes};
+    use chirp_core::deployed::postgres::PgDb;
+
+    async fn sqlite_oauth() -> (tempfile::TempDir, Arc<dyn OAuthStore>) {
+        let (dir, store) = sqlite_store().await;
+        (dir, store)
+    }
+
+    async fn postgres_oauth() -> (chirp_testkit::TestDatabase, Arc<dyn OAuthStore>) {
+        let pg = chirp_testkit::postgres().await;
+        let db = PgDb::connect_lazy(&pg.url).unwrap();
+        db.migrate(&crate::SCHEMA).await.unwrap();
+        db.mark_schema_ready();
+        (pg, Arc::new(PgOAuthStore::new(db)))
+    }
+
+    chirp_testkit::port_suite! {
+        cases: [
+            an_app_is_found_by_client_id_and_by_id,
+            a_code_is_taken_once,
+            a_token_is_found_by_its_access_hash_and_revoked_by_either_hash,
+            a_refresh_replaces_the_token_keeping_user_and_scopes,
+            a_users_tokens_are_revoked_together,
+        ],
+        adapters: { sqlite => sqlite_oauth, postgres => postgres_oauth },
+    }
+
+    fn app(id: u64, client_id: &str) -> OAuthApp {
+        OAuthApp {
+            id: Id(id),
+            client_id: client_id.into(),
+            secret_hash: [id as u8; 32],
+            name: "Tusky".into(),
+            website: Some("https://tusky.app".into()),
+            redirect_uris: vec!["tusky://oauth".into(), "urn:ietf:wg:oauth:2.0:oob".into()],
+            scopes: Scopes::parse("read write follow").unwrap(),
+            created_at_ms: 5,
+        }
+    }
+
+    fn token(id: u64, user: Option<u64>, access: u8, refresh: Option<u8>) -> OAuthToken {
+        OAuthToken {
+            id: Id(id),
+            access_hash: [access; 32],
+            refresh_hash: refresh.map(|r| [r; 32]),
+            app: Id(1),
+            user: user.map(Id),
+            scopes: Scopes::parse("read write:statuses").unwrap(),
+            created_at_ms: 7,
+        }
+    }
+
+    async fn an_app_is_found_by_client_id_and_by_id(s: &dyn OAuthStore) {
+        s.create_app(&app(1, "client-one")).await.unwrap();
+        let found = s.app("client-one").await.unwrap().expect("found");
+        assert_eq!(
+            (found.id, found.name.as_str(), found.secret_hash),
+            (Id(1), "Tusky", [1; 32])
+        );
+        assert_eq!(found.redirect_uris, app(1, "x").redirect_uris);
+        assert_eq!(found.scopes.to_string(), "follow read write");
+        assert_eq!(found.website.as_deref(), Some("https://tusky.app"));
+        assert_eq!(
+            s.app_by_id(Id(1)).await.unwrap().unwrap().client_id,
+            "client-one"
+        );
+        assert!(s.app("client-two").await.unwrap().is_none());
+        assert!(s.app_by_id(Id(2)).await.unwrap().is_none());
+    }
+
+    async fn a_code_is_taken_once(s: &dyn OAuthStore) {
+        let code = AuthCode {
+            hash: [9; 32],
+            app: Id(1),
+            user: Id(42),
+            redirect_uri: "tusky://oauth".into(),
+            scopes: Scopes::parse("read").unwrap(),
+            challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+            expires_at_ms: i64::MAX,
+        };
+        s.save_code(&code).await.unwrap();
+        let taken = s.take_code(&[9; 32]).await.unwrap().expect("taken");
+        assert_eq!(
+            (
+                taken.app,
+                taken.user,
+                taken.redirect_uri.as_str(),
+                taken.challenge
+            ),
+            (Id(1), Id(42), "tusky://oauth", code.challenge.clone())
+        );
+        assert!(s.take_code(&[9; 32]).await.unwrap().is_none());
+        assert!(s.take_code(&[8; 32]).await.unwrap().is_none());
+    }
+
+    async fn a_token_is_found_by_its_access_hash_and_revoked_by_either_hash(s: &dyn OAuthStore) {
+        s.save_token(&token(10, Some(42), 1, Some(2)))
+            .await
+            .unwrap();
+        s.save_token(&token(11, None, 3, None)).await.unwrap();
+        let found = s.token(&[1; 32]).await.unwrap().expect("found");
+        assert_eq!(
+            (found.id, found.user, found.refresh_hash),
+            (Id(10), Some(Id(42)), Some([2; 32]))
+        );
+        assert_eq!(found.scopes.to_string(), "read write:statuses");
+        assert_eq!(s.token(&[3; 32]).await.unwrap().unwrap().user, None);
+        // Another app cannot revoke it.
+        s.revoke(Id(2), &[1; 32]).await.unwrap();
+        assert!(s.token(&[1; 32]).await.unwrap().is_some());
+        // By its refresh token's hash, as by its access token's.
+        s.revoke(Id(1), &[2; 32]).await.unwrap();
+        assert!(s.token(&[1; 32]).await.unwrap().is_none());
+        s.revoke(Id(1), &[3; 32]).await.unwrap();
+        assert!(s.token(&[3; 32]).await.unwrap().is_none());
+    }
+
+    async fn a_refresh_replaces_the_token_keeping_user_and_scopes(s: &dyn OAuthStore) {
+        s.save_token(&token(10, Some(42), 1, Some(2)))
+            .await
+            .unwrap();
+        let mut next = token(12, None, 4, Some(5));
+        next.scopes = Scopes::default();
+        let old = s
+            .refresh(Id(1), &[2; 32], &next)
+            .await
+            .unwrap()
+            .expect("old");
+        assert_eq!(old.id, Id(10));
+        assert!(s.token(&[1; 32]).await.unwrap().is_none());
+        let new = s.token(&[4; 32]).await.unwrap().expect("new");
+        assert_eq!((new.id, new.user), (Id(12), Some(Id(42))));
+        assert_eq!(new.scopes.to_string(), "read write:statuses");
+        // Spent: the old refresh token refreshes nothing, and saves nothing.
+        let again = token(13, None, 6, Some(7));
+        assert!(s.refresh(Id(1), &[2; 32], &again).await.unwrap().is_none());
+        assert!(s.token(&[6; 32]).await.unwrap().is_none());
+        // Another app's refresh token is not this app's.
+        assert!(s.refresh(Id(2), &[5; 32], &again).await.unwrap().is_none());
+    }
+
+    async fn a_users_tokens_are_revoked_together(s: &dyn OAuthStore) {
+        s.save_token(&token(10, Some(42), 1, Some(2)))
+            .await
+            .unwrap();
+        s.save_token(&token(11, Some(42), 3, None)).await.unwrap();
+        s.save_token(&token(12, Some(43), 4, None)).await.unwrap();
+        s.revoke_user(Id(42)).await.unwrap();
+        assert!(s.token(&[1; 32]).await.unwrap().is_none());
+        assert!(s.token(&[3; 32]).await.unwrap().is_none());
+        assert!(s.token(&[4; 32]).await.unwrap().is_some());
+    }
+}

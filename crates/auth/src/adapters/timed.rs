@@ -7,6 +7,7 @@ use chirp_core::store::StoreResult;
 pub use chirp_core::timed::Timed;
 use chirp_core::Id;
 
+use crate::oauth::{AuthCode, OAuthApp, OAuthStore, OAuthToken};
 use crate::ports::{
     CreateError, Identity, IdentityStore, ProfileChange, ProfileStore, PublicProfile, Rotation,
     SessionStore, TokenRef,
@@ -88,5 +89,55 @@ impl SessionStore for Timed<dyn SessionStore> {
     }
     async fn knows(&self, token: &TokenRef) -> StoreResult<bool> {
         self.time("session_knows", self.inner().knows(token)).await
+    }
+}
+
+#[async_trait]
+impl OAuthStore for Timed<dyn OAuthStore> {
+    async fn create_app(&self, app: &OAuthApp) -> StoreResult<()> {
+        self.time("oauth_create_app", self.inner().create_app(app))
+            .await
+    }
+    async fn app(&self, client_id: &str) -> StoreResult<Option<OAuthApp>> {
+        self.time("oauth_app", self.inner().app(client_id)).await
+    }
+    async fn app_by_id(&self, id: Id) -> StoreResult<Option<OAuthApp>> {
+        self.time("oauth_app", self.inner().app_by_id(id)).await
+    }
+    async fn save_code(&self, code: &AuthCode) -> StoreResult<()> {
+        self.time("oauth_save_code", self.inner().save_code(code))
+            .await
+    }
+    async fn take_code(&self, hash: &[u8; 32]) -> StoreResult<Option<AuthCode>> {
+        self.time("oauth_take_code", self.inner().take_code(hash))
+            .await
+    }
+    async fn save_token(&self, token: &OAuthToken) -> StoreResult<()> {
+        self.time("oauth_save_token", self.inner().save_token(token))
+            .await
+    }
+    async fn token(&self, access_hash: &[u8; 32]) -> StoreResult<Option<OAuthToken>> {
+        self.time("oauth_token", self.inner().token(access_hash))
+            .await
+    }
+    async fn refresh(
+        &self,
+        app: Id,
+        refresh_hash: &[u8; 32],
+        next: &OAuthToken,
+    ) -> StoreResult<Option<OAuthToken>> {
+        self.time(
+            "oauth_refresh",
+            self.inner().refresh(app, refresh_hash, next),
+        )
+        .await
+    }
+    async fn revoke(&self, app: Id, hash: &[u8; 32]) -> StoreResult<()> {
+        self.time("oauth_revoke", self.inner().revoke(app, hash))
+            .await
+    }
+    async fn revoke_user(&self, user: Id) -> StoreResult<()> {
+        self.time("oauth_revoke_user", self.inner().revoke_user(user))
+            .await
     }
 }

@@ -42,6 +42,23 @@ impl std::str::FromStr for InternalSecret {
     }
 }
 
+/// An address to listen on, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptionalAddr(pub Option<SocketAddr>);
+
+impl std::str::FromStr for OptionalAddr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.trim() == "off" {
+            return Ok(OptionalAddr(None));
+        }
+        s.trim()
+            .parse()
+            .map(|a| OptionalAddr(Some(a)))
+            .map_err(|_| format!("`{s}` is neither an address (host:port) nor `off`"))
+    }
+}
+
 #[derive(Debug, Clone, clap::Args)]
 pub struct Settings {
     /// Address to listen on [default: 127.0.0.1:8080 for `all`, 127.0.0.1:808N for a service].
@@ -211,6 +228,24 @@ pub struct Settings {
     )]
     pub kafka_partitions: i32,
 
+    /// Where `chirp all` serves the Mastodon API, an origin of its own (its paths collide
+    /// with Chirp's `/api/v1`), or `off`.
+    #[arg(
+        long,
+        env = "CHIRP_MASTODON_LISTEN",
+        default_value = "127.0.0.1:8090",
+        global = true
+    )]
+    pub mastodon_listen: OptionalAddr,
+
+    /// Chirp's public API (the gateway's base URL), for `chirp mastodon`.
+    #[arg(long, env = "CHIRP_API_URL", global = true)]
+    pub api_url: Option<String>,
+
+    /// AuthService's internal API (its OAuth apps and tokens), for `chirp mastodon`.
+    #[arg(long, env = "CHIRP_AUTH_INTERNAL_URL", global = true)]
+    pub auth_internal_url: Option<String>,
+
     /// AuthService's base URL, for processes that do not run it: they verify tokens with
     /// the keys it publishes at `/.well-known/jwks.json`.
     #[arg(long, env = "CHIRP_AUTH_URL", global = true)]
@@ -284,6 +319,7 @@ impl Settings {
         s.data_dir = data_dir;
         s.listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
         s.internal_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+        s.mastodon_listen = OptionalAddr(Some(SocketAddr::from(([127, 0, 0, 1], 0))));
         s.insecure_fast_hashing = true;
         s.limits.signup_limit_per_address = Limit::OFF;
         s

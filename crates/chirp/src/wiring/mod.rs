@@ -118,6 +118,20 @@ impl System {
         )
     }
 
+    /// The Mastodon facade over `api` (this process's public API), in `chirp all`.
+    pub fn mastodon_routes(&self, api: Router) -> Option<Router> {
+        if self.role != Command::All {
+            return None;
+        }
+        routes::mastodon_in_process(
+            &self.services,
+            api,
+            self.trust_forwarded_for,
+            self.api_limits.as_ref(),
+            &self.telemetry,
+        )
+    }
+
     /// The internal API of the role, if it has one.
     pub fn internal_routes(&self) -> Option<Router> {
         let secret = self.internal_secret.as_deref();
@@ -141,6 +155,9 @@ impl System {
 
     /// The paths of the live streams the public listener serves, if any.
     pub fn stream_paths(&self) -> &'static [&'static str] {
+        if self.role == Command::Mastodon {
+            return chirp_mastodon::STREAM_PATHS;
+        }
         match &self.services.notifications {
             Some(_) => chirp_notify::STREAM_PATHS,
             None => &[],

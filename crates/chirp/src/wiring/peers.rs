@@ -132,6 +132,37 @@ impl<'s> Peers<'s> {
         Ok(Arc::new(chirp_web::HttpAuthApi::new(url)?))
     }
 
+    /// The Mastodon facade's peers: the public API (through the gateway, and AuthService's
+    /// own routes at its address) and AuthService's OAuth on its internal API.
+    pub fn mastodon(&self) -> anyhow::Result<super::services::MastodonPeers> {
+        let needs = |what: &str, flag: &str| {
+            anyhow::anyhow!(
+                "chirp {} needs {what}: give its address with {flag}",
+                self.role.name()
+            )
+        };
+        let api = self
+            .settings
+            .api_url
+            .as_deref()
+            .ok_or_else(|| needs("Chirp's public API", "--api-url (CHIRP_API_URL)"))?;
+        let auth = self
+            .settings
+            .auth_url
+            .as_deref()
+            .ok_or_else(|| needs("AuthService's public API", "--auth-url (CHIRP_AUTH_URL)"))?;
+        let internal = self.settings.auth_internal_url.as_deref().ok_or_else(|| {
+            needs(
+                "AuthService's internal API",
+                "--auth-internal-url (CHIRP_AUTH_INTERNAL_URL)",
+            )
+        })?;
+        Ok(super::services::MastodonPeers {
+            api: Arc::new(chirp_mastodon::HttpApi::new(api, auth)?),
+            oauth: Arc::new(chirp_mastodon::HttpOAuth::new(internal, self.secret())?),
+        })
+    }
+
     /// A verifier of access tokens fed from AuthService's published keys (fetched in the
     /// background, and again at once for a token signed by a key it does not know).
     pub fn remote_verifier(&self) -> anyhow::Result<TokenVerifier> {

@@ -4,9 +4,10 @@
 use std::sync::Arc;
 
 use chirp_auth::adapters::mongo::MongoIdentities;
-use chirp_auth::adapters::postgres::PgProfileStore;
+use chirp_auth::adapters::postgres::{PgOAuthStore, PgProfileStore};
 use chirp_auth::adapters::redis::RedisSessions;
 use chirp_auth::adapters::sqlite::SqliteAuthStore;
+use chirp_auth::oauth::OAuthStore;
 use chirp_auth::ports::{IdentityStore, ProfileStore, SessionStore};
 use chirp_core::deployed::postgres::PgOutbox;
 use chirp_core::deployed::redis::Redis;
@@ -133,6 +134,21 @@ impl Backends<'_> {
             return Ok(timed!(
                 dyn ProfileStore,
                 PgProfileStore::new(pg),
+                "postgres",
+                self
+            ));
+        }
+        Ok(self.sqlite_auth().await?)
+    }
+
+    /// OAuth apps and tokens (the Mastodon API's): on PostgreSQL when deployed, durable
+    /// like the accounts they sign in to.
+    pub async fn oauth_store(&mut self) -> anyhow::Result<Arc<dyn OAuthStore>> {
+        if let Some(url) = &self.settings.database_url {
+            let pg = self.postgres(url, &[&chirp_auth::SCHEMA])?;
+            return Ok(timed!(
+                dyn OAuthStore,
+                PgOAuthStore::new(pg),
                 "postgres",
                 self
             ));

@@ -41,6 +41,10 @@ pub fn public(
     };
     let mut api = Router::new();
     let trust = TrustForwardedFor(trust_forwarded_for);
+    if let Some(peers) = &s.mastodon {
+        // `chirp mastodon`: the facade alone, every request a call to its peers.
+        return mastodon_routes(peers.api.clone(), peers.oauth.clone(), trust, limits, t);
+    }
     if let Some(auth) = &s.auth {
         let state = AuthState {
             auth: auth.clone(),
@@ -110,6 +114,45 @@ pub fn public(
     api
 }
 
+/// The Mastodon facade of `chirp all`, on its own listener: over the public API `api` of
+/// this process and its AuthService, both in process.
+pub fn mastodon_in_process(
+    s: &Services,
+    api: Router,
+    trust_forwarded_for: bool,
+    limits: Option<&ApiLimits>,
+    t: &Telemetry,
+) -> Option<Router> {
+    let auth = s.auth.clone()?;
+    Some(mastodon_routes(
+        Arc::new(chirp_mastodon::InProcessApi::new(api)),
+        Arc::new(chirp_mastodon::InProcessOAuth(auth)),
+        TrustForwardedFor(trust_forwarded_for),
+        limits,
+        t,
+    ))
+}
+
+/// The facade's routes, under the role's limits and counted in its metrics.
+fn mastodon_routes(
+    api: Arc<dyn chirp_mastodon::ports::ChirpApi>,
+    oauth: Arc<dyn chirp_mastodon::ports::OAuthApi>,
+    trust_forwarded_for: TrustForwardedFor,
+    limits: Option<&ApiLimits>,
+    t: &Telemetry,
+) -> Router {
+    let routes = chirp_mastodon::router(chirp_mastodon::MastodonState {
+        api,
+        oauth,
+        trust_forwarded_for,
+    });
+    let routes = match limits {
+        Some(limits) => limits.apply("mastodon", t, Counted::Requests, routes),
+        None => routes,
+    };
+    service_routes("mastodon", t, routes)
+}
+
 /// The web client's session routes (under the role's limits) and its pages and assets
 /// (counted in its metrics, not against a client's requests).
 fn web_routes(
@@ -146,6 +189,10 @@ pub fn internal(
         Command::Timeline => (
             "timeline",
             chirp_timeline::routes::internal_router(s.timelines.clone()?),
+        ),
+        Command::Auth => (
+            "auth",
+            chirp_auth::oauth::routes::internal_router(s.auth.clone()?),
         ),
         _ => return None,
     };

@@ -59,6 +59,15 @@ pub struct Services {
     /// The web client's way to AuthService's public API, in a `chirp web` process (in
     /// `chirp all`, the routes call AuthService's routes in process).
     pub web_auth: Option<Arc<dyn chirp_web::AuthApi>>,
+    /// The Mastodon facade's ways to the public API and AuthService's OAuth, in a `chirp
+    /// mastodon` process (in `chirp all`, both are in process).
+    pub mastodon: Option<MastodonPeers>,
+}
+
+/// What the Mastodon facade calls over HTTP.
+pub struct MastodonPeers {
+    pub api: Arc<dyn chirp_mastodon::ports::ChirpApi>,
+    pub oauth: Arc<dyn chirp_mastodon::ports::OAuthApi>,
 }
 
 /// A service's outbox, and the signal its writers give after each commit.
@@ -176,6 +185,9 @@ impl<'b, 's> Builder<'b, 's> {
         if self.role == Command::Web {
             s.web_auth = Some(self.peers.auth_api()?);
         }
+        if self.role == Command::Mastodon {
+            s.mastodon = Some(self.peers.mastodon()?);
+        }
         if self.settings.worker_id == WorkerId::Auto {
             s.leased_ids = self.ids.clone();
         }
@@ -274,6 +286,7 @@ impl<'b, 's> Builder<'b, 's> {
             keys,
             ids: self.ids()?,
             outbox_wake: self.outbox(s, Command::Auth).await?,
+            oauth: Some(self.backends.oauth_store().await?),
         }))
     }
 

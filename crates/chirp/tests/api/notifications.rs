@@ -428,3 +428,58 @@ async fn bad_input_gets_its_status_and_changes_nothing() {
     assert_eq!(app.fingerprint().await, before);
     assert_eq!(app.unread(&ann).await, unread_before);
 }
+
+/// `DELETE /api/v1/notifications/{id}` removes one of the caller's (another's is a 404
+/// and stays), `DELETE /api/v1/notifications` all of them; both need a token.
+#[tokio::test]
+async fn notifications_are_dismissed_one_by_one_or_all_at_once() {
+    let app = spawn_app().await;
+    let ann = app.signup("ann").await;
+    let bob = app.signup("bob").await;
+    let cat = app.signup("cat").await;
+    app.follow(&bob, &ann).await;
+    app.follow(&cat, &ann).await;
+    app.follow(&ann, &bob).await;
+    app.told_becomes(&ann, &[("follow", &bob, ""), ("follow", &cat, "")])
+        .await;
+    app.told_becomes(&bob, &[("follow", &ann, "")]).await;
+    let page = app.notifications(&ann, "").await;
+    let first = page["items"][0]["id"].as_str().unwrap().to_owned();
+    let bobs = app.notifications(&bob, "").await["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let path = |id: &str| format!("/api/v1/notifications/{id}");
+    let res = app
+        .send(Method::DELETE, &path(&bobs), Some(&ann.access), None)
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::NOT_FOUND,
+        "another's notification"
+    );
+    let res = app.send(Method::DELETE, &path(&first), None, None).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let res = app
+        .send(Method::DELETE, &path(&first), Some(&ann.access), None)
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.told(&ann, "").await.len(), 1);
+    let res = app
+        .send(Method::DELETE, &path(&first), Some(&ann.access), None)
+        .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND, "gone already");
+
+    let res = app
+        .send(
+            Method::DELETE,
+            "/api/v1/notifications",
+            Some(&ann.access),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert!(app.told(&ann, "").await.is_empty());
+    assert_eq!(app.told(&bob, "").await.len(), 1, "bob's are his");
+}

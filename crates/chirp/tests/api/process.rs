@@ -21,6 +21,9 @@ impl ChirpProcess {
             .env_clear()
             .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
             .env("RUST_LOG", "info")
+            // A `chirp all`'s Mastodon API on a port of its own choosing (tests run side by
+            // side); a flag may say otherwise.
+            .env("CHIRP_MASTODON_LISTEN", "127.0.0.1:0")
             .args(args)
             .args(["--log-format", "json"])
             .stdout(Stdio::piped())

@@ -285,3 +285,60 @@ async fn the_viewer_state_follows_every_change_at_once() {
     );
     seen(json!({"liked": false, "reposted": false})).await;
 }
+
+/// `GET /api/v1/posts/{id}/reposts`: who reposted it, most recent first, paged; an undone
+/// repost leaves the list; a deleted or unknown post is a 404.
+#[tokio::test]
+async fn who_reposted_a_post_lists_the_live_reposts_newest_first() {
+    let app = spawn_app().await;
+    let ann = app.signup("ann").await;
+    let bob = app.signup("bob").await;
+    let cat = app.signup("cat").await;
+    let dan = app.signup("dan").await;
+    let original = app.post_id(&ann, "repost me").await;
+    for who in [&bob, &cat, &dan] {
+        app.repost(who, &original, StatusCode::CREATED).await;
+    }
+    let path = format!("/api/v1/posts/{original}/reposts");
+    let handles = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["handle"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let first = app.get_json(&format!("{path}?limit=2"), None).await;
+    assert_eq!(handles(&first), [dan.handle.clone(), cat.handle.clone()]);
+    let cursor = first["next_cursor"].as_str().expect("a next page");
+    let second = app
+        .get_json(&format!("{path}?limit=2&cursor={cursor}"), None)
+        .await;
+    assert_eq!(handles(&second), std::slice::from_ref(&bob.handle));
+    assert_eq!(second["next_cursor"], Value::Null);
+
+    app.repost_raw(&cat, &original, true).await;
+    let all = app.get_json(&path, None).await;
+    assert_eq!(handles(&all), [dan.handle.clone(), bob.handle.clone()]);
+
+    let res = app
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/posts/{original}"),
+            Some(&ann.access),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    for gone in [original.as_str(), "123456789"] {
+        let res = app
+            .send(
+                Method::GET,
+                &format!("/api/v1/posts/{gone}/reposts"),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{gone}");
+    }
+}

@@ -64,6 +64,7 @@ fn help_names_every_subcommand() {
         "search",
         "notifications",
         "web",
+        "mastodon",
     ] {
         assert!(
             text.lines().any(|l| l.trim_start().starts_with(cmd)),
@@ -76,6 +77,7 @@ fn help_names_every_subcommand() {
         "--internal-listen",
         "--worker-id",
         "--signing-keys",
+        "--mastodon-listen",
         "CHIRP_LISTEN",
         "CHIRP_DATA_DIR",
     ] {

@@ -74,13 +74,48 @@ pub fn finish(
     telemetry: Telemetry,
     body_limit: usize,
 ) -> Router {
-    api.merge(ops::router(readiness, telemetry))
-        .fallback(|| async { ApiError::NotFound("no such route".into()) })
-        .layer(DefaultBodyLimit::max(body_limit))
+    finish_as(api, readiness, telemetry, body_limit, ErrorShape::Problem)
+}
+
+/// How a listener's error answers look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorShape {
+    /// Chirp's problem documents (API.md).
+    Problem,
+    /// Mastodon's `{"error": "..."}`, which Mastodon clients read: the answers of the
+    /// routes are their own, and what the layers answer (an unknown method, a body over
+    /// the limit) is told in that shape too.
+    Mastodon,
+}
+
+/// [`finish`], with the error answers of `shape`.
+pub fn finish_as(
+    api: Router,
+    readiness: Readiness,
+    telemetry: Telemetry,
+    body_limit: usize,
+    shape: ErrorShape,
+) -> Router {
+    let api = api.merge(ops::router(readiness, telemetry));
+    let api = match shape {
+        ErrorShape::Problem => {
+            api.fallback(|| async { ApiError::NotFound("no such route".into()) })
+        }
+        // The routes have their own.
+        ErrorShape::Mastodon => api,
+    };
+    api.layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             reject_large_bodies(req, next, body_limit)
         }))
-        .layer(middleware::from_fn(problems_everywhere))
+        .layer(middleware::from_fn(
+            move |req: Request, next: Next| async move {
+                match shape {
+                    ErrorShape::Problem => problems_everywhere(req, next).await,
+                    ErrorShape::Mastodon => mastodon_errors(req, next).await,
+                }
+            },
+        ))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn(log_request))
         .layer(middleware::from_fn(security_headers))
@@ -152,6 +187,31 @@ async fn problems_everywhere(req: Request, next: Next) -> Response {
         slug(status),
         status.canonical_reason().unwrap_or("error").to_lowercase(),
     );
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            replaced.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    replaced
+}
+
+/// An error answer that is not the route's own JSON, told as Mastodon's `{"error"}`.
+async fn mastodon_errors(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let own_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|ct| ct.as_bytes().starts_with(b"application/json"));
+    if own_json {
+        return res;
+    }
+    let (parts, _body) = res.into_parts();
+    let reason = status.canonical_reason().unwrap_or("error");
+    let mut replaced = (status, axum::Json(serde_json::json!({"error": reason}))).into_response();
     for (name, value) in parts.headers.iter() {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
             replaced.headers_mut().insert(name.clone(), value.clone());

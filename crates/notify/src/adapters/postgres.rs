@@ -246,6 +246,25 @@ impl NotificationStore for PgNotifications {
         Ok(mark.unwrap_or(0).max(0) as u64)
     }
 
+    async fn dismiss(&self, recipient: Id, id: Option<Id>) -> StoreResult<u64> {
+        let done = match id {
+            Some(id) => {
+                sqlx::query("DELETE FROM notifications WHERE recipient = $1 AND id = $2")
+                    .bind(recipient.as_i64())
+                    .bind(id.as_i64())
+                    .execute(&self.db.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query("DELETE FROM notifications WHERE recipient = $1")
+                    .bind(recipient.as_i64())
+                    .execute(&self.db.pool)
+                    .await?
+            }
+        };
+        Ok(done.rows_affected())
+    }
+
     async fn mark_read(&self, recipient: Id, up_to: u64) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO notification_marks (recipient, read_up_to) VALUES ($1, $2)

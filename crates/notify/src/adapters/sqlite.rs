@@ -279,6 +279,22 @@ impl NotificationStore for SqliteNotifications {
             .await
     }
 
+    async fn dismiss(&self, recipient: Id, id: Option<Id>) -> StoreResult<u64> {
+        self.db
+            .write(move |c| {
+                let gone = match id {
+                    Some(id) => c
+                        .prepare_cached("DELETE FROM notifications WHERE recipient = ? AND id = ?")?
+                        .execute(params![recipient.as_i64(), id.as_i64()])?,
+                    None => c
+                        .prepare_cached("DELETE FROM notifications WHERE recipient = ?")?
+                        .execute([recipient.as_i64()])?,
+                };
+                Ok(gone as u64)
+            })
+            .await
+    }
+
     async fn unread(&self, recipient: Id, hidden: &[Id]) -> StoreResult<u64> {
         let mut sql = String::from(
             "SELECT COUNT(*) FROM notifications n WHERE recipient = ?1 AND id >

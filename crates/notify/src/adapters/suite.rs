@@ -33,6 +33,7 @@ chirp_testkit::port_suite! {
         a_deleted_post_or_user_takes_its_notifications_and_late_events_make_none,
         an_edit_sets_whom_a_post_notifies_as_a_mention,
         read_marks_only_move_forward_and_unread_leaves_out_the_hidden,
+        one_or_every_notification_of_a_recipient_is_dismissed,
     ],
     adapters: {
         sqlite => sqlite_store,
@@ -284,4 +285,27 @@ async fn read_marks_only_move_forward_and_unread_leaves_out_the_hidden(s: &dyn N
     assert_eq!(s.unread(Id(1), &[]).await.unwrap(), 0);
     // Others' marks are theirs.
     assert_eq!(s.read_up_to(Id(2)).await.unwrap(), 0);
+}
+
+async fn one_or_every_notification_of_a_recipient_is_dismissed(s: &dyn NotificationStore) {
+    let mut others = n(20, Kind::Follow, 2, 0);
+    if let Change::Add(x) = &mut others {
+        x.recipient = Id(2);
+    }
+    s.apply(&[
+        n(10, Kind::Follow, 2, 0),
+        n(11, Kind::Like, 3, 500),
+        n(12, Kind::Reply, 4, 501),
+        others,
+    ])
+    .await
+    .unwrap();
+    assert_eq!(s.dismiss(Id(1), Some(Id(11))).await.unwrap(), 1);
+    assert_eq!(ids(s, q(10)).await, [12, 10]);
+    // Not theirs, or gone already: nothing.
+    assert_eq!(s.dismiss(Id(1), Some(Id(20))).await.unwrap(), 0);
+    assert_eq!(s.dismiss(Id(1), Some(Id(11))).await.unwrap(), 0);
+    assert_eq!(s.dismiss(Id(1), None).await.unwrap(), 2);
+    assert!(ids(s, q(10)).await.is_empty());
+    assert_eq!(s.page(Id(2), &q(10)).await.unwrap().len(), 1);
 }

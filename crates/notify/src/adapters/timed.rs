@@ -33,6 +33,10 @@ impl NotificationStore for Timed<dyn NotificationStore> {
         )
         .await
     }
+    async fn dismiss(&self, recipient: Id, id: Option<Id>) -> StoreResult<u64> {
+        self.time("notifications_dismiss", self.inner().dismiss(recipient, id))
+            .await
+    }
     async fn unread(&self, recipient: Id, hidden: &[Id]) -> StoreResult<u64> {
         self.time(
             "notifications_unread",

@@ -151,6 +151,17 @@ impl ReadStore for PgReadStore {
         .await
     }
 
+    async fn reposters(&self, post: Id, page: PageRequest) -> StoreResult<Vec<(u64, Id)>> {
+        self.keyed(
+            "SELECT p.id, p.author_id FROM posts p JOIN profiles u ON u.id = p.author_id
+             WHERE p.repost_of = $1 AND p.id < $2 AND p.deleted_at IS NULL
+             ORDER BY p.id DESC LIMIT $3",
+            post,
+            page,
+        )
+        .await
+    }
+
     async fn liked(&self, user: Id, page: PageRequest) -> StoreResult<Vec<(u64, Id)>> {
         self.keyed(
             "SELECT l.id, l.post_id FROM likes l JOIN posts p ON p.id = l.post_id

@@ -263,6 +263,16 @@ impl ReadStore for SqliteReadStore {
         )
     }
 
+    async fn reposters(&self, post: Id, page: PageRequest) -> StoreResult<Vec<(u64, Id)>> {
+        self.keyed(
+            "SELECT p.id, p.author_id FROM posts p JOIN profiles u ON u.id = p.author_id
+             WHERE p.repost_of = ? AND p.id < ? AND p.deleted_at IS NULL
+             ORDER BY p.id DESC LIMIT ?",
+            post,
+            page,
+        )
+    }
+
     async fn liked(&self, user: Id, page: PageRequest) -> StoreResult<Vec<(u64, Id)>> {
         self.keyed(
             "SELECT l.id, l.post_id FROM likes l JOIN posts p ON p.id = l.post_id

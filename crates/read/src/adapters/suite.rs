@@ -545,4 +545,24 @@ async fn reposts_read_with_their_original_and_are_found_by_it(f: &Fixture) {
     );
     assert!(f.read.posts(&[Id(20)]).await.unwrap().is_empty());
     assert_eq!(f.read.posts(&[Id(10)]).await.unwrap()[0].repost_count, 1);
+    // Who reposted it: the live reposts only, newest first, one extra told apart.
+    assert_eq!(
+        f.read
+            .reposters(Id(10), PageRequest::first(5))
+            .await
+            .unwrap(),
+        [(21, ALICE)]
+    );
+    assert_eq!(
+        f.read
+            .reposters(Id(11), PageRequest::first(5))
+            .await
+            .unwrap(),
+        [(22, BOB)]
+    );
+    let below = PageRequest {
+        limit: 5,
+        before: Some(22),
+    };
+    assert_eq!(f.read.reposters(Id(11), below).await.unwrap(), []);
 }

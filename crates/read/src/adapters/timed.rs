@@ -44,6 +44,11 @@ impl ReadStore for Timed<dyn ReadStore> {
     async fn likers(&self, post: Id, page: PageRequest) -> StoreResult<Vec<(u64, Id)>> {
         self.time("likers", self.inner().likers(post, page)).await
     }
+
+    async fn reposters(&self, post: Id, page: PageRequest) -> StoreResult<Vec<(u64, Id)>> {
+        self.time("reposters", self.inner().reposters(post, page))
+            .await
+    }
     async fn liked(&self, user: Id, page: PageRequest) -> StoreResult<Vec<(u64, Id)>> {
         self.time("liked", self.inner().liked(user, page)).await
     }

@@ -282,7 +282,9 @@ impl Connection {
         let conn = http1::Builder::new()
             .timer(timer)
             .header_read_timeout(self.options.header_read_timeout)
-            .serve_connection(io, service);
+            .serve_connection(io, service)
+            // A WebSocket (the Mastodon API's streaming) takes the connection over.
+            .with_upgrades();
         tokio::pin!(conn);
         let ended = tokio::select! {
             ended = conn.as_mut() => ended,
