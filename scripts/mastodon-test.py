@@ -4,17 +4,22 @@ Everything a Mastodon app does goes through Mastodon.py's own methods, as an app
 call them; raw HTTP (requests) only where the library has no method: a browser's part of
 the OAuth sign-in (the page's form), PKCE, and the exact shape of the errors.
 
-What is checked: the instance (v1, v2, the OAuth metadata, the streaming health); an app
+What is checked: the instance (v1, v2, the OAuth metadata, the streaming health, the
+version Mastodon.py reads, which it then holds every method it calls to); an app
 registered, three accounts signed up through it (a taken handle refused); signing in by
 the authorization-code flow through the sign-in page (a wrong password shown the form
-again), out of band, with PKCE, a refresh that ends the old token, and a read-only token
-kept to its scope; the caller's profile, lookup and search; posting (idempotent, text
-escaped into HTML, mentions and hashtags linked), replies and threads, edits, deletion;
-likes and reposts with their counts and lists; follows, blocks and mutes with their
-relationships and lists; the home and hashtag timelines and search; Mastodon's
-pagination walked to its end; notifications (filtered, one by id, the read marker); the
-user's live stream; the errors Mastodon clients read; the lists Chirp has nothing behind
-answering valid empty lists; and a revoked token refused.
+again, an unknown app or address shown a page, never sent on), out of band, with PKCE,
+client credentials by HTTP Basic, a refresh that ends the old token, and a read-only
+token kept to its scope; the caller's profile, lookup and search; follows, blocks and
+mutes with their relationships and lists; the user's live stream, over Server-Sent Events
+and over a WebSocket; posting (idempotent, text escaped into HTML, mentions, hashtags and
+addresses linked), replies and threads, edits, deletion, read back through Chirp's own API
+too; likes and reblogs with their counts and lists, idempotent, and undone; the home and
+hashtag timelines and search; Mastodon's pagination (Link headers, max_id, min_id,
+since_id) walked to its end and back; notifications (filtered by type and by account, one
+by id, the read marker, the unread count, dismissed, cleared); the errors Mastodon
+clients read; the lists Chirp has nothing behind answering valid empty lists; and a
+revoked token refused.
 
 Counts, timelines, search and notifications are eventual: Chirp promises them within 5 s
 (API.md), and the stream's events within that and a delivery; waits poll until those
@@ -434,7 +439,7 @@ def step_code_flow(w: World) -> None:
     check("location" not in wrong.headers, "a wrong password is not redirected")
     again = Html(wrong.text)
     check(len(again.forms) == 1 and again.forms[0].fields.get("login") == ann.handle,
-          "the form is shown again, the login kept")
+          f"the form is shown again, the login kept; got {wrong.headers.get('content-type')!r}: {wrong.text[:200]}")
     check(again.alerts and "password" in again.alerts[0].lower(), f"the form says why: {again.alerts}")
     check("code=" not in wrong.text, "no code on the refused form")
 

@@ -175,3 +175,36 @@ pub fn answer(
     }
     res
 }
+
+/// Items `offset..offset + limit` of Chirp's list at `path` (Mastodon's search pages by
+/// `offset`), read a page of 40 at a time, at most [`MAX_WALK`] pages.
+pub async fn at_offset<T: DeserializeOwned>(
+    state: &MastodonState,
+    req: &Req,
+    who: Option<&Caller>,
+    path: &str,
+    offset: usize,
+    limit: usize,
+) -> MastoResult<Vec<T>> {
+    let mut items = Vec::new();
+    let mut below = None;
+    for _ in 0..MAX_WALK {
+        let page: Page<T> = state.get(req, who, &chirp_uri(path, 40, below)).await?;
+        items.extend(page.items);
+        below = cursor_key(page.next_cursor.as_deref())?;
+        if items.len() >= offset + limit || below.is_none() {
+            break;
+        }
+    }
+    Ok(items.into_iter().skip(offset).take(limit).collect())
+}
+
+/// The `offset` parameter (0 without it).
+pub fn offset(req: &Req) -> MastoResult<usize> {
+    match req.params.get("offset") {
+        None => Ok(0),
+        Some(v) => v
+            .parse()
+            .map_err(|_| MastoError::bad_request("offset must be a number")),
+    }
+}

@@ -34,6 +34,9 @@ fn init_logs() {
 /// gateway (NGINX in front of seven processes), shared by every test of the run.
 pub struct TestApp {
     pub base: String,
+    /// The Mastodon API's origin: `chirp all`'s second listener, or the stack's NGINX
+    /// server for it.
+    pub mastodon: String,
     pub http: reqwest::Client,
     /// The public API's client, on `base`.
     pub api: Api,
@@ -59,6 +62,8 @@ struct Local {
 /// The local stack the suite runs against, as `scripts/stack.sh` describes it.
 pub struct Stack {
     pub gateway: String,
+    /// The Mastodon API's origin through the stack's NGINX.
+    pub mastodon: String,
     /// The stack's PostgreSQL database, for [`TestApp::fingerprint`].
     pub database_url: String,
 }
@@ -70,6 +75,10 @@ impl Stack {
         let env = StackEnv::read(std::path::Path::new(&file)).expect("the stack's env file");
         Some(Stack {
             gateway: env.gateway().expect("GATEWAY").to_owned(),
+            mastodon: env
+                .get("MASTODON_GATEWAY")
+                .expect("MASTODON_GATEWAY")
+                .to_owned(),
             database_url: env.database_url().expect("POSTGRES_PORT"),
         })
     }
@@ -102,6 +111,7 @@ pub async fn spawn_app() -> TestApp {
     match Stack::from_env() {
         Some(stack) => TestApp {
             base: stack.gateway.clone(),
+            mastodon: stack.mastodon.clone(),
             http: reqwest::Client::new(),
             api: Api::new(&stack.gateway),
             tag: fresh_tag(),
@@ -259,6 +269,10 @@ pub async fn launch(settings: Settings, dir: Arc<tempfile::TempDir>, deps: Arc<D
         .await
         .expect("the application builds");
     let addr = app.local_addr().expect("bound address");
+    let mastodon = format!(
+        "http://{}",
+        app.mastodon_addr().expect("the Mastodon API's address")
+    );
     let system = app.system();
     let stop = CancellationToken::new();
     let running = tokio::spawn(app.run_until_stopped(stop.clone()));
@@ -266,6 +280,7 @@ pub async fn launch(settings: Settings, dir: Arc<tempfile::TempDir>, deps: Arc<D
     TestApp {
         api: Api::new(&base),
         base,
+        mastodon,
         http: reqwest::Client::new(),
         tag: fresh_tag(),
         local: Some(Local {

@@ -7,6 +7,7 @@ mod deletion;
 mod graph;
 mod hardening;
 mod helpers;
+mod mastodon;
 mod notifications;
 mod openapi;
 mod ops;

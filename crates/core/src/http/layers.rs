@@ -195,18 +195,20 @@ async fn problems_everywhere(req: Request, next: Next) -> Response {
     replaced
 }
 
-/// An error answer that is not the route's own JSON, told as Mastodon's `{"error"}`.
+/// An error answer of the layers (a problem document, a plain-text rejection of an
+/// extractor, an empty 405), told as Mastodon's `{"error"}`; the routes' own answers
+/// (JSON, and the sign-in pages' HTML) pass as they are.
 async fn mastodon_errors(req: Request, next: Next) -> Response {
     let res = next.run(req).await;
     let status = res.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return res;
     }
-    let own_json = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|ct| ct.as_bytes().starts_with(b"application/json"));
-    if own_json {
+    let routes_own = res.headers().get(header::CONTENT_TYPE).is_some_and(|ct| {
+        let ct = ct.as_bytes();
+        ct.starts_with(b"application/json") || ct.starts_with(b"text/html")
+    });
+    if routes_own {
         return res;
     }
     let (parts, _body) = res.into_parts();

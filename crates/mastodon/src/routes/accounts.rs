@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::entities::{account, credential_account, relationship, status};
 use crate::error::{MastoError, MastoResult};
-use crate::paging::{answer, walk, Paging};
+use crate::paging::{answer, at_offset, offset, walk, Paging};
 use crate::request::links;
 use crate::request::Req;
 use crate::{Caller, MastodonState};
@@ -327,10 +327,6 @@ pub async fn search(State(s): St, req: Req) -> MastoResult<Response> {
 
 /// Accounts whose handle or name begins with `q` (`@` and this host left out).
 pub async fn search_accounts(s: &MastodonState, req: &Req, me: &Caller) -> MastoResult<Vec<Value>> {
-    #[derive(Deserialize)]
-    struct Found {
-        items: Vec<User>,
-    }
     let q = req.params.get("q").unwrap_or("").trim();
     let q = q.strip_prefix('@').unwrap_or(q);
     let q = q.split('@').next().unwrap_or(q);
@@ -340,10 +336,25 @@ pub async fn search_accounts(s: &MastodonState, req: &Req, me: &Caller) -> Masto
     let limit = Paging::of(req, 40, 80)?.limit;
     let query = form_urlencoded::Serializer::new(String::new())
         .append_pair("q", q)
-        .append_pair("limit", &limit.to_string())
         .finish();
-    let found: Found = s
-        .get(req, Some(me), &format!("/api/v1/search/users?{query}"))
-        .await?;
-    Ok(found.items.iter().map(|u| account(u, links(req))).collect())
+    let path = format!("/api/v1/search/users?{query}");
+    let found: Vec<User> = at_offset(s, req, Some(me), &path, offset(req)?, limit).await?;
+    Ok(found.iter().map(|u| account(u, links(req))).collect())
+}
+
+/// `GET /api/v1/accounts?id[]=`: the accounts of those ids that name one, in that order.
+pub async fn many(State(s): St, req: Req) -> MastoResult<Response> {
+    let mut out = Vec::new();
+    for raw in req.params.list("id").into_iter().take(40) {
+        let Ok(id) = raw.parse::<u64>() else { continue };
+        match s
+            .get::<User>(&req, None, &format!("/api/v1/users/{id}"))
+            .await
+        {
+            Ok(user) => out.push(account(&user, links(&req))),
+            Err(e) if e.status == StatusCode::NOT_FOUND => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Json(out).into_response())
 }

@@ -8,7 +8,7 @@ mod streaming;
 mod timelines;
 mod websocket;
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -16,8 +16,25 @@ use axum::Router;
 use crate::error::MastoError;
 use crate::MastodonState;
 
-/// Mastodon's answer for a path it does not have.
-async fn not_found() -> Response {
+/// Mastodon's answer for a path it does not have; a path with a trailing slash (which
+/// Mastodon's router takes, and some clients send: Mastodon.py's `/api/v1/conversations/`)
+/// is sent on to the same path without it, method and body kept (308).
+async fn not_found(uri: Uri) -> Response {
+    let path = uri.path();
+    let trimmed = path.trim_end_matches('/');
+    // Never `//host`: a browser reads that as another site.
+    if trimmed.len() > 1 && trimmed.len() < path.len() && !trimmed.starts_with("//") {
+        let mut target = trimmed.to_owned();
+        if let Some(q) = uri.query() {
+            target.push('?');
+            target.push_str(q);
+        }
+        if let Ok(location) = HeaderValue::from_str(&target) {
+            let mut res = StatusCode::PERMANENT_REDIRECT.into_response();
+            res.headers_mut().insert(header::LOCATION, location);
+            return res;
+        }
+    }
     MastoError::new(StatusCode::NOT_FOUND, "Record not found").into_response()
 }
 
@@ -46,7 +63,7 @@ pub fn router() -> Router<MastodonState> {
         .route("/oauth/token", post(oauth::token))
         .route("/oauth/revoke", post(oauth::revoke))
         // Accounts.
-        .route("/api/v1/accounts", post(a::register))
+        .route("/api/v1/accounts", get(a::many).post(a::register))
         .route(
             "/api/v1/accounts/verify_credentials",
             get(a::verify_credentials),
@@ -73,7 +90,7 @@ pub fn router() -> Router<MastodonState> {
         .route("/api/v1/blocks", get(a::blocks))
         .route("/api/v1/mutes", get(a::mutes))
         // Statuses.
-        .route("/api/v1/statuses", post(st::create))
+        .route("/api/v1/statuses", get(st::many).post(st::create))
         .route(
             "/api/v1/statuses/{id}",
             get(st::get).put(st::edit).delete(st::delete),

@@ -287,3 +287,18 @@ pub async fn reblogged_by(State(s): St, Path(id): Path<String>, req: Req) -> Mas
     let id = id_segment(&id)?;
     users_list(&s, &req, None, &format!("/api/v1/posts/{id}/reposts")).await
 }
+
+/// `GET /api/v1/statuses?id[]=`: the statuses of those ids that name one, in that order.
+pub async fn many(State(s): St, req: Req) -> MastoResult<Response> {
+    let me = s.maybe_caller(&req, "read:statuses").await?;
+    let mut out = Vec::new();
+    for raw in req.params.list("id").into_iter().take(40) {
+        let Ok(id) = raw.parse::<u64>() else { continue };
+        match post_of(&s, &req, me.as_ref(), id).await {
+            Ok(post) => out.push(status(&post, links(&req))),
+            Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Json(out).into_response())
+}

@@ -1,0 +1,577 @@
+//! The Mastodon API's edges, over raw HTTP: what a client library never sends but a
+//! server must answer right (OAuth's refusals, PKCE, the sign-in page's checks, scopes,
+//! Mastodon's error shape everywhere, `Link` pagination). The library's own walk through
+//! every route is `scripts/mastodon-test.py` (Mastodon.py).
+
+use std::collections::HashMap;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::helpers::*;
+
+const REDIRECT: &str = "http://127.0.0.1:9/callback";
+
+/// A client of the Mastodon origin, with one registered app.
+struct Masto {
+    base: String,
+    http: reqwest::Client,
+    client_id: String,
+    client_secret: String,
+}
+
+async fn json_of(res: Response) -> (StatusCode, Value) {
+    let status = res.status();
+    let ct = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let text = res.text().await.unwrap();
+    assert!(
+        ct.starts_with("application/json"),
+        "{status}: content-type {ct}: {text}"
+    );
+    (status, serde_json::from_str(&text).unwrap())
+}
+
+/// Asserts `res` is Mastodon's error: `status`, JSON `{"error": ...}`, no problem document.
+async fn mastodon_error(res: Response, status: StatusCode) -> String {
+    let (got, body) = json_of(res).await;
+    assert_eq!(got, status, "{body}");
+    body["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error text: {body}"))
+        .to_owned()
+}
+
+impl Masto {
+    async fn new(app: &TestApp, scopes: &str) -> Masto {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let res = http
+            .post(format!("{}/api/v1/apps", app.mastodon))
+            .form(&[
+                ("client_name", "edge tests"),
+                ("redirect_uris", REDIRECT),
+                ("scopes", scopes),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = json_of(res).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        Masto {
+            base: app.mastodon.clone(),
+            http,
+            client_id: body["client_id"].as_str().unwrap().to_owned(),
+            client_secret: body["client_secret"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Submits the sign-in form as a browser would: the answer, not followed.
+    async fn sign_in(&self, user: &TestUser, password: &str, extra: &[(&str, &str)]) -> Response {
+        let mut form: Vec<(&str, &str)> = vec![
+            ("client_id", &self.client_id),
+            ("redirect_uri", REDIRECT),
+            ("scope", "read write follow"),
+            ("login", &user.handle),
+            ("password", password),
+        ];
+        form.extend_from_slice(extra);
+        self.http
+            .post(self.url("/oauth/authorize"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The code a successful sign-in sends back, and the rest of its redirect's query.
+    async fn code(&self, user: &TestUser, extra: &[(&str, &str)]) -> HashMap<String, String> {
+        let res = self.sign_in(user, &user.password, extra).await;
+        assert_eq!(res.status(), StatusCode::FOUND);
+        let location = res.headers()["location"].to_str().unwrap().to_owned();
+        assert!(
+            location.starts_with(&format!("{REDIRECT}?")),
+            "back to the app's redirect: {location}"
+        );
+        reqwest::Url::parse(&location)
+            .unwrap()
+            .query_pairs()
+            .into_owned()
+            .collect()
+    }
+
+    async fn token(&self, form: &[(&str, &str)]) -> (StatusCode, Value) {
+        let res = self
+            .http
+            .post(self.url("/oauth/token"))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        json_of(res).await
+    }
+
+    /// Trades `code` at the token endpoint.
+    async fn trade(
+        &self,
+        code: &str,
+        redirect: &str,
+        secret: Option<&str>,
+        verifier: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect),
+            ("client_id", self.client_id.as_str()),
+        ];
+        if let Some(s) = secret {
+            form.push(("client_secret", s));
+        }
+        if let Some(v) = verifier {
+            form.push(("code_verifier", v));
+        }
+        self.token(&form).await
+    }
+
+    /// A user's token by the authorization-code flow (no PKCE).
+    async fn user_token(&self, user: &TestUser) -> String {
+        let code = self.code(user, &[]).await["code"].clone();
+        let (status, body) = self
+            .token(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("client_id", &self.client_id),
+                ("client_secret", &self.client_secret),
+            ])
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        form: &[(&str, &str)],
+    ) -> Response {
+        let mut req = self.http.request(method, self.url(path)).form(form);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap()
+    }
+}
+
+/// The sign-in page checks the app and its redirect before asking for anything: an
+/// address the app did not register gets a page saying so, never a redirect there; the
+/// request's values come back escaped in the form.
+#[tokio::test]
+async fn the_sign_in_page_checks_the_app_and_escapes_what_it_carries() {
+    let app = spawn_app().await;
+    let m = Masto::new(&app, "read write follow").await;
+    let page = |query: Vec<(&str, &str)>| {
+        let req = m.http.get(m.url("/oauth/authorize")).query(&query);
+        async move { req.send().await.unwrap() }
+    };
+    let evil = [
+        ("response_type", "code"),
+        ("client_id", m.client_id.as_str()),
+        ("redirect_uri", "https://evil.example/steal"),
+    ];
+    let res = page(evil.to_vec()).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.headers().get("location").is_none());
+    assert!(res.text().await.unwrap().contains("redirect_uri"));
+    let res = page(vec![("client_id", "nobody"), ("redirect_uri", REDIRECT)]).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let res = page(vec![
+        ("client_id", &m.client_id),
+        ("redirect_uri", REDIRECT),
+        ("scope", "read admin:write"),
+    ])
+    .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST, "an unknown scope");
+
+    let res = page(vec![
+        ("response_type", "code"),
+        ("client_id", &m.client_id),
+        ("redirect_uri", REDIRECT),
+        ("scope", "read"),
+        ("state", "\"><script>alert(1)</script>"),
+    ])
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let headers = res.headers().clone();
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert_eq!(headers["x-frame-options"], "DENY");
+    let html = res.text().await.unwrap();
+    assert!(html.contains("edge tests"), "the app's name");
+    assert!(!html.contains("<script>alert"), "{html}");
+    assert!(html.contains("&quot;&gt;&lt;script&gt;"), "{html}");
+}
+
+/// A wrong password shows the form again (401) and issues nothing; the right one sends
+/// the browser back to the app with a code and the app's `state`; a code is traded once,
+/// by its app, for the address it was issued to.
+#[tokio::test]
+async fn a_code_is_issued_for_the_right_password_and_traded_once() {
+    let app = spawn_app().await;
+    let m = Masto::new(&app, "read write follow").await;
+    let ann = app.signup("ann").await;
+    let res = m.sign_in(&ann, "wrong password!", &[]).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert!(res.headers().get("location").is_none());
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("Wrong handle, email or password"));
+
+    let back = m.code(&ann, &[("state", "s t&8")]).await;
+    assert_eq!(back["state"], "s t&8");
+    let code = back["code"].clone();
+    let secret = m.client_secret.clone();
+    let (status, body) = m.trade(&code, REDIRECT, Some("not the secret"), None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+    );
+    let (status, body) = m.trade(&code, REDIRECT, Some(&secret), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["scope"], "follow read write");
+    assert!(body["refresh_token"].is_string(), "{body}");
+    let (status, body) = m.trade(&code, REDIRECT, Some(&secret), None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "used"
+    );
+
+    // Issued to one address, traded for another: refused (and spent).
+    let code = m.code(&ann, &[]).await["code"].clone();
+    let (status, body) = m
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "urn:ietf:wg:oauth:2.0:oob"),
+            ("client_id", &m.client_id),
+            ("client_secret", &m.client_secret),
+        ])
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    let (status, body) = m.token(&[("grant_type", "password")]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("unsupported_grant_type"))
+    );
+}
+
+/// PKCE (S256): the verifier must match the challenge the code was asked for with; with
+/// it, an app may leave its secret out.
+#[tokio::test]
+async fn pkce_binds_the_code_to_its_verifier() {
+    let app = spawn_app().await;
+    let m = Masto::new(&app, "read").await;
+    let ann = app.signup("ann").await;
+    let verifier = "a-verifier-of-forty-three-characters-or-more-0123";
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    let pkce = [
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+        ("scope", "read"),
+    ];
+    let code = m.code(&ann, &pkce).await["code"].clone();
+    let (status, body) = m
+        .trade(
+            &code,
+            REDIRECT,
+            None,
+            Some("another-verifier-of-forty-three-characters-000"),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    let code = m.code(&ann, &pkce).await["code"].clone();
+    let (status, body) = m.trade(&code, REDIRECT, None, None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    let code = m.code(&ann, &pkce).await["code"].clone();
+    let (status, body) = m.trade(&code, REDIRECT, None, Some(verifier)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["scope"], "read");
+    // Without PKCE, no secret is no client.
+    let code = m.code(&ann, &[("scope", "read")]).await["code"].clone();
+    let (status, body) = m.trade(&code, REDIRECT, None, None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+    );
+}
+
+/// Scopes per route, a refresh that retires the old token, and revocation: each refusal
+/// in Mastodon's shape.
+#[tokio::test]
+async fn scopes_refresh_and_revocation_hold() {
+    let app = spawn_app().await;
+    let m = Masto::new(&app, "read write follow").await;
+    let ann = app.signup("ann").await;
+    let code = m.code(&ann, &[("scope", "read")]).await["code"].clone();
+    let (_, body) = m
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("client_id", &m.client_id),
+            ("client_secret", &m.client_secret),
+        ])
+        .await;
+    let read_only = body["access_token"].as_str().unwrap().to_owned();
+    let refresh = body["refresh_token"].as_str().unwrap().to_owned();
+
+    let res = m
+        .send(
+            Method::POST,
+            "/api/v1/statuses",
+            Some(&read_only),
+            &[("status", "hi")],
+        )
+        .await;
+    let error = mastodon_error(res, StatusCode::FORBIDDEN).await;
+    assert_eq!(error, "This action is outside the authorized scopes");
+    let res = m
+        .send(
+            Method::GET,
+            "/api/v1/accounts/verify_credentials",
+            Some(&read_only),
+            &[],
+        )
+        .await;
+    let (status, me) = json_of(res).await;
+    assert_eq!(
+        (status, me["username"].as_str()),
+        (StatusCode::OK, Some(ann.handle.as_str()))
+    );
+    assert_eq!(
+        app.get_json(&format!("/api/v1/users/{}/posts", ann.id), None)
+            .await["items"],
+        json!([])
+    );
+
+    let (status, body) = m
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh),
+            ("client_id", &m.client_id),
+            ("client_secret", &m.client_secret),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["scope"], "read", "the old token's scopes");
+    let renewed = body["access_token"].as_str().unwrap().to_owned();
+    let res = m
+        .send(
+            Method::GET,
+            "/api/v1/accounts/verify_credentials",
+            Some(&read_only),
+            &[],
+        )
+        .await;
+    mastodon_error(res, StatusCode::UNAUTHORIZED).await;
+    let res = m
+        .send(
+            Method::GET,
+            "/api/v1/accounts/verify_credentials",
+            Some(&renewed),
+            &[],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    let res = m
+        .send(
+            Method::POST,
+            "/oauth/revoke",
+            None,
+            &[
+                ("client_id", &m.client_id),
+                ("client_secret", &m.client_secret),
+                ("token", &renewed),
+            ],
+        )
+        .await;
+    assert_eq!(json_of(res).await, (StatusCode::OK, json!({})));
+    let res = m
+        .send(
+            Method::GET,
+            "/api/v1/accounts/verify_credentials",
+            Some(&renewed),
+            &[],
+        )
+        .await;
+    mastodon_error(res, StatusCode::UNAUTHORIZED).await;
+    let res = m
+        .send(Method::GET, "/api/v1/timelines/home", None, &[])
+        .await;
+    mastodon_error(res, StatusCode::UNAUTHORIZED).await;
+}
+
+/// Bad input is Mastodon's 4xx in Mastodon's shape and changes nothing; so are unknown
+/// paths and what the server's layers refuse.
+#[tokio::test]
+async fn refusals_are_mastodons_errors_and_change_nothing() {
+    let app = spawn_app().await;
+    let m = Masto::new(&app, "read write follow").await;
+    let ann = app.signup("ann").await;
+    let token = m.user_token(&ann).await;
+    let t = Some(token.as_str());
+    let long = "x".repeat(281);
+    for (form, what) in [
+        (vec![("status", long.as_str())], "281 characters"),
+        (vec![("status", "  ")], "only spaces"),
+        (
+            vec![("status", "hi"), ("visibility", "private")],
+            "followers only",
+        ),
+        (vec![("status", "hi"), ("media_ids[]", "1")], "media"),
+        (
+            vec![("status", "hi"), ("spoiler_text", "cw")],
+            "a content warning",
+        ),
+        (vec![("status", "hi"), ("poll[options][]", "a")], "a poll"),
+    ] {
+        let res = m.send(Method::POST, "/api/v1/statuses", t, &form).await;
+        mastodon_error(res, StatusCode::UNPROCESSABLE_ENTITY).await;
+        let posts = app
+            .get_json(&format!("/api/v1/users/{}/posts", ann.id), None)
+            .await;
+        assert_eq!(posts["items"], json!([]), "{what} posted nothing");
+    }
+    for path in [
+        "/api/v1/statuses/123",
+        "/api/v1/statuses/abc",
+        "/api/v1/accounts/42",
+        "/nowhere",
+    ] {
+        let res = m.send(Method::GET, path, t, &[]).await;
+        assert_eq!(
+            mastodon_error(res, StatusCode::NOT_FOUND).await,
+            "Record not found",
+            "{path}"
+        );
+    }
+    let res = m.send(Method::DELETE, "/api/v1/apps", None, &[]).await;
+    mastodon_error(res, StatusCode::METHOD_NOT_ALLOWED).await;
+    let big = "y".repeat(70_000);
+    let res = m
+        .send(
+            Method::POST,
+            "/api/v1/statuses",
+            t,
+            &[("status", big.as_str())],
+        )
+        .await;
+    mastodon_error(res, StatusCode::PAYLOAD_TOO_LARGE).await;
+    let res = m
+        .http
+        .post(m.url("/api/v1/apps"))
+        .form(&[("client_name", "x"), ("redirect_uris", "not a uri")])
+        .send()
+        .await
+        .unwrap();
+    mastodon_error(res, StatusCode::UNPROCESSABLE_ENTITY).await;
+}
+
+/// Pages are plain arrays with a `Link` header; `max_id` walks down, `since_id` gives the
+/// newest above an id, `min_id` the ones just above it.
+#[tokio::test]
+async fn pages_link_to_the_next_and_previous() {
+    let app = spawn_app().await;
+    let m = Masto::new(&app, "read write follow").await;
+    let ann = app.signup("ann").await;
+    let token = m.user_token(&ann).await;
+    let mut ids: Vec<u64> = Vec::new();
+    for i in 0..7 {
+        let res = m
+            .send(
+                Method::POST,
+                "/api/v1/statuses",
+                Some(&token),
+                &[("status", &format!("post {i}"))],
+            )
+            .await;
+        let (status, body) = json_of(res).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        ids.push(body["id"].as_str().unwrap().parse().unwrap());
+    }
+    ids.reverse(); // newest first
+    let path = format!("/api/v1/accounts/{}/statuses", ann.id);
+    let page = |query: String| {
+        let url = m.url(&format!("{path}?{query}"));
+        let req = m.http.get(url).bearer_auth(&token);
+        async move {
+            let res = req.send().await.unwrap();
+            let link = res
+                .headers()
+                .get("link")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default();
+            let (_, body) = json_of(res).await;
+            let got: Vec<u64> = body
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["id"].as_str().unwrap().parse().unwrap())
+                .collect();
+            (got, link)
+        }
+    };
+    let (first, link) = page("limit=3".into()).await;
+    assert_eq!(first, ids[..3]);
+    assert!(
+        link.contains(&format!("max_id={}", ids[2])) && link.contains("rel=\"next\""),
+        "{link}"
+    );
+    assert!(
+        link.contains(&format!("min_id={}", ids[0])) && link.contains("rel=\"prev\""),
+        "{link}"
+    );
+    assert!(
+        link.starts_with(&format!("<{}{path}?", m.base)),
+        "absolute: {link}"
+    );
+    let (second, _) = page(format!("limit=3&max_id={}", ids[2])).await;
+    assert_eq!(second, ids[3..6]);
+    let (since, _) = page(format!("limit=2&since_id={}", ids[5])).await;
+    assert_eq!(since, ids[..2], "the newest above since_id");
+    let (min, _) = page(format!("limit=2&min_id={}", ids[5])).await;
+    assert_eq!(min, ids[3..5], "the ones just above min_id");
+    let (none, _) = page(format!("since_id={}", ids[0])).await;
+    assert!(none.is_empty());
+}
