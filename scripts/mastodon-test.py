@@ -353,8 +353,9 @@ class World:
 
 
 def step_instance(w: World) -> None:
-    ready = w.http.get(f"{w.chirp}/readyz", timeout=REQUEST_S)
-    check(ready.status_code == 200, f"Chirp's API at {w.chirp} is not ready: {ready.status_code}")
+    # /healthz: what a gateway serves of the operations routes (not /readyz).
+    ready = w.http.get(f"{w.chirp}/healthz", timeout=REQUEST_S)
+    check(ready.status_code == 200, f"Chirp's API at {w.chirp} is not up: {ready.status_code}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         anon = w.client(app=False)

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::{Authorization, NewApp, OAuthError, Revocation, TokenRequest, UserGrant};
 use crate::service::AuthService;
 
-/// The error document of the internal OAuth routes.
+/// What the facade reads of an error of the internal OAuth routes.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct OAuthErrorBody {
     pub error: String,
@@ -55,14 +55,21 @@ impl IntoResponse for OAuthError {
             OAuthError::Api(ApiError::Internal(_)) => "internal error".to_owned(),
             other => other.to_string(),
         };
-        let mut res = (
-            status,
-            Json(OAuthErrorBody {
-                error,
-                error_description,
-            }),
-        )
-            .into_response();
+        // A problem document (the internal listener's layers pass only those on), with
+        // OAuth's two members beside its own.
+        let body = serde_json::json!({
+            "type": format!("/problems/oauth-{}", error.replace('_', "-")),
+            "title": error,
+            "status": status.as_u16(),
+            "detail": error_description,
+            "error": error,
+            "error_description": error_description,
+        });
+        let mut res = (status, Json(body)).into_response();
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(chirp_core::error::PROBLEM_JSON),
+        );
         if let Some(secs) = retry_after {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
