@@ -49,6 +49,11 @@ impl AuthService {
         }
         self.limiter.clear(&account).await?;
 
+        // The Mastodon apps' tokens first: none of them is traded for a new access token
+        // once the ones already issued are revoked.
+        if let Some(oauth) = &self.oauth {
+            oauth.revoke_user(caller).await?;
+        }
         let now = now_ms();
         let lifetime = self.config.access_ttl.as_millis() as i64;
         self.verifier

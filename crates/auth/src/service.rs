@@ -393,7 +393,7 @@ impl AuthService {
 
 /// A new refresh token of `session`, `<session>.<32 random bytes, base64url>`, and what the
 /// stores keep of it.
-fn new_refresh_token(session: Id) -> (String, TokenRef) {
+pub(crate) fn new_refresh_token(session: Id) -> (String, TokenRef) {
     let mut raw = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut raw);
     let token = format!("{session}.{}", URL_SAFE_NO_PAD.encode(raw));
@@ -402,7 +402,7 @@ fn new_refresh_token(session: Id) -> (String, TokenRef) {
 }
 
 /// What the stores know a presented token by; `None` for anything not of our shape.
-fn token_ref(token: &str) -> Option<TokenRef> {
+pub(crate) fn token_ref(token: &str) -> Option<TokenRef> {
     if token.len() > 128 {
         return None;
     }

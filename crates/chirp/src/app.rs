@@ -58,7 +58,11 @@ impl Application {
             system.mastodon_routes(api.clone()),
         ) {
             (Some(addr), Some(routes)) => {
-                Some((bind(addr).await?, ops_as(routes, ErrorShape::Mastodon)))
+                let listener = bind(addr).await.context(
+                    "the Mastodon API's listener: move it with --mastodon-listen ADDR, \
+                     or turn it off with --mastodon-listen off",
+                )?;
+                Some((listener, ops_as(routes, ErrorShape::Mastodon)))
             }
             _ => None,
         };

@@ -161,7 +161,8 @@ pub fn answer(
         q.append_pair(name, &id.to_string());
         format!("<{}{}?{}>", req.base, req.path, q.finish())
     };
-    if let (Some(next), false) = (next, items.is_empty()) {
+    // A page that filtering emptied still leads on, if Chirp's list does.
+    if let Some(next) = next {
         links.push(format!("{}; rel=\"next\"", link("max_id", next)));
     }
     if let Some(prev) = prev {

@@ -51,6 +51,10 @@ impl ApiCall {
     }
 
     fn headers(&self) -> HeaderMap {
+        self.headers_with_client(true)
+    }
+
+    fn headers_with_client(&self, client: bool) -> HeaderMap {
         let mut headers = HeaderMap::new();
         if let Some(token) = &self.token {
             if let Ok(mut v) = HeaderValue::from_str(&format!("Bearer {token}")) {
@@ -64,7 +68,7 @@ impl ApiCall {
                 HeaderValue::from_static("application/json"),
             );
         }
-        if let Some(ip) = self.client {
+        if let (Some(ip), true) = (self.client, client) {
             if let Ok(v) = HeaderValue::from_str(&ip.to_string()) {
                 headers.insert("x-forwarded-for", v);
             }
@@ -109,9 +113,11 @@ impl ChirpApi for InProcessApi {
             .uri(&call.uri)
             .body(Body::from(call.body()))
             .map_err(ApiError::internal)?;
-        *req.headers_mut() = call.headers();
-        if let Some(ip) = call.client {
-            // The API's limits read the client from the connection in process.
+        *req.headers_mut() = call.headers_with_client(call.uri.starts_with("/api/v1/auth/"));
+        // The client was counted once, as the facade's request, against the API's request
+        // limits; its calls in process are not counted again (one request is many calls),
+        // except AuthService's, whose signup and login limits are per address.
+        if let (Some(ip), true) = (call.client, call.uri.starts_with("/api/v1/auth/")) {
             req.extensions_mut()
                 .insert(axum::extract::ConnectInfo(std::net::SocketAddr::new(ip, 0)));
         }
@@ -167,7 +173,8 @@ impl ChirpApi for HttpApi {
             .body(call.body())
             .send()
             .await
-            .map_err(|e| ApiError::unavailable("chirp-api", e))?;
+            // Without the URL, whose query may hold a search or a handle (never logged).
+            .map_err(|e| ApiError::unavailable("chirp-api", e.without_url()))?;
         let status = res.status();
         // A gateway's own 5xx (the service behind it down) is that service unavailable.
         if status.is_server_error() && status != reqwest::StatusCode::SERVICE_UNAVAILABLE {

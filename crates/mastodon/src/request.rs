@@ -3,9 +3,11 @@
 //! bearer token, the client's address and the origin the client used.
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use axum::extract::{ConnectInfo, FromRequest, Multipart, Request};
 use axum::http::{header, HeaderMap, StatusCode};
+use chirp_core::http::serve::BodyReadTimeout;
 use chirp_core::Id;
 use serde_json::Value;
 
@@ -167,47 +169,67 @@ impl FromRequest<MastodonState> for Req {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_ascii_lowercase();
-        if content_type.starts_with("multipart/form-data") {
-            let mut multipart = Multipart::from_request(req, state)
-                .await
-                .map_err(|e| MastoError::bad_request(e.body_text()))?;
-            while let Some(field) = multipart
-                .next_field()
-                .await
-                .map_err(|e| MastoError::bad_request(e.body_text()))?
-            {
-                let name = field.name().unwrap_or("").to_owned();
-                if field.file_name().is_some() {
-                    return Err(MastoError::unprocessable(format!(
-                        "{name}: Chirp takes no files (no media, avatars or headers)"
-                    )));
-                }
-                let value = field
-                    .text()
+        // Within the listener's deadline for a body: a client that trickles one would hold
+        // its connection and its handler for ever.
+        let deadline = req
+            .extensions()
+            .get::<BodyReadTimeout>()
+            .map_or(Duration::from_secs(30), |t| t.0);
+        let read = async {
+            let mut body_params = Params::default();
+            if content_type.starts_with("multipart/form-data") {
+                let mut multipart = Multipart::from_request(req, state)
                     .await
                     .map_err(|e| MastoError::bad_request(e.body_text()))?;
-                params.0.push((name, value));
-            }
-        } else {
-            let body = axum::body::to_bytes(req.into_body(), BODY_LIMIT)
-                .await
-                .map_err(|_| {
-                    MastoError::new(StatusCode::PAYLOAD_TOO_LARGE, "the body is too large")
-                })?;
-            if content_type.starts_with("application/json") && !body.is_empty() {
-                let value: Value = serde_json::from_slice(&body)
-                    .map_err(|e| MastoError::bad_request(format!("the body is not JSON: {e}")))?;
-                let Value::Object(fields) = value else {
-                    return Err(MastoError::bad_request("the body is not a JSON object"));
-                };
-                for (k, v) in &fields {
-                    params.push_json(k.clone(), v);
+                while let Some(field) = multipart
+                    .next_field()
+                    .await
+                    .map_err(|e| MastoError::bad_request(e.body_text()))?
+                {
+                    let name = field.name().unwrap_or("").to_owned();
+                    if field.file_name().is_some() {
+                        return Err(MastoError::unprocessable(format!(
+                            "{name}: Chirp takes no files (no media, avatars or headers)"
+                        )));
+                    }
+                    let value = field
+                        .text()
+                        .await
+                        .map_err(|e| MastoError::bad_request(e.body_text()))?;
+                    body_params.0.push((name, value));
                 }
-            } else if !body.is_empty() {
-                // Form-encoded, whatever the client called it.
-                params.0.extend(form_urlencoded::parse(&body).into_owned());
+            } else {
+                let body = axum::body::to_bytes(req.into_body(), BODY_LIMIT)
+                    .await
+                    .map_err(|_| {
+                        MastoError::new(StatusCode::PAYLOAD_TOO_LARGE, "the body is too large")
+                    })?;
+                if content_type.starts_with("application/json") && !body.is_empty() {
+                    let value: Value = serde_json::from_slice(&body).map_err(|e| {
+                        MastoError::bad_request(format!("the body is not JSON: {e}"))
+                    })?;
+                    let Value::Object(fields) = value else {
+                        return Err(MastoError::bad_request("the body is not a JSON object"));
+                    };
+                    for (k, v) in &fields {
+                        body_params.push_json(k.clone(), v);
+                    }
+                } else if !body.is_empty() {
+                    // Form-encoded, whatever the client called it.
+                    body_params
+                        .0
+                        .extend(form_urlencoded::parse(&body).into_owned());
+                }
             }
-        }
+            Ok::<_, MastoError>(body_params)
+        };
+        let body_params = tokio::time::timeout(deadline, read).await.map_err(|_| {
+            MastoError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!("the body did not arrive within {} s", deadline.as_secs()),
+            )
+        })??;
+        params.0.extend(body_params.0);
         let token = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())

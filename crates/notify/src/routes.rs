@@ -177,7 +177,7 @@ async fn clear(State(s): State<NotificationState>, caller: AuthUser) -> ApiResul
     params(("id" = Id, Path, description = "The notification")),
     responses(
         (status = 204, description = "Removed"),
-        (status = 404, description = "The caller has no notification of that id", body = ProblemSchema),
+        (status = 404, description = "The caller has no notification of that id", body = ProblemSchema, content_type = "application/problem+json"),
     ),
 )]
 async fn dismiss(

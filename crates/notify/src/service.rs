@@ -251,7 +251,6 @@ impl NotificationService {
         Ok((frames, subscription))
     }
 
-    /// Marks `up_to` and every older notification of `caller`'s read.
     /// Removes the caller's notification `id` (404 when they have none of that id), or
     /// with `None` all of theirs. A redelivery of the event that made one (at least once,
     /// soon after it was made) could make it again.
@@ -263,6 +262,7 @@ impl NotificationService {
         Ok(())
     }
 
+    /// Marks `up_to` and every older notification of `caller`'s read.
     pub async fn mark_read(&self, caller: Id, up_to: Id) -> ApiResult<()> {
         Ok(self.store.mark_read(caller, up_to.get()).await?)
     }

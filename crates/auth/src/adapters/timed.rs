@@ -102,7 +102,8 @@ impl OAuthStore for Timed<dyn OAuthStore> {
         self.time("oauth_app", self.inner().app(client_id)).await
     }
     async fn app_by_id(&self, id: Id) -> StoreResult<Option<OAuthApp>> {
-        self.time("oauth_app", self.inner().app_by_id(id)).await
+        self.time("oauth_app_by_id", self.inner().app_by_id(id))
+            .await
     }
     async fn save_code(&self, code: &AuthCode) -> StoreResult<()> {
         self.time("oauth_save_code", self.inner().save_code(code))

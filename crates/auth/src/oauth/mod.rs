@@ -261,12 +261,13 @@ pub struct Revocation {
     pub token: String,
 }
 
-/// A token for a user an app has just signed up (`POST /api/v1/accounts`).
+/// A token for a user an app has just signed up (`POST /api/v1/accounts`): the app's own
+/// token (client credentials, with `write:accounts`) and, as proof of the signup, the
+/// refresh token it answered with (spent here: that session ends).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UserGrant {
-    pub app: Id,
-    pub user: Id,
-    pub scopes: String,
+    pub app_token: String,
+    pub refresh_token: String,
 }
 
 fn random_secret() -> String {
@@ -295,11 +296,17 @@ fn valid_redirect(uri: &str) -> bool {
         && scheme
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    // Schemes that run or read something where the browser is, not an app's address.
+    let harmful = ["javascript", "data", "vbscript", "file", "blob", "about"]
+        .iter()
+        .any(|h| scheme.eq_ignore_ascii_case(h));
     scheme_ok
+        && !harmful
         && !rest.is_empty()
         && !uri.contains('#')
         && uri.len() <= MAX_URI
-        && !uri.chars().any(|c| c.is_whitespace() || c.is_control())
+        // Printable ASCII: what a `Location` header can carry.
+        && uri.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// The S256 challenge of a PKCE verifier (RFC 7636 section 4.2).
@@ -588,11 +595,34 @@ impl AuthService {
         Ok(grant)
     }
 
-    /// A token of `grant.user` for the app that signed them up, with the scopes of the
-    /// app's own token that did it.
+    /// A token of the user a signup just made, for the app that signed them up, with the
+    /// scopes of the app's own token that did it. Nothing but the signup's own answer
+    /// names the user: whoever holds the internal API cannot mint a token for anyone.
     pub async fn grant_user(&self, grant: UserGrant) -> OAuthResult<TokenGrant> {
-        let scopes = Scopes::parse(&grant.scopes)?;
-        self.issue(grant.app, Some(grant.user), scopes, true).await
+        let app_token = self
+            .oauth()?
+            .token(&hash(&grant.app_token))
+            .await?
+            .filter(|t| t.user.is_none())
+            .ok_or(OAuthError::InvalidClient)?;
+        if !app_token.scopes.grants("write:accounts") {
+            return Err(OAuthError::InvalidScope(
+                "signing up needs the write:accounts scope".into(),
+            ));
+        }
+        let spent = || invalid_grant("the signup's refresh token is invalid");
+        let old = crate::service::token_ref(&grant.refresh_token).ok_or_else(spent)?;
+        let (_, next) = crate::service::new_refresh_token(old.session);
+        let now = now_ms();
+        let user = match self.sessions.rotate(&old, &next, now, now).await? {
+            crate::ports::Rotation::Rotated { user, session } => {
+                self.sessions.revoke(session).await?;
+                user
+            }
+            _ => return Err(spent()),
+        };
+        self.issue(app_token.app, Some(user), app_token.scopes, true)
+            .await
     }
 
     /// Ends a token (RFC 7009): known or not, the answer is the same.
@@ -604,7 +634,8 @@ impl AuthService {
         Ok(())
     }
 
-    /// What `access_token` is, or 401. A token whose user is gone is revoked.
+    /// What `access_token` is, or 401 (also for a token whose user is gone: deleting an
+    /// account revokes its tokens; a directory that lags behind a new account must not).
     pub async fn introspect(&self, access_token: &str) -> Result<Introspection, ApiError> {
         let invalid = || ApiError::Unauthorized("The access token is invalid".into());
         if access_token.len() > 128 {
@@ -620,10 +651,7 @@ impl AuthService {
             None => (None, None),
             Some(id) => {
                 let user = match self.user(id).await {
-                    Err(ApiError::NotFound(_)) => {
-                        store.revoke_user(id).await?;
-                        return Err(invalid());
-                    }
+                    Err(ApiError::NotFound(_)) => return Err(invalid()),
                     other => other?,
                 };
                 let now = now_ms() / 1000;
@@ -666,6 +694,10 @@ mod tests {
         assert!(!valid_redirect("https://app.example/c b"));
         assert!(!valid_redirect("1http://x"));
         assert!(!valid_redirect("nocolon"));
+        assert!(!valid_redirect("javascript:alert(1)"));
+        assert!(!valid_redirect("JavaScript://x"));
+        assert!(!valid_redirect("data:text/html,x"));
+        assert!(!valid_redirect("https://ünïcode.example/cb"));
     }
 
     #[test]

@@ -63,7 +63,7 @@ impl Scopes {
     pub fn parse_or(text: &str, default: &str) -> Result<Scopes, UnknownScope> {
         let names: Vec<&str> = text.split([' ', '+']).filter(|s| !s.is_empty()).collect();
         let names = if names.is_empty() {
-            default.split(' ').collect()
+            default.split(' ').filter(|s| !s.is_empty()).collect()
         } else {
             names
         };
@@ -145,6 +145,7 @@ mod tests {
             Scopes::parse_or("read+write", "").unwrap().to_string(),
             "read write"
         );
+        assert!(Scopes::parse("").unwrap().is_empty());
         assert_eq!(
             Scopes::parse("read admin:read"),
             Err(UnknownScope("admin:read".into()))

@@ -223,6 +223,13 @@ async fn the_sign_in_page_checks_the_app_and_escapes_what_it_carries() {
         .unwrap()
         .starts_with("text/html"));
     assert_eq!(headers["x-frame-options"], "DENY");
+    // Browsers hold the redirect after the form to `form-action`: the app's origin is in it.
+    let policy = headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        policy.contains("form-action 'self' http://127.0.0.1:9;"),
+        "{policy}"
+    );
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
     let html = res.text().await.unwrap();
     assert!(html.contains("edge tests"), "the app's name");
     assert!(!html.contains("<script>alert"), "{html}");
@@ -365,6 +372,21 @@ async fn scopes_refresh_and_revocation_hold() {
         .await;
     let error = mastodon_error(res, StatusCode::FORBIDDEN).await;
     assert_eq!(error, "This action is outside the authorized scopes");
+    // The live stream of notifications needs `read:notifications`, as the list does.
+    let code = m.code(&ann, &[("scope", "read:statuses")]).await["code"].clone();
+    let (_, body) = m.trade(&code, REDIRECT, Some(&m.client_secret), None).await;
+    let statuses_only = body["access_token"].as_str().unwrap().to_owned();
+    for path in [
+        "/api/v1/notifications",
+        "/api/v1/streaming/user/notification",
+    ] {
+        let res = m.send(Method::GET, path, Some(&statuses_only), &[]).await;
+        let error = mastodon_error(res, StatusCode::FORBIDDEN).await;
+        assert_eq!(
+            error, "This action is outside the authorized scopes",
+            "{path}"
+        );
+    }
     let res = m
         .send(
             Method::GET,
@@ -488,6 +510,21 @@ async fn refusals_are_mastodons_errors_and_change_nothing() {
     }
     let res = m.send(Method::DELETE, "/api/v1/apps", None, &[]).await;
     mastodon_error(res, StatusCode::METHOD_NOT_ALLOWED).await;
+    // A trailing slash is the same path (308, method kept), and never a way off-site.
+    let res = m
+        .send(Method::GET, "/api/v1/custom_emojis/?x=1", None, &[])
+        .await;
+    assert_eq!(res.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(res.headers()["location"], "/api/v1/custom_emojis?x=1");
+    for path in [
+        "/%5Cevil.example/",
+        "//evil.example/",
+        "/api//evil.example/",
+    ] {
+        let res = m.send(Method::GET, path, None, &[]).await;
+        assert!(res.headers().get("location").is_none(), "{path}");
+        mastodon_error(res, StatusCode::NOT_FOUND).await;
+    }
     let big = "y".repeat(70_000);
     let res = m
         .send(
@@ -574,4 +611,75 @@ async fn pages_link_to_the_next_and_previous() {
     assert_eq!(min, ids[3..5], "the ones just above min_id");
     let (none, _) = page(format!("since_id={}", ids[0])).await;
     assert!(none.is_empty());
+}
+
+/// A status posted as JSON, form-encoded and multipart, as Mastodon takes them; a file in
+/// a multipart body is refused (Chirp takes no media), and nothing is posted for it.
+#[tokio::test]
+async fn bodies_come_as_json_forms_or_multipart() {
+    let app = spawn_app().await;
+    let m = Masto::new(&app, "read write follow").await;
+    let ann = app.signup("ann").await;
+    let token = m.user_token(&ann).await;
+    let token = token.as_str();
+    let post = |req: reqwest::RequestBuilder| async move {
+        let res = req.bearer_auth(token).send().await.unwrap();
+        json_of(res).await
+    };
+    let url = m.url("/api/v1/statuses");
+    let (status, body) = post(m.http.post(&url).json(&json!({"status": "as JSON"}))).await;
+    assert_eq!(
+        (status, body["content"].as_str()),
+        (StatusCode::OK, Some("<p>as JSON</p>"))
+    );
+    let (status, body) = post(m.http.post(&url).form(&[("status", "as a form & more")])).await;
+    assert_eq!(
+        (status, body["content"].as_str()),
+        (StatusCode::OK, Some("<p>as a form &amp; more</p>"))
+    );
+    let multipart = |parts: &[(&str, Option<&str>, &str)]| {
+        let mut body = String::new();
+        for (name, file, value) in parts {
+            body.push_str("--XyZ\r\n");
+            match file {
+                Some(f) => body.push_str(&format!(
+                    "Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: image/png\r\n\r\n"
+                )),
+                None => body.push_str(&format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n")),
+            }
+            body.push_str(value);
+            body.push_str("\r\n");
+        }
+        body.push_str("--XyZ--\r\n");
+        m.http
+            .post(&url)
+            .header("content-type", "multipart/form-data; boundary=XyZ")
+            .body(body)
+    };
+    let (status, body) = post(multipart(&[
+        ("status", None, "as multipart"),
+        ("visibility", None, "public"),
+    ]))
+    .await;
+    assert_eq!(
+        (status, body["content"].as_str()),
+        (StatusCode::OK, Some("<p>as multipart</p>"))
+    );
+    let (status, body) = post(multipart(&[
+        ("status", None, "with a picture"),
+        ("media", Some("a.png"), "PNG"),
+    ]))
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body["error"].is_string(), "{body}");
+    let posts = app
+        .get_json(&format!("/api/v1/users/{}/posts", ann.id), None)
+        .await;
+    let texts: Vec<&str> = posts["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["as multipart", "as a form & more", "as JSON"]);
 }

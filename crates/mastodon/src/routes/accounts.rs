@@ -26,7 +26,6 @@ pub fn id_segment(raw: &str) -> MastoResult<u64> {
 
 #[derive(Deserialize)]
 struct SignedUp {
-    user: User,
     refresh_token: String,
 }
 
@@ -74,31 +73,13 @@ pub async fn register(State(s): St, req: Req) -> MastoResult<Response> {
         }
         Err(e) => return Err(e),
     };
-    // The session the signup opened is not the app's: end it at once (the app gets a
-    // token of its own below).
-    let logout = json!({"refresh_token": signed_up.refresh_token});
-    if let Err(e) = s
-        .call(
-            &req,
-            None,
-            Method::POST,
-            "/api/v1/auth/logout",
-            Some(logout),
-            Vec::new(),
-        )
-        .await
-    {
-        tracing::warn!(
-            error = e.error,
-            "the session of a Mastodon signup was left to expire"
-        );
-    }
+    // The signup's session is not the app's: AuthService ends it as it grants the app a
+    // token of the new user (its refresh token is the proof of who signed up).
     let grant = s
         .oauth
         .grant_user(UserGrant {
-            app: owner.app.id,
-            user: signed_up.user.id,
-            scopes: owner.scopes.to_string(),
+            app_token: req.token.clone().unwrap_or_default(),
+            refresh_token: signed_up.refresh_token,
         })
         .await
         .map_err(MastoError::oauth)?;

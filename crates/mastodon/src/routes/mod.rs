@@ -22,8 +22,14 @@ use crate::MastodonState;
 async fn not_found(uri: Uri) -> Response {
     let path = uri.path();
     let trimmed = path.trim_end_matches('/');
-    // Never `//host`: a browser reads that as another site.
-    if trimmed.len() > 1 && trimmed.len() < path.len() && !trimmed.starts_with("//") {
+    // Only an API path of plain characters: never `//host` or `/\host`, which a browser
+    // reads as another site.
+    let plain = trimmed.starts_with("/api/")
+        && trimmed
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/_-.".contains(&b))
+        && !trimmed.contains("//");
+    if plain && trimmed.len() < path.len() {
         let mut target = trimmed.to_owned();
         if let Some(q) = uri.query() {
             target.push('?');

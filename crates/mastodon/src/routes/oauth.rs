@@ -85,7 +85,7 @@ pub async fn metadata(req: Req) -> Response {
         "app_registration_endpoint": format!("{b}/api/v1/apps"),
         "scopes_supported": Scopes::known(),
         "response_types_supported": ["code"],
-        "response_modes_supported": ["query", "fragment"],
+        "response_modes_supported": ["query"],
         "code_challenge_methods_supported": ["S256"],
         "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
@@ -141,9 +141,45 @@ impl AuthorizeParams {
     }
 }
 
+/// What a sign-in form may be sent on to, besides this origin: the app's redirect (its
+/// origin, or for an app's own scheme such as `tusky:`, the scheme), for browsers check
+/// the redirect that follows a form's submission against `form-action` too. `None` for
+/// the out-of-band page, or an address that cannot be said in a policy.
+fn redirect_source(uri: &str) -> Option<String> {
+    if uri == OUT_OF_BAND {
+        return None;
+    }
+    let (scheme, rest) = uri.split_once(':')?;
+    let scheme_ok = !scheme.is_empty()
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+    if !scheme_ok {
+        return None;
+    }
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return Some(format!("{}:", scheme.to_ascii_lowercase()));
+    }
+    let host = rest.strip_prefix("//")?.split(['/', '?']).next()?;
+    let host_ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
+    host_ok.then(|| format!("{}://{host}", scheme.to_ascii_lowercase()))
+}
+
 /// A page of the sign-in flow, in the web client's look (its style sheet and icon, served
-/// on this origin too); no script.
+/// on this origin too); no script. `form_action`: where its form may go besides here.
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    page_sending_to(status, title, body, None)
+}
+
+fn page_sending_to(
+    status: StatusCode,
+    title: &str,
+    body: &str,
+    form_action: Option<String>,
+) -> Response {
     let html = format!(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
@@ -162,6 +198,15 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     chirp_web::assets::security_headers(h);
+    if let Some(source) = form_action {
+        let policy = chirp_web::assets::CONTENT_SECURITY_POLICY.replace(
+            "form-action 'self'",
+            &format!("form-action 'self' {source}"),
+        );
+        if let Ok(v) = HeaderValue::from_str(&policy) {
+            h.insert(header::CONTENT_SECURITY_POLICY, v);
+        }
+    }
     res
 }
 
@@ -242,10 +287,11 @@ pub async fn authorize_page(State(s): St, req: Req) -> Response {
         Ok(app) => app,
         Err(page) => return page,
     };
-    page(
+    page_sending_to(
         StatusCode::OK,
         "Sign in",
         &sign_in_form(&app, &params, "", None),
+        redirect_source(&params.redirect_uri),
     )
 }
 
@@ -278,7 +324,8 @@ pub async fn authorize(State(s): St, req: Req) -> Response {
                 other => format!("Too many attempts: {other}"),
             };
             let form = sign_in_form(&app, &params, &login, Some(&message));
-            return page(e.status(), "Sign in", &form);
+            let to = redirect_source(&params.redirect_uri);
+            return page_sending_to(e.status(), "Sign in", &form, to);
         }
         Err(OAuthError::Api(e)) => return error_page(e.status(), &e.to_string()),
         Err(e) => return error_page(StatusCode::BAD_REQUEST, &e.to_string()),
@@ -379,4 +426,21 @@ pub async fn revoke(State(s): St, req: Req) -> Response {
         token: p.get("token").unwrap_or("").to_owned(),
     };
     oauth_answer(s.oauth.revoke(r).await.map(|()| json!({})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_redirect_is_allowed_to_the_apps_origin_or_scheme_only() {
+        assert_eq!(
+            redirect_source("https://app.example:8443/cb?x=1").as_deref(),
+            Some("https://app.example:8443")
+        );
+        assert_eq!(redirect_source("tusky://oauth").as_deref(), Some("tusky:"));
+        assert_eq!(redirect_source(OUT_OF_BAND), None);
+        assert_eq!(redirect_source("https://a.example;script-src *"), None);
+        assert_eq!(redirect_source("https:///nohost"), None);
+    }
 }

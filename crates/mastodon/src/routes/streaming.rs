@@ -137,11 +137,16 @@ pub async fn chirp_events(
     Ok(Box::pin(events))
 }
 
-/// The Chirp streams a Mastodon stream name is made of.
-pub fn chirp_kinds(stream: &str) -> Option<&'static [&'static str]> {
+/// The Chirp streams a Mastodon stream name is made of, as far as `me`'s token may read
+/// them (the notifications need `read:notifications`, as on Mastodon): `None` for a
+/// stream Chirp does not have, an empty list for one the token may not read at all.
+pub fn chirp_kinds(stream: &str, me: &Caller) -> Option<Vec<&'static str>> {
+    let notifications = me.scopes.grants("read:notifications");
     match stream {
-        "user" => Some(&["home", "notifications"]),
-        "user:notification" => Some(&["notifications"]),
+        "user" if notifications => Some(vec!["home", "notifications"]),
+        "user" => Some(vec!["home"]),
+        "user:notification" if notifications => Some(vec!["notifications"]),
+        "user:notification" => Some(Vec::new()),
         _ => None,
     }
 }
@@ -168,13 +173,20 @@ pub fn with_query_token(req: &Req, other: Option<&str>) -> Req {
 async fn stream_of(s: &MastodonState, req: &Req, stream: &str) -> MastoResult<Response> {
     let authorized = with_query_token(req, None);
     let me = s.caller(&authorized, "read:statuses").await?;
+    let kinds = chirp_kinds(stream, &me).unwrap_or_default();
+    if kinds.is_empty() {
+        return Err(crate::error::MastoError::outside_scopes());
+    }
     let mut streams = Vec::new();
-    for kind in chirp_kinds(stream).unwrap_or(&[]) {
-        streams.push(chirp_events(s, &authorized, &me, kind).await?);
+    for kind in kinds {
+        // Each ends with an error item, so that the first of them to end ends the whole
+        // (`select_all` would go on with the other): the client reconnects to both.
+        let ended =
+            futures::stream::iter([Err(std::io::Error::other("a stream of Chirp's ended"))]);
+        streams.push(chirp_events(s, &authorized, &me, kind).await?.chain(ended));
     }
     let opened =
         futures::stream::once(async { Ok::<_, std::io::Error>(Bytes::from_static(b":)\n\n")) });
-    // Either of Chirp's streams ending ends this one: the client reconnects to both.
     let merged = futures::stream::select_all(streams)
         .take_while(|r| futures::future::ready(r.is_ok()))
         .map(|batch| {

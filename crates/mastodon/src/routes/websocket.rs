@@ -23,6 +23,16 @@ use crate::{Caller, MastodonState};
 /// Events waiting to be sent to one socket; past it, the slowest stream waits.
 const QUEUE: usize = 256;
 
+/// The largest message a client may send: its messages are small commands.
+const MAX_MESSAGE: usize = 4 * 1024;
+
+/// What the subscriptions hand the socket: a message, or the news that one of Chirp's
+/// streams ended (the socket is then closed, and the client reconnects).
+enum Out {
+    Text(String),
+    Ended,
+}
+
 /// `GET /api/v1/streaming` (a WebSocket).
 pub async fn websocket(
     State(s): State<MastodonState>,
@@ -40,6 +50,7 @@ pub async fn websocket(
     // Refused before the upgrade: a client sees the 401 or 403 as an HTTP answer.
     let me = s.caller(&authorized, "read:statuses").await?;
     let first = req.params.get("stream").map(str::to_owned);
+    let ws = ws.max_message_size(MAX_MESSAGE).max_frame_size(MAX_MESSAGE);
     let ws = match offered {
         Some(p) => ws.protocols([p]),
         None => ws,
@@ -62,7 +73,7 @@ async fn session(
     mut socket: WebSocket,
     first: Option<String>,
 ) {
-    let (tx, mut rx) = mpsc::channel::<String>(QUEUE);
+    let (tx, mut rx) = mpsc::channel::<Out>(QUEUE);
     let mut subscribed: HashMap<String, Vec<JoinHandle<()>>> = HashMap::new();
     if let Some(stream) = first {
         subscribe(&s, &req, &me, &tx, &mut subscribed, &stream).await;
@@ -70,7 +81,16 @@ async fn session(
     loop {
         tokio::select! {
             outgoing = rx.recv() => {
-                let Some(text) = outgoing else { break };
+                let Some(Out::Text(text)) = outgoing else {
+                    // One of Chirp's streams ended (NotificationService restarted, or
+                    // let a slow reader go): 1011, and the client connects again.
+                    let close = axum::extract::ws::CloseFrame {
+                        code: 1011,
+                        reason: "a stream ended; reconnect".into(),
+                    };
+                    let _ = socket.send(Message::Close(Some(close))).await;
+                    break;
+                };
                 if socket.send(Message::Text(text.into())).await.is_err() {
                     break;
                 }
@@ -106,25 +126,38 @@ async fn subscribe(
     s: &MastodonState,
     req: &Req,
     me: &Caller,
-    tx: &mpsc::Sender<String>,
+    tx: &mpsc::Sender<Out>,
     subscribed: &mut HashMap<String, Vec<JoinHandle<()>>>,
     stream: &str,
 ) {
+    let refuse =
+        |error: &str, status: u16| Out::Text(json!({"error": error, "status": status}).to_string());
     if subscribed.contains_key(stream) {
         return;
     }
-    let Some(kinds) = chirp_kinds(stream) else {
-        let error = json!({"error": "Unknown stream type", "status": 400}).to_string();
-        let _ = tx.send(error).await;
-        return;
+    let kinds = match chirp_kinds(stream, me) {
+        None => {
+            let _ = tx.send(refuse("Unknown stream type", 400)).await;
+            return;
+        }
+        Some(kinds) if kinds.is_empty() => {
+            let _ = tx
+                .send(refuse("This action is outside the authorized scopes", 403))
+                .await;
+            return;
+        }
+        Some(kinds) => kinds,
     };
-    let mut tasks = Vec::new();
+    let mut tasks: Vec<JoinHandle<()>> = Vec::new();
     for kind in kinds {
         let mut events = match chirp_events(s, req, me, kind).await {
             Ok(events) => events,
             Err(e) => {
-                let error = json!({"error": e.error, "status": e.status.as_u16()}).to_string();
-                let _ = tx.send(error).await;
+                // None of it, then: what opened already lets go of its stream.
+                for task in &tasks {
+                    task.abort();
+                }
+                let _ = tx.send(refuse(&e.error, e.status.as_u16())).await;
                 return;
             }
         };
@@ -133,11 +166,12 @@ async fn subscribe(
             while let Some(Ok(batch)) = events.next().await {
                 for (event, payload) in batch {
                     let message = json!({"stream": [name], "event": event, "payload": payload});
-                    if tx.send(message.to_string()).await.is_err() {
+                    if tx.send(Out::Text(message.to_string())).await.is_err() {
                         return;
                     }
                 }
             }
+            let _ = tx.send(Out::Ended).await;
         }));
     }
     subscribed.insert(stream.to_owned(), tasks);
