@@ -45,6 +45,9 @@ pub struct MastodonState {
     pub oauth: Arc<dyn OAuthApi>,
     /// Whether `X-Forwarded-For` and `X-Forwarded-Proto` come from a proxy we trust.
     pub trust_forwarded_for: TrustForwardedFor,
+    /// Cancelled when the process stops: the live streams and WebSockets end then (a
+    /// WebSocket has left the HTTP server's hands, whose drain would not end it).
+    pub closing: tokio_util::sync::CancellationToken,
 }
 
 /// The routes of the facade.

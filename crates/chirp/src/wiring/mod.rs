@@ -167,6 +167,12 @@ impl System {
     /// Ends the live streams when `stop` is cancelled (a stream's answer never finishes:
     /// without this, a stop would wait the drain timeout out for each open stream).
     pub fn end_streams_on(&self, stop: CancellationToken) {
+        let closing = self.services.mastodon_closing.clone();
+        let stopping = stop.clone();
+        tokio::spawn(async move {
+            stopping.cancelled().await;
+            closing.cancel();
+        });
         if let Some(n) = &self.services.notifications {
             let live = n.live.clone();
             tokio::spawn(async move {

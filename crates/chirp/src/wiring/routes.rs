@@ -43,7 +43,15 @@ pub fn public(
     let trust = TrustForwardedFor(trust_forwarded_for);
     if let Some(peers) = &s.mastodon {
         // `chirp mastodon`: the facade alone, every request a call to its peers.
-        return mastodon_routes(peers.api.clone(), peers.oauth.clone(), trust, limits, t);
+        let closing = s.mastodon_closing.clone();
+        return mastodon_routes(
+            peers.api.clone(),
+            peers.oauth.clone(),
+            closing,
+            trust,
+            limits,
+            t,
+        );
     }
     if let Some(auth) = &s.auth {
         let state = AuthState {
@@ -127,6 +135,7 @@ pub fn mastodon_in_process(
     Some(mastodon_routes(
         Arc::new(chirp_mastodon::InProcessApi::new(api)),
         Arc::new(chirp_mastodon::InProcessOAuth(auth)),
+        s.mastodon_closing.clone(),
         TrustForwardedFor(trust_forwarded_for),
         limits,
         t,
@@ -137,6 +146,7 @@ pub fn mastodon_in_process(
 fn mastodon_routes(
     api: Arc<dyn chirp_mastodon::ports::ChirpApi>,
     oauth: Arc<dyn chirp_mastodon::ports::OAuthApi>,
+    closing: tokio_util::sync::CancellationToken,
     trust_forwarded_for: TrustForwardedFor,
     limits: Option<&ApiLimits>,
     t: &Telemetry,
@@ -145,6 +155,7 @@ fn mastodon_routes(
         api,
         oauth,
         trust_forwarded_for,
+        closing,
     });
     let routes = match limits {
         Some(limits) => limits.apply("mastodon", t, Counted::Requests, routes),

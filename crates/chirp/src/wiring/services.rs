@@ -62,6 +62,8 @@ pub struct Services {
     /// The Mastodon facade's ways to the public API and AuthService's OAuth, in a `chirp
     /// mastodon` process (in `chirp all`, both are in process).
     pub mastodon: Option<MastodonPeers>,
+    /// Cancelled at a stop: the Mastodon API's streams and WebSockets end.
+    pub mastodon_closing: tokio_util::sync::CancellationToken,
 }
 
 /// What the Mastodon facade calls over HTTP.

@@ -683,3 +683,85 @@ async fn bodies_come_as_json_forms_or_multipart() {
         .collect();
     assert_eq!(texts, ["as multipart", "as a form & more", "as JSON"]);
 }
+
+/// Tests that stop the app: in this process only.
+mod inside {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    use super::*;
+
+    /// A WebSocket client as `masto` connects: the token as the protocol (echoed), a
+    /// subscribe message, each event as `{"stream", "event", "payload"}` with the Status
+    /// as JSON text; a stop closes it with 1001.
+    #[tokio::test]
+    async fn a_websocket_streams_the_users_events_and_a_stop_closes_it() {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let app = spawn_app().await;
+        let m = Masto::new(&app, "read write follow").await;
+        let ann = app.signup("ann").await;
+        let bob = app.signup("bob").await;
+        let token = m.user_token(&ann).await;
+        app.follow(&ann, &bob).await;
+        let url = m.url("/api/v1/streaming").replacen("http://", "ws://", 1);
+        let mut request = url.into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("sec-websocket-protocol", token.parse().unwrap());
+        let (mut ws, res) = tokio_tungstenite::connect_async(request).await.unwrap();
+        assert_eq!(res.headers()["sec-websocket-protocol"], token.as_str());
+        ws.send(Message::text(r#"{"type":"subscribe","stream":"user"}"#))
+            .await
+            .unwrap();
+        // Subscribed once Chirp's streams are open (the client cannot tell when): a post
+        // made after that arrives. Post until one does, for up to 10 s.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut posted = Vec::new();
+        let post = loop {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no update within 10 s"
+            );
+            posted.push(app.post_id(&bob, "over the socket").await);
+            let wait = tokio::time::sleep(std::time::Duration::from_millis(500));
+            tokio::pin!(wait);
+            let mut found = None;
+            loop {
+                tokio::select! {
+                    _ = &mut wait => break,
+                    msg = ws.next() => {
+                        let Some(Ok(Message::Text(text))) = msg else { continue };
+                        let v: Value = serde_json::from_str(&text).unwrap();
+                        if v["event"] != "update" {
+                            continue;
+                        }
+                        let status: Value =
+                            serde_json::from_str(v["payload"].as_str().unwrap()).unwrap();
+                        let id = status["id"].as_str().unwrap_or_default().to_owned();
+                        assert!(posted.contains(&id), "an update of a post made: {status}");
+                        assert_eq!(status["content"], "<p>over the socket</p>");
+                        found = Some(v);
+                        break;
+                    }
+                }
+            }
+            if let Some(v) = found {
+                break v;
+            }
+        };
+        assert_eq!(post["stream"], json!(["user"]));
+
+        app.shutdown().await;
+        let close = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            while let Some(msg) = ws.next().await {
+                if let Ok(Message::Close(frame)) = msg {
+                    return frame.map(|f| u16::from(f.code));
+                }
+            }
+            None
+        })
+        .await
+        .expect("closed within the stop");
+        assert_eq!(close, Some(1001));
+    }
+}

@@ -198,7 +198,11 @@ async fn stream_of(s: &MastodonState, req: &Req, stream: &str) -> MastoResult<Re
             let text: String = batch.iter().map(|(name, data)| sse(name, data)).collect();
             Ok(Bytes::from(text))
         });
-    let body = Body::from_stream(opened.chain(merged));
+    let body = Body::from_stream(
+        opened
+            .chain(merged)
+            .take_until(s.closing.clone().cancelled_owned()),
+    );
     let mut res = body.into_response();
     let h = res.headers_mut();
     h.insert(

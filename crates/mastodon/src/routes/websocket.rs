@@ -80,6 +80,14 @@ async fn session(
     }
     loop {
         tokio::select! {
+            _ = s.closing.cancelled() => {
+                let close = axum::extract::ws::CloseFrame {
+                    code: 1001,
+                    reason: "the server is stopping".into(),
+                };
+                let _ = socket.send(Message::Close(Some(close))).await;
+                break;
+            }
             outgoing = rx.recv() => {
                 let Some(Out::Text(text)) = outgoing else {
                     // One of Chirp's streams ended (NotificationService restarted, or
