@@ -751,6 +751,39 @@ mod inside {
         };
         assert_eq!(post["stream"], json!(["user"]));
 
+        // A token revoked since the socket opened subscribes to nothing more.
+        let res = m
+            .send(
+                Method::POST,
+                "/oauth/revoke",
+                None,
+                &[
+                    ("client_id", &m.client_id),
+                    ("client_secret", &m.client_secret),
+                    ("token", &token),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        ws.send(Message::text(
+            r#"{"type":"subscribe","stream":"user:notification"}"#,
+        ))
+        .await
+        .unwrap();
+        let refused = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            while let Some(Ok(msg)) = ws.next().await {
+                let Message::Text(text) = msg else { continue };
+                let v: Value = serde_json::from_str(&text).unwrap();
+                if v.get("error").is_some() {
+                    return v;
+                }
+            }
+            panic!("the socket ended without an answer to the subscribe");
+        })
+        .await
+        .expect("an answer to the subscribe within 5 s");
+        assert_eq!(refused["status"], 401, "{refused}");
+
         app.shutdown().await;
         let close = tokio::time::timeout(std::time::Duration::from_secs(5), async {
             while let Some(msg) = ws.next().await {

@@ -114,7 +114,20 @@ async fn session(
                     continue;
                 };
                 match cmd.kind.as_str() {
-                    "subscribe" => subscribe(&s, &req, &me, &tx, &mut subscribed, &cmd.stream).await,
+                    "subscribe" => {
+                        // The token again, as for any request: one revoked since the
+                        // socket opened subscribes to nothing, and the access token of
+                        // the user is a fresh one (the first may have expired).
+                        match s.caller(&req, "read:statuses").await {
+                            Ok(now) => subscribe(&s, &req, &now, &tx, &mut subscribed, &cmd.stream).await,
+                            Err(e) => {
+                                let error = json!({"error": e.error, "status": e.status.as_u16()});
+                                if socket.send(Message::Text(error.to_string().into())).await.is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                    }
                     "unsubscribe" => {
                         for task in subscribed.remove(&cmd.stream).unwrap_or_default() {
                             task.abort();
