@@ -147,6 +147,17 @@ impl Masto {
         self.token(&form).await
     }
 
+    /// Revokes `token` as its app.
+    async fn revoke(&self, token: &str) -> (StatusCode, Value) {
+        let form = [
+            ("client_id", self.client_id.as_str()),
+            ("client_secret", self.client_secret.as_str()),
+            ("token", token),
+        ];
+        let res = self.send(Method::POST, "/oauth/revoke", None, &form).await;
+        json_of(res).await
+    }
+
     /// A user's token by the authorization-code flow (no PKCE).
     async fn user_token(&self, user: &TestUser) -> String {
         let code = self.code(user, &[]).await["code"].clone();
@@ -436,19 +447,7 @@ async fn scopes_refresh_and_revocation_hold() {
         .await;
     assert_eq!(res.status(), StatusCode::OK);
 
-    let res = m
-        .send(
-            Method::POST,
-            "/oauth/revoke",
-            None,
-            &[
-                ("client_id", &m.client_id),
-                ("client_secret", &m.client_secret),
-                ("token", &renewed),
-            ],
-        )
-        .await;
-    assert_eq!(json_of(res).await, (StatusCode::OK, json!({})));
+    assert_eq!(m.revoke(&renewed).await, (StatusCode::OK, json!({})));
     let res = m
         .send(
             Method::GET,
@@ -752,19 +751,7 @@ mod inside {
         assert_eq!(post["stream"], json!(["user"]));
 
         // A token revoked since the socket opened subscribes to nothing more.
-        let res = m
-            .send(
-                Method::POST,
-                "/oauth/revoke",
-                None,
-                &[
-                    ("client_id", &m.client_id),
-                    ("client_secret", &m.client_secret),
-                    ("token", &token),
-                ],
-            )
-            .await;
-        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(m.revoke(&token).await.0, StatusCode::OK);
         ws.send(Message::text(
             r#"{"type":"subscribe","stream":"user:notification"}"#,
         ))
