@@ -2,7 +2,7 @@
 
 CARGO ?= cargo
 
-.PHONY: openapi fuzz web-test mastodon-test build serve run stop stack-up stack-down stack-suite test suites lint fmt walkthrough check-deploy check-observability bench bench-stack bench-smoke clean
+.PHONY: openapi fuzz web-test mastodon-test build serve run stop stack-up stack-down stack-suite test suites lint fmt walkthrough check-deploy check-observability bench bench-stack bench-smoke profile-stack clean
 
 COMPOSE = docker compose -f deploy/docker-compose.yml --env-file deploy/.env
 
@@ -122,6 +122,12 @@ bench:
 bench-stack:
 	$(CARGO) build --release --bin chirp --bin chirp-bench
 	scripts/bench-stack.sh
+
+## What a request costs the local stack, process by process and call by call
+## (BENCHMARKS.md, issue 21): one step of the mix at 150 requests/s on 2,000 users.
+profile-stack:
+	$(CARGO) build --release --bin chirp --bin chirp-bench
+	scripts/profile-stack.sh
 
 ## A few seconds of the benchmark on a tiny population, checking that it runs and
 ## reports (not a timed test: no figure is judged).

@@ -106,9 +106,11 @@ up() {
   pg=$(free_port)
   pg_start "$state/pg" "$pg"
   psql -q -h 127.0.0.1 -p "$pg" -U postgres -c 'CREATE DATABASE chirp'
-  # Redis: no persistence, so a restart starts it empty.
+  # Redis: no persistence, so a restart starts it empty; home timelines (up to 800
+  # entries) kept as listpacks, as the deployment files keep them.
   redis=$(free_port)
-  define redis redis-server --port "$redis" --bind 127.0.0.1 --save '' --appendonly no --dir "$state"
+  define redis redis-server --port "$redis" --bind 127.0.0.1 --save '' --appendonly no --dir "$state" \
+    --zset-max-listpack-entries 1024
   # MongoDB protocol, Elasticsearch API
   mongo=$(free_port)
   define mongo "$venv/bin/nx-27017" --db memory --host 127.0.0.1 -p "$mongo" \

@@ -100,6 +100,7 @@ if [ -z "${CHIRP_TEST_REDIS_CLUSTER_URLS:-}" ]; then
     mkdir -p "$dir"
     start_bg "cluster-$i" "$port" redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
       --cluster-enabled yes --cluster-config-file "nodes-$port.conf" --cluster-node-timeout 5000 \
+      --zset-max-listpack-entries 1024 \
       --dir "$dir"
     nodes+=("127.0.0.1:$port")
     urls+=("redis://127.0.0.1:$port")

@@ -111,12 +111,140 @@ pub async fn redis_store(
     })
 }
 
+/// Inserts into timeline-shaped sorted sets on Redis, pipelined, as fast as Redis takes
+/// them: the bound of fanout's deliveries. Each insert puts one new member (16 bytes,
+/// score 0, the shape of TimelineService's) into a random one of `timelines` sets of
+/// `cap` members, in pipelines of [`PIPELINE`] commands, two pipelines in flight; once with
+/// plain `ZADD`, once with the timelines' own insert script (`EVALSHA`: into a timeline
+/// that exists only, then trimmed to the cap), which is what a delivery costs Redis.
+#[derive(Debug, Clone, Serialize)]
+pub struct InsertBaseline {
+    pub timelines: usize,
+    pub entries_each: usize,
+    pub pipeline: usize,
+    /// `ZADD key 0 member` per second.
+    pub zadd_per_sec: f64,
+    /// The timelines' insert script per second (one timeline, one entry each).
+    pub script_per_sec: f64,
+}
+
+/// Commands per pipeline of the insert baseline.
+pub const PIPELINE: usize = 1000;
+
+pub async fn redis_inserts(
+    url: &str,
+    timelines: usize,
+    cap: usize,
+) -> anyhow::Result<InsertBaseline> {
+    let client = redis::Client::open(url)?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let prefix = format!("chirp-bench:{}:ins:", std::process::id());
+    let key = |u: usize| format!("{prefix}{{{u}}}");
+    let member = |n: u64| {
+        let mut m = [0u8; 16];
+        m[..8].copy_from_slice(&n.to_be_bytes());
+        m
+    };
+    // Each set full to the cap, its members below every one inserted later.
+    let fill = |conn: redis::aio::MultiplexedConnection| async move {
+        let mut conn = conn;
+        for u in 0..timelines {
+            let mut cmd = redis::cmd("ZADD");
+            cmd.arg(key(u));
+            for k in 0..cap {
+                cmd.arg(0).arg(&member(k as u64)[..]);
+            }
+            cmd.query_async::<()>(&mut conn).await?;
+        }
+        anyhow::Ok(())
+    };
+    // Rounds of `per_round` inserts, each round timed, the sets trimmed back to the cap
+    // between rounds (so that ZADD's sets keep their size and encoding); the median
+    // round's rate.
+    let script = chirp_timeline::adapters::redis::insert_script();
+    let mut next = 1u64 << 40;
+    let mut rates = |conn: redis::aio::MultiplexedConnection, with_script: bool| {
+        let script = &script;
+        let start = next;
+        next += 1 << 32;
+        async move {
+            const ROUNDS: usize = 5;
+            let per_round = (timelines * 50).max(PIPELINE * 20);
+            let mut out = Vec::with_capacity(ROUNDS);
+            let mut n = start;
+            for _ in 0..ROUNDS {
+                let mut pipes = Vec::new();
+                for _ in 0..per_round / PIPELINE {
+                    let mut pipe = redis::pipe();
+                    for _ in 0..PIPELINE {
+                        let k = key(rand::thread_rng().gen_range(0..timelines));
+                        n += 1;
+                        let m = member(n);
+                        if with_script {
+                            pipe.invoke_script(script.key(k).arg(cap).arg(&m[..]))
+                                .ignore();
+                        } else {
+                            pipe.cmd("ZADD").arg(k).arg(0).arg(&m[..]).ignore();
+                        }
+                    }
+                    pipes.push(pipe);
+                }
+                if with_script {
+                    // Loaded once, so that the pipelines' EVALSHAs find it.
+                    script
+                        .prepare_invoke()
+                        .load_async(&mut conn.clone())
+                        .await?;
+                }
+                let t = Instant::now();
+                let mut chunks = pipes.chunks(2);
+                for two in chunks.by_ref() {
+                    let calls = two.iter().map(|p| {
+                        let mut c = conn.clone();
+                        async move { p.query_async::<()>(&mut c).await }
+                    });
+                    for r in futures::future::join_all(calls).await {
+                        r?;
+                    }
+                }
+                out.push(per_round as f64 / t.elapsed().as_secs_f64());
+                let mut trim = redis::pipe();
+                for u in 0..timelines {
+                    trim.cmd("ZREMRANGEBYRANK")
+                        .arg(key(u))
+                        .arg(0)
+                        .arg(-(cap as i64) - 1)
+                        .ignore();
+                }
+                trim.query_async::<()>(&mut conn.clone()).await?;
+            }
+            out.sort_by(f64::total_cmp);
+            anyhow::Ok(out[ROUNDS / 2])
+        }
+    };
+    fill(conn.clone()).await?;
+    let zadd = rates(conn.clone(), false).await;
+    let scripted = rates(conn.clone(), true).await;
+    let mut del = redis::pipe();
+    for u in 0..timelines {
+        del.cmd("DEL").arg(key(u)).ignore();
+    }
+    let _: Result<(), _> = del.query_async(&mut conn).await;
+    Ok(InsertBaseline {
+        timelines,
+        entries_each: cap,
+        pipeline: PIPELINE,
+        zadd_per_sec: zadd?,
+        script_per_sec: scripted?,
+    })
+}
+
 /// Home timelines held in Redis under `prefix`: how many entries, and the bytes Redis
 /// says they take (`MEMORY USAGE` of each timeline's sorted set).
 pub async fn redis_footprint(url: &str, prefix: &str) -> anyhow::Result<(u64, u64)> {
     let client = redis::Client::open(url)?;
     let mut conn = client.get_multiplexed_async_connection().await?;
-    let pattern = format!("{prefix}tl:{{*}}");
+    let pattern = format!("{prefix}tl2:{{*}}");
     let mut keys: Vec<String> = Vec::new();
     let mut cursor: u64 = 0;
     loop {
@@ -219,6 +347,25 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Both kinds of insert measured, and every key it made removed.
+    #[tokio::test]
+    async fn the_redis_insert_baseline_measures_both_commands_and_cleans_up() {
+        let url = chirp_testkit::redis_url();
+        let b = redis_inserts(&url, 20, 50).await.unwrap();
+        assert!(
+            b.zadd_per_sec > 1000.0 && b.script_per_sec > 1000.0,
+            "{b:?}"
+        );
+        let client = redis::Client::open(url.as_str()).unwrap();
+        let mut c = client.get_multiplexed_async_connection().await.unwrap();
+        let left: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("chirp-bench:{}:ins:*", std::process::id()))
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        assert!(left.is_empty(), "{left:?}");
+    }
 
     #[tokio::test]
     async fn the_memory_store_baseline_reads_pages() {

@@ -39,9 +39,20 @@ pub async fn drained(
 ) -> anyhow::Result<Duration> {
     let started = Instant::now();
     let mut zero_since: Option<Instant> = None;
+    // Every series seen so far: one that is no longer reported is a partition whose
+    // consumer lost it (a member that took too long over a batch is put out of its group
+    // until it joins again), not one caught up.
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
     loop {
         let page = target.metrics(urls).await?;
-        match caught_up(&page) {
+        let now: std::collections::HashSet<String> = series_of(&page, CONSUMER_LAG)
+            .into_iter()
+            .map(|(labels, _)| labels.to_owned())
+            .collect();
+        let lost = seen.iter().any(|l| !now.contains(l));
+        seen.extend(now);
+        let state = if lost { Some(false) } else { caught_up(&page) };
+        match state {
             None => return Ok(started.elapsed()),
             Some(true) => {
                 let since = *zero_since.get_or_insert_with(Instant::now);
@@ -52,11 +63,17 @@ pub async fn drained(
             Some(false) => {
                 zero_since = None;
                 if started.elapsed() >= timeout {
-                    let behind: Vec<String> = series_of(&page, CONSUMER_LAG)
-                        .into_iter()
+                    let reported = series_of(&page, CONSUMER_LAG);
+                    let mut behind: Vec<String> = reported
+                        .iter()
                         .filter(|(_, n)| *n != 0.0)
                         .map(|(labels, n)| format!("{labels} {n}"))
                         .collect();
+                    behind.extend(
+                        seen.iter()
+                            .filter(|l| !reported.iter().any(|(r, _)| *r == l.as_str()))
+                            .map(|l| format!("{l} no longer reported")),
+                    );
                     anyhow::bail!(
                         "the consumers had not caught up after {} s: {CONSUMER_LAG} {}",
                         timeout.as_secs(),
@@ -207,6 +224,28 @@ mod tests {
             .await
             .unwrap();
         assert!(waited >= Duration::from_millis(1900), "{waited:?}");
+        // A series no longer reported (its consumer was put out of the group) is not
+        // caught up: the wait goes on until it is reported at 0 again.
+        const OTHER: &str = "chirp_consumer_lag{group=\"fanout\",partition=\"1\"} 0\n";
+        const BOTH: &str = "chirp_consumer_lag{group=\"search\",partition=\"0\"} 0\n\
+                            chirp_consumer_lag{group=\"fanout\",partition=\"1\"} 0\n";
+        const SEARCH_BEHIND: &str = "chirp_consumer_lag{group=\"search\",partition=\"0\"} 7\n\
+                                     chirp_consumer_lag{group=\"fanout\",partition=\"1\"} 0\n";
+        let urls = [serve(vec![SEARCH_BEHIND, ZERO, ZERO, BOTH])];
+        let waited = drained(&target, &urls, Duration::ZERO, Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert!(waited >= Duration::from_millis(1400), "{waited:?}");
+        let urls = [serve(vec![BOTH, OTHER])];
+        let err = drained(
+            &target,
+            &urls,
+            Duration::from_secs(60),
+            Duration::from_millis(900),
+        )
+        .await
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("no longer reported"), "{err:#}");
         // Every page counts: one process caught up, another not yet.
         let urls = [serve(vec![ZERO]), serve(vec![BEHIND, ZERO])];
         let waited = drained(&target, &urls, Duration::ZERO, Duration::from_secs(30))

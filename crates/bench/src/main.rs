@@ -181,6 +181,18 @@ async fn main() -> anyhow::Result<()> {
         "raw store ({}): {:.0} page reads/s, p99 {:.3} ms",
         store.store, store.reads_per_sec, store.latency.p99_ms
     );
+    // On Redis, what fanout's deliveries are bound by.
+    let inserts = match &args.redis_url {
+        Some(url) => {
+            let b = baseline::redis_inserts(url, args.users.min(2000), args.timeline_cap).await?;
+            eprintln!(
+                "raw inserts (redis, pipelines of {}): ZADD {:.0}/s, the timelines' insert script {:.0}/s",
+                b.pipeline, b.zadd_per_sec, b.script_per_sec
+            );
+            Some(b)
+        }
+        None => None,
+    };
 
     // The social-network mix, the engagement mix, then composing alone.
     let mixed = saturation::saturate(
@@ -292,14 +304,27 @@ async fn main() -> anyhow::Result<()> {
         (Some(b), Some(a)) if entries > 0.0 => Some((a.saturating_sub(b)) as f64 / entries),
         _ => None,
     };
-    let mut targets = targets_section(
-        &args,
-        &mixed,
-        &compose,
-        &fan,
-        lag_summary.as_ref(),
-        bytes_per_entry,
-    );
+    let mut targets = if args.redis_url.is_some() {
+        report::stack_targets_section(
+            &floor,
+            &mixed,
+            &compose,
+            &fan,
+            lag_summary.as_ref(),
+            bytes_per_entry,
+            inserts.as_ref(),
+            args.lag_rate,
+        )
+    } else {
+        targets_section(
+            &args,
+            &mixed,
+            &compose,
+            &fan,
+            lag_summary.as_ref(),
+            bytes_per_entry,
+        )
+    };
     if let (Some(all), serde_json::Value::Array(more)) = (
         targets.as_array_mut(),
         streams_targets(&args, &stream_lag, &idle),
@@ -325,7 +350,7 @@ async fn main() -> anyhow::Result<()> {
             "settle_secs": settle_secs,
         },
         "targets": targets,
-        "baselines": { "http_floor": floor, "raw_store": store },
+        "baselines": { "http_floor": floor, "raw_store": store, "redis_inserts": inserts },
         "mix": mixed,
         "engagement": engaged,
         "compose": compose,

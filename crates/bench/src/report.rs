@@ -1,6 +1,7 @@
 //! From a run's results to the report's targets, the sections of steps that may not have
 //! been measured, and the plot.
 
+use chirp_bench::baseline::InsertBaseline;
 use chirp_bench::fanout::FanoutResult;
 use chirp_bench::mix::Op;
 use chirp_bench::plot::{self, Series};
@@ -52,6 +53,46 @@ pub fn targets_section(
          "met": lag.map(|l| l.latency.p99_ms <= 500.0 && l.timeouts == 0)},
         {"what": "bytes held per home-timeline entry (store's own count)", "target": "<= 32",
          "measured": bytes_per_entry, "met": met(bytes_per_entry, &|v| v <= 32.0)},
+    ])
+}
+
+/// The deployed shape's targets (a run with `--redis-url`: the local stack), each against
+/// a baseline of the same run where it has one: the mix against the HTTP floor through the
+/// same gateway, fanout against pipelined `ZADD` on the same Redis.
+#[allow(clippy::too_many_arguments)]
+pub fn stack_targets_section(
+    floor: &Saturation,
+    mixed: &Saturation,
+    compose: &Saturation,
+    fan: &Result<FanoutResult, String>,
+    lag: Option<&Lag>,
+    bytes_per_entry: Option<f64>,
+    inserts: Option<&InsertBaseline>,
+    lag_rate: f64,
+) -> serde_json::Value {
+    let met = |v: Option<f64>, ok: &dyn Fn(f64) -> bool| v.map(ok);
+    let of_floor = match (mixed.sustained, floor.sustained) {
+        (Some(m), Some(f)) if f > 0.0 => Some(m / f),
+        _ => None,
+    };
+    let of_zadd = match (fan.as_ref().ok(), inserts) {
+        (Some(f), Some(i)) if i.zadd_per_sec > 0.0 => Some(f.deliveries_per_sec / i.zadd_per_sec),
+        _ => None,
+    };
+    json!([
+        {"what": "the mix held (every operation's p99 <= 20 ms), over the HTTP floor held through the same gateway",
+         "target": ">= 0.10", "measured": of_floor, "met": met(of_floor, &|v| v >= 0.10)},
+        {"what": "the mix held (requests/s)", "target": ">= 2000",
+         "measured": mixed.sustained, "met": met(mixed.sustained, &|v| v >= 2_000.0)},
+        {"what": "posts/s held (compose only, p99 <= 100 ms)", "target": ">= 2000",
+         "measured": compose.sustained, "met": met(compose.sustained, &|v| v >= 2_000.0)},
+        {"what": "fanout deliveries/s over pipelined ZADD on the same Redis", "target": ">= 0.5",
+         "measured": of_zadd, "met": met(of_zadd, &|v| v >= 0.5)},
+        {"what": format!("fanout lag p99 at {lag_rate} posts/s (ms)"), "target": "<= 500",
+         "measured": lag.map(|l| l.latency.p99_ms),
+         "met": lag.map(|l| l.latency.p99_ms <= 500.0 && l.timeouts == 0)},
+        {"what": "bytes per home-timeline entry (Redis MEMORY USAGE over ZCARD)", "target": "<= 24",
+         "measured": bytes_per_entry, "met": met(bytes_per_entry, &|v| v <= 24.0)},
     ])
 }
 

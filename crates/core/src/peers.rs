@@ -49,6 +49,17 @@ pub trait SocialGraph: Send + Sync {
     async fn edges_of(&self, user: Id) -> Result<UserEdges, ApiError>;
     /// Whose posts `user` does not see: [`Hidden`].
     async fn hidden_from(&self, user: Id) -> Result<Hidden, ApiError>;
+    /// What a home read needs of the graph, in one call: [`HomeContext`].
+    async fn home_context(&self, user: Id, threshold: u64) -> Result<HomeContext, ApiError>;
+}
+
+/// What a home read needs of the graph: whose posts the reader does not see, and the
+/// accounts above the hybrid-fanout threshold whose posts are merged in at read (those
+/// the reader follows, and the reader when above it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HomeContext {
+    pub hidden: Hidden,
+    pub celebrities: Vec<Id>,
 }
 
 /// A user's edges in the graph: whom they follow, who follows them, whom they block and
@@ -126,6 +137,9 @@ pub trait Timelines: Send + Sync {
     async fn page(&self, user: Id, page: PageRequest) -> Result<Vec<Id>, ApiError>;
     /// Adds `entry` to each of `users`' timelines; an entry already there changes nothing.
     async fn deliver(&self, users: &[Id], entry: TimelineEntry) -> Result<(), ApiError>;
+    /// Adds each user's entries to that user's timeline: what [`deliver`](Self::deliver)
+    /// does, for many posts at once (a batch of events), in as few calls as it can.
+    async fn deliver_each(&self, timelines: &[(Id, Vec<TimelineEntry>)]) -> Result<(), ApiError>;
     /// Takes `post` out of each of `users`' timelines.
     async fn retract(&self, users: &[Id], post: Id) -> Result<(), ApiError>;
     /// `follower` now follows `followee`: bring the followee's recent posts in.

@@ -15,7 +15,7 @@ use crate::id::Id;
 use crate::model::{FollowCounts, Post, User, UserData};
 use crate::page::PageRequest;
 use crate::peers::{
-    Directory, GraphPage, Hidden, SocialGraph, TimelineEntry, Timelines, UserEdges,
+    Directory, GraphPage, Hidden, HomeContext, SocialGraph, TimelineEntry, Timelines, UserEdges,
 };
 
 /// The header a call to a peer's internal API carries the services' shared secret in.
@@ -146,6 +146,78 @@ pub struct Delivery {
     pub author: Id,
 }
 
+/// Deliveries of many posts to many timelines, on the wire: each entry (post, author)
+/// once, and each timeline with the indexes of its entries.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Deliveries {
+    pub entries: Vec<(Id, Id)>,
+    pub timelines: Vec<(Id, Vec<u32>)>,
+}
+
+impl Deliveries {
+    /// The timelines with their entries; `None` when an index points at no entry.
+    pub fn resolve(self) -> Option<Vec<(Id, Vec<TimelineEntry>)>> {
+        let entries: Vec<TimelineEntry> = self
+            .entries
+            .into_iter()
+            .map(|(post, author)| TimelineEntry { post, author })
+            .collect();
+        self.timelines
+            .into_iter()
+            .map(|(user, at)| {
+                let mine = at
+                    .iter()
+                    .map(|i| entries.get(*i as usize).copied())
+                    .collect::<Option<Vec<_>>>()?;
+                Some((user, mine))
+            })
+            .collect()
+    }
+
+    /// `timelines` in bodies of about `max_bytes` of JSON each (a body is never empty,
+    /// whatever one timeline takes).
+    pub fn split(timelines: &[(Id, Vec<TimelineEntry>)], max_bytes: usize) -> Vec<Deliveries> {
+        // What a timeline and an entry take in JSON, at most: an id is a string of up to
+        // 20 digits, an index up to 10 digits.
+        const TIMELINE: usize = 30;
+        const ENTRY: usize = 50;
+        const INDEX: usize = 11;
+        let mut out = Vec::new();
+        let mut body = Deliveries::default();
+        let mut index: HashMap<TimelineEntry, u32> = HashMap::new();
+        let mut size = 0;
+        for (user, entries) in timelines {
+            let cost = TIMELINE + entries.len() * (INDEX + ENTRY);
+            if size + cost > max_bytes && !body.timelines.is_empty() {
+                out.push(std::mem::take(&mut body));
+                index.clear();
+                size = 0;
+            }
+            let mut at = Vec::with_capacity(entries.len());
+            for e in entries {
+                let i = *index.entry(*e).or_insert_with(|| {
+                    body.entries.push((e.post, e.author));
+                    size += ENTRY;
+                    (body.entries.len() - 1) as u32
+                });
+                at.push(i);
+            }
+            size += TIMELINE + at.len() * INDEX;
+            body.timelines.push((*user, at));
+        }
+        if !body.timelines.is_empty() {
+            out.push(body);
+        }
+        out
+    }
+}
+
+/// The JSON a delivery call carries at most (the services' body limit is 64 KiB).
+const DELIVERIES_BYTES: usize = 48 * 1024;
+
+/// Delivery calls in flight at once.
+const DELIVERY_CALLS: usize = 4;
+
 fn page_query(p: PageRequest) -> String {
     match p.before {
         Some(b) => format!("limit={}&before={b}", p.limit),
@@ -274,6 +346,12 @@ impl SocialGraph for HttpGraph {
             .get(&format!("/internal/v1/graph/{user}/hidden"))
             .await
     }
+
+    async fn home_context(&self, user: Id, threshold: u64) -> Result<HomeContext, ApiError> {
+        self.0
+            .get(&format!("/internal/v1/graph/{user}/home?above={threshold}"))
+            .await
+    }
 }
 
 /// TimelineService, over HTTP.
@@ -297,6 +375,21 @@ impl Timelines for HttpTimelines {
             author: entry.author,
         };
         self.0.post("/internal/v1/timelines/deliver", &body).await
+    }
+
+    async fn deliver_each(&self, timelines: &[(Id, Vec<TimelineEntry>)]) -> Result<(), ApiError> {
+        use futures::stream::{self, StreamExt, TryStreamExt};
+        let bodies = Deliveries::split(timelines, DELIVERIES_BYTES);
+        stream::iter(bodies)
+            .map(|body| async move {
+                self.0
+                    .post::<_, ()>("/internal/v1/timelines/deliveries", &body)
+                    .await
+            })
+            .buffer_unordered(DELIVERY_CALLS)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
     }
 
     async fn retract(&self, users: &[Id], post: Id) -> Result<(), ApiError> {
@@ -334,5 +427,48 @@ pub struct HttpJwks(pub Peer);
 impl crate::token::KeySource for HttpJwks {
     async fn fetch(&self) -> anyhow::Result<crate::token::Jwks> {
         Ok(self.0.get("/.well-known/jwks.json").await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deliveries_split_into_bodies_within_the_limit_and_resolve_to_what_was_split() {
+        // 3,000 timelines, each with up to three of five entries of 64-bit ids.
+        let entries: Vec<TimelineEntry> = (0..5u64)
+            .map(|i| TimelineEntry {
+                post: Id(u64::MAX - i),
+                author: Id(u64::MAX / 3 + i),
+            })
+            .collect();
+        let timelines: Vec<(Id, Vec<TimelineEntry>)> = (0..3000u64)
+            .map(|u| {
+                let mine = (0..=(u % 3))
+                    .map(|k| entries[((u + k) % 5) as usize])
+                    .collect();
+                (Id(u64::MAX - 1000 - u), mine)
+            })
+            .collect();
+        let bodies = Deliveries::split(&timelines, DELIVERIES_BYTES);
+        assert!(bodies.len() > 1, "{} bodies", bodies.len());
+        let mut back = Vec::new();
+        for b in bodies {
+            let json = serde_json::to_vec(&b).unwrap();
+            assert!(json.len() <= DELIVERIES_BYTES, "{} bytes", json.len());
+            let b: Deliveries = serde_json::from_slice(&json).unwrap();
+            back.extend(b.resolve().unwrap());
+        }
+        assert_eq!(back, timelines);
+        // A timeline larger than a body still goes, in a body of its own.
+        let big = vec![(Id(1), entries.repeat(2000))];
+        assert_eq!(Deliveries::split(&big, 1000).len(), 1);
+        // An index past the entries resolves to nothing.
+        let bad = Deliveries {
+            entries: vec![(Id(1), Id(2))],
+            timelines: vec![(Id(3), vec![0, 1])],
+        };
+        assert!(bad.resolve().is_none());
     }
 }

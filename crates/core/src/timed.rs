@@ -20,7 +20,7 @@ use crate::model::{FollowCounts, Post, User, UserData};
 use crate::outbox::{OutboxSource, PendingEvent};
 use crate::page::PageRequest;
 use crate::peers::{
-    Directory, GraphPage, Hidden, SocialGraph, TimelineEntry, Timelines, UserEdges,
+    Directory, GraphPage, Hidden, HomeContext, SocialGraph, TimelineEntry, Timelines, UserEdges,
 };
 use crate::store::StoreResult;
 
@@ -205,6 +205,10 @@ impl SocialGraph for Timed<dyn SocialGraph> {
     async fn hidden_from(&self, user: Id) -> Result<Hidden, ApiError> {
         self.time("hidden_from", self.inner.hidden_from(user)).await
     }
+    async fn home_context(&self, user: Id, threshold: u64) -> Result<HomeContext, ApiError> {
+        self.time("home_context", self.inner.home_context(user, threshold))
+            .await
+    }
 }
 
 #[async_trait]
@@ -214,6 +218,10 @@ impl Timelines for Timed<dyn Timelines> {
     }
     async fn deliver(&self, users: &[Id], entry: TimelineEntry) -> Result<(), ApiError> {
         self.time("deliver", self.inner.deliver(users, entry)).await
+    }
+    async fn deliver_each(&self, timelines: &[(Id, Vec<TimelineEntry>)]) -> Result<(), ApiError> {
+        self.time("deliver_each", self.inner.deliver_each(timelines))
+            .await
     }
     async fn retract(&self, users: &[Id], post: Id) -> Result<(), ApiError> {
         self.time("retract", self.inner.retract(users, post)).await

@@ -218,12 +218,139 @@ impl FanoutService {
     }
 }
 
-#[async_trait]
-impl EventHandler for FanoutService {
-    async fn handle(&self, events: &[Event]) -> anyhow::Result<()> {
-        // On an error the rest is dropped and the whole batch comes again: every step is
-        // idempotent.
-        stream::iter(by_key(events).into_iter().map(Ok))
+/// Whether every event of a key's sequence is a new post: such sequences are fanned out
+/// together (the order of inserts into a timeline does not matter; a key with anything
+/// else keeps its events' order by applying them one at a time).
+fn only_new_posts(sequence: &[&Event]) -> bool {
+    sequence
+        .iter()
+        .all(|e| matches!(e.body, EventBody::PostCreated { .. }))
+}
+
+impl FanoutService {
+    /// New posts of many authors fanned out together: the authors' counts in one call,
+    /// each author's followers once, and every timeline's new entries in one delivery
+    /// (calls of bounded size), instead of a round of calls per post.
+    async fn fan_out_posts(&self, posts: &[&Event]) -> ApiResult<()> {
+        let mut authors: Vec<Id> = posts.iter().filter_map(|e| author_of(e)).collect();
+        authors.sort_unstable();
+        authors.dedup();
+        let counts = self.graph.counts(&authors).await?;
+        let fanned: Vec<Id> = authors
+            .into_iter()
+            .filter(|a| {
+                counts
+                    .get(a)
+                    .is_none_or(|c| c.followers <= self.celebrity_threshold)
+            })
+            .collect();
+        // Each author and every follower.
+        let audiences: HashMap<Id, Vec<Id>> = stream::iter(fanned.into_iter().map(Ok))
+            .map_ok(|author| async move {
+                let mut users = Vec::new();
+                self.for_audience(author, |batch| {
+                    let n = batch.len();
+                    users.extend(batch);
+                    async move { Ok(n) }
+                })
+                .await?;
+                Ok::<_, chirp_core::ApiError>((author, users))
+            })
+            .try_buffer_unordered(KEYS_AT_ONCE)
+            .try_collect()
+            .await?;
+        // Each timeline's new entries, delivered a bounded number of entries at a time.
+        let mut timelines: HashMap<Id, Vec<TimelineEntry>> = HashMap::new();
+        let mut pending = 0usize;
+        let mut done: Vec<&Event> = Vec::new();
+        for e in posts {
+            let EventBody::PostCreated {
+                post_id,
+                author_id,
+                reply_to_author,
+                ..
+            } = &e.body
+            else {
+                continue;
+            };
+            let Some(audience) = audiences.get(author_id) else {
+                continue; // above the threshold: merged in at read
+            };
+            let entry = TimelineEntry {
+                post: *post_id,
+                author: *author_id,
+            };
+            let users = match reply_to_author {
+                Some(r) => {
+                    self.reached_by_reply(audience.clone(), *author_id, *r)
+                        .await?
+                }
+                None => audience.clone(),
+            };
+            pending += users.len();
+            for u in users {
+                timelines.entry(u).or_default().push(entry);
+            }
+            done.push(e);
+            if pending >= DELIVERIES_AT_ONCE {
+                self.deliver(std::mem::take(&mut timelines), &mut done, pending)
+                    .await?;
+                pending = 0;
+            }
+        }
+        self.deliver(timelines, &mut done, pending).await
+    }
+
+    /// Delivers `timelines`' entries (`count` in all), and counts the deliveries and the
+    /// lag of the posts `done` (emptied).
+    async fn deliver(
+        &self,
+        timelines: HashMap<Id, Vec<TimelineEntry>>,
+        done: &mut Vec<&Event>,
+        count: usize,
+    ) -> ApiResult<()> {
+        if done.is_empty() {
+            return Ok(());
+        }
+        let timelines: Vec<(Id, Vec<TimelineEntry>)> = timelines.into_iter().collect();
+        self.timelines.deliver_each(&timelines).await?;
+        self.metrics.deliveries.inc_by(count as u64);
+        let now = now_millis() as i64;
+        for e in done.drain(..) {
+            if let EventBody::PostCreated { created_at_ms, .. } = &e.body {
+                let lag_ms = (now - created_at_ms).max(0);
+                self.metrics.lag.observe(lag_ms as f64 / 1000.0);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn author_of(e: &Event) -> Option<Id> {
+    match &e.body {
+        EventBody::PostCreated { author_id, .. } => Some(*author_id),
+        _ => None,
+    }
+}
+
+/// (user, post) deliveries gathered before they are sent.
+const DELIVERIES_AT_ONCE: usize = 50_000;
+
+impl FanoutService {
+    /// New posts fanned out together, in one span in the first one's trace.
+    async fn posts_together(&self, posts: &[&Event]) -> anyhow::Result<()> {
+        let Some(first) = posts.first() else {
+            return Ok(());
+        };
+        self.fan_out_posts(posts)
+            .instrument(traces::consume_span(GROUP, first))
+            .await
+            .map_err(|err| anyhow::anyhow!("fanout of {} new posts failed: {err:#}", posts.len()))
+    }
+
+    /// Each key's events in order, several keys at once.
+    async fn in_order(&self, sequences: Vec<Vec<&Event>>) -> anyhow::Result<()> {
+        stream::iter(sequences.into_iter().map(Ok))
             .try_for_each_concurrent(KEYS_AT_ONCE, |sequence| async move {
                 for e in sequence {
                     self.apply(e)
@@ -236,6 +363,20 @@ impl EventHandler for FanoutService {
                 Ok(())
             })
             .await
+    }
+}
+
+#[async_trait]
+impl EventHandler for FanoutService {
+    async fn handle(&self, events: &[Event]) -> anyhow::Result<()> {
+        // On an error the rest is dropped and the whole batch comes again: every step is
+        // idempotent. Keys with new posts only are fanned out together, the others a
+        // key at a time, each key's events in order.
+        let (posts, others): (Vec<Vec<&Event>>, Vec<Vec<&Event>>) =
+            by_key(events).into_iter().partition(|s| only_new_posts(s));
+        let posts: Vec<&Event> = posts.into_iter().flatten().collect();
+        tokio::try_join!(self.posts_together(&posts), self.in_order(others))?;
+        Ok(())
     }
 }
 
@@ -312,6 +453,9 @@ mod tests {
         async fn hidden_from(&self, _: Id) -> ApiResult<chirp_core::peers::Hidden> {
             Ok(Default::default())
         }
+        async fn home_context(&self, _: Id, _: u64) -> ApiResult<chirp_core::peers::HomeContext> {
+            Ok(Default::default())
+        }
     }
 
     #[async_trait]
@@ -320,6 +464,9 @@ mod tests {
             Ok(vec![])
         }
         async fn deliver(&self, _: &[Id], _: TimelineEntry) -> ApiResult<()> {
+            Ok(())
+        }
+        async fn deliver_each(&self, _: &[(Id, Vec<TimelineEntry>)]) -> ApiResult<()> {
             Ok(())
         }
         async fn retract(&self, _: &[Id], _: Id) -> ApiResult<()> {
@@ -333,6 +480,212 @@ mod tests {
             self.call("purge", follower, followee).await;
             Ok(())
         }
+    }
+
+    fn post(id: u64, author: u64, reply_to_author: Option<u64>) -> Event {
+        Event {
+            id: Id(id),
+            version: 1,
+            occurred_at_ms: 0,
+            trace: None,
+            body: EventBody::PostCreated {
+                post_id: Id(id),
+                author_id: Id(author),
+                text: String::new(),
+                reply_to: reply_to_author.map(|_| Id(1)),
+                created_at_ms: 0,
+                reply_to_author: reply_to_author.map(Id),
+                mentions: vec![],
+                repost_of: None,
+                repost_of_author: None,
+            },
+        }
+    }
+
+    /// A graph of followers (user 9 above the threshold of 3; user 4 follows 3), and
+    /// timelines that write down every call.
+    #[derive(Default)]
+    struct Recorded {
+        calls: Mutex<Vec<String>>,
+        delivered: Mutex<Vec<(Id, TimelineEntry)>>,
+    }
+
+    impl Recorded {
+        fn followers_of(user: Id) -> Vec<Id> {
+            match user.get() {
+                1 => vec![Id(10), Id(11)],
+                2 => vec![Id(11), Id(12), Id(4)],
+                3 => vec![Id(4)],
+                9 => vec![Id(10), Id(11), Id(12), Id(13)],
+                _ => vec![],
+            }
+        }
+    }
+
+    #[async_trait]
+    impl SocialGraph for Recorded {
+        async fn followers(&self, user: Id, _: PageRequest) -> ApiResult<GraphPage> {
+            self.calls.lock().unwrap().push(format!("followers {user}"));
+            let users = Self::followers_of(user);
+            Ok(GraphPage {
+                keys: (1..=users.len() as u64).rev().collect(),
+                users,
+                more: false,
+            })
+        }
+        async fn all_followees(&self, _: Id) -> ApiResult<Vec<Id>> {
+            Ok(vec![])
+        }
+        async fn counts(&self, users: &[Id]) -> ApiResult<HashMap<Id, FollowCounts>> {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("counts {}", users.len()));
+            Ok(users
+                .iter()
+                .map(|u| {
+                    let followers = Self::followers_of(*u).len() as u64;
+                    (
+                        *u,
+                        FollowCounts {
+                            followers,
+                            following: 0,
+                        },
+                    )
+                })
+                .collect())
+        }
+        async fn followees_above(&self, _: Id, _: u64) -> ApiResult<Vec<Id>> {
+            Ok(vec![])
+        }
+        async fn edges_of(&self, _: Id) -> ApiResult<chirp_core::peers::UserEdges> {
+            Ok(Default::default())
+        }
+        async fn follows(&self, pairs: &[(Id, Id)]) -> ApiResult<Vec<bool>> {
+            Ok(pairs
+                .iter()
+                .map(|(a, b)| Self::followers_of(*b).contains(a))
+                .collect())
+        }
+        async fn hidden_from(&self, _: Id) -> ApiResult<chirp_core::peers::Hidden> {
+            Ok(Default::default())
+        }
+        async fn home_context(&self, _: Id, _: u64) -> ApiResult<chirp_core::peers::HomeContext> {
+            Ok(Default::default())
+        }
+    }
+
+    #[async_trait]
+    impl Timelines for Recorded {
+        async fn page(&self, _: Id, _: PageRequest) -> ApiResult<Vec<Id>> {
+            Ok(vec![])
+        }
+        async fn deliver(&self, users: &[Id], entry: TimelineEntry) -> ApiResult<()> {
+            self.calls.lock().unwrap().push("deliver".into());
+            let mut d = self.delivered.lock().unwrap();
+            d.extend(users.iter().map(|u| (*u, entry)));
+            Ok(())
+        }
+        async fn deliver_each(&self, timelines: &[(Id, Vec<TimelineEntry>)]) -> ApiResult<()> {
+            self.calls.lock().unwrap().push("deliver_each".into());
+            let mut d = self.delivered.lock().unwrap();
+            for (u, es) in timelines {
+                d.extend(es.iter().map(|e| (*u, *e)));
+            }
+            Ok(())
+        }
+        async fn retract(&self, users: &[Id], post: Id) -> ApiResult<()> {
+            let mut d = self.delivered.lock().unwrap();
+            let delivered_before = d.iter().any(|(_, e)| e.post == post);
+            d.retain(|(u, e)| !(e.post == post && users.contains(u)));
+            self.calls.lock().unwrap().push(format!(
+                "retract {post} after its delivery: {delivered_before}"
+            ));
+            Ok(())
+        }
+        async fn backfill(&self, _: Id, _: Id) -> ApiResult<()> {
+            Ok(())
+        }
+        async fn purge(&self, _: Id, _: Id) -> ApiResult<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn new_posts_of_many_authors_go_out_in_one_delivery() {
+        let peers = Arc::new(Recorded::default());
+        let fanout = FanoutService {
+            graph: peers.clone(),
+            timelines: peers.clone(),
+            celebrity_threshold: 3,
+            metrics: FanoutMetrics::new(&Telemetry::new()),
+        };
+        // Two posts of 1, one of 2, one of the celebrity 9, a reply of 2 to 3 (which
+        // reaches only 2's followers who follow 3: user 4), and a post of 5 deleted in
+        // the same batch (its key applied in order, apart).
+        let mut deleted = post(106, 5, None);
+        let events = [
+            post(100, 1, None),
+            post(101, 2, None),
+            post(102, 1, None),
+            post(103, 9, None),
+            post(104, 2, Some(3)),
+            deleted.clone(),
+            {
+                deleted.id = Id(107);
+                deleted.body = EventBody::PostDeleted {
+                    post_id: Id(106),
+                    author_id: Id(5),
+                };
+                deleted
+            },
+        ];
+        fanout.handle(&events).await.unwrap();
+
+        let calls = peers.calls.lock().unwrap().clone();
+        let count = |what: &str| calls.iter().filter(|c| c.starts_with(what)).count();
+        assert_eq!(count("deliver_each"), 1, "{calls:?}");
+        assert_eq!(
+            count("counts 3"),
+            1,
+            "one call for the authors 1, 2, 9: {calls:?}"
+        );
+        assert_eq!(count("followers 1"), 1, "{calls:?}");
+        assert_eq!(count("followers 2"), 1, "{calls:?}");
+        assert_eq!(
+            count("followers 9"),
+            0,
+            "a celebrity is not fanned out: {calls:?}"
+        );
+        assert!(
+            calls.contains(&"retract 106 after its delivery: true".to_string()),
+            "{calls:?}"
+        );
+
+        let mut got: Vec<(u64, u64)> = peers
+            .delivered
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(u, e)| (e.post.get(), u.get()))
+            .collect();
+        got.sort_unstable();
+        let want = [
+            (100, 1),
+            (100, 10),
+            (100, 11),
+            (101, 2),
+            (101, 4),
+            (101, 11),
+            (101, 12),
+            (102, 1),
+            (102, 10),
+            (102, 11),
+            (104, 2),
+            (104, 4),
+        ];
+        assert_eq!(got, want);
+        assert_eq!(fanout.metrics.deliveries.get(), 12 + 1);
     }
 
     #[test]

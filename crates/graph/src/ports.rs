@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chirp_core::events::Event;
 use chirp_core::model::{FollowCounts, Relationship};
 use chirp_core::page::PageRequest;
-use chirp_core::peers::{GraphPage, Hidden};
+use chirp_core::peers::{GraphPage, Hidden, HomeContext};
 use chirp_core::store::StoreResult;
 use chirp_core::Id;
 
@@ -100,5 +100,22 @@ pub trait FollowStore: Send + Sync {
     /// Whose posts `user` does not see: those `user` blocks and who block `user`, and
     /// those `user` mutes.
     async fn hidden_from(&self, user: Id) -> StoreResult<Hidden>;
+    /// What a home read needs: [`HomeContext`]. A store over the network answers in one
+    /// round trip.
+    async fn home_context(&self, user: Id, threshold: u64) -> StoreResult<HomeContext> {
+        let me = [user];
+        let (hidden, mut celebrities, own) = tokio::try_join!(
+            self.hidden_from(user),
+            self.following_above(user, threshold),
+            self.counts(&me)
+        )?;
+        if own.get(&user).is_some_and(|c| c.followers > threshold) {
+            celebrities.push(user);
+        }
+        Ok(HomeContext {
+            hidden,
+            celebrities,
+        })
+    }
     async fn ping(&self) -> StoreResult<()>;
 }

@@ -395,6 +395,16 @@ pub fn internal_router(graph: Arc<GraphService>) -> Router {
     ) -> ApiResult<Json<chirp_core::peers::Hidden>> {
         Ok(Json(g.hidden_from(id).await?))
     }
+    async fn home(
+        State(g): State<Arc<GraphService>>,
+        PathId(id): PathId,
+        ApiQuery(q): ApiQuery<Above>,
+    ) -> ApiResult<Json<chirp_core::peers::HomeContext>> {
+        let threshold = q
+            .above
+            .ok_or_else(|| ApiError::BadRequest("above: required".into()))?;
+        Ok(Json(g.home_context(id, threshold).await?))
+    }
     async fn follows(
         State(g): State<Arc<GraphService>>,
         ApiJson(b): ApiJson<chirp_core::peers_http::Pairs>,
@@ -411,6 +421,7 @@ pub fn internal_router(graph: Arc<GraphService>) -> Router {
         .route("/internal/v1/graph/{id}/edges", get(edges))
         .route("/internal/v1/graph/follows", post(follows))
         .route("/internal/v1/graph/{id}/hidden", get(hidden))
+        .route("/internal/v1/graph/{id}/home", get(home))
         .route("/internal/v1/graph/{id}/followers", get(followers))
         .route("/internal/v1/graph/{id}/followees", get(followees))
         .route("/internal/v1/graph/counts", post(counts))

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chirp_core::events::{Event, EventBody};
 use chirp_core::model::{FollowCounts, Relationship, User};
 use chirp_core::page::{Page, PageRequest};
-use chirp_core::peers::{Directory, GraphPage, Hidden, SocialGraph, UserEdges};
+use chirp_core::peers::{Directory, GraphPage, Hidden, HomeContext, SocialGraph, UserEdges};
 use chirp_core::time::now_ms;
 use chirp_core::{ApiError, ApiResult, Id, IdGenerator};
 use tokio::sync::Notify;
@@ -243,6 +243,10 @@ impl SocialGraph for GraphService {
 
     async fn hidden_from(&self, user: Id) -> ApiResult<Hidden> {
         Ok(self.store.hidden_from(user).await?)
+    }
+
+    async fn home_context(&self, user: Id, threshold: u64) -> ApiResult<HomeContext> {
+        Ok(self.store.home_context(user, threshold).await?)
     }
 }
 

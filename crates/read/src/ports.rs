@@ -51,6 +51,14 @@ pub trait ReadStore: Send + Sync {
     async fn liked_among(&self, user: Id, posts: &[Id]) -> StoreResult<Vec<Id>>;
     /// Those of `posts` that `user` has a live repost of.
     async fn reposted_among(&self, user: Id, posts: &[Id]) -> StoreResult<Vec<Id>>;
+    /// Both of the above: (liked, reposted). A store over the network answers in one
+    /// round trip.
+    async fn viewer_state(&self, user: Id, posts: &[Id]) -> StoreResult<(Vec<Id>, Vec<Id>)> {
+        tokio::try_join!(
+            self.liked_among(user, posts),
+            self.reposted_among(user, posts)
+        )
+    }
     /// The live reposts of each of `originals`: `(original, repost, reposter)`.
     async fn reposts_of(&self, originals: &[Id]) -> StoreResult<Vec<(Id, Id, Id)>>;
     async fn ping(&self) -> StoreResult<()>;

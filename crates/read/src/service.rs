@@ -296,10 +296,7 @@ impl ReadService {
         };
         // For a repost, the state is the original's (a like of a repost likes it).
         let ids: Vec<Id> = posts.iter().map(|p| p.target_id()).collect();
-        let (liked, reposted) = tokio::try_join!(
-            self.store.liked_among(viewer, &ids),
-            self.store.reposted_among(viewer, &ids)
-        )?;
+        let (liked, reposted) = self.store.viewer_state(viewer, &ids).await?;
         Ok(posts
             .into_iter()
             .map(|p| {
@@ -319,8 +316,13 @@ impl ReadService {
     /// filtered out never shortens a page: further batches are read until the page is
     /// full or the timeline ends, and the cursor is the key of the last post given.
     pub async fn home(&self, user: Id, req: PageRequest) -> ApiResult<Page<Shown>> {
-        let (hidden, celebrities) =
-            tokio::try_join!(self.graph.hidden_from(user), self.celebrities(user))?;
+        // The graph's part (one call) and the stored timeline's page at the page's size at
+        // once: that page is the first batch when there is nothing to filter.
+        let (context, first) = tokio::try_join!(
+            self.graph.home_context(user, self.celebrity_threshold),
+            self.timelines.page(user, req)
+        )?;
+        let (hidden, celebrities) = (context.hidden, context.celebrities);
         let blocked: HashSet<Id> = hidden.blocked.iter().copied().collect();
         let hidden: HashSet<Id> = hidden.blocked.into_iter().chain(hidden.muted).collect();
         let celebrities: Vec<Id> = celebrities
@@ -343,8 +345,11 @@ impl ReadService {
         };
         let followed = tokio::sync::OnceCell::new();
         let mut batches = 0;
+        let mut first = (batch_size == req.limit).then_some(first);
         let more = loop {
-            let (batch, more) = self.home_batch(user, &celebrities, at).await?;
+            let (batch, more) = self
+                .home_batch(user, &celebrities, at, first.take())
+                .await?;
             let Some(&(last, _)) = batch.last() else {
                 break false;
             };
@@ -396,22 +401,6 @@ impl ReadService {
         Ok(Page { items, next_cursor })
     }
 
-    /// The followed accounts (and the caller) above the hybrid-fanout threshold.
-    async fn celebrities(&self, user: Id) -> ApiResult<Vec<Id>> {
-        let me = [user];
-        let (mut celebrities, own) = tokio::try_join!(
-            self.graph.followees_above(user, self.celebrity_threshold),
-            self.graph.counts(&me)
-        )?;
-        if own
-            .get(&user)
-            .is_some_and(|c| c.followers > self.celebrity_threshold)
-        {
-            celebrities.push(user);
-        }
-        Ok(celebrities)
-    }
-
     /// The replies among `posts` that would not have reached `user`'s home had they been
     /// fanned out (the celebrities' posts are merged in at read instead): replies to
     /// someone `user` does not follow (see [`reply_reaches_without_a_follow`]).
@@ -448,15 +437,23 @@ impl ReadService {
     }
 
     /// One batch of the home timeline below `req.before`: the keys of the stored timeline
-    /// and of the celebrities' posts, merged, newest first, each with its post (`None`
-    /// when it is deleted); and whether there may be more below.
+    /// (`stored`, when they were read already) and of the celebrities' posts, merged,
+    /// newest first, each with its post (`None` when it is deleted); and whether there
+    /// may be more below.
     async fn home_batch(
         &self,
         user: Id,
         celebrities: &[Id],
         req: PageRequest,
+        stored: Option<Vec<Id>>,
     ) -> ApiResult<(Vec<(u64, Option<Arc<Post>>)>, bool)> {
-        let (stored, merged_in) = tokio::try_join!(self.timelines.page(user, req), async {
+        let stored = async {
+            match stored {
+                Some(ids) => Ok(ids),
+                None => self.timelines.page(user, req).await,
+            }
+        };
+        let (stored, merged_in) = tokio::try_join!(stored, async {
             Ok(self.store.posts_by(celebrities, req).await?)
         })?;
         let more = stored.len() >= req.limit || merged_in.len() > req.limit;

@@ -23,6 +23,17 @@ pub trait TimelineStore: Send + Sync {
     async fn page(&self, user: Id, page: PageRequest) -> StoreResult<Option<Vec<Id>>>;
     /// Adds `entries` to each of `users`' timelines that is present; idempotent.
     async fn insert(&self, users: &[Id], entries: &[TimelineEntry], cap: usize) -> StoreResult<()>;
+    /// Adds each user's entries to that user's timeline, if present; idempotent.
+    async fn insert_each(
+        &self,
+        timelines: &[(Id, Vec<TimelineEntry>)],
+        cap: usize,
+    ) -> StoreResult<()> {
+        for (user, entries) in timelines {
+            self.insert(&[*user], entries, cap).await?;
+        }
+        Ok(())
+    }
     async fn remove_post(&self, users: &[Id], post: Id) -> StoreResult<()>;
     async fn remove_author(&self, user: Id, author: Id) -> StoreResult<()>;
     async fn begin_rebuild(&self, user: Id) -> StoreResult<()>;

@@ -10,7 +10,7 @@ use axum::{Json, Router};
 use chirp_core::http::{ApiJson, ApiQuery, PathId};
 use chirp_core::page::{InternalPageQuery, PageRequest};
 use chirp_core::peers::{TimelineEntry, Timelines};
-use chirp_core::peers_http::Delivery;
+use chirp_core::peers_http::{Deliveries, Delivery};
 use chirp_core::{ApiError, ApiResult, Id};
 
 use crate::service::TimelineService;
@@ -19,6 +19,7 @@ pub fn internal_router(timelines: Arc<TimelineService>) -> Router {
     Router::new()
         .route("/internal/v1/timelines/{id}", get(page))
         .route("/internal/v1/timelines/deliver", post(deliver))
+        .route("/internal/v1/timelines/deliveries", post(deliveries))
         .route("/internal/v1/timelines/retract", post(retract))
         .route(
             "/internal/v1/timelines/{id}/backfill/{followee}",
@@ -46,6 +47,17 @@ async fn deliver(
         author: d.author,
     };
     t.deliver(&d.users, entry).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn deliveries(
+    State(t): State<Arc<TimelineService>>,
+    ApiJson(d): ApiJson<Deliveries>,
+) -> ApiResult<StatusCode> {
+    let timelines = d
+        .resolve()
+        .ok_or_else(|| ApiError::BadRequest("an entry index out of range".into()))?;
+    t.deliver_each(&timelines).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

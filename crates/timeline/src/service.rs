@@ -122,6 +122,10 @@ impl Timelines for TimelineService {
         Ok(self.store.insert(users, &[entry], self.config.cap).await?)
     }
 
+    async fn deliver_each(&self, timelines: &[(Id, Vec<TimelineEntry>)]) -> ApiResult<()> {
+        Ok(self.store.insert_each(timelines, self.config.cap).await?)
+    }
+
     async fn retract(&self, users: &[Id], post: Id) -> ApiResult<()> {
         Ok(self.store.remove_post(users, post).await?)
     }

@@ -189,7 +189,7 @@ async fn a_post_is_one_trace_across_write_fanout_timeline_and_search() {
         has(
             "timeline",
             "SPAN_KIND_SERVER",
-            "POST /internal/v1/timelines/deliver"
+            "POST /internal/v1/timelines/deliveries"
         ),
         "{spans:#?}"
     );

@@ -10,7 +10,7 @@ use chirp_core::deployed::postgres::{enqueue, PgDb};
 use chirp_core::events::Event;
 use chirp_core::model::{FollowCounts, Relationship};
 use chirp_core::page::PageRequest;
-use chirp_core::peers::{GraphPage, Hidden};
+use chirp_core::peers::{GraphPage, Hidden, HomeContext};
 use chirp_core::store::StoreResult;
 use chirp_core::Id;
 use sqlx::{PgConnection, Row};
@@ -387,6 +387,35 @@ impl FollowStore for PgFollowStore {
             .fetch_all(&self.db.pool)
             .await?;
         Ok(hidden_of(rows))
+    }
+
+    async fn home_context(&self, user: Id, threshold: u64) -> StoreResult<HomeContext> {
+        // One round trip: the hidden (kind 0 blocked, 1 muted) and the accounts above
+        // the threshold (kind 2: those followed, and the reader).
+        let sql = format!(
+            "SELECT id, CASE WHEN muted THEN 1 ELSE 0 END FROM ({}) AS hidden(id, muted)
+             UNION ALL
+             SELECT f.followee, 2 FROM follows f JOIN follow_counts c ON c.user_id = f.followee
+             WHERE f.follower = $1 AND c.followers > $2
+             UNION ALL
+             SELECT user_id, 2 FROM follow_counts WHERE user_id = $1 AND followers > $2",
+            HIDDEN_SQL.replace("?1", "$1")
+        );
+        let rows: Vec<(i64, i32)> = sqlx::query_as(&sql)
+            .bind(user.as_i64())
+            .bind(threshold.min(i64::MAX as u64) as i64)
+            .fetch_all(&self.db.pool)
+            .await?;
+        let mut context = HomeContext::default();
+        for (id, kind) in rows {
+            let list = match kind {
+                0 => &mut context.hidden.blocked,
+                1 => &mut context.hidden.muted,
+                _ => &mut context.celebrities,
+            };
+            list.push(Id::from_i64(id));
+        }
+        Ok(context)
     }
 
     async fn ping(&self) -> StoreResult<()> {

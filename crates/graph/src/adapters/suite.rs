@@ -114,6 +114,19 @@ async fn following_and_the_followed_above_a_threshold(s: &dyn FollowStore) {
     assert_eq!(s.all_following(Id(1), 1).await.unwrap().len(), 1);
     assert_eq!(s.following_above(Id(1), 2).await.unwrap(), [Id(9)]);
     assert!(s.following_above(Id(1), 3).await.unwrap().is_empty());
+    // A home read's part in one call: those followed above it, and the reader when above.
+    let home = s.home_context(Id(1), 2).await.unwrap();
+    assert_eq!(
+        (home.celebrities.as_slice(), home.hidden.is_empty()),
+        (&[Id(9)][..], true)
+    );
+    assert_eq!(s.home_context(Id(9), 2).await.unwrap().celebrities, [Id(9)]);
+    assert!(s
+        .home_context(Id(1), 3)
+        .await
+        .unwrap()
+        .celebrities
+        .is_empty());
 }
 
 async fn an_unfollow_happens_once(s: &dyn FollowStore) {
@@ -379,6 +392,10 @@ mod blocks_and_mutes {
         hidden.muted.sort();
         assert_eq!(hidden.blocked, [Id(7), Id(8)]);
         assert_eq!(hidden.muted, [Id(4), Id(5), Id(6)]);
+        let mut home = s.home_context(Id(1), 1000).await.unwrap();
+        home.hidden.blocked.sort();
+        home.hidden.muted.sort();
+        assert_eq!((home.hidden, home.celebrities), (hidden, vec![]));
         let hidden = s.hidden_from(Id(7)).await.unwrap();
         assert_eq!(
             (hidden.blocked.as_slice(), hidden.muted.as_slice()),

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chirp_core::events::Event;
 use chirp_core::model::{FollowCounts, Relationship};
 use chirp_core::page::PageRequest;
-use chirp_core::peers::{GraphPage, Hidden};
+use chirp_core::peers::{GraphPage, Hidden, HomeContext};
 use chirp_core::store::StoreResult;
 pub use chirp_core::timed::Timed;
 use chirp_core::Id;
@@ -97,6 +97,10 @@ impl FollowStore for Timed<dyn FollowStore> {
     }
     async fn hidden_from(&self, user: Id) -> StoreResult<Hidden> {
         self.time("hidden_from", self.inner().hidden_from(user))
+            .await
+    }
+    async fn home_context(&self, user: Id, threshold: u64) -> StoreResult<HomeContext> {
+        self.time("home_context", self.inner().home_context(user, threshold))
             .await
     }
     async fn ping(&self) -> StoreResult<()> {

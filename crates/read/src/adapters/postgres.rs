@@ -202,6 +202,28 @@ impl ReadStore for PgReadStore {
         Ok(rows.into_iter().map(Id::from_i64).collect())
     }
 
+    async fn viewer_state(&self, user: Id, posts: &[Id]) -> StoreResult<(Vec<Id>, Vec<Id>)> {
+        if posts.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let rows: Vec<(i64, bool)> = sqlx::query_as(
+            "SELECT post_id, false FROM likes WHERE user_id = $1 AND post_id = ANY($2)
+             UNION ALL
+             SELECT repost_of, true FROM posts
+             WHERE author_id = $1 AND repost_of = ANY($2) AND deleted_at IS NULL",
+        )
+        .bind(user.as_i64())
+        .bind(raw(posts))
+        .fetch_all(&self.db.pool)
+        .await?;
+        let (mut liked, mut reposted) = (Vec::new(), Vec::new());
+        for (post, is_repost) in rows {
+            let list = if is_repost { &mut reposted } else { &mut liked };
+            list.push(Id::from_i64(post));
+        }
+        Ok((liked, reposted))
+    }
+
     async fn reposts_of(&self, originals: &[Id]) -> StoreResult<Vec<(Id, Id, Id)>> {
         if originals.is_empty() {
             return Ok(Vec::new());

@@ -389,6 +389,17 @@ async fn likes_list_newest_first_and_skip_deleted_posts(f: &Fixture) {
     assert_eq!(among, [Id(10), Id(12)]);
     assert!(f.read.liked_among(BOB, &[Id(12)]).await.unwrap().is_empty());
     assert!(f.read.liked_among(BOB, &[]).await.unwrap().is_empty());
+    let (mut liked, reposted) = f
+        .read
+        .viewer_state(ALICE, &[Id(10), Id(12), Id(99)])
+        .await
+        .unwrap();
+    liked.sort();
+    assert_eq!((liked, reposted), (vec![Id(10), Id(12)], vec![]));
+    assert_eq!(
+        f.read.viewer_state(BOB, &[]).await.unwrap(),
+        (vec![], vec![])
+    );
 }
 
 /// Twice each, as above: a count changed is never answered from a copy made before.
@@ -531,6 +542,14 @@ async fn reposts_read_with_their_original_and_are_found_by_it(f: &Fixture) {
             .unwrap();
         among.sort();
         assert_eq!(among, [Id(10), Id(11)]);
+        // Both at once, as the two answer them.
+        let asked = [Id(10), Id(11), Id(12)];
+        let (mut liked, mut reposted) = f.read.viewer_state(BOB, &asked).await.unwrap();
+        liked.sort();
+        reposted.sort();
+        let mut likes = f.read.liked_among(BOB, &asked).await.unwrap();
+        likes.sort();
+        assert_eq!((liked, reposted), (likes, vec![Id(10), Id(11)]));
     }
     let stamp = chirp_core::events::EventStamp {
         id: Id(40),

@@ -52,6 +52,10 @@ impl ReadStore for Timed<dyn ReadStore> {
     async fn liked(&self, user: Id, page: PageRequest) -> StoreResult<Vec<(u64, Id)>> {
         self.time("liked", self.inner().liked(user, page)).await
     }
+    async fn viewer_state(&self, user: Id, posts: &[Id]) -> StoreResult<(Vec<Id>, Vec<Id>)> {
+        self.time("viewer_state", self.inner().viewer_state(user, posts))
+            .await
+    }
     async fn reposted_among(&self, user: Id, posts: &[Id]) -> StoreResult<Vec<Id>> {
         self.time("reposted_among", self.inner().reposted_among(user, posts))
             .await

@@ -21,6 +21,14 @@ impl TimelineStore for Timed<dyn TimelineStore> {
         self.time("timeline_insert", self.inner().insert(users, entries, cap))
             .await
     }
+    async fn insert_each(
+        &self,
+        timelines: &[(Id, Vec<TimelineEntry>)],
+        cap: usize,
+    ) -> StoreResult<()> {
+        self.time("timeline_insert", self.inner().insert_each(timelines, cap))
+            .await
+    }
     async fn remove_post(&self, users: &[Id], post: Id) -> StoreResult<()> {
         self.time(
             "timeline_remove_post",
