@@ -41,11 +41,6 @@ fn make_producer(brokers: &str) -> anyhow::Result<FutureProducer> {
         .context("creating the Kafka producer")
 }
 
-/// `fetch.wait.max.ms` of a consumer group's members (see where it is set).
-const GROUP_FETCH_WAIT_MS: &str = "250";
-/// And of a tail (live streams), whose events a person watches arrive.
-const TAIL_FETCH_WAIT_MS: &str = "100";
-
 /// Errors after which an idempotent producer cannot go on.
 fn is_fatal_for_producer(e: &KafkaError) -> bool {
     matches!(
@@ -230,14 +225,8 @@ impl EventLog for KafkaEventLog {
             // Also the rebalance timeout: how long a rebalance waits for members that
             // vanished without leaving before going on without them.
             .set("max.poll.interval.ms", "8000")
-            // How long the broker may hold a fetch that finds nothing new. Kafka answers
-            // as soon as a record arrives, so this costs nothing there and saves empty
-            // round trips; a broker that always holds a fetch (tansu, the local stack's)
-            // adds up to half of it to each event's way, and reads its storage once per
-            // fetch and partition: at 50 ms, the local stack's S3 server (moto) took a
-            // third of the machine's CPU while the mix ran at 150 requests/s, most of it
-            // for fetches that found nothing (BENCHMARKS.md).
-            .set("fetch.wait.max.ms", GROUP_FETCH_WAIT_MS);
+            // Fanout lag is what users feel: do not let the broker hold fetches long.
+            .set("fetch.wait.max.ms", "50");
         let topics: Vec<String> = topics.iter().map(|t| self.topic_name(*t)).collect();
         Ok(Box::new(KafkaConsumer {
             consumer: Arc::new(subscribe(&config, &topics)?),
@@ -266,8 +255,7 @@ impl EventLog for KafkaEventLog {
             )
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "latest")
-            // Live streams' events: held less than a group's (see above).
-            .set("fetch.wait.max.ms", TAIL_FETCH_WAIT_MS);
+            .set("fetch.wait.max.ms", "50");
         let consumer: StreamConsumer = config.create().context("creating a Kafka consumer")?;
         let names: Vec<String> = topics.iter().map(|t| self.topic_name(*t)).collect();
         let mut tpl = TopicPartitionList::new();
