@@ -139,95 +139,23 @@ pub async fn redis_inserts(
     let client = redis::Client::open(url)?;
     let mut conn = client.get_multiplexed_async_connection().await?;
     let prefix = format!("chirp-bench:{}:ins:", std::process::id());
-    let key = |u: usize| format!("{prefix}{{{u}}}");
-    let member = |n: u64| {
-        let mut m = [0u8; 16];
-        m[..8].copy_from_slice(&n.to_be_bytes());
-        m
-    };
+    let keys: Vec<String> = (0..timelines).map(|u| format!("{prefix}{{{u}}}")).collect();
     // Each set full to the cap, its members below every one inserted later.
-    let fill = |conn: redis::aio::MultiplexedConnection| async move {
-        let mut conn = conn;
-        for u in 0..timelines {
-            let mut cmd = redis::cmd("ZADD");
-            cmd.arg(key(u));
-            for k in 0..cap {
-                cmd.arg(0).arg(&member(k as u64)[..]);
-            }
-            cmd.query_async::<()>(&mut conn).await?;
+    for key in &keys {
+        let mut cmd = redis::cmd("ZADD");
+        cmd.arg(key);
+        for k in 0..cap as u64 {
+            cmd.arg(0).arg(&insert_member(k)[..]);
         }
-        anyhow::Ok(())
-    };
-    // Rounds of `per_round` inserts, each round timed, the sets trimmed back to the cap
-    // between rounds (so that ZADD's sets keep their size and encoding); the median
-    // round's rate.
+        cmd.query_async::<()>(&mut conn).await?;
+    }
     let script = chirp_timeline::adapters::redis::insert_script();
-    let mut next = 1u64 << 40;
-    let mut rates = |conn: redis::aio::MultiplexedConnection, with_script: bool| {
-        let script = &script;
-        let start = next;
-        next += 1 << 32;
-        async move {
-            const ROUNDS: usize = 5;
-            let per_round = (timelines * 50).max(PIPELINE * 20);
-            let mut out = Vec::with_capacity(ROUNDS);
-            let mut n = start;
-            for _ in 0..ROUNDS {
-                let mut pipes = Vec::new();
-                for _ in 0..per_round / PIPELINE {
-                    let mut pipe = redis::pipe();
-                    for _ in 0..PIPELINE {
-                        let k = key(rand::thread_rng().gen_range(0..timelines));
-                        n += 1;
-                        let m = member(n);
-                        if with_script {
-                            pipe.invoke_script(script.key(k).arg(cap).arg(&m[..]))
-                                .ignore();
-                        } else {
-                            pipe.cmd("ZADD").arg(k).arg(0).arg(&m[..]).ignore();
-                        }
-                    }
-                    pipes.push(pipe);
-                }
-                if with_script {
-                    // Loaded once, so that the pipelines' EVALSHAs find it.
-                    script
-                        .prepare_invoke()
-                        .load_async(&mut conn.clone())
-                        .await?;
-                }
-                let t = Instant::now();
-                let mut chunks = pipes.chunks(2);
-                for two in chunks.by_ref() {
-                    let calls = two.iter().map(|p| {
-                        let mut c = conn.clone();
-                        async move { p.query_async::<()>(&mut c).await }
-                    });
-                    for r in futures::future::join_all(calls).await {
-                        r?;
-                    }
-                }
-                out.push(per_round as f64 / t.elapsed().as_secs_f64());
-                let mut trim = redis::pipe();
-                for u in 0..timelines {
-                    trim.cmd("ZREMRANGEBYRANK")
-                        .arg(key(u))
-                        .arg(0)
-                        .arg(-(cap as i64) - 1)
-                        .ignore();
-                }
-                trim.query_async::<()>(&mut conn.clone()).await?;
-            }
-            out.sort_by(f64::total_cmp);
-            anyhow::Ok(out[ROUNDS / 2])
-        }
-    };
-    fill(conn.clone()).await?;
-    let zadd = rates(conn.clone(), false).await;
-    let scripted = rates(conn.clone(), true).await;
+    script.prepare_invoke().load_async(&mut conn).await?;
+    let zadd = insert_rounds(&conn, &keys, cap, None, 1 << 40).await;
+    let scripted = insert_rounds(&conn, &keys, cap, Some(&script), 2 << 40).await;
     let mut del = redis::pipe();
-    for u in 0..timelines {
-        del.cmd("DEL").arg(key(u)).ignore();
+    for key in &keys {
+        del.cmd("DEL").arg(key).ignore();
     }
     let _: Result<(), _> = del.query_async(&mut conn).await;
     Ok(InsertBaseline {
@@ -237,6 +165,69 @@ pub async fn redis_inserts(
         zadd_per_sec: zadd?,
         script_per_sec: scripted?,
     })
+}
+
+/// A timeline-shaped member: `n` as the post, author 0.
+fn insert_member(n: u64) -> [u8; 16] {
+    let mut m = [0u8; 16];
+    m[..8].copy_from_slice(&n.to_be_bytes());
+    m
+}
+
+/// Rounds of inserts of new members (from `first` up) into random sets of `keys`, with
+/// `ZADD` or with `script` (loaded already), each round timed and the sets trimmed back
+/// to the cap after it (so that they keep their size and encoding); the median round's
+/// rate.
+async fn insert_rounds(
+    conn: &redis::aio::MultiplexedConnection,
+    keys: &[String],
+    cap: usize,
+    script: Option<&redis::Script>,
+    first: u64,
+) -> anyhow::Result<f64> {
+    const ROUNDS: usize = 5;
+    let per_round = (keys.len() * 50).max(PIPELINE * 20);
+    let mut rates = Vec::with_capacity(ROUNDS);
+    let mut n = first;
+    for _ in 0..ROUNDS {
+        let mut pipes = Vec::new();
+        for _ in 0..per_round / PIPELINE {
+            let mut pipe = redis::pipe();
+            for _ in 0..PIPELINE {
+                let key = &keys[rand::thread_rng().gen_range(0..keys.len())];
+                n += 1;
+                let m = insert_member(n);
+                match script {
+                    Some(s) => pipe.invoke_script(s.key(key).arg(cap).arg(&m[..])).ignore(),
+                    None => pipe.cmd("ZADD").arg(key).arg(0).arg(&m[..]).ignore(),
+                };
+            }
+            pipes.push(pipe);
+        }
+        let t = Instant::now();
+        // Two pipelines in flight.
+        for two in pipes.chunks(2) {
+            let calls = two.iter().map(|p| {
+                let mut c = conn.clone();
+                async move { p.query_async::<()>(&mut c).await }
+            });
+            for r in futures::future::join_all(calls).await {
+                r?;
+            }
+        }
+        rates.push(per_round as f64 / t.elapsed().as_secs_f64());
+        let mut trim = redis::pipe();
+        for key in keys {
+            trim.cmd("ZREMRANGEBYRANK")
+                .arg(key)
+                .arg(0)
+                .arg(-(cap as i64) - 1)
+                .ignore();
+        }
+        trim.query_async::<()>(&mut conn.clone()).await?;
+    }
+    rates.sort_by(f64::total_cmp);
+    Ok(rates[ROUNDS / 2])
 }
 
 /// Home timelines held in Redis under `prefix`: how many entries, and the bytes Redis

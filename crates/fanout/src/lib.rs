@@ -280,16 +280,19 @@ impl FanoutService {
                 post: *post_id,
                 author: *author_id,
             };
-            let users = match reply_to_author {
+            let reached;
+            let users: &[Id] = match reply_to_author {
                 Some(r) => {
-                    self.reached_by_reply(audience.clone(), *author_id, *r)
-                        .await?
+                    reached = self
+                        .reached_by_reply(audience.clone(), *author_id, *r)
+                        .await?;
+                    &reached
                 }
-                None => audience.clone(),
+                None => audience,
             };
             pending += users.len();
             for u in users {
-                timelines.entry(u).or_default().push(entry);
+                timelines.entry(*u).or_default().push(entry);
             }
             done.push(e);
             if pending >= DELIVERIES_AT_ONCE {

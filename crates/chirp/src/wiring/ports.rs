@@ -244,9 +244,10 @@ impl Backends<'_> {
             let redis = self.redis(urls)?;
             let idle = self.settings.timeline_idle_secs;
             let idle = (idle > 0).then(|| std::time::Duration::from_secs(idle));
-            let checked = RedisTimelines::new(redis.clone(), idle);
-            let cap = self.settings.timeline_cap;
-            tokio::spawn(async move { checked.check_encoding(cap).await });
+            let (checked, cap) = (redis.clone(), self.settings.timeline_cap);
+            tokio::spawn(async move {
+                chirp_timeline::adapters::redis::check_encoding(&checked, cap).await
+            });
             let store = timed!(
                 dyn TimelineStore,
                 RedisTimelines::new(redis, idle),

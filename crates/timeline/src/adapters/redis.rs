@@ -124,6 +124,31 @@ pub fn insert_script() -> Script {
     Script::new(&(TRIM.to_owned() + INSERT))
 }
 
+/// Logs a warning when Redis keeps sorted sets of `cap` entries (and the empty
+/// member) as skiplists: the timelines then take about five times the memory. Redis
+/// that does not answer `CONFIG GET` (a managed one may not) is left unchecked.
+pub async fn check_encoding(store: &Redis, cap: usize) {
+    let answer = async {
+        let mut c = store.conn().await.ok()?;
+        let pair: Vec<String> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("zset-max-listpack-entries")
+            .query_async(&mut c)
+            .await
+            .ok()?;
+        pair.get(1)?.parse::<usize>().ok()
+    };
+    match answer.await {
+        Some(n) if n <= cap => tracing::warn!(
+            zset_max_listpack_entries = n,
+            cap,
+            "Redis keeps home timelines as skiplists (about 100 bytes an entry, not 20): \
+             set zset-max-listpack-entries above the timeline cap"
+        ),
+        _ => {}
+    }
+}
+
 pub struct RedisTimelines {
     redis: Redis,
     /// A timeline's idle expiry in ms (0: none).
@@ -157,29 +182,28 @@ impl RedisTimelines {
         }
     }
 
-    /// Logs a warning when Redis keeps sorted sets of `cap` entries (and the empty
-    /// member) as skiplists: the timelines then take about five times the memory. Redis
-    /// that does not answer `CONFIG GET` (a managed one may not) is left unchecked.
-    pub async fn check_encoding(&self, cap: usize) {
-        let answer = async {
-            let mut c = self.redis.conn().await.ok()?;
-            let pair: Vec<String> = redis::cmd("CONFIG")
-                .arg("GET")
-                .arg("zset-max-listpack-entries")
-                .query_async(&mut c)
-                .await
-                .ok()?;
-            pair.get(1)?.parse::<usize>().ok()
-        };
-        match answer.await {
-            Some(n) if n <= cap => tracing::warn!(
-                zset_max_listpack_entries = n,
-                cap,
-                "Redis keeps home timelines as skiplists (about 100 bytes an entry, not 20): \
-                 set zset-max-listpack-entries above the timeline cap"
-            ),
-            _ => {}
+    /// Each timeline's entries in one script call, all sent at once: the connection
+    /// pipelines them.
+    async fn insert_into<'a>(
+        &self,
+        timelines: impl Iterator<Item = (Id, &'a [TimelineEntry])>,
+        cap: usize,
+    ) -> StoreResult<()> {
+        let c = self.redis.conn().await?;
+        let calls = timelines.filter(|(_, es)| !es.is_empty()).map(|(u, es)| {
+            let Keys(k) = self.keys(u);
+            let mut c = c.clone();
+            let mut inv = self.insert.key(&k[0]);
+            inv.arg(cap);
+            for e in es {
+                inv.arg(&member(e)[..]);
+            }
+            async move { inv.invoke_async::<i64>(&mut c).await }
+        });
+        for r in futures::future::join_all(calls).await {
+            r?;
         }
+        Ok(())
     }
 
     fn keys(&self, user: Id) -> Keys {
@@ -214,25 +238,8 @@ impl TimelineStore for RedisTimelines {
     }
 
     async fn insert(&self, users: &[Id], entries: &[TimelineEntry], cap: usize) -> StoreResult<()> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        let members: Vec<[u8; 16]> = entries.iter().map(member).collect();
-        let c = self.redis.conn().await?;
-        let calls = users.iter().map(|u| {
-            let Keys(k) = self.keys(*u);
-            let mut c = c.clone();
-            let mut inv = self.insert.key(&k[0]);
-            inv.arg(cap);
-            for m in &members {
-                inv.arg(&m[..]);
-            }
-            async move { inv.invoke_async::<i64>(&mut c).await }
-        });
-        for r in futures::future::join_all(calls).await {
-            r?;
-        }
-        Ok(())
+        self.insert_into(users.iter().map(|u| (*u, entries)), cap)
+            .await
     }
 
     async fn insert_each(
@@ -240,25 +247,8 @@ impl TimelineStore for RedisTimelines {
         timelines: &[(Id, Vec<TimelineEntry>)],
         cap: usize,
     ) -> StoreResult<()> {
-        // One script call a timeline, all sent at once: the connection pipelines them.
-        let c = self.redis.conn().await?;
-        let calls = timelines
-            .iter()
-            .filter(|(_, es)| !es.is_empty())
-            .map(|(u, es)| {
-                let Keys(k) = self.keys(*u);
-                let mut c = c.clone();
-                let mut inv = self.insert.key(&k[0]);
-                inv.arg(cap);
-                for e in es {
-                    inv.arg(&member(e)[..]);
-                }
-                async move { inv.invoke_async::<i64>(&mut c).await }
-            });
-        for r in futures::future::join_all(calls).await {
-            r?;
-        }
-        Ok(())
+        self.insert_into(timelines.iter().map(|(u, es)| (*u, es.as_slice())), cap)
+            .await
     }
 
     async fn remove_post(&self, users: &[Id], post: Id) -> StoreResult<()> {
