@@ -14,8 +14,9 @@ use chirp_core::Id;
 /// What a follow did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Followed {
-    /// Stored, with its event.
-    Now,
+    /// Stored, with its event; `followers`: the followee's followers counted with it (a
+    /// cache learns from it the moment an account goes above the hybrid-fanout threshold).
+    Now { followers: u64 },
     /// It existed already: nothing stored.
     Already,
     /// One of the two blocks the other: nothing stored.

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chirp_core::events::{Event, EventBody};
+use chirp_core::events::{Event, EventBody, Topic};
 use chirp_core::model::{FollowCounts, Relationship, User};
 use chirp_core::page::{Page, PageRequest};
 use chirp_core::peers::{Directory, GraphPage, Hidden, HomeContext, SocialGraph, UserEdges};
@@ -13,6 +13,7 @@ use chirp_core::time::now_ms;
 use chirp_core::{ApiError, ApiResult, Id, IdGenerator};
 use tokio::sync::Notify;
 
+use crate::adapters::redis::RedisGraphCache;
 use crate::ports::{BlockEvents, Edge, FollowStore, Followed};
 
 /// The most followees a home timeline is built from.
@@ -26,6 +27,9 @@ pub const MAX_RELATIONSHIPS: usize = 100;
 
 pub struct GraphService {
     pub store: Arc<dyn FollowStore>,
+    /// The store's hot reads kept in Redis (deployed): `store` reads through it, and the
+    /// consumer group takes the graph's events to keep it right.
+    pub cache: Option<Arc<RedisGraphCache>>,
     pub directory: Arc<dyn Directory>,
     pub ids: Arc<IdGenerator>,
     pub outbox_wake: Arc<Notify>,
@@ -49,7 +53,7 @@ impl GraphService {
             followee: target,
         })?;
         match self.store.follow(caller, target, key.get(), &event).await? {
-            Followed::Now => self.outbox_wake.notify_one(),
+            Followed::Now { .. } => self.outbox_wake.notify_one(),
             Followed::Already => {}
             Followed::Blocked => {
                 return Err(ApiError::Forbidden(
@@ -250,9 +254,23 @@ impl SocialGraph for GraphService {
     }
 }
 
-/// UserGraphService's consumer group: it forgets the edges of a deleted account.
+/// UserGraphService's consumer group: it forgets the edges of a deleted account, and,
+/// with the graph's cache in Redis, tells the cache of the graph's own changes.
 pub const GROUP: &str = "chirp-graph";
-pub const TOPICS: &[chirp_core::events::Topic] = &[chirp_core::events::Topic::Users];
+pub const TOPICS: &[Topic] = &[Topic::Users];
+/// The group's topics when the graph has its cache in Redis.
+pub const TOPICS_CACHED: &[Topic] = &[Topic::Users, Topic::Graph];
+
+impl GraphService {
+    /// The topics this service's consumer group takes.
+    pub fn topics(&self) -> &'static [Topic] {
+        if self.cache.is_some() {
+            TOPICS_CACHED
+        } else {
+            TOPICS
+        }
+    }
+}
 
 impl GraphService {
     /// A deleted account's follows end both ways, each with its `follow.deleted` and its
@@ -282,6 +300,12 @@ impl GraphService {
 #[async_trait]
 impl chirp_core::events::EventHandler for GraphService {
     async fn handle(&self, events: &[Event]) -> anyhow::Result<()> {
+        if let Some(cache) = &self.cache {
+            cache
+                .repair(events)
+                .await
+                .map_err(|e| anyhow::anyhow!("telling the graph's cache of changes: {e:#}"))?;
+        }
         for e in events {
             if let EventBody::UserDeleted { user_id } = &e.body {
                 self.forget_user(*user_id).await.map_err(|err| {

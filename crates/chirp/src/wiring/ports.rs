@@ -19,6 +19,7 @@ use chirp_core::outbox::OutboxSource;
 use chirp_core::timed::Timed;
 use chirp_core::token::{MemoryRevocations, RedisRevocations, Revocations};
 use chirp_graph::adapters::postgres::PgFollowStore;
+use chirp_graph::adapters::redis::RedisGraphCache;
 use chirp_graph::adapters::sqlite::SqliteFollowStore;
 use chirp_graph::ports::FollowStore;
 use chirp_notify::adapters::postgres::PgNotifications;
@@ -102,22 +103,32 @@ impl Backends<'_> {
         })
     }
 
-    pub async fn follow_store(&mut self) -> anyhow::Result<Arc<dyn FollowStore>> {
+    /// The follow graph's store, and its cache in Redis when there is one: PostgreSQL
+    /// with its hot reads kept in Redis (deployed), or SQLite (with its copy in memory in
+    /// `chirp all`).
+    pub async fn follow_store(
+        &mut self,
+    ) -> anyhow::Result<(Arc<dyn FollowStore>, Option<Arc<RedisGraphCache>>)> {
         if let Some(url) = &self.settings.database_url {
             let pg = self.postgres(url, &[&chirp_graph::SCHEMA])?;
-            return Ok(timed!(
-                dyn FollowStore,
-                PgFollowStore::new(pg),
-                "postgres",
-                self
-            ));
+            let record = timed!(dyn FollowStore, PgFollowStore::new(pg), "postgres", self);
+            if let Some(urls) = &self.settings.redis_url {
+                let redis = self.redis(urls)?;
+                let threshold = self.settings.celebrity_threshold;
+                let cache =
+                    RedisGraphCache::new(record, redis, threshold).timed(self.calls.clone());
+                let cache = Arc::new(cache);
+                return Ok((cache.clone(), Some(cache)));
+            }
+            return Ok((record, None));
         }
         let db = self.sqlite(&[]).await?;
-        Ok(if self.owns_sqlite() {
+        let store: Arc<dyn FollowStore> = if self.owns_sqlite() {
             Arc::new(SqliteFollowStore::mirrored(db).await?)
         } else {
             Arc::new(SqliteFollowStore::new(db).await?)
-        })
+        };
+        Ok((store, None))
     }
 
     pub async fn identity_store(&mut self) -> anyhow::Result<Arc<dyn IdentityStore>> {

@@ -227,8 +227,10 @@ impl<'b, 's> Builder<'b, 's> {
     }
 
     async fn graph(&mut self, s: &mut Services) -> anyhow::Result<Arc<GraphService>> {
+        let (store, cache) = self.backends.follow_store().await?;
         Ok(Arc::new(GraphService {
-            store: self.backends.follow_store().await?,
+            store,
+            cache,
             directory: self.peers.directory()?,
             ids: self.ids()?,
             outbox_wake: self.outbox(s, Command::Graph).await?,

@@ -56,7 +56,7 @@ pub fn consumers(services: &Services) -> Vec<Consumer> {
         out.push(Consumer {
             service: "graph",
             group: chirp_graph::service::GROUP,
-            topics: chirp_graph::service::TOPICS,
+            topics: graph.topics(),
             handler: graph.clone(),
             joined: Arc::default(),
         });

@@ -1,5 +1,6 @@
 mod mirror;
 pub mod postgres;
+pub mod redis;
 pub mod sqlite;
 #[cfg(test)]
 mod suite;

@@ -62,17 +62,24 @@ impl PgFollowStore {
         Ok(out)
     }
 
-    async fn bump(conn: &mut PgConnection, user: Id, column: &str, delta: i64) -> sqlx::Result<()> {
+    /// Adds `delta` to `user`'s count in `column`, and gives the count it made.
+    async fn bump(
+        conn: &mut PgConnection,
+        user: Id,
+        column: &str,
+        delta: i64,
+    ) -> sqlx::Result<u64> {
         let sql = format!(
             "INSERT INTO follow_counts (user_id, {column}) VALUES ($1, GREATEST($2, 0))
-             ON CONFLICT (user_id) DO UPDATE SET {column} = GREATEST(follow_counts.{column} + $2, 0)"
+             ON CONFLICT (user_id) DO UPDATE SET {column} = GREATEST(follow_counts.{column} + $2, 0)
+             RETURNING {column}"
         );
-        sqlx::query(&sql)
+        let count: i64 = sqlx::query_scalar(&sql)
             .bind(user.as_i64())
             .bind(delta)
-            .execute(conn)
+            .fetch_one(conn)
             .await?;
-        Ok(())
+        Ok(count.max(0) as u64)
     }
 
     /// Takes the transaction's lock on the pair `a`, `b` (either order): a follow and a
@@ -188,11 +195,18 @@ impl FollowStore for PgFollowStore {
         } else {
             ((followee, "followers"), (follower, "following"))
         };
-        Self::bump(&mut tx, first.0, first.1, 1).await?;
-        Self::bump(&mut tx, second.0, second.1, 1).await?;
+        let made = [
+            Self::bump(&mut tx, first.0, first.1, 1).await?,
+            Self::bump(&mut tx, second.0, second.1, 1).await?,
+        ];
         enqueue(&mut tx, OUTBOX, event).await?;
         tx.commit().await?;
-        Ok(Followed::Now)
+        let followers = if follower < followee {
+            made[1]
+        } else {
+            made[0]
+        };
+        Ok(Followed::Now { followers })
     }
 
     async fn unfollow(&self, follower: Id, followee: Id, event: &Event) -> StoreResult<bool> {

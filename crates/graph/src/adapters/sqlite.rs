@@ -168,13 +168,16 @@ impl SqliteFollowStore {
 }
 
 /// Adds `delta` to one of `user`'s counts, never below zero.
-fn bump(c: &Connection, user: Id, column: &str, delta: i64) -> rusqlite::Result<()> {
-    c.prepare_cached(&format!(
-        "INSERT INTO follow_counts (user_id, {column}) VALUES (?1, MAX(?2, 0))
-         ON CONFLICT (user_id) DO UPDATE SET {column} = MAX({column} + ?2, 0)"
-    ))?
-    .execute(params![user.as_i64(), delta])?;
-    Ok(())
+/// Adds `delta` to `user`'s count in `column`, and gives the count it made.
+fn bump(c: &Connection, user: Id, column: &str, delta: i64) -> rusqlite::Result<u64> {
+    let count: i64 = c
+        .prepare_cached(&format!(
+            "INSERT INTO follow_counts (user_id, {column}) VALUES (?1, MAX(?2, 0))
+             ON CONFLICT (user_id) DO UPDATE SET {column} = MAX({column} + ?2, 0)
+             RETURNING {column}"
+        ))?
+        .query_row(params![user.as_i64(), delta], |r| r.get(0))?;
+    Ok(count.max(0) as u64)
 }
 
 /// Ends `follower`'s follow of `followee` with `event`, counts and all; false when there
@@ -243,7 +246,7 @@ impl FollowStore for SqliteFollowStore {
                 if added == 0 {
                     return Ok(Followed::Already);
                 }
-                bump(c, followee, "followers", 1)?;
+                let followers = bump(c, followee, "followers", 1)?;
                 bump(c, follower, "following", 1)?;
                 outbox::enqueue(c, OUTBOX, &event)?;
                 if let Some(m) = mirror {
@@ -252,7 +255,7 @@ impl FollowStore for SqliteFollowStore {
                         .follows
                         .add(follower, followee, key);
                 }
-                Ok(Followed::Now)
+                Ok(Followed::Now { followers })
             })
             .await;
         self.after_failure(result).await
@@ -538,12 +541,12 @@ mod tests {
                 .await
                 .unwrap();
             for (i, (a, b)) in [(1, 9), (2, 9), (3, 9), (1, 8), (9, 1)].iter().enumerate() {
-                assert_eq!(
+                assert!(matches!(
                     s.follow(Id(*a), Id(*b), 10 + i as u64, &event(1))
                         .await
                         .unwrap(),
-                    Followed::Now
-                );
+                    Followed::Now { .. }
+                ));
             }
             assert!(s.unfollow(Id(2), Id(9), &event(2)).await.unwrap());
             let page = s.followers(Id(9), PageRequest::first(10)).await.unwrap();

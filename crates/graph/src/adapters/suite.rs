@@ -1,5 +1,6 @@
 //! The behaviour every [`FollowStore`] adapter must have: each case a test of its own, run
-//! against each adapter (`sqlite`, `sqlite_mirrored` with its copy in memory, `postgres`);
+//! against each adapter (`sqlite`, `sqlite_mirrored` with its copy in memory, `postgres`,
+//! and `postgres_redis…`: PostgreSQL with its hot reads kept in Redis or a Redis Cluster);
 //! blocks, mutes and relationships with the outbox their events go to.
 
 use std::sync::Arc;
@@ -10,7 +11,10 @@ use chirp_core::events::{Event, EventBody};
 use chirp_core::page::PageRequest;
 use chirp_core::Id;
 
+use chirp_core::deployed::redis::Redis;
+
 use super::postgres::PgFollowStore;
+use super::redis::RedisGraphCache;
 use super::sqlite::SqliteFollowStore;
 use crate::ports::{FollowStore, Followed};
 
@@ -37,6 +41,40 @@ async fn postgres_store() -> (chirp_testkit::TestDatabase, Arc<dyn FollowStore>)
     (pg, Arc::new(PgFollowStore::new(db)))
 }
 
+/// What keeps a cached store's database and Redis keys alive, and the store.
+type Cached = (
+    (chirp_testkit::TestDatabase, chirp_testkit::TestRedisPrefix),
+    Arc<dyn FollowStore>,
+);
+
+/// The record on PostgreSQL with its cache in Redis at `urls`, home entries kept at
+/// `threshold` (2: the suite's reads at 2 go through the cache, and 9 goes above it with
+/// its third follower, whose followers the record then answers; 1000: every followers
+/// set is kept whole).
+async fn cached_store(urls: &str, threshold: u64) -> Cached {
+    let (pg, record) = postgres_store().await;
+    let prefix = chirp_testkit::TestRedisPrefix::on(urls);
+    let redis = Redis::new(&prefix.url, &prefix.prefix).unwrap();
+    let cache = RedisGraphCache::new(record, redis, threshold);
+    ((pg, prefix), Arc::new(cache))
+}
+
+async fn postgres_redis_store() -> Cached {
+    cached_store(&chirp_testkit::redis_url(), 2).await
+}
+
+async fn postgres_redis_whole_store() -> Cached {
+    cached_store(&chirp_testkit::redis_url(), 1000).await
+}
+
+async fn postgres_redis_cluster_store() -> Cached {
+    cached_store(&chirp_testkit::redis_cluster_urls(), 2).await
+}
+
+async fn postgres_redis_cluster_whole_store() -> Cached {
+    cached_store(&chirp_testkit::redis_cluster_urls(), 1000).await
+}
+
 chirp_testkit::port_suite! {
     cases: [
         a_follow_counts_once_both_ways,
@@ -48,6 +86,10 @@ chirp_testkit::port_suite! {
         sqlite => sqlite_store,
         sqlite_mirrored => sqlite_mirrored_store,
         postgres => postgres_store,
+        postgres_redis => postgres_redis_store,
+        postgres_redis_whole => postgres_redis_whole_store,
+        postgres_redis_cluster => postgres_redis_cluster_store,
+        postgres_redis_cluster_whole => postgres_redis_cluster_whole_store,
     },
 }
 
@@ -67,11 +109,12 @@ fn ev(a: u64, b: u64) -> Event {
 /// 1, 2 and 3 follow 9 (in that order); 1 also follows 8, last.
 async fn graph(s: &dyn FollowStore) {
     let mut key = 100;
-    for (a, b) in [(1, 9), (2, 9), (3, 9), (1, 8)] {
+    // Each follow with the followee's followers counted with it.
+    for (a, b, followers) in [(1, 9, 1), (2, 9, 2), (3, 9, 3), (1, 8, 1)] {
         key += 1;
         assert_eq!(
             s.follow(Id(a), Id(b), key, &ev(a, b)).await.unwrap(),
-            Followed::Now
+            Followed::Now { followers }
         );
     }
 }
@@ -190,6 +233,32 @@ mod blocks_and_mutes {
         (pg, Arc::new(graph))
     }
 
+    type CachedGraph = (
+        (chirp_testkit::TestDatabase, chirp_testkit::TestRedisPrefix),
+        Arc<Graph>,
+    );
+
+    /// PostgreSQL with its cache in Redis at `urls`: home entries at 1000, the
+    /// threshold these cases read at.
+    async fn cached(urls: &str) -> CachedGraph {
+        let (pg, graph) = postgres().await;
+        let prefix = chirp_testkit::TestRedisPrefix::on(urls);
+        let redis = Redis::new(&prefix.url, &prefix.prefix).unwrap();
+        let graph = Graph {
+            store: Arc::new(RedisGraphCache::new(graph.store.clone(), redis, 1000)),
+            outbox: graph.outbox.clone(),
+        };
+        ((pg, prefix), Arc::new(graph))
+    }
+
+    async fn postgres_redis() -> CachedGraph {
+        cached(&chirp_testkit::redis_url()).await
+    }
+
+    async fn postgres_redis_cluster() -> CachedGraph {
+        cached(&chirp_testkit::redis_cluster_urls()).await
+    }
+
     chirp_testkit::port_suite! {
         cases: [
             a_block_ends_the_follows_both_ways_with_their_events,
@@ -199,7 +268,13 @@ mod blocks_and_mutes {
             a_follow_racing_a_block_never_outlives_it,
             a_deleted_users_blocks_and_mutes_go_both_ways,
         ],
-        adapters: { sqlite => sqlite, sqlite_mirrored => sqlite_mirrored, postgres => postgres },
+        adapters: {
+            sqlite => sqlite,
+            sqlite_mirrored => sqlite_mirrored,
+            postgres => postgres,
+            postgres_redis => postgres_redis,
+            postgres_redis_cluster => postgres_redis_cluster,
+        },
     }
 
     fn event(id: u64, body: EventBody) -> Event {
@@ -251,7 +326,7 @@ mod blocks_and_mutes {
         graph(s).await;
         assert_eq!(
             s.follow(Id(9), Id(1), 105, &ev(9, 1)).await.unwrap(),
-            Followed::Now
+            Followed::Now { followers: 1 }
         );
         let before = g.events().await.len();
         assert!(s
@@ -335,7 +410,7 @@ mod blocks_and_mutes {
         assert_eq!(g.events().await[before..], [unblock.body]);
         assert_eq!(
             s.follow(Id(2), Id(1), 301, &ev(2, 1)).await.unwrap(),
-            Followed::Now
+            Followed::Now { followers: 1 }
         );
     }
 
