@@ -29,7 +29,9 @@
 # detailed debug format, to $CHIRP_STACK_DIR/otlp.log), CHIRP_STACK_RATE (NGINX's
 # per-client rate limit; default 1000r/s; `off` for none), CHIRP_STACK_ADDRESS_LIMITS (the
 # services' limits per client address, such as `100/1m`; default `off`, since every
-# client of a local stack is 127.0.0.1).
+# client of a local stack is 127.0.0.1), CHIRP_STACK_KAFKA_LOG (`s3`, the default: the
+# broker's log in moto's S3 server, kept across the broker's restart; `memory`: in the
+# broker's memory).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -119,16 +121,23 @@ up() {
   osmem="$(venv_module_dir osmem_server)/bin/osmem-server"
   define elasticsearch "$osmem" -addr "127.0.0.1:$es" -no-stdin-watch
   # Kafka protocol: tansu, its log in an S3 bucket (moto's S3 server here), so that the
-  # broker can stop and start again without losing a message or a committed offset.
-  s3=$(free_port)
-  define s3 "$venv/bin/moto_server" -H 127.0.0.1 -p "$s3"
+  # broker can stop and start again without losing a message or a committed offset; with
+  # CHIRP_STACK_KAFKA_LOG=memory, in the broker's memory (lost when it stops; for the
+  # benchmark's figure of what the durable log costs) and no S3 server.
   kafka=$(free_port)
-  define kafka "$tansu" broker --listener-url "tcp://127.0.0.1:$kafka" --advertised-listener-url "tcp://127.0.0.1:$kafka" \
-    --storage-engine s3://tansu/
-  sed -i "1i export AWS_ENDPOINT=http://127.0.0.1:$s3 AWS_ACCESS_KEY_ID=chirp AWS_SECRET_ACCESS_KEY=chirp AWS_DEFAULT_REGION=us-east-1 AWS_ALLOW_HTTP=true" "$state/kafka.cmd"
-  launch s3
-  wait_port "$s3" 30
-  curl -fsS -X PUT "http://127.0.0.1:$s3/tansu" >/dev/null
+  local listen=(broker --listener-url "tcp://127.0.0.1:$kafka" --advertised-listener-url "tcp://127.0.0.1:$kafka")
+  s3=""
+  if [ "${CHIRP_STACK_KAFKA_LOG:-s3}" = memory ]; then
+    define kafka "$tansu" "${listen[@]}" --storage-engine memory://tansu/
+  else
+    s3=$(free_port)
+    define s3 "$venv/bin/moto_server" -H 127.0.0.1 -p "$s3"
+    define kafka "$tansu" "${listen[@]}" --storage-engine s3://tansu/
+    sed -i "1i export AWS_ENDPOINT=http://127.0.0.1:$s3 AWS_ACCESS_KEY_ID=chirp AWS_SECRET_ACCESS_KEY=chirp AWS_DEFAULT_REGION=us-east-1 AWS_ALLOW_HTTP=true" "$state/kafka.cmd"
+    launch s3
+    wait_port "$s3" 30
+    curl -fsS -X PUT "http://127.0.0.1:$s3/tansu" >/dev/null
+  fi
   for p in redis mongo elasticsearch kafka; do launch "$p"; done
   for p in "$redis" "$mongo" "$es" "$kafka"; do wait_port "$p" 30; done
   # An OTLP collector, when asked for: rotel, printing every span it receives.
@@ -283,7 +292,7 @@ CONF
     echo "KAFKA_PORT=$kafka"
     echo "MONGO_PORT=$mongo"
     echo "ELASTICSEARCH_PORT=$es"
-    echo "S3_PORT=$s3"
+    [ -z "$s3" ] || echo "S3_PORT=$s3"
     echo "POSTGRES_PORT=$pg"
     [ -z "$otlp" ] || echo "OTLP_PORT=$otlp"
   } >"$state/env"

@@ -27,8 +27,8 @@ pub const MAX_RELATIONSHIPS: usize = 100;
 
 pub struct GraphService {
     pub store: Arc<dyn FollowStore>,
-    /// The store's hot reads kept in Redis (deployed): `store` reads through it, and the
-    /// consumer group takes the graph's events to keep it right.
+    /// The store's hot reads kept in Redis (deployed): `store` reads through it, and a
+    /// consumer group of its own takes the graph's events to keep it right.
     pub cache: Option<Arc<RedisGraphCache>>,
     pub directory: Arc<dyn Directory>,
     pub ids: Arc<IdGenerator>,
@@ -232,7 +232,9 @@ impl SocialGraph for GraphService {
                 }
             }
         }
-        let s = &self.store;
+        // From the record, not the cache: a deleted account's edges are each ended from
+        // this list, and an entry the cache has not been told of yet would leave one.
+        let s = self.cache.as_ref().map_or(&self.store, |c| c.record());
         Ok(UserEdges {
             following: all(|r| s.following(user, r)).await?,
             followers: all(|r| s.followers(user, r)).await?,
@@ -254,23 +256,11 @@ impl SocialGraph for GraphService {
     }
 }
 
-/// UserGraphService's consumer group: it forgets the edges of a deleted account, and,
-/// with the graph's cache in Redis, tells the cache of the graph's own changes.
+/// UserGraphService's consumer group: it forgets the edges of a deleted account. (With
+/// the cache in Redis, the cache has a group of its own on `chirp.graph`:
+/// [`crate::adapters::redis::GROUP`].)
 pub const GROUP: &str = "chirp-graph";
 pub const TOPICS: &[Topic] = &[Topic::Users];
-/// The group's topics when the graph has its cache in Redis.
-pub const TOPICS_CACHED: &[Topic] = &[Topic::Users, Topic::Graph];
-
-impl GraphService {
-    /// The topics this service's consumer group takes.
-    pub fn topics(&self) -> &'static [Topic] {
-        if self.cache.is_some() {
-            TOPICS_CACHED
-        } else {
-            TOPICS
-        }
-    }
-}
 
 impl GraphService {
     /// A deleted account's follows end both ways, each with its `follow.deleted` and its
@@ -300,12 +290,6 @@ impl GraphService {
 #[async_trait]
 impl chirp_core::events::EventHandler for GraphService {
     async fn handle(&self, events: &[Event]) -> anyhow::Result<()> {
-        if let Some(cache) = &self.cache {
-            cache
-                .repair(events)
-                .await
-                .map_err(|e| anyhow::anyhow!("telling the graph's cache of changes: {e:#}"))?;
-        }
         for e in events {
             if let EventBody::UserDeleted { user_id } = &e.body {
                 self.forget_user(*user_id).await.map_err(|err| {

@@ -56,10 +56,20 @@ pub fn consumers(services: &Services) -> Vec<Consumer> {
         out.push(Consumer {
             service: "graph",
             group: chirp_graph::service::GROUP,
-            topics: graph.topics(),
+            topics: chirp_graph::service::TOPICS,
             handler: graph.clone(),
             joined: Arc::default(),
         });
+        // The graph's cache in Redis, told of every change again by its events.
+        if let Some(cache) = &graph.cache {
+            out.push(Consumer {
+                service: "graph",
+                group: chirp_graph::adapters::redis::GROUP,
+                topics: chirp_graph::adapters::redis::TOPICS,
+                handler: cache.clone(),
+                joined: Arc::default(),
+            });
+        }
     }
     if let Some(search) = &services.search {
         out.push(Consumer {
