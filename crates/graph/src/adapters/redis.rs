@@ -110,6 +110,15 @@ impl Kinds {
     }
 }
 
+/// The entries a follow or an unfollow makes wrong: the follower's counts and home
+/// entry, the followee's counts and followers.
+fn follow_changed(follower: Id, followee: Id) -> [(Id, Kinds); 2] {
+    [
+        (follower, Kinds::COUNTS.and(Kinds::HOME)),
+        (followee, Kinds::COUNTS.and(Kinds::FOLLOWERS)),
+    ]
+}
+
 /// The entries of one user's kind: the data and its lease (one slot).
 struct Keys {
     data: String,
@@ -466,11 +475,8 @@ impl RedisGraphCache {
     /// What a follow's result asks: the follower's and the followee's entries it changed,
     /// and every follower's home entry when it took the followee above the threshold.
     async fn after_follow(&self, follower: Id, followee: Id, followed: Followed) {
-        self.forget_after_write(&[
-            (follower, Kinds::COUNTS.and(Kinds::HOME)),
-            (followee, Kinds::COUNTS.and(Kinds::FOLLOWERS)),
-        ])
-        .await;
+        self.forget_after_write(&follow_changed(follower, followee))
+            .await;
         if followed
             == (Followed::Now {
                 followers: self.threshold + 1,
@@ -494,8 +500,7 @@ impl RedisGraphCache {
             match &e.body {
                 EventBody::FollowCreated { follower, followee }
                 | EventBody::FollowDeleted { follower, followee } => {
-                    users.push((*follower, Kinds::COUNTS.and(Kinds::HOME)));
-                    users.push((*followee, Kinds::COUNTS.and(Kinds::FOLLOWERS)));
+                    users.extend(follow_changed(*follower, *followee));
                     counted.insert(*followee);
                 }
                 EventBody::BlockCreated { blocker, blocked } => {
@@ -654,11 +659,8 @@ impl FollowStore for RedisGraphCache {
     async fn unfollow(&self, follower: Id, followee: Id, event: &Event) -> StoreResult<bool> {
         let ended = self.record.unfollow(follower, followee, event).await?;
         if ended {
-            self.forget_after_write(&[
-                (follower, Kinds::COUNTS.and(Kinds::HOME)),
-                (followee, Kinds::COUNTS.and(Kinds::FOLLOWERS)),
-            ])
-            .await;
+            self.forget_after_write(&follow_changed(follower, followee))
+                .await;
         }
         Ok(ended)
     }
