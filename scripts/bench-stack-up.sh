@@ -3,9 +3,11 @@
 # password hashing for the population, NGINX's per-client limit and the services' limits
 # off: the benchmark is one client), taken down when the sourcing script exits; its
 # addresses exported (GATEWAY, REDIS_PORT, ...), and in `metrics` the --metrics-url
-# arguments of every process that consumes the event log: FanoutService's (its delivery
-# counter; each fanout process's, when there are more), SearchService's and
-# NotificationService's. The fanout steps wait until all of them report no consumer lag.
+# arguments of every process that consumes the event log or writes events to it:
+# FanoutService's (its delivery counter; each fanout process's, when there are more),
+# SearchService's, NotificationService's, UserGraphService's, WriteService's and
+# AuthService's. The benchmark's waits last until all of them report no consumer lag and
+# no outbox backlog (events written but not yet in the log).
 # shellcheck shell=bash
 export CHIRP_STACK_DIR=${CHIRP_STACK_DIR:-$PWD/.build/bench-stack}
 export CHIRP_BINARY=${CHIRP_BINARY:-$PWD/target/release/chirp}
@@ -23,5 +25,5 @@ scripts/stack.sh up
 . <(sed 's/^/export /' "$CHIRP_STACK_DIR/env")
 metrics=()
 while IFS='=' read -r name url; do
-  if [[ $name =~ ^(FANOUT[0-9]*|SEARCH|NOTIFICATIONS)$ ]]; then metrics+=(--metrics-url "$url/metrics"); fi
+  if [[ $name =~ ^(FANOUT[0-9]*|SEARCH|NOTIFICATIONS|GRAPH|WRITE|AUTH)$ ]]; then metrics+=(--metrics-url "$url/metrics"); fi
 done <"$CHIRP_STACK_DIR/env"

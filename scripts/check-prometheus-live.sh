@@ -58,11 +58,12 @@ while read -r port; do
   targets+=("127.0.0.1:$port")
 done < <(sed -n 's/^FANOUT[0-9][0-9]*_PORT=//p' "$env_file")
 # The pages chirp-bench reads to know when the consumers have caught up: every fanout
-# process's, SearchService's and NotificationService's.
+# process's, SearchService's, NotificationService's, and those of the services whose
+# outboxes feed the log (UserGraphService, WriteService, AuthService).
 metrics=()
 while read -r port; do
   metrics+=(--metrics-url "http://127.0.0.1:$port/metrics")
-done < <(sed -n 's/^\(FANOUT[0-9]*\|SEARCH\|NOTIFICATIONS\)_PORT=//p' "$env_file")
+done < <(sed -n 's/^\(FANOUT[0-9]*\|SEARCH\|NOTIFICATIONS\|GRAPH\|WRITE\|AUTH\)_PORT=//p' "$env_file")
 
 # --- Prometheus ----------------------------------------------------------------------------
 work=$(mktemp -d)

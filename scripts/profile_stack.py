@@ -2,8 +2,10 @@
 """What one step of load cost the local stack, process by process and call by call.
 
   profile_stack.py snap STATE_DIR OUT.json   CPU ticks of every process group (named by
-                                             the stack's pid files) and every service's
-                                             request and dependency-call counters
+                                             the stack's pid files), every service's
+                                             request and dependency-call counters, and the
+                                             requests the broker made of its S3 store (by
+                                             kind, from the S3 server's log), when it has one
   profile_stack.py diff A.json B.json N      CPU time and calls per request over N requests
 """
 
@@ -71,11 +73,49 @@ def calls(env_file):
     return out
 
 
+def s3_kind(line):
+    """The kind of an S3 request in moto's log: the method and what tansu keeps at the
+    path (a listing of a partition's batches, a group's state, a group's offset of a
+    partition, a partition's watermark, a batch, ...)."""
+    m = re.search(r'"(?:\x1b\[[0-9;]*m)?(\w+) (\S+) HTTP', line)
+    if not m:
+        return None
+    method, path = m.groups()
+    if "list-type=" in path:
+        return f"{method} (list) " + ("batches" if "records" in path else "other")
+    path = path.split("?")[0]
+    for pattern, kind in (
+        (r"/offsets/", "group offset"),
+        (r"/groups/consumers/[^/]+\.json$", "group state"),
+        (r"/watermark\.json$", "watermark"),
+        (r"/records/", "batch"),
+        (r"/producers", "producer"),
+        (r"meta\.json$", "meta"),
+    ):
+        if re.search(pattern, path):
+            return f"{method} {kind}"
+    return f"{method} other"
+
+
+def s3(state):
+    """Requests the broker made of its S3 store so far, by kind (none on its memory log)."""
+    out = {}
+    try:
+        with open(f"{state}/s3.log", errors="replace") as f:
+            for line in f:
+                kind = s3_kind(line)
+                if kind:
+                    out[kind] = out.get(kind, 0) + 1
+    except OSError:
+        pass
+    return out
+
+
 def main():
     if sys.argv[1] == "snap":
         state, path = sys.argv[2], sys.argv[3]
         with open(path, "w") as f:
-            json.dump({"cpu": cpu(state), "calls": calls(f"{state}/env")}, f)
+            json.dump({"cpu": cpu(state), "calls": calls(f"{state}/env"), "s3": s3(state)}, f)
         return
     with open(sys.argv[2]) as f:
         a = json.load(f)
@@ -96,6 +136,13 @@ def main():
         d = b["calls"][key] - a["calls"].get(key, 0)
         if d > 0:
             print(f"  {key:70s} {d:8.0f} {d / n:7.3f}")
+    s3_a, s3_b = a.get("s3", {}), b.get("s3", {})
+    if s3_b:
+        print("the broker's S3 requests per request")
+        for key in sorted(s3_b, key=lambda k: s3_a.get(k, 0) - s3_b[k]):
+            d = s3_b[key] - s3_a.get(key, 0)
+            if d > 0:
+                print(f"  {key:70s} {d:8.0f} {d / n:7.3f}")
 
 
 if __name__ == "__main__":

@@ -18,8 +18,9 @@ pub struct Args {
     #[arg(long, default_value = "target/release/chirp")]
     pub spawn: PathBuf,
     /// A `/metrics` page of the measured system (repeat it for each process): the
-    /// fanout figures read FanoutService's delivery counter and wait for every consumer's
-    /// lag (`chirp_consumer_lag`) to be 0, the memory figure (without `--redis-url`) reads
+    /// fanout figures read FanoutService's delivery counter, the waits last until every
+    /// consumer's lag (`chirp_consumer_lag`) and every outbox's backlog
+    /// (`chirp_outbox_backlog`) is 0, the memory figure (without `--redis-url`) reads
     /// TimelineService's footprint; each figure is summed over the pages [default:
     /// TARGET/metrics].
     #[arg(long = "metrics-url")]

@@ -20,15 +20,24 @@ pub const CONSUMER_LAG: &str = "chirp_consumer_lag";
 /// the load stopped, not one from before a backlog built up.
 pub const LAG_STEADY: Duration = Duration::from_secs(6);
 
-/// Whether a `/metrics` text shows every consumer caught up: `None` when no consumer
-/// reports its lag there, else whether every series of [`CONSUMER_LAG`] is 0.
+/// The gauge of how many events an outbox holds that the event log does not have yet
+/// (each service that writes events samples it every second): events a consumer cannot be
+/// behind on, since they are not in the log.
+pub const OUTBOX_BACKLOG: &str = "chirp_outbox_backlog";
+
+/// Whether a `/metrics` text shows every event handled: `None` when it reports neither a
+/// consumer's lag nor an outbox's backlog, else whether every series of [`CONSUMER_LAG`]
+/// and of [`OUTBOX_BACKLOG`] is 0.
 pub fn caught_up(metrics: &str) -> Option<bool> {
-    let lags = series_of(metrics, CONSUMER_LAG);
-    (!lags.is_empty()).then(|| lags.iter().all(|(_, behind)| *behind == 0.0))
+    let mut counts = series_of(metrics, CONSUMER_LAG);
+    counts.extend(series_of(metrics, OUTBOX_BACKLOG));
+    (!counts.is_empty()).then(|| counts.iter().all(|(_, behind)| *behind == 0.0))
 }
 
 /// Waits until the consumers reporting [`CONSUMER_LAG`] on the `/metrics` pages at
-/// `urls` have handled everything in the log: every series 0, and still 0 `steady` later.
+/// `urls` have handled everything in the log, and the outboxes reporting
+/// [`OUTBOX_BACKLOG`] there have put everything in it: every series 0, and still 0
+/// `steady` later.
 /// Returns at once when none reports it. Fails after `timeout`, naming what is behind.
 /// How long it waited, when it did not fail.
 pub async fn drained(
@@ -69,6 +78,12 @@ pub async fn drained(
                         .filter(|(_, n)| *n != 0.0)
                         .map(|(labels, n)| format!("{labels} {n}"))
                         .collect();
+                    behind.extend(
+                        series_of(&page, OUTBOX_BACKLOG)
+                            .iter()
+                            .filter(|(_, n)| *n != 0.0)
+                            .map(|(labels, n)| format!("{OUTBOX_BACKLOG}{labels} {n}")),
+                    );
                     behind.extend(
                         seen.iter()
                             .filter(|l| !reported.iter().any(|(r, _)| *r == l.as_str()))
@@ -173,6 +188,21 @@ mod tests {
         assert_eq!(caught_up(done), Some(true));
         assert_eq!(caught_up("chirp_fanout_deliveries_total 5\n"), None);
         assert_eq!(caught_up(""), None);
+    }
+
+    #[test]
+    fn events_still_in_an_outbox_are_not_caught_up() {
+        // Every consumer has handled what the log holds, but the log does not hold
+        // everything yet (the population's follows still being relayed).
+        let relaying = "chirp_consumer_lag{group=\"fanout\",partition=\"0\"} 0\n\
+                        chirp_outbox_backlog{service=\"graph\",outbox=\"graph\"} 89226\n";
+        assert_eq!(caught_up(relaying), Some(false));
+        let relayed = "chirp_consumer_lag{group=\"fanout\",partition=\"0\"} 0\n\
+                       chirp_outbox_backlog{service=\"graph\",outbox=\"graph\"} 0\n";
+        assert_eq!(caught_up(relayed), Some(true));
+        // A page of a process that only relays (WriteService's, say) counts too.
+        let only_an_outbox = "chirp_outbox_backlog{service=\"write\",outbox=\"write\"} 3\n";
+        assert_eq!(caught_up(only_an_outbox), Some(false));
     }
 
     /// A `/metrics` page server on loopback: it answers `pages` in turn, then the last

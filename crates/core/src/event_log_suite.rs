@@ -95,6 +95,7 @@ chirp_testkit::port_suite! {
         what_was_read_but_not_committed_is_read_again,
         each_group_reads_everything_of_its_own_topics,
         an_events_trace_context_travels_with_it,
+        a_groups_lag_is_what_it_has_not_committed,
     ],
     adapters: { sqlite => sqlite_log, kafka => kafka_log },
 }
@@ -168,6 +169,41 @@ async fn an_events_trace_context_travels_with_it(log: &dyn EventLog) {
     assert_eq!(traced.len(), 1, "{seen:?}");
     assert_eq!(traced[0].id, Id(100));
     assert_eq!(traced[0].trace.as_deref(), Some(TRACE));
+}
+
+/// The events of the member's partitions its group has not committed, summed; waits (while
+/// the member reads on, so that its client's reports are served) until that is `want`, and
+/// fails after 15 s, several of the Kafka client's reports (one a second).
+async fn lag_comes_to(c: &mut Box<dyn EventConsumer>, want: i64) {
+    let started = Instant::now();
+    let mut last = Vec::new();
+    while started.elapsed() < Duration::from_secs(15) {
+        assert!(c
+            .next_batch(100, Duration::from_millis(200))
+            .await
+            .unwrap()
+            .is_empty());
+        last = c.lag().await.unwrap();
+        if !last.is_empty() && last.iter().map(|(_, _, n)| n).sum::<i64>() == want {
+            return;
+        }
+    }
+    panic!("the lag never came to {want}: last {last:?}");
+}
+
+async fn a_groups_lag_is_what_it_has_not_committed(log: &dyn EventLog) {
+    log.append(&history(10, 6)).await.unwrap();
+    let mut a = log.consumer("group-l", &[Topic::Graph]).await.unwrap();
+    assert_eq!(read(&mut a, 6).await.len(), 6);
+    // Read is not handled: behind by all six until the commit.
+    lag_comes_to(&mut a, 6).await;
+    a.commit().await.unwrap();
+    lag_comes_to(&mut a, 0).await;
+    log.append(&history(20, 2)).await.unwrap();
+    assert_eq!(read(&mut a, 2).await, [Id(20), Id(21)]);
+    lag_comes_to(&mut a, 2).await;
+    a.commit().await.unwrap();
+    lag_comes_to(&mut a, 0).await;
 }
 
 /// Deployments that share brokers under different prefixes share no consumer group: the

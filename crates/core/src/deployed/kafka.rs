@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use async_trait::async_trait;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -28,6 +28,11 @@ use crate::events::{Event, EventConsumer, EventLog, Topic};
 use crate::traces;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How often librdkafka reports what a consumer knows of its partitions (its
+/// statistics), which is what [`EventConsumer::lag`] reads: a lag is at most this old,
+/// plus the time since the report was served (while the consumer reads).
+const STATISTICS_EVERY: &str = "1000";
 
 fn make_producer(brokers: &str) -> anyhow::Result<FutureProducer> {
     ClientConfig::new()
@@ -226,7 +231,8 @@ impl EventLog for KafkaEventLog {
             // vanished without leaving before going on without them.
             .set("max.poll.interval.ms", "8000")
             // Fanout lag is what users feel: do not let the broker hold fetches long.
-            .set("fetch.wait.max.ms", "50");
+            .set("fetch.wait.max.ms", "50")
+            .set("statistics.interval.ms", STATISTICS_EVERY);
         let topics: Vec<String> = topics.iter().map(|t| self.topic_name(*t)).collect();
         Ok(Box::new(KafkaConsumer {
             consumer: Arc::new(subscribe(&config, &topics)?),
@@ -256,7 +262,9 @@ impl EventLog for KafkaEventLog {
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "latest")
             .set("fetch.wait.max.ms", "50");
-        let consumer: StreamConsumer = config.create().context("creating a Kafka consumer")?;
+        let consumer: GroupConsumer = config
+            .create_with_context(Partitions::default())
+            .context("creating a Kafka consumer")?;
         let names: Vec<String> = topics.iter().map(|t| self.topic_name(*t)).collect();
         let mut tpl = TopicPartitionList::new();
         for name in &names {
@@ -288,8 +296,12 @@ impl EventLog for KafkaEventLog {
     }
 }
 
-fn subscribe(config: &ClientConfig, topics: &[String]) -> anyhow::Result<StreamConsumer> {
-    let consumer: StreamConsumer = config.create().context("creating a Kafka consumer")?;
+type GroupConsumer = StreamConsumer<Partitions>;
+
+fn subscribe(config: &ClientConfig, topics: &[String]) -> anyhow::Result<GroupConsumer> {
+    let consumer: GroupConsumer = config
+        .create_with_context(Partitions::default())
+        .context("creating a Kafka consumer")?;
     let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer.subscribe(&refs)?;
     Ok(consumer)
@@ -303,8 +315,100 @@ fn subscribe(config: &ClientConfig, topics: &[String]) -> anyhow::Result<StreamC
 /// the session (6 s), and bounds how long a restarted process waits for its partitions.
 pub const REJOIN_AFTER: Duration = Duration::from_secs(8);
 
+/// What a consumer's librdkafka last reported of each partition it knows (its
+/// statistics, every [`STATISTICS_EVERY`] ms): the watermarks from its fetches' answers,
+/// the group's committed offset from its own commits and from what it fetched on
+/// assignment. So a lag needs no request to the broker: asked of the broker every few
+/// seconds per partition and per group, the watermarks cost tansu a listing of the
+/// partition's objects in its S3 store each, and those listings were half of the store's
+/// requests on an idle stack.
+#[derive(Default)]
+struct Partitions(std::sync::Mutex<HashMap<(String, i32), Known>>);
+
+/// Offsets librdkafka reports; negative when it does not know them.
+#[derive(Clone, Copy, Debug, serde::Deserialize)]
+struct Known {
+    lo_offset: i64,
+    hi_offset: i64,
+    committed_offset: i64,
+}
+
+impl Known {
+    /// How many events the group has not committed, when what is known tells.
+    fn behind(&self) -> Option<i64> {
+        if self.hi_offset < 0 {
+            return None;
+        }
+        let from = if self.committed_offset >= 0 {
+            self.committed_offset
+        } else if self.lo_offset >= 0 {
+            // Nothing committed yet: the group starts from the earliest event.
+            self.lo_offset
+        } else if self.hi_offset == 0 {
+            0
+        } else {
+            return None;
+        };
+        Some((self.hi_offset - from).max(0))
+    }
+}
+
+/// The part of librdkafka's statistics that [`Partitions`] keeps.
+#[derive(serde::Deserialize)]
+struct Statistics {
+    #[serde(default)]
+    topics: HashMap<String, TopicStatistics>,
+}
+
+#[derive(serde::Deserialize)]
+struct TopicStatistics {
+    #[serde(default)]
+    partitions: HashMap<String, PartitionStatistics>,
+}
+
+#[derive(serde::Deserialize)]
+struct PartitionStatistics {
+    partition: i32,
+    #[serde(flatten)]
+    known: Known,
+}
+
+impl Partitions {
+    fn record(&self, statistics: Statistics) {
+        let mut known = match self.0.lock() {
+            Ok(k) => k,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        for (topic, t) in statistics.topics {
+            // Partition -1 is librdkafka's own, for messages not yet given one.
+            for p in t.partitions.into_values().filter(|p| p.partition >= 0) {
+                known.insert((topic.clone(), p.partition), p.known);
+            }
+        }
+    }
+
+    fn get(&self, topic: &str, partition: i32) -> Option<Known> {
+        let known = match self.0.lock() {
+            Ok(k) => k,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        known.get(&(topic.to_owned(), partition)).copied()
+    }
+}
+
+impl ClientContext for Partitions {
+    fn stats_raw(&self, statistics: &[u8]) {
+        match serde_json::from_slice::<Statistics>(statistics) {
+            Ok(s) => self.record(s),
+            Err(e) => tracing::debug!(error = %e, "unreadable librdkafka statistics"),
+        }
+    }
+}
+
+impl ConsumerContext for Partitions {}
+
 struct KafkaConsumer {
-    consumer: Arc<StreamConsumer>,
+    consumer: Arc<GroupConsumer>,
     config: ClientConfig,
     topics: Vec<String>,
     /// The next offset of each partition read from, once handled.
@@ -379,11 +483,28 @@ impl EventConsumer for KafkaConsumer {
         self.consumer.assignment().is_ok_and(|a| a.count() > 0)
     }
 
-    /// The high watermark less the group's committed offset, per assigned partition.
+    /// The high watermark less the group's committed offset, per assigned partition: as
+    /// librdkafka last reported them ([`Partitions`]); asked of the broker only for a
+    /// partition it has not reported yet (just assigned, not yet fetched from).
     async fn lag(&mut self) -> anyhow::Result<Vec<(String, i32, i64)>> {
+        let assigned = self.consumer.assignment()?;
+        let mut out = Vec::with_capacity(assigned.count());
+        let mut ask = TopicPartitionList::new();
+        for p in assigned.elements() {
+            let known = self.consumer.context().get(p.topic(), p.partition());
+            match known.and_then(|k| k.behind()) {
+                Some(behind) => out.push((p.topic().to_owned(), p.partition(), behind)),
+                None => {
+                    ask.add_partition(p.topic(), p.partition());
+                }
+            }
+        }
+        if ask.count() == 0 {
+            return Ok(out);
+        }
         let consumer = self.consumer.clone();
-        tokio::task::spawn_blocking(move || {
-            let committed = consumer.committed(Duration::from_secs(1))?;
+        let asked = tokio::task::spawn_blocking(move || {
+            let committed = consumer.committed_offsets(ask, Duration::from_secs(1))?;
             let mut out = Vec::new();
             for p in committed.elements() {
                 let (low, high) =
@@ -396,7 +517,9 @@ impl EventConsumer for KafkaConsumer {
             }
             anyhow::Ok(out)
         })
-        .await?
+        .await??;
+        out.extend(asked);
+        Ok(out)
     }
 
     async fn commit(&mut self) -> anyhow::Result<()> {
