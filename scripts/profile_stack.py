@@ -77,7 +77,7 @@ def s3_kind(line):
     """The kind of an S3 request in moto's log: the method and what tansu keeps at the
     path (a listing of a partition's batches, a group's state, a group's offset of a
     partition, a partition's watermark, a batch, ...)."""
-    m = re.search(r'"(?:\x1b\[[0-9;]*m)?(\w+) (\S+) HTTP', line)
+    m = re.search(r'"(?:\x1b\[[0-9;]*m)*(\w+) (\S+) HTTP', line)
     if not m:
         return None
     method, path = m.groups()
