@@ -73,24 +73,22 @@ pub async fn drained(
                 zero_since = None;
                 if started.elapsed() >= timeout {
                     let reported = series_of(&page, CONSUMER_LAG);
-                    let mut behind: Vec<String> = reported
-                        .iter()
-                        .filter(|(_, n)| *n != 0.0)
-                        .map(|(labels, n)| format!("{labels} {n}"))
+                    let mut behind: Vec<String> = [CONSUMER_LAG, OUTBOX_BACKLOG]
+                        .into_iter()
+                        .flat_map(|name| {
+                            series_of(&page, name)
+                                .into_iter()
+                                .filter(|(_, n)| *n != 0.0)
+                                .map(move |(labels, n)| format!("{name}{labels} {n}"))
+                        })
                         .collect();
-                    behind.extend(
-                        series_of(&page, OUTBOX_BACKLOG)
-                            .iter()
-                            .filter(|(_, n)| *n != 0.0)
-                            .map(|(labels, n)| format!("{OUTBOX_BACKLOG}{labels} {n}")),
-                    );
                     behind.extend(
                         seen.iter()
                             .filter(|l| !reported.iter().any(|(r, _)| *r == l.as_str()))
-                            .map(|l| format!("{l} no longer reported")),
+                            .map(|l| format!("{CONSUMER_LAG}{l} no longer reported")),
                     );
                     anyhow::bail!(
-                        "the consumers had not caught up after {} s: {CONSUMER_LAG} {}",
+                        "the consumers had not caught up after {} s: {}",
                         timeout.as_secs(),
                         behind.join(", ")
                     );

@@ -374,11 +374,16 @@ struct PartitionStatistics {
 }
 
 impl Partitions {
+    /// The partitions known, whether or not a thread panicked holding them (each entry
+    /// is written whole).
+    fn known(&self) -> std::sync::MutexGuard<'_, HashMap<(String, i32), Known>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     fn record(&self, statistics: Statistics) {
-        let mut known = match self.0.lock() {
-            Ok(k) => k,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut known = self.known();
         for (topic, t) in statistics.topics {
             // Partition -1 is librdkafka's own, for messages not yet given one.
             for p in t.partitions.into_values().filter(|p| p.partition >= 0) {
@@ -388,11 +393,7 @@ impl Partitions {
     }
 
     fn get(&self, topic: &str, partition: i32) -> Option<Known> {
-        let known = match self.0.lock() {
-            Ok(k) => k,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        known.get(&(topic.to_owned(), partition)).copied()
+        self.known().get(&(topic.to_owned(), partition)).copied()
     }
 }
 
