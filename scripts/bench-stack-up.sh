@@ -25,5 +25,5 @@ scripts/stack.sh up
 . <(sed 's/^/export /' "$CHIRP_STACK_DIR/env")
 metrics=()
 while IFS='=' read -r name url; do
-  if [[ $name =~ ^(FANOUT[0-9]*|SEARCH|NOTIFICATIONS|GRAPH|WRITE|AUTH)$ ]]; then metrics+=(--metrics-url "$url/metrics"); fi
+  if [[ $name =~ ^(FANOUT[0-9]*|SEARCH|NOTIFICATIONS[0-9]*|GRAPH|WRITE|AUTH)$ ]]; then metrics+=(--metrics-url "$url/metrics"); fi
 done <"$CHIRP_STACK_DIR/env"

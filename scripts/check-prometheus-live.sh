@@ -53,17 +53,18 @@ for name in AUTH WRITE FANOUT GRAPH TIMELINE READ SEARCH NOTIFICATIONS WEB MASTO
   [ -n "$port" ] || { echo "$env_file has no ${name}_PORT=" >&2; exit 2; }
   targets+=("127.0.0.1:$port")
 done
-# More fanout processes, when the stack runs them (CHIRP_STACK_FANOUTS).
+# More fanout and notification processes, when the stack runs them (CHIRP_STACK_FANOUTS,
+# CHIRP_STACK_NOTIFICATIONS).
 while read -r port; do
   targets+=("127.0.0.1:$port")
-done < <(sed -n 's/^FANOUT[0-9][0-9]*_PORT=//p' "$env_file")
+done < <(sed -n 's/^\(FANOUT\|NOTIFICATIONS\)[0-9][0-9]*_PORT=//p' "$env_file")
 # The pages chirp-bench reads to know when the consumers have caught up: every fanout
 # process's, SearchService's, NotificationService's, and those of the services whose
 # outboxes feed the log (UserGraphService, WriteService, AuthService).
 metrics=()
 while read -r port; do
   metrics+=(--metrics-url "http://127.0.0.1:$port/metrics")
-done < <(sed -n 's/^\(FANOUT[0-9]*\|SEARCH\|NOTIFICATIONS\|GRAPH\|WRITE\|AUTH\)_PORT=//p' "$env_file")
+done < <(sed -n 's/^\(FANOUT[0-9]*\|SEARCH\|NOTIFICATIONS[0-9]*\|GRAPH\|WRITE\|AUTH\)_PORT=//p' "$env_file")
 
 # --- Prometheus ----------------------------------------------------------------------------
 work=$(mktemp -d)

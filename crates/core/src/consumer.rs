@@ -35,6 +35,10 @@ fn lag_labels<'a>(
 /// How often a consumer reports its lag.
 const LAG_EVERY: Duration = Duration::from_secs(5);
 
+/// How long a batch may be handled before its consumer is served beside it: a quarter
+/// of a Kafka member's poll interval (8 s).
+const SERVE_AFTER: Duration = Duration::from_secs(2);
+
 impl ConsumerMetrics {
     /// Sets the lag of each partition the consumer reads, and drops the series of those it
     /// reported before and reads no longer (given to another member by a rebalance, whose
@@ -156,17 +160,16 @@ pub async fn run_consumer(
             }
         };
         if !batch.is_empty() {
-            // Handle, retrying until it works: skipping a batch would lose work.
-            loop {
-                match handler.handle(&batch).await {
-                    Ok(()) => break,
-                    Err(e) => {
-                        let what = "handling events failed; retrying";
-                        if backoff.after_failure(&stop, group, what, &e).await.is_err() {
-                            return;
-                        }
-                    }
-                }
+            let handled = handle_until_done(
+                handler.as_ref(),
+                &batch,
+                consumer.as_mut(),
+                &mut backoff,
+                &stop,
+                group,
+            );
+            if handled.await.is_err() {
+                return;
             }
             backoff.reset();
             last_batch = Some(std::time::Instant::now());
@@ -186,16 +189,53 @@ pub async fn run_consumer(
     }
 }
 
+/// Handles `batch`, retrying until it works (skipping a batch would lose work); `Err`
+/// when stopped first. A batch that takes longer than [`SERVE_AFTER`] (a slow handler, a
+/// dependency down) has the consumer served beside it, taking no events: else a Kafka
+/// member that goes longer than its poll interval without reading leaves its group, and
+/// its client's reports pile up unread meanwhile.
+async fn handle_until_done(
+    handler: &dyn EventHandler,
+    batch: &[Event],
+    consumer: &mut dyn EventConsumer,
+    backoff: &mut Backoff,
+    stop: &CancellationToken,
+    group: &str,
+) -> Result<(), ()> {
+    let handled = async {
+        let mut attempt = handler.handle(batch).await;
+        while let Err(e) = attempt {
+            let what = "handling events failed; retrying";
+            backoff.after_failure(stop, group, what, &e).await?;
+            attempt = handler.handle(batch).await;
+        }
+        Ok(())
+    };
+    let served = async {
+        tokio::time::sleep(SERVE_AFTER).await;
+        consumer.idle().await
+    };
+    tokio::select! {
+        handled = handled => handled,
+        never = served => match never {},
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use async_trait::async_trait;
 
-    /// A consumer whose lag reports are scripted: each call to `lag` gives the next.
-    struct Lags(std::collections::VecDeque<Vec<(String, i32, i64)>>);
+    /// A consumer that gives no events, whose lag reports are scripted (each call to
+    /// `lag` gives the next), and that records whether it was served idle.
+    #[derive(Default)]
+    struct Scripted {
+        lags: std::collections::VecDeque<Vec<(String, i32, i64)>>,
+        idled: bool,
+    }
 
     #[async_trait]
-    impl EventConsumer for Lags {
+    impl EventConsumer for Scripted {
         async fn next_batch(&mut self, _: usize, _: Duration) -> anyhow::Result<Vec<Event>> {
             Ok(Vec::new())
         }
@@ -203,7 +243,13 @@ mod tests {
             Ok(())
         }
         async fn lag(&mut self) -> anyhow::Result<Vec<(String, i32, i64)>> {
-            self.0.pop_front().ok_or_else(|| anyhow::anyhow!("no more"))
+            self.lags
+                .pop_front()
+                .ok_or_else(|| anyhow::anyhow!("no more"))
+        }
+        async fn idle(&mut self) -> std::convert::Infallible {
+            self.idled = true;
+            std::future::pending().await
         }
     }
 
@@ -222,14 +268,15 @@ mod tests {
             service: "fanout",
         };
         let t = || "chirp.posts".to_owned();
-        let mut consumer = Lags(
-            [
+        let mut consumer = Scripted {
+            lags: [
                 vec![(t(), 0, 5), (t(), 1, 3)],
                 // A rebalance gave partition 0 to another member.
                 vec![(t(), 1, 0)],
             ]
             .into(),
-        );
+            idled: false,
+        };
         let mut reported = HashSet::new();
         metrics
             .report_lag("fanout", &mut consumer, &mut reported)
@@ -254,5 +301,47 @@ mod tests {
             .report_lag("fanout", &mut consumer, &mut reported)
             .await;
         assert_eq!(lag_lines(&metrics.telemetry.render()), lines);
+    }
+
+    /// Takes `takes` over a batch, failing the first `fails` times.
+    struct Slow {
+        takes: Duration,
+        fails: std::sync::atomic::AtomicU32,
+    }
+
+    #[async_trait]
+    impl EventHandler for Slow {
+        async fn handle(&self, _: &[Event]) -> anyhow::Result<()> {
+            tokio::time::sleep(self.takes).await;
+            let left = self.fails.load(std::sync::atomic::Ordering::SeqCst);
+            if left > 0 {
+                self.fails
+                    .store(left - 1, std::sync::atomic::Ordering::SeqCst);
+                anyhow::bail!("failing on purpose");
+            }
+            Ok(())
+        }
+    }
+
+    /// Whether handling a batch with `handler` had the consumer served idle.
+    async fn served_idle(handler: Slow) -> bool {
+        let mut consumer = Scripted::default();
+        let (stop, mut backoff) = (CancellationToken::new(), Backoff::default());
+        handle_until_done(&handler, &[], &mut consumer, &mut backoff, &stop, "g")
+            .await
+            .unwrap();
+        consumer.idled
+    }
+
+    #[tokio::test]
+    async fn a_batch_that_takes_long_has_its_consumer_served_beside_it() {
+        let slow = |takes, fails| Slow {
+            takes,
+            fails: std::sync::atomic::AtomicU32::new(fails),
+        };
+        assert!(!served_idle(slow(Duration::from_millis(10), 0)).await);
+        // Failing: retried after 50, 100, 200, 400, 800 and 1,600 ms of backoff.
+        assert!(served_idle(slow(Duration::from_millis(10), 6)).await);
+        assert!(served_idle(slow(SERVE_AFTER + Duration::from_millis(300), 0)).await);
     }
 }

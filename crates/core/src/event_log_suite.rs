@@ -52,7 +52,7 @@ fn user(id: u64) -> Event {
 
 /// Reads until `n` events arrived (or a generous deadline passed), then a little more to
 /// catch any extra.
-async fn read(c: &mut Box<dyn EventConsumer>, n: usize) -> Vec<Id> {
+async fn read(c: &mut dyn EventConsumer, n: usize) -> Vec<Id> {
     let started = Instant::now();
     let mut got = Vec::new();
     while got.len() < n && started.elapsed() < Duration::from_secs(30) {
@@ -106,35 +106,35 @@ async fn a_group_reads_each_event_of_its_topics_once_in_key_order(log: &dyn Even
     log.append(&first).await.unwrap();
     log.append(&[user(100)]).await.unwrap();
     let mut a = log.consumer("group-a", &[Topic::Graph]).await.unwrap();
-    let got = read(&mut a, 6).await;
+    let got = read(&mut *a, 6).await;
     assert_eq!(got, first.iter().map(|e| e.id).collect::<Vec<_>>());
 }
 
 async fn a_group_resumes_after_its_commit(log: &dyn EventLog) {
     log.append(&history(10, 6)).await.unwrap();
     let mut a = log.consumer("group-a", &[Topic::Graph]).await.unwrap();
-    assert_eq!(read(&mut a, 6).await.len(), 6);
+    assert_eq!(read(&mut *a, 6).await.len(), 6);
     a.commit().await.unwrap();
     drop(a);
     log.append(&history(20, 2)).await.unwrap();
     let mut a = log.consumer("group-a", &[Topic::Graph]).await.unwrap();
-    assert_eq!(read(&mut a, 2).await, [Id(20), Id(21)]);
+    assert_eq!(read(&mut *a, 2).await, [Id(20), Id(21)]);
 }
 
 async fn what_was_read_but_not_committed_is_read_again(log: &dyn EventLog) {
     log.append(&history(20, 2)).await.unwrap();
     let mut a = log.consumer("group-a", &[Topic::Graph]).await.unwrap();
-    assert_eq!(read(&mut a, 2).await, [Id(20), Id(21)]);
+    assert_eq!(read(&mut *a, 2).await, [Id(20), Id(21)]);
     drop(a);
     let mut a = log.consumer("group-a", &[Topic::Graph]).await.unwrap();
-    assert_eq!(read(&mut a, 2).await, [Id(20), Id(21)]);
+    assert_eq!(read(&mut *a, 2).await, [Id(20), Id(21)]);
 }
 
 async fn each_group_reads_everything_of_its_own_topics(log: &dyn EventLog) {
     log.append(&history(10, 6)).await.unwrap();
     log.append(&[user(100)]).await.unwrap();
     let mut a = log.consumer("group-a", &[Topic::Graph]).await.unwrap();
-    assert_eq!(read(&mut a, 6).await.len(), 6);
+    assert_eq!(read(&mut *a, 6).await.len(), 6);
     a.commit().await.unwrap();
     drop(a);
     // Another group reads everything, whatever the first committed; topics it did not
@@ -143,13 +143,13 @@ async fn each_group_reads_everything_of_its_own_topics(log: &dyn EventLog) {
         .consumer("group-b", &[Topic::Graph, Topic::Users])
         .await
         .unwrap();
-    let mut all = read(&mut b, 7).await;
+    let mut all = read(&mut *b, 7).await;
     all.sort();
     let mut expected: Vec<Id> = (10..16).chain([100]).map(Id).collect();
     expected.sort();
     assert_eq!(all, expected);
     let mut c = log.consumer("group-c", &[Topic::Posts]).await.unwrap();
-    assert!(read(&mut c, 0).await.is_empty());
+    assert!(read(&mut *c, 0).await.is_empty());
 }
 
 async fn an_events_trace_context_travels_with_it(log: &dyn EventLog) {
@@ -194,13 +194,13 @@ async fn lag_comes_to(c: &mut Box<dyn EventConsumer>, want: i64) {
 async fn a_groups_lag_is_what_it_has_not_committed(log: &dyn EventLog) {
     log.append(&history(10, 6)).await.unwrap();
     let mut a = log.consumer("group-l", &[Topic::Graph]).await.unwrap();
-    assert_eq!(read(&mut a, 6).await.len(), 6);
+    assert_eq!(read(&mut *a, 6).await.len(), 6);
     // Read is not handled: behind by all six until the commit.
     lag_comes_to(&mut a, 6).await;
     a.commit().await.unwrap();
     lag_comes_to(&mut a, 0).await;
     log.append(&history(20, 2)).await.unwrap();
-    assert_eq!(read(&mut a, 2).await, [Id(20), Id(21)]);
+    assert_eq!(read(&mut *a, 2).await, [Id(20), Id(21)]);
     lag_comes_to(&mut a, 2).await;
     a.commit().await.unwrap();
     lag_comes_to(&mut a, 0).await;
@@ -217,7 +217,7 @@ async fn kafka_group_ids_carry_the_topic_prefix() {
     let log = KafkaEventLog::new(&brokers, &prefix, 1).unwrap();
     log.append(&history(10, 2)).await.unwrap();
     let mut a = log.consumer("group-a", &[Topic::Graph]).await.unwrap();
-    assert_eq!(read(&mut a, 2).await, [Id(10), Id(11)]);
+    assert_eq!(read(&mut *a, 2).await, [Id(10), Id(11)]);
     a.commit().await.unwrap();
     drop(a);
 
@@ -257,14 +257,12 @@ async fn committed_offset(brokers: &str, group: &str, topic: &str) -> rdkafka::O
 /// the group's committed position past them: else the group's lag never returns to 0.
 #[tokio::test]
 async fn a_consumer_commits_past_unreadable_messages() {
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
     use rdkafka::producer::{FutureProducer, FutureRecord};
     use rdkafka::{ClientConfig, Offset};
-    use tokio_util::sync::CancellationToken;
 
-    use crate::consumer::run_consumer;
     use crate::events::EventHandler;
 
     struct Count(AtomicUsize);
@@ -300,16 +298,7 @@ async fn a_consumer_commits_past_unreadable_messages() {
     }
 
     let handled = Arc::new(Count(AtomicUsize::new(0)));
-    let stop = CancellationToken::new();
-    let running = tokio::spawn(run_consumer(
-        log.clone(),
-        None,
-        "skipper",
-        &[Topic::Graph],
-        handled.clone(),
-        Arc::new(AtomicBool::new(false)),
-        stop.clone(),
-    ));
+    let (stop, running) = run_graph_consumer(log.clone(), "skipper", handled.clone());
     let group = log.group_id("skipper");
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut at = committed_offset(&brokers, &group, &topic).await;
@@ -325,4 +314,118 @@ async fn a_consumer_commits_past_unreadable_messages() {
         "the group's position after two unreadable messages"
     );
     assert_eq!(handled.0.load(Ordering::SeqCst), 0, "nothing was an event");
+}
+
+/// A handler that fails for longer than a Kafka member may go without polling (its
+/// `max.poll.interval.ms`, 8 s): the batch is retried until it succeeds, and each event,
+/// those appended meanwhile too, is handled once, in order (on Kafka, the member's
+/// partitions paused meanwhile and resumed where they were).
+async fn a_handler_failing_for_a_while_handles_each_event_once(log: Arc<dyn EventLog>) {
+    use std::sync::Mutex;
+
+    use crate::events::EventHandler;
+
+    /// Fails every batch until `until`, set 10 s after the first batch came; records the
+    /// events of the batches it handles.
+    struct FailsAWhile {
+        until: Mutex<Option<Instant>>,
+        handled: Mutex<Vec<Id>>,
+    }
+    #[async_trait::async_trait]
+    impl EventHandler for FailsAWhile {
+        async fn handle(&self, events: &[Event]) -> anyhow::Result<()> {
+            let until = *self
+                .until
+                .lock()
+                .unwrap()
+                .get_or_insert_with(|| Instant::now() + Duration::from_secs(10));
+            anyhow::ensure!(Instant::now() >= until, "failing on purpose");
+            self.handled
+                .lock()
+                .unwrap()
+                .extend(events.iter().map(|e| e.id));
+            Ok(())
+        }
+    }
+
+    log.append(&history(10, 6)).await.unwrap();
+    let handler = Arc::new(FailsAWhile {
+        until: Mutex::new(None),
+        handled: Mutex::new(Vec::new()),
+    });
+    let (stop, running) = run_graph_consumer(log.clone(), "group-f", handler.clone());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while handler.until.lock().unwrap().is_none() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Appended while the first batch fails.
+    log.append(&history(20, 4)).await.unwrap();
+    let want: Vec<Id> = (10..16).chain(20..24).map(Id).collect();
+    while handler.handled.lock().unwrap().len() < want.len() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Long enough for a batch delivered again to be handled again.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.cancel();
+    running.await.unwrap();
+    assert_eq!(*handler.handled.lock().unwrap(), want);
+}
+
+#[tokio::test]
+async fn sqlite_a_handler_failing_for_a_while_handles_each_event_once() {
+    let (_dir, log) = sqlite_log().await;
+    a_handler_failing_for_a_while_handles_each_event_once(log).await;
+}
+
+#[tokio::test]
+async fn kafka_a_handler_failing_for_a_while_handles_each_event_once() {
+    let ((), log) = kafka_log().await;
+    a_handler_failing_for_a_while_handles_each_event_once(log).await;
+}
+
+/// An idle Kafka member (its batch being retried) takes no event but serves its client:
+/// the client's reports (one a second) are read, not left to pile up; the events that
+/// came meanwhile are the next batch's, in order, each once.
+#[tokio::test]
+async fn an_idle_kafka_member_serves_its_client_and_takes_no_event() {
+    let prefix = format!("{}.", chirp_testkit::unique("test"));
+    let log = KafkaEventLog::new(&chirp_testkit::kafka_brokers(), &prefix, 3).unwrap();
+    log.append(&history(10, 4)).await.unwrap();
+    let mut a = log.member("group-i", &[Topic::Graph]).await.unwrap();
+    assert_eq!(read(&mut a, 4).await, (10..14).map(Id).collect::<Vec<_>>());
+    log.append(&history(20, 4)).await.unwrap();
+
+    let served = a.reports_served();
+    // 3.5 s at a report a second: at least two reports unless none is served.
+    let idle = tokio::time::timeout(Duration::from_millis(3500), a.idle()).await;
+    assert!(idle.is_err(), "idle never ends of itself");
+    let during = a.reports_served() - served;
+    assert!(during >= 2, "{during} reports served while idle");
+    // At most the message in hand when its partition was paused.
+    assert!(a.set_aside.len() <= 1, "{} set aside", a.set_aside.len());
+
+    assert_eq!(read(&mut a, 4).await, (20..24).map(Id).collect::<Vec<_>>());
+}
+
+/// [`run_consumer`](crate::consumer::run_consumer) of group `group` over `chirp.graph`,
+/// running until the token is cancelled.
+fn run_graph_consumer(
+    log: Arc<dyn EventLog>,
+    group: &'static str,
+    handler: Arc<dyn crate::events::EventHandler>,
+) -> (
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<()>,
+) {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(crate::consumer::run_consumer(
+        log,
+        None,
+        group,
+        &[Topic::Graph],
+        handler,
+        Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        stop.clone(),
+    ));
+    (stop, running)
 }

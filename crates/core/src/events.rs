@@ -274,6 +274,13 @@ pub trait EventConsumer: Send {
     async fn lag(&mut self) -> anyhow::Result<Vec<(String, i32, i64)>> {
         Ok(Vec::new())
     }
+    /// Keeps this member's client served (its place in its group, its reports) without
+    /// taking events, until the future is dropped: while a batch takes long to handle
+    /// (retried, say). The events after it stay where they are, for the next
+    /// [`Self::next_batch`].
+    async fn idle(&mut self) -> std::convert::Infallible {
+        std::future::pending().await
+    }
 }
 
 /// What a consumer group does with a batch. It must be idempotent: after a crash the

@@ -85,6 +85,43 @@ impl KafkaEventLog {
         })
     }
 
+    /// A member of consumer group `group` reading `topics`.
+    pub(crate) async fn member(
+        &self,
+        group: &str,
+        topics: &[Topic],
+    ) -> anyhow::Result<KafkaConsumer> {
+        self.ensure_topics().await?;
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.brokers)
+            .set("group.id", self.group_id(group))
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            // How long a member that stopped heartbeating (a process killed) still holds
+            // its partitions, which nobody reads meanwhile: 6 s, the shortest session a
+            // Kafka broker accepts by default (group.min.session.timeout.ms).
+            .set("session.timeout.ms", "6000")
+            .set("heartbeat.interval.ms", "1000")
+            // Also the rebalance timeout: how long a rebalance waits for members that
+            // vanished without leaving before going on without them.
+            .set("max.poll.interval.ms", "8000")
+            // Fanout lag is what users feel: do not let the broker hold fetches long.
+            .set("fetch.wait.max.ms", "50")
+            .set("statistics.interval.ms", STATISTICS_EVERY);
+        let topics: Vec<String> = topics.iter().map(|t| self.topic_name(*t)).collect();
+        Ok(KafkaConsumer {
+            consumer: Arc::new(subscribe(&config, &topics)?),
+            config,
+            topics,
+            done: HashMap::new(),
+            set_aside: Vec::new(),
+            paused: TopicPartitionList::new(),
+            unassigned_since: Some(Instant::now()),
+            tail: false,
+        })
+    }
+
     /// The current producer and its generation.
     fn producer(&self) -> (u64, FutureProducer) {
         match self.producer.read() {
@@ -215,33 +252,7 @@ impl EventLog for KafkaEventLog {
         group: &str,
         topics: &[Topic],
     ) -> anyhow::Result<Box<dyn EventConsumer>> {
-        self.ensure_topics().await?;
-        let mut config = ClientConfig::new();
-        config
-            .set("bootstrap.servers", &self.brokers)
-            .set("group.id", self.group_id(group))
-            .set("enable.auto.commit", "false")
-            .set("auto.offset.reset", "earliest")
-            // How long a member that stopped heartbeating (a process killed) still holds
-            // its partitions, which nobody reads meanwhile: 6 s, the shortest session a
-            // Kafka broker accepts by default (group.min.session.timeout.ms).
-            .set("session.timeout.ms", "6000")
-            .set("heartbeat.interval.ms", "1000")
-            // Also the rebalance timeout: how long a rebalance waits for members that
-            // vanished without leaving before going on without them.
-            .set("max.poll.interval.ms", "8000")
-            // Fanout lag is what users feel: do not let the broker hold fetches long.
-            .set("fetch.wait.max.ms", "50")
-            .set("statistics.interval.ms", STATISTICS_EVERY);
-        let topics: Vec<String> = topics.iter().map(|t| self.topic_name(*t)).collect();
-        Ok(Box::new(KafkaConsumer {
-            consumer: Arc::new(subscribe(&config, &topics)?),
-            config,
-            topics,
-            done: HashMap::new(),
-            unassigned_since: Some(Instant::now()),
-            tail: false,
-        }))
+        Ok(Box::new(self.member(group, topics).await?))
     }
 
     /// Every partition of `topics` from its end, assigned by hand: no group to join (so
@@ -278,6 +289,8 @@ impl EventLog for KafkaEventLog {
             config,
             topics: names,
             done: HashMap::new(),
+            set_aside: Vec::new(),
+            paused: TopicPartitionList::new(),
             unassigned_since: None,
             tail: true,
         }))
@@ -323,7 +336,12 @@ pub const REJOIN_AFTER: Duration = Duration::from_secs(8);
 /// partition's objects in its S3 store each, and those listings were half of the store's
 /// requests on an idle stack.
 #[derive(Default)]
-struct Partitions(std::sync::Mutex<HashMap<(String, i32), Known>>);
+struct Partitions {
+    known: std::sync::Mutex<HashMap<(String, i32), Known>>,
+    /// How many reports were served.
+    #[cfg(test)]
+    reports: std::sync::atomic::AtomicU64,
+}
 
 /// Offsets librdkafka reports; negative when it does not know them.
 #[derive(Clone, Copy, Debug, serde::Deserialize)]
@@ -349,7 +367,9 @@ impl Known {
         } else {
             return None;
         };
-        Some((self.hi_offset - from).max(0))
+        // A position past the end: the committed offset fetched on a reassignment is newer
+        // than the watermark of a fetch from before it. Not known until the next fetch.
+        (from <= self.hi_offset).then_some(self.hi_offset - from)
     }
 }
 
@@ -377,19 +397,22 @@ impl Partitions {
     /// The partitions known, whether or not a thread panicked holding them (each entry
     /// is written whole).
     fn known(&self) -> std::sync::MutexGuard<'_, HashMap<(String, i32), Known>> {
-        self.0
+        self.known
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Keeps what a report tells, in place of what the one before told: a partition it
+    /// leaves out is no longer known.
     fn record(&self, statistics: Statistics) {
-        let mut known = self.known();
+        let mut now = HashMap::new();
         for (topic, t) in statistics.topics {
             // Partition -1 is librdkafka's own, for messages not yet given one.
             for p in t.partitions.into_values().filter(|p| p.partition >= 0) {
-                known.insert((topic.clone(), p.partition), p.known);
+                now.insert((topic.clone(), p.partition), p.known);
             }
         }
+        *self.known() = now;
     }
 
     fn get(&self, topic: &str, partition: i32) -> Option<Known> {
@@ -399,6 +422,9 @@ impl Partitions {
 
 impl ClientContext for Partitions {
     fn stats_raw(&self, statistics: &[u8]) {
+        #[cfg(test)]
+        self.reports
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match serde_json::from_slice::<Statistics>(statistics) {
             Ok(s) => self.record(s),
             Err(e) => tracing::debug!(error = %e, "unreadable librdkafka statistics"),
@@ -408,12 +434,17 @@ impl ClientContext for Partitions {
 
 impl ConsumerContext for Partitions {}
 
-struct KafkaConsumer {
+pub(crate) struct KafkaConsumer {
     consumer: Arc<GroupConsumer>,
     config: ClientConfig,
     topics: Vec<String>,
     /// The next offset of each partition read from, once handled.
     done: HashMap<(String, i32), i64>,
+    /// Messages that arrived while idle ([`EventConsumer::idle`]), fetched before their
+    /// partition was paused: given first by the next batch, in order.
+    pub(crate) set_aside: Vec<Read>,
+    /// The partitions paused while idle, resumed by the next batch.
+    paused: TopicPartitionList,
     /// Since when this member has held no partition.
     unassigned_since: Option<Instant>,
     /// A reader from the end in no group ([`EventLog::tail`]): assigned by hand, it
@@ -422,6 +453,48 @@ struct KafkaConsumer {
 }
 
 impl KafkaConsumer {
+    /// How many of its client's reports this member has served.
+    #[cfg(test)]
+    pub(crate) fn reports_served(&self) -> u64 {
+        self.consumer
+            .context()
+            .reports
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Pauses `partitions` (again, for any paused already: a partition given back by a
+    /// rebalance may not be).
+    fn pause(&mut self, partitions: &TopicPartitionList) {
+        if partitions.count() == 0 {
+            return;
+        }
+        if let Err(e) = self.consumer.pause(partitions) {
+            tracing::warn!(error = %e, "pausing a Kafka consumer's partitions");
+            return;
+        }
+        for p in partitions.elements() {
+            if self
+                .paused
+                .find_partition(p.topic(), p.partition())
+                .is_none()
+            {
+                self.paused.add_partition(p.topic(), p.partition());
+            }
+        }
+    }
+
+    /// Resumes what [`Self::pause`] paused: each from after the last message it gave.
+    fn resume(&mut self) {
+        if self.paused.count() == 0 {
+            return;
+        }
+        let paused = std::mem::replace(&mut self.paused, TopicPartitionList::new());
+        // A partition since given to another member is no longer this one's to resume.
+        if let Err(e) = self.consumer.resume(&paused) {
+            tracing::debug!(error = %e, "resuming a Kafka consumer's partitions");
+        }
+    }
+
     /// Joins the group afresh when this member has held nothing for too long.
     fn watch_assignment(&mut self) -> anyhow::Result<()> {
         if self.tail || self.joined() {
@@ -435,8 +508,10 @@ impl KafkaConsumer {
                 "no partition assigned for {REJOIN_AFTER:?}: joining the consumer group afresh"
             );
             // Nothing is held, so there is nothing to commit; dropping the old consumer
-            // leaves the group.
+            // leaves the group. The group's next member reads from its commit.
             self.done.clear();
+            self.set_aside.clear();
+            self.paused = TopicPartitionList::new();
             self.consumer = Arc::new(subscribe(&self.config, &self.topics)?);
             self.unassigned_since = Some(Instant::now());
         }
@@ -448,36 +523,51 @@ impl KafkaConsumer {
 impl EventConsumer for KafkaConsumer {
     async fn next_batch(&mut self, max: usize, wait: Duration) -> anyhow::Result<Vec<Event>> {
         self.watch_assignment()?;
+        self.resume();
         let mut events = Vec::new();
         let mut deadline = wait;
+        let set_aside = std::mem::take(&mut self.set_aside);
+        let mut reads = set_aside.into_iter();
         while events.len() < max {
-            let msg = match tokio::time::timeout(deadline, self.consumer.recv()).await {
-                Err(_) => break,
-                Ok(m) => m?,
+            let read = match reads.next() {
+                Some(read) => read,
+                None => match tokio::time::timeout(deadline, self.consumer.recv()).await {
+                    Err(_) => break,
+                    Ok(m) => Read::of(&m?),
+                },
             };
             // After the first message, take only what has already arrived.
             deadline = Duration::from_millis(5);
-            let key = (msg.topic().to_owned(), msg.partition());
-            self.done.insert(key, msg.offset() + 1);
-            let Some(payload) = msg.payload() else {
-                continue;
-            };
-            match std::str::from_utf8(payload)
-                .map_err(anyhow::Error::from)
-                .and_then(|s| Ok(Event::from_json(s)?))
-            {
-                Ok(mut e) => {
-                    if let Some(tp) = header(&msg, traces::TRACEPARENT) {
-                        e.trace = Some(tp);
-                    }
-                    events.push(e)
+            self.done.insert(read.partition, read.next);
+            events.extend(read.event);
+        }
+        self.set_aside.extend(reads);
+        Ok(events)
+    }
+
+    /// Pauses what this member is assigned and serves its client: a message that comes
+    /// all the same (fetched before the pause, or of a partition assigned since) is set
+    /// aside for the next batch, and its partition paused.
+    async fn idle(&mut self) -> std::convert::Infallible {
+        if let Ok(assigned) = self.consumer.assignment() {
+            self.pause(&assigned);
+        }
+        loop {
+            match self.consumer.recv().await {
+                Ok(msg) => {
+                    let read = Read::of(&msg);
+                    drop(msg);
+                    let mut one = TopicPartitionList::new();
+                    one.add_partition(&read.partition.0, read.partition.1);
+                    self.pause(&one);
+                    self.set_aside.push(read);
                 }
-                Err(err) => {
-                    tracing::error!(topic = msg.topic(), offset = msg.offset(), error = %err, "unreadable event skipped")
+                Err(e) => {
+                    tracing::debug!(error = %e, "serving an idle Kafka consumer");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
         }
-        Ok(events)
     }
 
     fn joined(&self) -> bool {
@@ -544,6 +634,41 @@ impl EventConsumer for KafkaConsumer {
     }
 }
 
+/// A message read: where the partition's next read starts, and its event unless it was
+/// not one (logged, and skipped).
+pub(crate) struct Read {
+    partition: (String, i32),
+    next: i64,
+    event: Option<Event>,
+}
+
+impl Read {
+    fn of(msg: &impl Message) -> Read {
+        let event = msg.payload().and_then(|payload| {
+            match std::str::from_utf8(payload)
+                .map_err(anyhow::Error::from)
+                .and_then(|s| Ok(Event::from_json(s)?))
+            {
+                Ok(mut e) => {
+                    if let Some(tp) = header(msg, traces::TRACEPARENT) {
+                        e.trace = Some(tp);
+                    }
+                    Some(e)
+                }
+                Err(err) => {
+                    tracing::error!(topic = msg.topic(), offset = msg.offset(), error = %err, "unreadable event skipped");
+                    None
+                }
+            }
+        });
+        Read {
+            partition: (msg.topic().to_owned(), msg.partition()),
+            next: msg.offset() + 1,
+            event,
+        }
+    }
+}
+
 /// A header of a message, as text.
 fn header(msg: &impl Message, name: &str) -> Option<String> {
     msg.headers()?
@@ -552,4 +677,80 @@ fn header(msg: &impl Message, name: &str) -> Option<String> {
         .and_then(|h| h.value)
         .and_then(|v| std::str::from_utf8(v).ok())
         .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A report of a consumer's librdkafka (2.12, against tansu 0.6), as it came: group
+    /// member of one topic of three partitions, having committed 6 of partition 0's 8
+    /// events; partitions 1 and 2 empty, nothing committed there.
+    const REPORT: &str = include_str!("kafka-statistics.json");
+    const TOPIC: &str = "test_8654_598719396_0.chirp.graph";
+
+    fn offsets(k: Known) -> (i64, i64, i64) {
+        (k.lo_offset, k.hi_offset, k.committed_offset)
+    }
+
+    #[test]
+    fn a_report_tells_each_partitions_offsets_and_lag() {
+        let p = Partitions::default();
+        p.stats_raw(REPORT.as_bytes());
+        let first = p.get(TOPIC, 0).expect("partition 0");
+        assert_eq!(offsets(first), (0, 8, 6));
+        assert_eq!(first.behind(), Some(2));
+        let empty = p.get(TOPIC, 1).expect("partition 1");
+        assert_eq!(offsets(empty), (0, 0, -1001));
+        assert_eq!(empty.behind(), Some(0));
+        assert!(p.get(TOPIC, 2).is_some());
+        // librdkafka's own partition for messages not yet given one is no partition.
+        assert!(p.get(TOPIC, -1).is_none());
+        assert_eq!(p.known().len(), 3);
+    }
+
+    #[test]
+    fn a_report_replaces_the_one_before() {
+        let p = Partitions::default();
+        p.stats_raw(REPORT.as_bytes());
+        let mut next: serde_json::Value = serde_json::from_str(REPORT).unwrap();
+        let partitions = next["topics"][TOPIC]["partitions"].as_object_mut().unwrap();
+        // Partition 0 given to another member; partition 1 read on.
+        partitions.remove("0").unwrap();
+        partitions["1"]["hi_offset"] = 3.into();
+        p.stats_raw(next.to_string().as_bytes());
+        assert!(
+            p.get(TOPIC, 0).is_none(),
+            "no longer reported, no longer known"
+        );
+        assert_eq!(p.get(TOPIC, 1).and_then(|k| k.behind()), Some(3));
+    }
+
+    #[test]
+    fn an_unreadable_report_changes_nothing() {
+        let p = Partitions::default();
+        p.stats_raw(REPORT.as_bytes());
+        p.stats_raw(b"{\"topics\": 7}");
+        assert_eq!(p.get(TOPIC, 0).map(offsets), Some((0, 8, 6)));
+    }
+
+    #[test]
+    fn what_is_behind_is_known_only_from_a_known_end_and_start() {
+        let known = |lo_offset, hi_offset, committed_offset| Known {
+            lo_offset,
+            hi_offset,
+            committed_offset,
+        };
+        assert_eq!(known(0, 8, 6).behind(), Some(2));
+        // Nothing committed: from the earliest event kept.
+        assert_eq!(known(3, 8, -1001).behind(), Some(5));
+        // An empty partition, its start not yet known.
+        assert_eq!(known(-1, 0, -1001).behind(), Some(0));
+        assert_eq!(known(-1, 5, -1001).behind(), None);
+        // No fetch answered yet.
+        assert_eq!(known(0, -1, 6).behind(), None);
+        // Committed past the end this client last heard of (the commit fetched on a
+        // reassignment, the end from a fetch before it): not 0, unknown.
+        assert_eq!(known(0, 8, 9).behind(), None);
+    }
 }
