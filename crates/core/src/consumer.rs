@@ -35,10 +35,6 @@ fn lag_labels<'a>(
 /// How often a consumer reports its lag.
 const LAG_EVERY: Duration = Duration::from_secs(5);
 
-/// How long a batch may be handled before its consumer is served beside it: a quarter
-/// of a Kafka member's poll interval (8 s).
-const SERVE_AFTER: Duration = Duration::from_secs(2);
-
 impl ConsumerMetrics {
     /// Sets the lag of each partition the consumer reads, and drops the series of those it
     /// reported before and reads no longer (given to another member by a rebalance, whose
@@ -168,10 +164,13 @@ pub async fn run_consumer(
                 &stop,
                 group,
             );
-            if handled.await.is_err() {
+            let Ok(handled) = handled.await else {
                 return;
-            }
+            };
             backoff.reset();
+            if !handled {
+                continue;
+            }
             last_batch = Some(std::time::Instant::now());
             if let Some(m) = &metrics {
                 m.consumed(group, &batch);
@@ -189,11 +188,11 @@ pub async fn run_consumer(
     }
 }
 
-/// Handles `batch`, retrying until it works (skipping a batch would lose work); `Err`
-/// when stopped first. A batch that takes longer than [`SERVE_AFTER`] (a slow handler, a
-/// dependency down) has the consumer served beside it, taking no events: else a Kafka
-/// member that goes longer than its poll interval without reading leaves its group, and
-/// its client's reports pile up unread meanwhile.
+/// Handles `batch`, retrying until it works (skipping a batch would lose work): `Ok(true)`
+/// once handled, `Ok(false)` when a rebalance took it away while it waited, `Err` when
+/// stopped first. Between attempts the consumer is served, taking no events: else a
+/// Kafka member that goes longer than its poll interval without reading (a dependency
+/// down for more than 8 s) leaves its group, and its client's reports pile up unread.
 async fn handle_until_done(
     handler: &dyn EventHandler,
     batch: &[Event],
@@ -201,24 +200,25 @@ async fn handle_until_done(
     backoff: &mut Backoff,
     stop: &CancellationToken,
     group: &str,
-) -> Result<(), ()> {
-    let handled = async {
-        let mut attempt = handler.handle(batch).await;
-        while let Err(e) = attempt {
-            let what = "handling events failed; retrying";
-            backoff.after_failure(stop, group, what, &e).await?;
-            attempt = handler.handle(batch).await;
+) -> Result<bool, ()> {
+    let mut attempt = handler.handle(batch).await;
+    while let Err(e) = attempt {
+        let what = "handling events failed; retrying";
+        tokio::select! {
+            waited = backoff.after_failure(stop, group, what, &e) => waited?,
+            never = consumer.idle() => match never {},
         }
-        Ok(())
-    };
-    let served = async {
-        tokio::time::sleep(SERVE_AFTER).await;
-        consumer.idle().await
-    };
-    tokio::select! {
-        handled = handled => handled,
-        never = served => match never {},
+        if consumer.batch_taken_away() {
+            tracing::warn!(
+                group,
+                "a rebalance gave the batch's partitions away while it was retried: \
+                 it is read again from the group's commit"
+            );
+            return Ok(false);
+        }
+        attempt = handler.handle(batch).await;
     }
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -227,11 +227,14 @@ mod tests {
     use async_trait::async_trait;
 
     /// A consumer that gives no events, whose lag reports are scripted (each call to
-    /// `lag` gives the next), and that records whether it was served idle.
+    /// `lag` gives the next), that records whether it was served idle, and that says a
+    /// rebalance took its batch away or not, as told.
     #[derive(Default)]
     struct Scripted {
         lags: std::collections::VecDeque<Vec<(String, i32, i64)>>,
         idled: bool,
+        /// What `batch_taken_away` says.
+        taken_away: bool,
     }
 
     #[async_trait]
@@ -250,6 +253,9 @@ mod tests {
         async fn idle(&mut self) -> std::convert::Infallible {
             self.idled = true;
             std::future::pending().await
+        }
+        fn batch_taken_away(&mut self) -> bool {
+            self.taken_away
         }
     }
 
@@ -275,7 +281,7 @@ mod tests {
                 vec![(t(), 1, 0)],
             ]
             .into(),
-            idled: false,
+            ..Default::default()
         };
         let mut reported = HashSet::new();
         metrics
@@ -303,45 +309,51 @@ mod tests {
         assert_eq!(lag_lines(&metrics.telemetry.render()), lines);
     }
 
-    /// Takes `takes` over a batch, failing the first `fails` times.
-    struct Slow {
-        takes: Duration,
-        fails: std::sync::atomic::AtomicU32,
+    /// Fails the first `fails` batches; counts the calls.
+    struct Fails {
+        fails: u32,
+        calls: std::sync::atomic::AtomicU32,
     }
 
     #[async_trait]
-    impl EventHandler for Slow {
+    impl EventHandler for Fails {
         async fn handle(&self, _: &[Event]) -> anyhow::Result<()> {
-            tokio::time::sleep(self.takes).await;
-            let left = self.fails.load(std::sync::atomic::Ordering::SeqCst);
-            if left > 0 {
-                self.fails
-                    .store(left - 1, std::sync::atomic::Ordering::SeqCst);
-                anyhow::bail!("failing on purpose");
-            }
+            let call = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            anyhow::ensure!(call >= self.fails, "failing on purpose");
             Ok(())
         }
     }
 
-    /// Whether handling a batch with `handler` had the consumer served idle.
-    async fn served_idle(handler: Slow) -> bool {
-        let mut consumer = Scripted::default();
+    /// What handling a batch with a handler that fails `fails` times came to, whether
+    /// the consumer was served idle, and how many attempts there were.
+    async fn handling(fails: u32, taken_away: bool) -> (bool, bool, u32) {
+        let handler = Fails {
+            fails,
+            calls: Default::default(),
+        };
+        let mut consumer = Scripted {
+            taken_away,
+            ..Default::default()
+        };
         let (stop, mut backoff) = (CancellationToken::new(), Backoff::default());
-        handle_until_done(&handler, &[], &mut consumer, &mut backoff, &stop, "g")
+        let handled = handle_until_done(&handler, &[], &mut consumer, &mut backoff, &stop, "g")
             .await
             .unwrap();
-        consumer.idled
+        let calls = handler.calls.load(std::sync::atomic::Ordering::SeqCst);
+        (handled, consumer.idled, calls)
     }
 
     #[tokio::test]
-    async fn a_batch_that_takes_long_has_its_consumer_served_beside_it() {
-        let slow = |takes, fails| Slow {
-            takes,
-            fails: std::sync::atomic::AtomicU32::new(fails),
-        };
-        assert!(!served_idle(slow(Duration::from_millis(10), 0)).await);
-        // Failing: retried after 50, 100, 200, 400, 800 and 1,600 ms of backoff.
-        assert!(served_idle(slow(Duration::from_millis(10), 6)).await);
-        assert!(served_idle(slow(SERVE_AFTER + Duration::from_millis(300), 0)).await);
+    async fn a_batch_waiting_to_be_retried_has_its_consumer_served() {
+        assert_eq!(handling(0, false).await, (true, false, 1));
+        // Retried after 50, 100 and 200 ms, served meanwhile.
+        assert_eq!(handling(3, false).await, (true, true, 4));
+    }
+
+    #[tokio::test]
+    async fn a_batch_a_rebalance_took_away_is_not_retried() {
+        assert_eq!(handling(3, true).await, (false, true, 1));
+        // Handled at once: nothing was served, nothing taken away.
+        assert_eq!(handling(0, true).await, (true, false, 1));
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::deployed::kafka::KafkaEventLog;
+use crate::deployed::kafka::{KafkaConsumer, KafkaEventLog};
 use crate::embedded::event_log::SqliteEventLog;
 use crate::events::{Event, EventBody, EventConsumer, EventLog, Topic};
 use crate::id::Id;
@@ -383,26 +383,33 @@ async fn kafka_a_handler_failing_for_a_while_handles_each_event_once() {
     a_handler_failing_for_a_while_handles_each_event_once(log).await;
 }
 
-/// An idle Kafka member (its batch being retried) takes no event but serves its client:
-/// the client's reports (one a second) are read, not left to pile up; the events that
-/// came meanwhile are the next batch's, in order, each once.
-#[tokio::test]
-async fn an_idle_kafka_member_serves_its_client_and_takes_no_event() {
+/// A Kafka log of three partitions, and a member of `group` that has read the four events
+/// of one key appended to it (not committed).
+async fn a_member_with_a_batch(group: &str) -> (KafkaEventLog, KafkaConsumer) {
     let prefix = format!("{}.", chirp_testkit::unique("test"));
     let log = KafkaEventLog::new(&chirp_testkit::kafka_brokers(), &prefix, 3).unwrap();
     log.append(&history(10, 4)).await.unwrap();
-    let mut a = log.member("group-i", &[Topic::Graph]).await.unwrap();
+    let mut a = log.member(group, &[Topic::Graph]).await.unwrap();
     assert_eq!(read(&mut a, 4).await, (10..14).map(Id).collect::<Vec<_>>());
+    (log, a)
+}
+
+/// An idle Kafka member (its batch waiting to be retried) takes no event but serves its
+/// client: the client's reports (one a second) are read, not left to pile up; the
+/// events that came meanwhile are the next batch's, in order, each once.
+#[tokio::test]
+async fn an_idle_kafka_member_serves_its_client_and_takes_no_event() {
+    let (log, mut a) = a_member_with_a_batch("group-i").await;
     log.append(&history(20, 4)).await.unwrap();
 
     let served = a.reports_served();
     // 3.5 s at a report a second: at least two reports unless none is served.
-    let idle = tokio::time::timeout(Duration::from_millis(3500), a.idle()).await;
-    assert!(idle.is_err(), "idle never ends of itself");
+    let _ = tokio::time::timeout(Duration::from_millis(3500), a.idle()).await;
     let during = a.reports_served() - served;
     assert!(during >= 2, "{during} reports served while idle");
-    // At most the message in hand when its partition was paused.
-    assert!(a.set_aside.len() <= 1, "{} set aside", a.set_aside.len());
+    // What the client had fetched of its paused partition it dropped, to fetch again.
+    assert!(a.set_aside.is_empty(), "{} set aside", a.set_aside.len());
+    assert!(!a.batch_taken_away(), "no rebalance meanwhile");
 
     assert_eq!(read(&mut a, 4).await, (20..24).map(Id).collect::<Vec<_>>());
 }
@@ -428,4 +435,50 @@ fn run_graph_consumer(
         stop.clone(),
     ));
     (stop, running)
+}
+
+/// A second member joining while the first is idle (its batch waiting to be retried)
+/// takes some of the partitions at once, since the idle member serves the rebalance:
+/// the first member's batch is then taken away, not to be retried, and every event of
+/// it is read again, by one member or the other, from the group's commit.
+#[tokio::test]
+async fn a_rebalance_while_idle_takes_the_batch_away_and_its_events_are_read_again() {
+    let (log, mut a) = a_member_with_a_batch("group-r").await;
+    assert!(!a.batch_taken_away());
+
+    let mut b = log.member("group-r", &[Topic::Graph]).await.unwrap();
+    let mut again = Vec::new();
+    let joined = async {
+        // Under the 8 s a member that does not answer a rebalance may take.
+        let started = Instant::now();
+        while !b.joined() && started.elapsed() < Duration::from_secs(7) {
+            let batch = b.next_batch(100, Duration::from_millis(200)).await.unwrap();
+            again.extend(batch.iter().map(|e| e.id));
+        }
+        b.joined()
+    };
+    let b_joined = tokio::select! {
+        never = a.idle() => match never {},
+        joined = joined => joined,
+    };
+    assert!(
+        b_joined,
+        "the second member got nothing while the first was idle"
+    );
+    assert!(
+        a.batch_taken_away(),
+        "the rebalance took the first member's batch"
+    );
+
+    let started = Instant::now();
+    while again.len() < 4 && started.elapsed() < Duration::from_secs(30) {
+        for member in [&mut a, &mut b] {
+            let batch = member
+                .next_batch(100, Duration::from_millis(200))
+                .await
+                .unwrap();
+            again.extend(batch.iter().map(|e| e.id));
+        }
+    }
+    assert_eq!(again, (10..14).map(Id).collect::<Vec<_>>());
 }

@@ -275,11 +275,17 @@ pub trait EventConsumer: Send {
         Ok(Vec::new())
     }
     /// Keeps this member's client served (its place in its group, its reports) without
-    /// taking events, until the future is dropped: while a batch takes long to handle
-    /// (retried, say). The events after it stay where they are, for the next
+    /// taking events, until the future is dropped: while the batch it gave last waits to
+    /// be retried. The events after it stay where they are, for the next
     /// [`Self::next_batch`].
     async fn idle(&mut self) -> std::convert::Infallible {
         std::future::pending().await
+    }
+    /// Whether a rebalance took the partitions of the batch last given while this member
+    /// was idle: its events are read again from the group's commit, by whichever member
+    /// holds each partition now, so this one is not to handle (nor commit) it.
+    fn batch_taken_away(&mut self) -> bool {
+        false
     }
 }
 

@@ -16,7 +16,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext};
-use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -117,6 +117,7 @@ impl KafkaEventLog {
             done: HashMap::new(),
             set_aside: Vec::new(),
             paused: TopicPartitionList::new(),
+            batch_revocations: 0,
             unassigned_since: Some(Instant::now()),
             tail: false,
         })
@@ -291,6 +292,7 @@ impl EventLog for KafkaEventLog {
             done: HashMap::new(),
             set_aside: Vec::new(),
             paused: TopicPartitionList::new(),
+            batch_revocations: 0,
             unassigned_since: None,
             tail: true,
         }))
@@ -338,6 +340,10 @@ pub const REJOIN_AFTER: Duration = Duration::from_secs(8);
 #[derive(Default)]
 struct Partitions {
     known: std::sync::Mutex<HashMap<(String, i32), Known>>,
+    /// How many times a rebalance has taken this member's partitions (all of them, on
+    /// the eager protocol librdkafka uses by default): what was read before then is read
+    /// again from the group's commit, by whichever member holds each partition now.
+    revocations: std::sync::atomic::AtomicU64,
     /// How many reports were served.
     #[cfg(test)]
     reports: std::sync::atomic::AtomicU64,
@@ -432,7 +438,20 @@ impl ClientContext for Partitions {
     }
 }
 
-impl ConsumerContext for Partitions {}
+impl ConsumerContext for Partitions {
+    fn pre_rebalance(&self, _: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(_) = rebalance {
+            self.revocations
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
+    }
+}
+
+impl Partitions {
+    fn revocations(&self) -> u64 {
+        self.revocations.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
 
 pub(crate) struct KafkaConsumer {
     consumer: Arc<GroupConsumer>,
@@ -440,11 +459,13 @@ pub(crate) struct KafkaConsumer {
     topics: Vec<String>,
     /// The next offset of each partition read from, once handled.
     done: HashMap<(String, i32), i64>,
-    /// Messages that arrived while idle ([`EventConsumer::idle`]), fetched before their
-    /// partition was paused: given first by the next batch, in order.
+    /// Messages that arrived while idle ([`EventConsumer::idle`]), of partitions
+    /// assigned since it paused the others: given first by the next batch, in order.
     pub(crate) set_aside: Vec<Read>,
     /// The partitions paused while idle, resumed by the next batch.
     paused: TopicPartitionList,
+    /// The revocations counted when the last batch was given ([`Partitions`]).
+    batch_revocations: u64,
     /// Since when this member has held no partition.
     unassigned_since: Option<Instant>,
     /// A reader from the end in no group ([`EventLog::tail`]): assigned by hand, it
@@ -483,7 +504,8 @@ impl KafkaConsumer {
         }
     }
 
-    /// Resumes what [`Self::pause`] paused: each from after the last message it gave.
+    /// Resumes what [`Self::pause`] paused: each from after the last message it gave
+    /// (a partition revoked and assigned again meanwhile, from the group's commit).
     fn resume(&mut self) {
         if self.paused.count() == 0 {
             return;
@@ -513,6 +535,7 @@ impl KafkaConsumer {
             self.set_aside.clear();
             self.paused = TopicPartitionList::new();
             self.consumer = Arc::new(subscribe(&self.config, &self.topics)?);
+            self.batch_revocations = 0;
             self.unassigned_since = Some(Instant::now());
         }
         Ok(())
@@ -524,30 +547,45 @@ impl EventConsumer for KafkaConsumer {
     async fn next_batch(&mut self, max: usize, wait: Duration) -> anyhow::Result<Vec<Event>> {
         self.watch_assignment()?;
         self.resume();
-        let mut events = Vec::new();
-        let mut deadline = wait;
-        let set_aside = std::mem::take(&mut self.set_aside);
-        let mut reads = set_aside.into_iter();
-        while events.len() < max {
-            let read = match reads.next() {
-                Some(read) => read,
-                None => match tokio::time::timeout(deadline, self.consumer.recv()).await {
-                    Err(_) => break,
-                    Ok(m) => Read::of(&m?),
-                },
-            };
-            // After the first message, take only what has already arrived.
-            deadline = Duration::from_millis(5);
+        let consumer = &*self.consumer;
+        let recv = |deadline| async move {
+            match tokio::time::timeout(deadline, consumer.recv()).await {
+                Err(_) => None,
+                Ok(m) => Some(
+                    m.map(|m| Read::of(&m, consumer.context().revocations()))
+                        .map_err(anyhow::Error::from),
+                ),
+            }
+        };
+        let waiting = std::mem::take(&mut self.set_aside);
+        let (mut reads, left, failed) = gather(waiting, max, wait, recv).await;
+        self.set_aside = left;
+        // What was read before a rebalance took this member's partitions is read again
+        // from the group's commit, by whichever member holds each partition now.
+        let revocations = self.consumer.context().revocations();
+        reads.retain(|r| r.revocations == revocations);
+        self.set_aside.retain(|r| r.revocations == revocations);
+        match failed {
+            Some(e) if reads.is_empty() => return Err(e),
+            Some(e) => tracing::warn!(
+                error = format!("{e:#}"),
+                "reading the event log failed; the batch ends with what was read before"
+            ),
+            None => {}
+        }
+        self.batch_revocations = revocations;
+        let mut events = Vec::with_capacity(reads.len());
+        for read in reads {
             self.done.insert(read.partition, read.next);
             events.extend(read.event);
         }
-        self.set_aside.extend(reads);
         Ok(events)
     }
 
-    /// Pauses what this member is assigned and serves its client: a message that comes
-    /// all the same (fetched before the pause, or of a partition assigned since) is set
-    /// aside for the next batch, and its partition paused.
+    /// Pauses what this member is assigned and serves its client (librdkafka drops what
+    /// it had fetched of a partition it pauses, and fetches it again on resuming): a
+    /// message that comes all the same (of a partition assigned since) is set aside for
+    /// the next batch, and its partition paused.
     async fn idle(&mut self) -> std::convert::Infallible {
         if let Ok(assigned) = self.consumer.assignment() {
             self.pause(&assigned);
@@ -555,7 +593,7 @@ impl EventConsumer for KafkaConsumer {
         loop {
             match self.consumer.recv().await {
                 Ok(msg) => {
-                    let read = Read::of(&msg);
+                    let read = Read::of(&msg, self.consumer.context().revocations());
                     drop(msg);
                     let mut one = TopicPartitionList::new();
                     one.add_partition(&read.partition.0, read.partition.1);
@@ -572,6 +610,14 @@ impl EventConsumer for KafkaConsumer {
 
     fn joined(&self) -> bool {
         self.consumer.assignment().is_ok_and(|a| a.count() > 0)
+    }
+
+    fn batch_taken_away(&mut self) -> bool {
+        if self.consumer.context().revocations() == self.batch_revocations {
+            return false;
+        }
+        self.done.clear();
+        true
     }
 
     /// The high watermark less the group's committed offset, per assigned partition: as
@@ -640,10 +686,47 @@ pub(crate) struct Read {
     partition: (String, i32),
     next: i64,
     event: Option<Event>,
+    /// The member's revocations ([`Partitions`]) when it was read.
+    revocations: u64,
+}
+
+/// Up to `max` reads: `waiting` first, then what `recv` gives (`None` once its wait is
+/// over: `wait` for the first read, 5 ms for each after it). An error from `recv` ends
+/// the batch. Returns the reads, what is left of `waiting`, and the error.
+async fn gather<F>(
+    waiting: Vec<Read>,
+    max: usize,
+    wait: Duration,
+    mut recv: impl FnMut(Duration) -> F,
+) -> (Vec<Read>, Vec<Read>, Option<anyhow::Error>)
+where
+    F: std::future::Future<Output = Option<anyhow::Result<Read>>>,
+{
+    let mut reads = Vec::new();
+    let mut waiting = waiting.into_iter();
+    let mut deadline = wait;
+    let mut failed = None;
+    while reads.len() < max {
+        let read = match waiting.next() {
+            Some(read) => read,
+            None => match recv(deadline).await {
+                None => break,
+                Some(Ok(read)) => read,
+                Some(Err(e)) => {
+                    failed = Some(e);
+                    break;
+                }
+            },
+        };
+        // After the first message, take only what has already arrived.
+        deadline = Duration::from_millis(5);
+        reads.push(read);
+    }
+    (reads, waiting.collect(), failed)
 }
 
 impl Read {
-    fn of(msg: &impl Message) -> Read {
+    fn of(msg: &impl Message, revocations: u64) -> Read {
         let event = msg.payload().and_then(|payload| {
             match std::str::from_utf8(payload)
                 .map_err(anyhow::Error::from)
@@ -665,6 +748,7 @@ impl Read {
             partition: (msg.topic().to_owned(), msg.partition()),
             next: msg.offset() + 1,
             event,
+            revocations,
         }
     }
 }
@@ -752,5 +836,68 @@ mod tests {
         // Committed past the end this client last heard of (the commit fetched on a
         // reassignment, the end from a fetch before it): not 0, unknown.
         assert_eq!(known(0, 8, 9).behind(), None);
+    }
+
+    fn read(partition: i32, next: i64) -> Read {
+        Read {
+            partition: ("t".to_owned(), partition),
+            next,
+            event: None,
+            revocations: 0,
+        }
+    }
+
+    fn at(reads: &[Read]) -> Vec<(i32, i64)> {
+        reads.iter().map(|r| (r.partition.1, r.next)).collect()
+    }
+
+    /// Gathers a batch of up to `max` from `waiting` and then from `script` (each call
+    /// of `recv` takes the next answer; `None` once it is empty); how many calls there
+    /// were.
+    async fn gathered(
+        waiting: Vec<Read>,
+        max: usize,
+        script: Vec<Option<anyhow::Result<Read>>>,
+    ) -> (Vec<Read>, Vec<Read>, Option<anyhow::Error>, usize) {
+        let mut script = std::collections::VecDeque::from(script);
+        let mut calls = 0;
+        let recv = |_| {
+            calls += 1;
+            std::future::ready(script.pop_front().flatten())
+        };
+        let (reads, left, failed) = gather(waiting, max, Duration::ZERO, recv).await;
+        (reads, left, failed, calls)
+    }
+
+    #[tokio::test]
+    async fn a_batch_ends_with_what_was_read_before_an_error() {
+        let script = vec![
+            Some(Ok(read(1, 3))),
+            Some(Err(anyhow::anyhow!("broker gone"))),
+        ];
+        let (reads, left, failed, _) = gathered(vec![read(0, 5)], 10, script).await;
+        // Handled and committed with the batch, not dropped with the error.
+        assert_eq!(at(&reads), [(0, 5), (1, 3)]);
+        assert!(left.is_empty());
+        assert!(failed.is_some());
+    }
+
+    #[tokio::test]
+    async fn reads_set_aside_come_first_and_what_a_full_batch_leaves_stays() {
+        let waiting = vec![read(0, 1), read(0, 2), read(2, 7)];
+        let (reads, left, failed, calls) = gathered(waiting, 2, vec![]).await;
+        assert_eq!(
+            (at(&reads), at(&left), calls),
+            (vec![(0, 1), (0, 2)], vec![(2, 7)], 0)
+        );
+        assert!(failed.is_none());
+        // Then the client's, until its wait is over.
+        let script = vec![Some(Ok(read(1, 4))), None, Some(Ok(read(1, 5)))];
+        let (reads, left, failed, calls) = gathered(left, 10, script).await;
+        assert_eq!(
+            (at(&reads), at(&left), calls),
+            (vec![(2, 7), (1, 4)], vec![], 2)
+        );
+        assert!(failed.is_none());
     }
 }
