@@ -767,9 +767,10 @@ fn header(msg: &impl Message, name: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    /// A report of a consumer's librdkafka (2.12, against tansu 0.6), as it came: group
-    /// member of one topic of three partitions, having committed 6 of partition 0's 8
-    /// events; partitions 1 and 2 empty, nothing committed there.
+    /// A report of a consumer's librdkafka (2.12, against tansu 0.6), captured in the
+    /// event-log suite (its fields as they came, indented for reading): a group member of
+    /// one topic of three partitions, having committed 6 of partition 0's 8 events;
+    /// partitions 1 and 2 empty, nothing committed there.
     const REPORT: &str = include_str!("kafka-statistics.json");
     const TOPIC: &str = "test_8654_598719396_0.chirp.graph";
 
