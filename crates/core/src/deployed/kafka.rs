@@ -110,17 +110,8 @@ impl KafkaEventLog {
             .set("fetch.wait.max.ms", "50")
             .set("statistics.interval.ms", STATISTICS_EVERY);
         let topics: Vec<String> = topics.iter().map(|t| self.topic_name(*t)).collect();
-        Ok(KafkaConsumer {
-            consumer: Arc::new(subscribe(&config, &topics)?),
-            config,
-            topics,
-            done: HashMap::new(),
-            set_aside: Vec::new(),
-            paused: TopicPartitionList::new(),
-            batch_revocations: 0,
-            unassigned_since: Some(Instant::now()),
-            tail: false,
-        })
+        let consumer = subscribe(&config, &topics)?;
+        Ok(KafkaConsumer::new(consumer, config, topics, false))
     }
 
     /// The current producer and its generation.
@@ -285,17 +276,7 @@ impl EventLog for KafkaEventLog {
             }
         }
         consumer.assign(&tpl)?;
-        Ok(Box::new(KafkaConsumer {
-            consumer: Arc::new(consumer),
-            config,
-            topics: names,
-            done: HashMap::new(),
-            set_aside: Vec::new(),
-            paused: TopicPartitionList::new(),
-            batch_revocations: 0,
-            unassigned_since: None,
-            tail: true,
-        }))
+        Ok(Box::new(KafkaConsumer::new(consumer, config, names, true)))
     }
 
     async fn ping(&self) -> anyhow::Result<()> {
@@ -474,6 +455,22 @@ pub(crate) struct KafkaConsumer {
 }
 
 impl KafkaConsumer {
+    /// A member that has read nothing yet: of a group (`tail` false), still to be given
+    /// partitions; else assigned by hand.
+    fn new(consumer: GroupConsumer, config: ClientConfig, topics: Vec<String>, tail: bool) -> Self {
+        KafkaConsumer {
+            consumer: Arc::new(consumer),
+            config,
+            topics,
+            done: HashMap::new(),
+            set_aside: Vec::new(),
+            paused: TopicPartitionList::new(),
+            batch_revocations: 0,
+            unassigned_since: (!tail).then(Instant::now),
+            tail,
+        }
+    }
+
     /// How many of its client's reports this member has served.
     #[cfg(test)]
     pub(crate) fn reports_served(&self) -> u64 {
@@ -531,12 +528,9 @@ impl KafkaConsumer {
             );
             // Nothing is held, so there is nothing to commit; dropping the old consumer
             // leaves the group. The group's next member reads from its commit.
-            self.done.clear();
-            self.set_aside.clear();
-            self.paused = TopicPartitionList::new();
-            self.consumer = Arc::new(subscribe(&self.config, &self.topics)?);
-            self.batch_revocations = 0;
-            self.unassigned_since = Some(Instant::now());
+            let consumer = subscribe(&self.config, &self.topics)?;
+            let (config, topics) = (self.config.clone(), std::mem::take(&mut self.topics));
+            *self = KafkaConsumer::new(consumer, config, topics, false);
         }
         Ok(())
     }
