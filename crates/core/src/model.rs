@@ -40,6 +40,9 @@ pub const POST_COLUMNS: &str = "p.id, p.author_id, p.text, p.reply_to, p.created
      u.handle, u.display_name, p.mentions, COALESCE(s.replies, 0), COALESCE(s.likes, 0), \
      COALESCE(s.reposts, 0), p.repost_of";
 
+/// How many columns [`POST_COLUMNS`] names: a query's own columns follow them.
+pub const POST_COLUMN_COUNT: usize = 13;
+
 /// The tables a post is read from: WriteService's posts and their counts, and AuthService's
 /// public profiles.
 pub const POST_FROM: &str = "posts p JOIN profiles u ON u.id = p.author_id \
@@ -298,6 +301,22 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+
+    #[test]
+    fn the_post_columns_are_counted_right() {
+        // The commas outside parentheses part the columns.
+        let mut depth = 0;
+        let mut columns = 1;
+        for c in POST_COLUMNS.chars() {
+            match c {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                ',' if depth == 0 => columns += 1,
+                _ => {}
+            }
+        }
+        assert_eq!(columns, POST_COLUMN_COUNT);
+    }
 
     fn post(id: u64, repost_of: Option<Post>, viewer: Option<Viewer>) -> Post {
         Post {

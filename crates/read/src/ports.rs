@@ -33,6 +33,39 @@ pub trait ReadStore: Send + Sync {
     /// Live posts by any of `authors`, newest first, on the page asked; one extra tells
     /// whether more follow.
     async fn posts_by(&self, authors: &[Id], page: PageRequest) -> StoreResult<Vec<Arc<Post>>>;
+    /// [`posts`](Self::posts), as `viewer` (if any) sees them: a store that reads the
+    /// viewer's own like and repost of each post (of a repost: of its original) in the
+    /// same round trip puts them in [`Post::viewer`]; one that does not leaves it `None`,
+    /// and the reader asks [`viewer_state`](Self::viewer_state).
+    async fn posts_seen(&self, ids: &[Id], viewer: Option<Id>) -> StoreResult<Vec<Arc<Post>>> {
+        let _ = viewer;
+        self.posts(ids).await
+    }
+    /// [`posts_by`](Self::posts_by), as `viewer` sees them, as [`posts_seen`](Self::posts_seen).
+    async fn posts_by_seen(
+        &self,
+        authors: &[Id],
+        page: PageRequest,
+        viewer: Option<Id>,
+    ) -> StoreResult<Vec<Arc<Post>>> {
+        let _ = viewer;
+        self.posts_by(authors, page).await
+    }
+    /// A home batch's posts as `viewer` sees them: the live ones among `stored` (from
+    /// the stored timeline), and `authors`' on `page` (as [`posts_by`](Self::posts_by),
+    /// one extra). A store over the network reads both in one round trip.
+    async fn home_posts(
+        &self,
+        stored: &[Id],
+        authors: &[Id],
+        page: PageRequest,
+        viewer: Id,
+    ) -> StoreResult<(Vec<Arc<Post>>, Vec<Arc<Post>>)> {
+        tokio::try_join!(
+            self.posts_seen(stored, Some(viewer)),
+            self.posts_by_seen(authors, page, Some(viewer))
+        )
+    }
     /// The live direct replies to `post`, oldest first, after `page.before` (in this list,
     /// the key the next page starts after); one extra tells whether more follow.
     async fn replies(&self, post: Id, page: PageRequest) -> StoreResult<Vec<Arc<Post>>>;

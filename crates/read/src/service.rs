@@ -66,7 +66,7 @@ impl ReadService {
     pub async fn post(&self, id: Id, viewer: Option<Id>) -> ApiResult<Shown> {
         let post = self
             .store
-            .posts(&[id])
+            .posts_seen(&[id], viewer)
             .await?
             .into_iter()
             .next()
@@ -158,16 +158,13 @@ impl ReadService {
         req: PageRequest,
         viewer: Option<Id>,
     ) -> ApiResult<Page<Shown>> {
-        if !self.user_exists(author).await? {
-            return Err(ApiError::NotFound(format!("no user {author}")));
-        }
         // Reposts of posts deleted since are left out without shortening the page.
         let mut items = Vec::with_capacity(req.limit);
         let mut last_given = None;
         let mut at = req;
         let mut batches = 0;
         let more = loop {
-            let mut posts = self.store.posts_by(&[author], at).await?;
+            let mut posts = self.store.posts_by_seen(&[author], at, viewer).await?;
             let more = posts.len() > at.limit;
             posts.truncate(at.limit);
             let Some(last) = posts.last().map(|p| p.id) else {
@@ -200,6 +197,11 @@ impl ReadService {
             }
             at.before = Some(last.get());
         };
+        // A post read is its author's (posts are read with their authors' profiles), so
+        // only a page with none asks whether the author is there at all.
+        if items.is_empty() && !self.user_exists(author).await? {
+            return Err(ApiError::NotFound(format!("no user {author}")));
+        }
         let items = self.seen_by(viewer, items).await?;
         let next_cursor = match last_given {
             Some(id) if more => Some(Cursor(id.get()).encode()),
@@ -231,7 +233,7 @@ impl ReadService {
         let ids = self.store.ancestor_ids(id, MAX_ANCESTORS).await?;
         let mut found: HashMap<Id, Arc<Post>> = self
             .store
-            .posts(&ids)
+            .posts_seen(&ids, viewer)
             .await?
             .into_iter()
             .map(|p| (p.id, p))
@@ -277,14 +279,15 @@ impl ReadService {
         let more = rows.len() > req.limit;
         rows.truncate(req.limit);
         let (keys, ids): (Vec<u64>, Vec<Id>) = rows.into_iter().unzip();
-        let found = self.store.posts(&ids).await?;
+        let found = self.store.posts_seen(&ids, viewer).await?;
         let posts = in_order(&ids, found, |p: &Arc<Post>| p.id);
         let posts = self.seen_by(viewer, posts).await?;
         Ok(Page::from_keys(posts, &keys, &req, more))
     }
 
     /// `posts` as `viewer` sees them: with their own state, when there is a viewer, read
-    /// from the store the likes are written to, so a like shows in the very next read.
+    /// from the store the likes are written to, so a like shows in the very next read:
+    /// with the posts, when the store read it with them (`posts_seen`), else now.
     /// (The posts themselves are shared, not copied: see [`Shown`].)
     pub async fn seen_by(
         &self,
@@ -294,6 +297,15 @@ impl ReadService {
         let Some(viewer) = viewer else {
             return Ok(posts.into_iter().map(|p| Shown::new(p, None)).collect());
         };
+        if posts.iter().all(|p| p.viewer.is_some()) {
+            return Ok(posts
+                .into_iter()
+                .map(|p| {
+                    let state = p.viewer;
+                    Shown::new(p, state)
+                })
+                .collect());
+        }
         // For a repost, the state is the original's (a like of a repost likes it).
         let ids: Vec<Id> = posts.iter().map(|p| p.target_id()).collect();
         let (liked, reposted) = self.store.viewer_state(viewer, &ids).await?;
@@ -447,15 +459,16 @@ impl ReadService {
         req: PageRequest,
         stored: Option<Vec<Id>>,
     ) -> ApiResult<(Vec<(u64, Option<Arc<Post>>)>, bool)> {
-        let stored = async {
-            match stored {
-                Some(ids) => Ok(ids),
-                None => self.timelines.page(user, req).await,
-            }
+        let stored = match stored {
+            Some(ids) => ids,
+            None => self.timelines.page(user, req).await?,
         };
-        let (stored, merged_in) = tokio::try_join!(stored, async {
-            Ok(self.store.posts_by(celebrities, req).await?)
-        })?;
+        // The stored posts (also those the page will leave out: at most a batch) and the
+        // merged-in ones in one read.
+        let (found, merged_in) = self
+            .store
+            .home_posts(&stored, celebrities, req, user)
+            .await?;
         let more = stored.len() >= req.limit || merged_in.len() > req.limit;
         let unreached = self.replies_not_reaching(user, &merged_in).await?;
 
@@ -471,19 +484,15 @@ impl ReadService {
         let more = more || keys.len() > req.limit;
         keys.truncate(req.limit);
 
-        let mut known: HashMap<Id, Arc<Post>> = merged_in.into_iter().map(|p| (p.id, p)).collect();
+        let mut known: HashMap<Id, Arc<Post>> = found
+            .into_iter()
+            .chain(merged_in)
+            .map(|p| (p.id, p))
+            .collect();
         // A merged-in reply that would not have reached this home is a key with no post,
         // like a deleted one: passed over without ending the batch.
         for id in &unreached {
             known.remove(id);
-        }
-        let missing: Vec<Id> = keys
-            .iter()
-            .map(|k| Id(*k))
-            .filter(|id| !known.contains_key(id) && !unreached.contains(id))
-            .collect();
-        for p in self.store.posts(&missing).await? {
-            known.insert(p.id, p);
         }
         Ok((
             keys.into_iter()
@@ -606,7 +615,7 @@ impl Directory for ReadService {
 
     async fn posts_seen_by(&self, ids: &[Id], viewer: Id) -> ApiResult<Vec<Post>> {
         let (hidden, posts) = tokio::try_join!(self.graph.hidden_from(viewer), async {
-            Ok(self.store.posts(ids).await?)
+            Ok(self.store.posts_seen(ids, Some(viewer)).await?)
         })?;
         let posts = self.with_originals(posts).await?;
         let posts = in_order(ids, posts, |p: &Arc<Post>| p.id)

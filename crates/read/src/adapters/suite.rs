@@ -28,6 +28,8 @@ struct Fixture {
     read: Arc<dyn ReadStore>,
     posts: Arc<dyn PostStore>,
     profiles: Arc<dyn ProfileStore>,
+    /// Whether the store reads a viewer's state with the posts (`posts_seen`).
+    reads_state_with_posts: bool,
 }
 
 async fn sqlite_db() -> (tempfile::TempDir, SqliteDb) {
@@ -47,6 +49,7 @@ async fn sqlite_store() -> (tempfile::TempDir, Arc<Fixture>) {
             read,
             posts,
             profiles,
+            reads_state_with_posts: false,
         }),
     )
 }
@@ -65,6 +68,7 @@ async fn sqlite_cached_store() -> (tempfile::TempDir, Arc<Fixture>) {
             read,
             posts,
             profiles,
+            reads_state_with_posts: false,
         }),
     )
 }
@@ -79,6 +83,7 @@ async fn postgres_store() -> (chirp_testkit::TestDatabase, Arc<Fixture>) {
         read: Arc::new(PgReadStore { db: db.clone() }),
         posts: Arc::new(PgPostStore::new(db.clone())),
         profiles: Arc::new(PgProfileStore::new(db)),
+        reads_state_with_posts: true,
     };
     (pg, Arc::new(fixture))
 }
@@ -95,6 +100,8 @@ chirp_testkit::port_suite! {
         counts_show_in_the_next_read,
         a_changed_profile_shows_in_the_next_read,
         reposts_read_with_their_original_and_are_found_by_it,
+        posts_read_as_a_viewer_carry_its_state,
+        a_home_batch_reads_the_stored_posts_and_the_authors_at_once,
     ],
     adapters: {
         sqlite => sqlite_store,
@@ -147,6 +154,16 @@ impl Fixture {
             mentions: Vec::new(),
         };
         self.posts.create(&post, None, &event()).await.unwrap();
+    }
+
+    async fn repost(&self, id: u64, author: Id, original: u64) {
+        let repost = chirp_write::ports::NewRepost {
+            id: Id(id),
+            author,
+            original: Id(original),
+            created_at_ms: 3_000 + id as i64,
+        };
+        self.posts.repost(&repost, &event()).await.unwrap();
     }
 
     async fn like(&self, key: u64, user: Id, post: u64) {
@@ -506,13 +523,7 @@ async fn reposts_read_with_their_original_and_are_found_by_it(f: &Fixture) {
     f.post(10, ALICE, "original").await;
     f.post(11, ALICE, "another").await;
     for (id, who, original) in [(20, BOB, 10), (21, ALICE, 10), (22, BOB, 11)] {
-        let repost = chirp_write::ports::NewRepost {
-            id: Id(id),
-            author: who,
-            original: Id(original),
-            created_at_ms: 3_000 + id as i64,
-        };
-        f.posts.repost(&repost, &event()).await.unwrap();
+        f.repost(id, who, original).await;
     }
     for _ in 0..2 {
         let posts = f.read.posts(&[Id(20), Id(10)]).await.unwrap();
@@ -584,4 +595,109 @@ async fn reposts_read_with_their_original_and_are_found_by_it(f: &Fixture) {
         before: Some(22),
     };
     assert_eq!(f.read.reposters(Id(11), below).await.unwrap(), []);
+}
+
+/// Posts read as a viewer carry the viewer's own like and repost of each (of a repost:
+/// of its original), as `viewer_state` tells them, when the store reads them with the
+/// posts; read as nobody, none.
+async fn posts_read_as_a_viewer_carry_its_state(f: &Fixture) {
+    f.profiles().await;
+    f.post(10, ALICE, "liked").await;
+    f.post(11, ALICE, "reposted").await;
+    f.post(12, ALICE, "neither").await;
+    f.like(30, BOB, 10).await;
+    for (id, who, original) in [(20, BOB, 11), (21, ALICE, 10)] {
+        f.repost(id, who, original).await;
+    }
+    let expected = |id: Id| match id.get() {
+        // Alice's repost of 10 is seen as 10.
+        10 | 21 => (true, false),
+        11 | 20 => (false, true),
+        _ => (false, false),
+    };
+    let asked = [Id(10), Id(11), Id(12), Id(20), Id(21)];
+    let by_id = f.read.posts_seen(&asked, Some(BOB)).await.unwrap();
+    let by_authors = f
+        .read
+        .posts_by_seen(&[ALICE, BOB], PageRequest::first(10), Some(BOB))
+        .await
+        .unwrap();
+    for posts in [&by_id, &by_authors] {
+        assert_eq!(ids(posts), [10, 11, 12, 20, 21]);
+        for p in posts.iter() {
+            match p.viewer {
+                Some(v) => assert_eq!((v.liked, v.reposted), expected(p.id), "post {}", p.id),
+                None => assert!(!f.reads_state_with_posts, "post {} without state", p.id),
+            }
+        }
+    }
+    // What viewer_state tells agrees, target by target.
+    let targets: Vec<Id> = by_id.iter().map(|p| p.target_id()).collect();
+    let (liked, reposted) = f.read.viewer_state(BOB, &targets).await.unwrap();
+    for p in &by_id {
+        let t = p.target_id();
+        assert_eq!((liked.contains(&t), reposted.contains(&t)), expected(p.id));
+    }
+    // Read as nobody: no state, and the shared posts never keep one.
+    let plain = f.read.posts_seen(&asked, None).await.unwrap();
+    assert!(plain.iter().all(|p| p.viewer.is_none()));
+    let again = f.read.posts(&asked).await.unwrap();
+    assert!(again.iter().all(|p| p.viewer.is_none()));
+}
+
+/// A home batch's read: the live posts among the stored ids, and the authors' page as
+/// `posts_by` gives it (newest first, one extra), a post in both in both, each with the
+/// viewer's state when the store reads it with the posts.
+async fn a_home_batch_reads_the_stored_posts_and_the_authors_at_once(f: &Fixture) {
+    f.profiles().await;
+    for id in 10..16 {
+        let author = if id % 2 == 0 { ALICE } else { BOB };
+        f.post(id, author, &format!("post {id}")).await;
+    }
+    f.like(30, ALICE, 13).await;
+    assert!(f.posts.delete(Id(12), 1, 4_000, &event()).await.unwrap());
+    // 12 deleted, 99 never was; 13 and 15 are Bob's, in both.
+    let stored = [Id(15), Id(13), Id(12), Id(10), Id(99)];
+    let page = PageRequest {
+        limit: 1,
+        before: Some(15),
+    };
+    let (found, by_authors) = f
+        .read
+        .home_posts(&stored, &[BOB], page, ALICE)
+        .await
+        .unwrap();
+    assert_eq!(ids(&found), [10, 13, 15]);
+    let order: Vec<u64> = by_authors.iter().map(|p| p.id.get()).collect();
+    let expected: Vec<u64> = f
+        .read
+        .posts_by(&[BOB], page)
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.id.get())
+        .collect();
+    assert_eq!(
+        (order.as_slice(), expected.as_slice()),
+        (&[13, 11][..], &[13, 11][..])
+    );
+    for p in found.iter().chain(&by_authors) {
+        match p.viewer {
+            Some(v) => assert_eq!((v.liked, v.reposted), (p.id == Id(13), false)),
+            None => assert!(!f.reads_state_with_posts, "post {} without state", p.id),
+        }
+    }
+    // Nothing stored, or no authors: the other half alone.
+    let (found, by_authors) = f
+        .read
+        .home_posts(&[], &[BOB], PageRequest::first(5), ALICE)
+        .await
+        .unwrap();
+    assert_eq!((ids(&found), ids(&by_authors)), (vec![], vec![11, 13, 15]));
+    let (found, by_authors) = f
+        .read
+        .home_posts(&stored, &[], PageRequest::first(5), ALICE)
+        .await
+        .unwrap();
+    assert_eq!((ids(&found), ids(&by_authors)), (vec![10, 13, 15], vec![]));
 }

@@ -34,6 +34,36 @@ impl ReadStore for Timed<dyn ReadStore> {
         self.time("posts_by_authors", self.inner().posts_by(authors, page))
             .await
     }
+    // Timed as the reads they extend: the same statement, with the caller's state.
+    async fn posts_seen(&self, ids: &[Id], viewer: Option<Id>) -> StoreResult<Vec<Arc<Post>>> {
+        self.time("posts_find", self.inner().posts_seen(ids, viewer))
+            .await
+    }
+    async fn posts_by_seen(
+        &self,
+        authors: &[Id],
+        page: PageRequest,
+        viewer: Option<Id>,
+    ) -> StoreResult<Vec<Arc<Post>>> {
+        self.time(
+            "posts_by_authors",
+            self.inner().posts_by_seen(authors, page, viewer),
+        )
+        .await
+    }
+    async fn home_posts(
+        &self,
+        stored: &[Id],
+        authors: &[Id],
+        page: PageRequest,
+        viewer: Id,
+    ) -> StoreResult<(Vec<Arc<Post>>, Vec<Arc<Post>>)> {
+        self.time(
+            "home_posts",
+            self.inner().home_posts(stored, authors, page, viewer),
+        )
+        .await
+    }
     async fn replies(&self, post: Id, page: PageRequest) -> StoreResult<Vec<Arc<Post>>> {
         self.time("replies", self.inner().replies(post, page)).await
     }
