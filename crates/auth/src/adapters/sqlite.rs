@@ -203,9 +203,12 @@ impl ProfileStore for SqliteAuthStore {
             })
             .await;
         // The profile is no longer known to exist; its posts go when WriteService takes
-        // the event, and forgets them then.
+        // the event, and forgets them then. Its recent posts are forgotten now: read
+        // again, they are read with their author's profile, so none (a post read is its
+        // author's, which a user's page relies on to answer 404 at once).
         if let (Some(caches), Ok(true) | Err(_)) = (&self.cached, &result) {
             caches.users.forget(&id);
+            caches.recent.forget(&id);
         }
         result
     }

@@ -89,6 +89,9 @@ async fn a_deleted_account_is_gone_everywhere_and_its_handle_free_at_once() {
         ),
         (&json!(1), &json!(1), &json!(1))
     );
+    // Ann's page, read once before (a store that keeps recent posts keeps hers now).
+    let page = format!("/api/v1/users/{}/posts", ann.id);
+    assert_eq!(app.get(&page, None).await.status(), StatusCode::OK);
 
     let res = app
         .delete_me(&ann, Some(json!({"password": ann.password})))
@@ -133,6 +136,8 @@ async fn a_deleted_account_is_gone_everywhere_and_its_handle_free_at_once() {
     // result and list.
     let gone = format!("/api/v1/users/{}", ann.id);
     assert_problem(app.get(&gone, None).await, StatusCode::NOT_FOUND).await;
+    // Her page too, at once, though her posts are still to go.
+    assert_problem(app.get(&page, None).await, StatusCode::NOT_FOUND).await;
     eventually("the posts of the deleted account are gone", || async {
         let own = app
             .get(&format!("/api/v1/posts/{own}"), None)

@@ -329,15 +329,18 @@ fn viewer_columns(viewer: Option<Id>, n: usize) -> String {
 /// per connection; the plain `author_id = ANY(…) ORDER BY id DESC LIMIT …`'s generic
 /// plan (which PostgreSQL may settle on after five runs of a prepared statement) walks
 /// the whole primary key backwards (47 ms for an author of 3 posts among 33,617; 0.1 ms
-/// by the author's index), so that one had to be planned afresh on every call.
+/// by the author's index), so that one had to be planned afresh on every call. Only
+/// authors with a profile count, each once, as in the join the posts are read with: an
+/// account deleted a moment ago (its posts not yet) takes no place on the page.
 fn by_authors(n: usize) -> String {
     let (before, limit) = (n + 1, n + 2);
     format!(
         "p.id = ANY(ARRAY(
-           SELECT q.id FROM unnest(${n}::bigint[]) a (id) CROSS JOIN LATERAL (
+           SELECT q.id FROM profiles a CROSS JOIN LATERAL (
              SELECT id FROM posts
              WHERE author_id = a.id AND deleted_at IS NULL AND id < ${before}
              ORDER BY id DESC LIMIT ${limit}) q
+           WHERE a.id = ANY(${n})
            ORDER BY q.id DESC LIMIT ${limit}))
          AND p.deleted_at IS NULL"
     )
@@ -413,7 +416,15 @@ mod tests {
         .execute(&db.pool)
         .await
         .unwrap();
-        sqlx::query("ANALYZE posts")
+        sqlx::query(
+            "INSERT INTO profiles (id, handle, handle_key, display_name, created_at)
+             SELECT n, 'u' || n, 'u' || n, 'U', 0 FROM generate_series(0, 999) n
+             UNION ALL SELECT 5000, 'u5000', 'u5000', 'U', 0",
+        )
+        .execute(&db.pool)
+        .await
+        .unwrap();
+        sqlx::query("ANALYZE posts, profiles")
             .execute(&db.pool)
             .await
             .unwrap();
@@ -425,11 +436,7 @@ mod tests {
         let page = PageRequest::first(10);
         let author = [Id(5000)];
         let found = store.posts_by(&author, page).await.unwrap();
-        assert_eq!(
-            found.len(),
-            0,
-            "no profile: read with their authors' profiles"
-        );
+        assert_eq!(found.len(), 3);
         store
             .posts_by_seen(&author, page, Some(Id(3)))
             .await
@@ -440,7 +447,7 @@ mod tests {
             .unwrap();
         let prepared: Vec<(String, String)> = sqlx::query_as(
             "SELECT name, statement FROM pg_prepared_statements
-             WHERE strpos(statement, 'unnest(') > 0",
+             WHERE strpos(statement, 'CROSS JOIN LATERAL') > 0",
         )
         .persistent(false)
         .fetch_all(&db.pool)

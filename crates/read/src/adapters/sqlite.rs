@@ -221,8 +221,12 @@ impl ReadStore for SqliteReadStore {
         };
         // Each author's list holds all their posts or more than the page: the newest
         // `wanted` of the lists together are the newest `wanted` of all.
+        // (Each author once, as the query's `IN` takes them.)
         let mut merged = Vec::new();
-        for author in authors {
+        for (i, author) in authors.iter().enumerate() {
+            if authors[..i].contains(author) {
+                continue;
+            }
             let recent = self.recent(cached, *author)?;
             merged.extend(recent.iter().take(wanted).cloned());
         }

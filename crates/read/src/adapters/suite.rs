@@ -102,6 +102,7 @@ chirp_testkit::port_suite! {
         reposts_read_with_their_original_and_are_found_by_it,
         posts_read_as_a_viewer_carry_its_state,
         a_home_batch_reads_the_stored_posts_and_the_authors_at_once,
+        authors_without_a_profile_take_no_place_on_a_page,
     ],
     adapters: {
         sqlite => sqlite_store,
@@ -700,4 +701,33 @@ async fn a_home_batch_reads_the_stored_posts_and_the_authors_at_once(f: &Fixture
         .await
         .unwrap();
     assert_eq!((ids(&found), ids(&by_authors)), (vec![10, 13, 15], vec![]));
+}
+
+/// Posts by authors are read with their authors' profiles: an author without one (an
+/// account deleted a moment ago, its posts not yet) takes no place on a page of several
+/// authors' posts, and an author asked twice counts once.
+async fn authors_without_a_profile_take_no_place_on_a_page(f: &Fixture) {
+    f.profiles().await;
+    const GONE: Id = Id(9);
+    for id in 10..13 {
+        f.post(id, BOB, &format!("bob {id}")).await;
+    }
+    for id in 20..25 {
+        f.post(id, GONE, &format!("gone {id}")).await;
+    }
+    let page = PageRequest::first(1);
+    for authors in [&[GONE, BOB][..], &[BOB, BOB], &[BOB, GONE, BOB]] {
+        let found = f.read.posts_by(authors, page).await.unwrap();
+        let order: Vec<u64> = found.iter().map(|p| p.id.get()).collect();
+        assert_eq!(order, [12, 11], "{authors:?}");
+        let (_, merged) = f.read.home_posts(&[], authors, page, ALICE).await.unwrap();
+        let order: Vec<u64> = merged.iter().map(|p| p.id.get()).collect();
+        assert_eq!(order, [12, 11], "{authors:?}");
+    }
+    assert!(f.read.posts_by(&[GONE], page).await.unwrap().is_empty());
+    // Bob's account deleted, his posts still there (WriteService forgets them when it
+    // takes the event): read with his profile, none is his any more, at once, though
+    // they were read a moment before.
+    assert!(f.profiles.delete(BOB, &event()).await.unwrap());
+    assert!(f.read.posts_by(&[BOB], page).await.unwrap().is_empty());
 }
