@@ -1,7 +1,7 @@
 //! ReadService on PostgreSQL: the deployed adapter. Reads the tables WriteService and
 //! AuthService own; a page of posts and their authors is one query.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
 use chirp_core::deployed::postgres::{post_from_row, PgDb};
@@ -76,11 +76,7 @@ impl ReadStore for PgReadStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let sql = format!(
-            "SELECT {POST_COLUMNS}{} FROM {POST_FROM} WHERE p.id = ANY($1) AND p.deleted_at IS NULL",
-            viewer_columns(viewer, 2)
-        );
-        let mut query = sqlx::query(&sql).bind(raw(ids));
+        let mut query = sqlx::query(&POSTS[seen(viewer)]).bind(raw(ids));
         if let Some(v) = viewer {
             query = query.bind(v.as_i64());
         }
@@ -101,12 +97,7 @@ impl ReadStore for PgReadStore {
         if authors.is_empty() {
             return Ok(Vec::new());
         }
-        let sql = format!(
-            "SELECT {POST_COLUMNS}{} FROM {POST_FROM} WHERE {} ORDER BY p.id DESC",
-            viewer_columns(viewer, 4),
-            by_authors(1)
-        );
-        let mut query = sqlx::query(&sql)
+        let mut query = sqlx::query(&POSTS_BY[seen(viewer)])
             .bind(raw(authors))
             .bind(before(page))
             .bind(page.limit as i64 + 1);
@@ -130,16 +121,7 @@ impl ReadStore for PgReadStore {
                 self.posts_by_seen(authors, page, Some(viewer)).await?,
             ));
         }
-        // Both reads in one statement, each row told by its last column.
-        let columns = viewer_columns(Some(viewer), 5);
-        let sql = format!(
-            "SELECT {POST_COLUMNS}{columns}, false FROM {POST_FROM}
-             WHERE p.id = ANY($1) AND p.deleted_at IS NULL
-             UNION ALL
-             SELECT {POST_COLUMNS}{columns}, true FROM {POST_FROM} WHERE {}",
-            by_authors(2)
-        );
-        let rows = sqlx::query(&sql)
+        let rows = sqlx::query(&HOME_POSTS)
             .bind(raw(stored))
             .bind(raw(authors))
             .bind(before(page))
@@ -303,13 +285,54 @@ pub(crate) const ANCESTORS: &str = "WITH RECURSIVE chain (id, depth) AS (
         WHERE p.deleted_at IS NULL AND c.depth < $2)
     SELECT id FROM chain WHERE id IS NOT NULL ORDER BY depth";
 
+/// The posts among `$1`, with the viewer `$2`'s state when there is one: the statement's
+/// text without a viewer, and with one ([`seen`] picks), each made once.
+static POSTS: LazyLock<[String; 2]> = LazyLock::new(|| {
+    [false, true].map(|viewer| {
+        format!(
+            "SELECT {POST_COLUMNS}{} FROM {POST_FROM} WHERE p.id = ANY($1) AND p.deleted_at IS NULL",
+            viewer_columns(viewer, 2)
+        )
+    })
+});
+
+/// The posts by the authors `$1` ([`by_authors`]), newest first, with the viewer `$4`'s
+/// state when there is one, as [`POSTS`].
+static POSTS_BY: LazyLock<[String; 2]> = LazyLock::new(|| {
+    [false, true].map(|viewer| {
+        format!(
+            "SELECT {POST_COLUMNS}{} FROM {POST_FROM} WHERE {} ORDER BY p.id DESC",
+            viewer_columns(viewer, 4),
+            by_authors(1)
+        )
+    })
+});
+
+/// A home batch's two reads in one statement, each row told by its last column: the
+/// posts among `$1`, and those by the authors `$2` ([`by_authors`]); the viewer is `$5`.
+static HOME_POSTS: LazyLock<String> = LazyLock::new(|| {
+    let columns = viewer_columns(true, 5);
+    format!(
+        "SELECT {POST_COLUMNS}{columns}, false FROM {POST_FROM}
+         WHERE p.id = ANY($1) AND p.deleted_at IS NULL
+         UNION ALL
+         SELECT {POST_COLUMNS}{columns}, true FROM {POST_FROM} WHERE {}",
+        by_authors(2)
+    )
+});
+
+/// Which of a statement's two texts a read takes: with the viewer's state or without.
+fn seen(viewer: Option<Id>) -> usize {
+    usize::from(viewer.is_some())
+}
+
 /// With a viewer (parameter `$n`), two more columns after [`POST_COLUMNS`]: whether the
 /// viewer likes each post and has a live repost of it (of a repost: of its original), so
 /// that a page and the caller's state of it are one statement. Each is a probe of a
 /// primary or unique index per post: written as a scalar subquery, not `EXISTS`, which
 /// the planner may turn into a hash of every like (or post) of the viewer's.
-fn viewer_columns(viewer: Option<Id>, n: usize) -> String {
-    if viewer.is_none() {
+fn viewer_columns(viewer: bool, n: usize) -> String {
+    if !viewer {
         return String::new();
     }
     format!(
