@@ -19,11 +19,10 @@ use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use rdkafka::util::Timeout;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tokio::sync::OnceCell;
 
+use crate::deployed::kafka_producer::Producer;
 use crate::events::{Event, EventConsumer, EventLog, Topic};
 use crate::traces;
 
@@ -34,16 +33,17 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 /// plus the time since the report was served (while the consumer reads).
 const STATISTICS_EVERY: &str = "1000";
 
-fn make_producer(brokers: &str) -> anyhow::Result<FutureProducer> {
-    ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("message.timeout.ms", "10000")
-        .set("socket.timeout.ms", "5000")
-        .set("linger.ms", "2")
-        .create()
-        .context("creating the Kafka producer")
+fn make_producer(brokers: &str) -> anyhow::Result<Producer> {
+    Producer::new(
+        ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("message.timeout.ms", "10000")
+            .set("socket.timeout.ms", "5000")
+            .set("linger.ms", "2"),
+    )
+    .context("creating the Kafka producer")
 }
 
 /// Errors after which an idempotent producer cannot go on.
@@ -66,7 +66,7 @@ pub struct KafkaEventLog {
     prefix: String,
     partitions: i32,
     /// The producer, and how many times it has been made afresh.
-    producer: Arc<std::sync::RwLock<(u64, FutureProducer)>>,
+    producer: Arc<std::sync::RwLock<(u64, Producer)>>,
     /// The topics are made once, on first use, so that a broker that is down at start
     /// costs 503s rather than the process.
     topics: Arc<OnceCell<()>>,
@@ -115,7 +115,7 @@ impl KafkaEventLog {
     }
 
     /// The current producer and its generation.
-    fn producer(&self) -> (u64, FutureProducer) {
+    fn producer(&self) -> (u64, Producer) {
         match self.producer.read() {
             Ok(p) => p.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
@@ -209,15 +209,10 @@ impl KafkaEventLog {
                         value: Some(tp),
                     });
                 }
-                let record = FutureRecord::to(&topic)
-                    .key(&key)
-                    .payload(&payload)
-                    .headers(headers);
                 producer
-                    .send(record, Timeout::After(TIMEOUT))
+                    .send(&topic, &key, payload.as_bytes(), headers, TIMEOUT)
                     .await
-                    .map(|_| ())
-                    .map_err(|(e, _)| {
+                    .map_err(|e| {
                         if is_fatal_for_producer(&e) || producer.client().fatal_error().is_some() {
                             self.renew_producer(generation);
                         }
