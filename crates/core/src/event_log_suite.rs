@@ -483,44 +483,49 @@ async fn a_rebalance_while_idle_takes_the_batch_away_and_its_events_are_read_aga
     assert_eq!(again, (10..14).map(Id).collect::<Vec<_>>());
 }
 
-/// This process's threads, and how long each has run (ns), from /proc.
-fn threads_run_ns() -> std::collections::HashMap<u64, u64> {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter_map(|t| {
-            let tid: u64 = t.ok()?.file_name().to_str()?.parse().ok()?;
-            let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
-            Some((tid, stat.split_whitespace().next()?.parse().ok()?))
-        })
-        .collect()
+/// How long thread `tid` of this process has run, in ns (Linux's scheduler statistics).
+fn thread_run_ns(tid: u64) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat"))
+        .expect("the thread's scheduler statistics");
+    stat.split_whitespace()
+        .next()
+        .and_then(|ns| ns.parse().ok())
+        .expect("the thread's run time")
 }
 
-/// A producer with nothing to deliver costs next to nothing: the threads that making and
-/// using the log's producer started (librdkafka's, and the one serving its delivery
-/// reports) run for under 5 ms in two idle seconds, 0.25% of a core. The threads of
-/// rdkafka's `FutureProducer` spun at the end of every 100 ms round of polling (see
-/// `kafka_producer.rs`).
+/// A producer with nothing to deliver costs next to nothing: the thread serving its
+/// delivery reports runs for under 5 ms in two idle seconds (0.25% of a core; it may spin
+/// up to 1 ms at the end of each of its one-second rounds). rdkafka's `FutureProducer`
+/// spun at the end of every 100 ms round instead: its thread and librdkafka's, measured
+/// together the same way, ran 18.5 to 18.7 ms (see `kafka_producer.rs`). Only that one
+/// thread is measured: the other tests of this process run beside it.
 #[tokio::test]
 async fn an_idle_kafka_producer_takes_next_to_no_cpu() {
-    let before = threads_run_ns();
     let prefix = format!("{}.", chirp_testkit::unique("test"));
     let log = KafkaEventLog::new(&chirp_testkit::kafka_brokers(), &prefix, 1).unwrap();
     log.append(&[user(1)]).await.unwrap();
+    let thread = log
+        .producer_thread()
+        .expect("the thread serving the reports");
     // What follows a first delivery (metadata, the producer's id) settles.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let start = threads_run_ns();
+    let start = thread_run_ns(thread);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let end = threads_run_ns();
-    let ran: u64 = end
-        .iter()
-        .filter(|(tid, _)| !before.contains_key(tid))
-        .filter_map(|(tid, ns)| Some(ns - start.get(tid)?))
-        .sum();
+    let ran = thread_run_ns(thread) - start;
     assert!(
         ran < 5_000_000,
-        "the producer's threads ran {:.1} ms in 2 idle seconds",
+        "the thread serving the reports ran {:.1} ms in 2 idle seconds",
         ran as f64 / 1e6
     );
-    // Still delivers.
-    log.append(&[user(2)]).await.unwrap();
+    // Reports are served as they come, not at the end of a round: five sends one after
+    // the other would take four seconds or more if each waited for a round's end.
+    let started = Instant::now();
+    for id in 2..7 {
+        log.append(&[user(id)]).await.unwrap();
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "five sends took {:?}",
+        started.elapsed()
+    );
 }

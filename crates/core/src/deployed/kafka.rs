@@ -114,6 +114,12 @@ impl KafkaEventLog {
         Ok(KafkaConsumer::new(consumer, config, topics, false))
     }
 
+    /// The id of the thread serving the current producer's delivery reports.
+    #[cfg(test)]
+    pub(crate) fn producer_thread(&self) -> Option<u64> {
+        self.producer().1.report_thread()
+    }
+
     /// The current producer and its generation.
     fn producer(&self) -> (u64, Producer) {
         match self.producer.read() {
