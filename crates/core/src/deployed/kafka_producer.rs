@@ -73,10 +73,9 @@ impl Producer {
         let stop = Arc::new(AtomicBool::new(false));
         let (serving, stopped) = (producer.clone(), stop.clone());
         #[cfg(test)]
-        let (thread, id) = {
-            let id = Arc::new(std::sync::OnceLock::new());
-            (id.clone(), id)
-        };
+        let thread = Arc::new(std::sync::OnceLock::new());
+        #[cfg(test)]
+        let id = thread.clone();
         std::thread::Builder::new()
             .name("kafka reports".into())
             .spawn(move || {
