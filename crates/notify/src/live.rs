@@ -588,13 +588,17 @@ impl Live {
 
     /// What a batch of the log's events tells the home streams, in the order of the
     /// events; each event on its own (one that cannot be sent does not hold back the
-    /// others).
+    /// others). After each event the streams' writers get their turn: an event's work
+    /// may finish without waiting (the embedded shape reads its posts on this thread),
+    /// and a batch longer than a stream's buffer, handed over in one go, would close
+    /// the stream of a client that reads everything as it comes.
     pub async fn on_events(&self, events: &[Event]) {
         self.sweep();
         for e in events {
             if let Err(err) = self.on_event(e).await {
                 tracing::warn!(error = %err, event = %e.id, "a live stream event was not sent");
             }
+            tokio::task::yield_now().await;
         }
     }
 
@@ -763,12 +767,14 @@ impl Live {
     }
 
     /// Notifications just stored, to their recipients' notification streams here (those
-    /// from someone hidden from the recipient are not sent, as a page leaves them out).
+    /// from someone hidden from the recipient are not sent, as a page leaves them out),
+    /// the streams' writers given their turn after each, as in [`Live::on_events`].
     pub async fn notifications(&self, added: Vec<NewNotification>) {
         for n in added {
             if let Err(err) = self.notification(n).await {
                 tracing::warn!(error = %err, "a live notification was not sent");
             }
+            tokio::task::yield_now().await;
         }
     }
 

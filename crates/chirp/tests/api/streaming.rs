@@ -47,10 +47,16 @@ impl Stream {
         }
     }
 
+    /// The next event; fails, saying which, if the stream ends (the server closed it)
+    /// or none comes within the bound.
     async fn next(&mut self) -> SseEvent {
-        self.next_within(LIVE)
-            .await
-            .expect("an event within the bound")
+        let deadline = tokio::time::Instant::now() + LIVE;
+        match self.0.next_event(deadline).await {
+            Ok(Some(e)) => e,
+            Ok(None) => panic!("no event within {LIVE:?}"),
+            Err(SseEnd::Ended) => panic!("the stream ended before the next event"),
+            Err(SseEnd::Broke(e)) => panic!("the stream broke: {e}"),
+        }
     }
 }
 
@@ -324,6 +330,100 @@ async fn a_client_that_does_not_read_is_disconnected_and_holds_back_no_one() {
         "the slow client was sent all {received} posts"
     );
     eprintln!("the slow client had {received} of {POSTS} posts on their way");
+}
+
+/// Items a stream holds in the burst tests, and how many come at once: more than it
+/// holds.
+const BURST_BUFFER: u64 = 4;
+const BURST: usize = 40;
+
+/// An app whose streams hold [`BURST_BUFFER`] items, without write limits.
+async fn burst_app() -> TestApp {
+    spawn_app_with(|s| {
+        s.stream_buffer = BURST_BUFFER;
+        s.limits.write_limit_per_user = Limit::OFF;
+        s.limits.write_limit_per_address = Limit::OFF;
+        s.limits.request_limit_per_address = Limit::OFF;
+    })
+    .await
+}
+
+/// Reads [`BURST`] events from `stream` as they come (the reading stops early if the
+/// stream ends or goes quiet for the bound): their ids and kinds.
+fn read_burst(mut stream: Stream) -> tokio::task::JoinHandle<Vec<(String, String)>> {
+    tokio::spawn(async move {
+        let mut got = Vec::new();
+        while got.len() < BURST {
+            match stream.next_within(LIVE).await {
+                Some(e) => got.push((e.id, e.event)),
+                None => break,
+            }
+        }
+        got
+    })
+}
+
+/// That a client reading as events came got all of them, `expected` (as their kind),
+/// and that no stream was closed as too slow.
+async fn assert_whole_burst(
+    app: &TestApp,
+    reader: tokio::task::JoinHandle<Vec<(String, String)>>,
+    kind: &str,
+    expected: usize,
+) -> Vec<String> {
+    let got = reader.await.unwrap();
+    let slow = sum_of(
+        &app.get("/metrics", None).await.text().await.unwrap(),
+        "chirp_stream_slow_disconnects_total",
+    );
+    assert_eq!(
+        (got.len(), slow),
+        (expected, 0.0),
+        "events received, streams closed as too slow"
+    );
+    assert!(got.iter().all(|(_, k)| k == kind), "{got:?}");
+    got.into_iter().map(|(id, _)| id).collect()
+}
+
+// A stream holds 4 items; 40 posts (or likes) made at once reach the log together, and
+// the live streams take them in one batch. A client that reads as they come gets every
+// one: a stream is closed as too slow when its client does not read, not because a
+// batch came faster than its connection is written to.
+
+#[tokio::test]
+async fn a_burst_of_posts_longer_than_the_buffer_reaches_a_client_that_reads() {
+    let app = burst_app().await;
+    let (cat, bob) = (app.signup("cat").await, app.signup("bob").await);
+    app.follow(&cat, &bob).await;
+    let reader = read_burst(app.open_stream(&cat, "?stream=home", None).await);
+    let texts: Vec<String> = (0..BURST).map(|i| format!("burst {i}")).collect();
+    let mut posts = futures::future::join_all(texts.iter().map(|t| app.post_id(&bob, t))).await;
+    let mut got = assert_whole_burst(&app, reader, "post", BURST).await;
+    posts.sort();
+    got.sort();
+    assert_eq!(got, posts);
+}
+
+#[tokio::test]
+async fn a_burst_of_notifications_longer_than_the_buffer_reaches_a_client_that_reads() {
+    let app = burst_app().await;
+    let (cat, bob) = (app.signup("cat").await, app.signup("bob").await);
+    let mut posts = Vec::new();
+    for i in 0..BURST {
+        posts.push(app.post_id(&cat, &format!("like {i}")).await);
+    }
+    let reader = read_burst(app.open_stream(&cat, "?stream=notifications", None).await);
+    let paths: Vec<String> = posts
+        .iter()
+        .map(|p| format!("/api/v1/posts/{p}/like"))
+        .collect();
+    let likes = paths
+        .iter()
+        .map(|p| app.act(&bob, reqwest::Method::POST, p));
+    for res in futures::future::join_all(likes).await {
+        assert!(res.status().is_success(), "{}", res.status());
+    }
+    assert_whole_burst(&app, reader, "notification", BURST).await;
 }
 
 /// A raw connection to the app's own listener (not a gateway's).
