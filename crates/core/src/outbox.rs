@@ -77,8 +77,10 @@ pub struct PendingEvent {
 pub trait OutboxSource: Send + Sync {
     /// The oldest events not yet relayed, in order.
     async fn pending(&self, max: usize) -> anyhow::Result<Vec<PendingEvent>>;
-    /// Forgets every event up to and including `seq`.
-    async fn remove_through(&self, seq: i64) -> anyhow::Result<()>;
+    /// Forgets the events `seqs`, those relayed, and only them: an event whose
+    /// transaction took its `seq` before another's yet committed after that one was read
+    /// (PostgreSQL's sequences) is still there, relayed with the next batch.
+    async fn remove(&self, seqs: &[i64]) -> anyhow::Result<()>;
     /// How many events wait.
     async fn backlog(&self) -> anyhow::Result<u64>;
 }
@@ -134,9 +136,10 @@ impl OutboxRelay {
     /// Relays one batch; returns how many events moved.
     pub async fn relay_once(&self) -> anyhow::Result<usize> {
         let batch = self.source.pending(512).await?;
-        let Some(last) = batch.last().map(|p| p.seq) else {
+        if batch.is_empty() {
             return Ok(0);
-        };
+        }
+        let seqs: Vec<i64> = batch.iter().map(|p| p.seq).collect();
         let mut events: Vec<Event> = batch.into_iter().map(|p| p.event).collect();
         // Each traced event is published in a span of its request's trace, and carries
         // that span's context on to its consumers. The spans end when the log has them.
@@ -152,7 +155,7 @@ impl OutboxRelay {
             })
             .collect();
         self.log.append(&events).await?;
-        self.source.remove_through(last).await?;
+        self.source.remove(&seqs).await?;
         self.metrics.published(&events);
         Ok(events.len())
     }

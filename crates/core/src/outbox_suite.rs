@@ -73,7 +73,7 @@ async fn postgres_outbox() -> (chirp_testkit::TestDatabase, Arc<Fixture>) {
 chirp_testkit::port_suite! {
     cases: [
         pending_events_come_in_commit_order,
-        removed_events_are_gone_and_later_ones_stay,
+        removed_events_are_gone_and_the_others_stay,
         the_backlog_counts_what_waits,
     ],
     adapters: { sqlite => sqlite_outbox, postgres => postgres_outbox },
@@ -108,13 +108,19 @@ async fn pending_events_come_in_commit_order(f: &Fixture) {
     assert_eq!(ids(&f.outbox.pending(2).await.unwrap()), [1, 2]);
 }
 
-async fn removed_events_are_gone_and_later_ones_stay(f: &Fixture) {
+async fn removed_events_are_gone_and_the_others_stay(f: &Fixture) {
     (f.enqueue)(events(1..4)).await;
     let pending = f.outbox.pending(10).await.unwrap();
-    f.outbox.remove_through(pending[1].seq).await.unwrap();
-    assert_eq!(ids(&f.outbox.pending(10).await.unwrap()), [3]);
+    // Only those named, not every event up to the last of them.
+    f.outbox
+        .remove(&[pending[0].seq, pending[2].seq])
+        .await
+        .unwrap();
+    assert_eq!(ids(&f.outbox.pending(10).await.unwrap()), [2]);
     (f.enqueue)(events(4..5)).await;
-    assert_eq!(ids(&f.outbox.pending(10).await.unwrap()), [3, 4]);
+    assert_eq!(ids(&f.outbox.pending(10).await.unwrap()), [2, 4]);
+    f.outbox.remove(&[]).await.unwrap();
+    assert_eq!(ids(&f.outbox.pending(10).await.unwrap()), [2, 4]);
 }
 
 async fn the_backlog_counts_what_waits(f: &Fixture) {
@@ -122,12 +128,13 @@ async fn the_backlog_counts_what_waits(f: &Fixture) {
     (f.enqueue)(events(1..8)).await;
     assert_eq!(f.outbox.backlog().await.unwrap(), 7);
     let pending = f.outbox.pending(3).await.unwrap();
-    f.outbox.remove_through(pending[2].seq).await.unwrap();
+    let seqs: Vec<i64> = pending.iter().map(|p| p.seq).collect();
+    f.outbox.remove(&seqs).await.unwrap();
     assert_eq!(f.outbox.backlog().await.unwrap(), 4);
 }
 
 /// Only one relay reads a PostgreSQL outbox at a time: the others find nothing while it
-/// leads, so that the table's events reach the log in commit order.
+/// leads, so that the table's events reach the log in the order it reads them.
 #[tokio::test]
 async fn one_relay_leads_a_postgres_outbox_at_a_time() {
     let (db, f) = postgres_outbox().await;
@@ -136,4 +143,24 @@ async fn one_relay_leads_a_postgres_outbox_at_a_time() {
     let second = PgOutbox::new(pg, TABLE);
     assert_eq!(ids(&f.outbox.pending(10).await.unwrap()), [1, 2]);
     assert!(second.pending(10).await.unwrap().is_empty());
+}
+
+/// PostgreSQL gives a transaction its `seq` when it writes its event, not when it
+/// commits: an event can commit after a later `seq`'s was read and relayed. Removing what
+/// was relayed leaves it for the next batch (removing every `seq` up to the last relayed
+/// lost it: a burst of likes in the API suite lost up to 7 of 40 notifications so).
+#[tokio::test]
+async fn an_event_committed_after_a_later_one_was_relayed_is_relayed_next() {
+    let (db, f) = postgres_outbox().await;
+    let pg = PgDb::connect_lazy(&db.url).unwrap();
+    let mut slow = pg.pool.begin().await.unwrap();
+    pg_enqueue(&mut slow, TABLE, &events(1..2)[0])
+        .await
+        .unwrap();
+    (f.enqueue)(events(2..3)).await;
+    let pending = f.outbox.pending(10).await.unwrap();
+    assert_eq!(ids(&pending), [2], "the first is not committed yet");
+    slow.commit().await.unwrap();
+    f.outbox.remove(&[pending[0].seq]).await.unwrap();
+    assert_eq!(ids(&f.outbox.pending(10).await.unwrap()), [1]);
 }

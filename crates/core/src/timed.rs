@@ -123,9 +123,8 @@ impl OutboxSource for Timed<dyn OutboxSource> {
     async fn pending(&self, max: usize) -> anyhow::Result<Vec<PendingEvent>> {
         self.time("outbox_pending", self.inner.pending(max)).await
     }
-    async fn remove_through(&self, seq: i64) -> anyhow::Result<()> {
-        self.time("outbox_remove", self.inner.remove_through(seq))
-            .await
+    async fn remove(&self, seqs: &[i64]) -> anyhow::Result<()> {
+        self.time("outbox_remove", self.inner.remove(seqs)).await
     }
     async fn backlog(&self) -> anyhow::Result<u64> {
         self.time("outbox_backlog", self.inner.backlog()).await

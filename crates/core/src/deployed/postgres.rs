@@ -74,8 +74,11 @@ pub async fn enqueue(conn: &mut PgConnection, table: &str, event: &Event) -> Sto
 
 /// An outbox table in PostgreSQL. Each process of the service runs a relay, and only one
 /// relays at a time: the leader holds a session advisory lock on a connection of its own,
-/// so the table's events reach the log in commit order. When the leader's connection
-/// dies, its lock goes with it and another relay takes over from the head of the table.
+/// so the table's events reach the log in the order it reads them (`seq`'s; a
+/// transaction that took its `seq` before another's but committed after that one was
+/// read goes with the next batch: the relay removes only what it relayed). When the
+/// leader's connection dies, its lock goes with it and another relay takes over from
+/// the head of the table.
 pub struct PgOutbox {
     db: PgDb,
     table: &'static str,
@@ -154,10 +157,11 @@ impl OutboxSource for PgOutbox {
         Ok(out)
     }
 
-    async fn remove_through(&self, seq: i64) -> anyhow::Result<()> {
-        let sql = format!("DELETE FROM {} WHERE seq <= $1", self.table);
+    async fn remove(&self, seqs: &[i64]) -> anyhow::Result<()> {
+        let sql = format!("DELETE FROM {} WHERE seq = ANY($1)", self.table);
+        let seqs = seqs.to_vec();
         self.as_leader(move |conn| {
-            Box::pin(async move { sqlx::query(&sql).bind(seq).execute(conn).await.map(|_| ()) })
+            Box::pin(async move { sqlx::query(&sql).bind(seqs).execute(conn).await.map(|_| ()) })
         })
         .await?;
         Ok(())

@@ -51,11 +51,15 @@ impl OutboxSource for SqliteOutbox {
             .collect()
     }
 
-    async fn remove_through(&self, seq: i64) -> anyhow::Result<()> {
-        let sql = format!("DELETE FROM {} WHERE seq <= ?", self.table);
+    async fn remove(&self, seqs: &[i64]) -> anyhow::Result<()> {
+        let sql = format!("DELETE FROM {} WHERE seq = ?", self.table);
+        let seqs = seqs.to_vec();
         self.db
             .write(move |c| {
-                c.prepare_cached(&sql)?.execute([seq])?;
+                let mut delete = c.prepare_cached(&sql)?;
+                for seq in seqs {
+                    delete.execute([seq])?;
+                }
                 Ok(())
             })
             .await?;
