@@ -72,7 +72,7 @@ async fn postgres_outbox() -> (chirp_testkit::TestDatabase, Arc<Fixture>) {
 
 chirp_testkit::port_suite! {
     cases: [
-        pending_events_come_in_commit_order,
+        pending_events_come_oldest_first,
         removed_events_are_gone_and_the_others_stay,
         the_backlog_counts_what_waits,
     ],
@@ -97,7 +97,7 @@ fn ids(pending: &[crate::outbox::PendingEvent]) -> Vec<u64> {
     pending.iter().map(|p| p.event.id.get()).collect()
 }
 
-async fn pending_events_come_in_commit_order(f: &Fixture) {
+async fn pending_events_come_oldest_first(f: &Fixture) {
     assert!(f.outbox.pending(10).await.unwrap().is_empty());
     (f.enqueue)(events(1..4)).await;
     (f.enqueue)(events(4..6)).await;
@@ -145,6 +145,21 @@ async fn one_relay_leads_a_postgres_outbox_at_a_time() {
     assert!(second.pending(10).await.unwrap().is_empty());
 }
 
+/// Two events in the outbox of `db`: the first of a transaction that took its `seq` and
+/// has not committed (given back), then the second, committed.
+async fn one_late_then_one_committed(
+    db: &chirp_testkit::TestDatabase,
+    f: &Fixture,
+) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let pg = PgDb::connect_lazy(&db.url).unwrap();
+    let mut late = pg.pool.begin().await.unwrap();
+    pg_enqueue(&mut late, TABLE, &events(1..2)[0])
+        .await
+        .unwrap();
+    (f.enqueue)(events(2..3)).await;
+    late
+}
+
 /// PostgreSQL gives a transaction its `seq` when it writes its event, not when it
 /// commits: an event can commit after a later `seq`'s was read and relayed. Removing what
 /// was relayed leaves it for the next batch (removing every `seq` up to the last relayed
@@ -152,15 +167,84 @@ async fn one_relay_leads_a_postgres_outbox_at_a_time() {
 #[tokio::test]
 async fn an_event_committed_after_a_later_one_was_relayed_is_relayed_next() {
     let (db, f) = postgres_outbox().await;
-    let pg = PgDb::connect_lazy(&db.url).unwrap();
-    let mut slow = pg.pool.begin().await.unwrap();
-    pg_enqueue(&mut slow, TABLE, &events(1..2)[0])
-        .await
-        .unwrap();
-    (f.enqueue)(events(2..3)).await;
+    let slow = one_late_then_one_committed(&db, &f).await;
     let pending = f.outbox.pending(10).await.unwrap();
     assert_eq!(ids(&pending), [2], "the first is not committed yet");
     slow.commit().await.unwrap();
     f.outbox.remove(&[pending[0].seq]).await.unwrap();
     assert_eq!(ids(&f.outbox.pending(10).await.unwrap()), [1]);
+}
+
+/// The real log, with a transaction of the test's committed as the relay's batch is
+/// appended: between the relay's read of the outbox and its removal of what it relayed.
+struct CommitsOnAppend {
+    log: Arc<dyn crate::events::EventLog>,
+    late: tokio::sync::Mutex<Option<sqlx::Transaction<'static, sqlx::Postgres>>>,
+}
+
+#[async_trait::async_trait]
+impl crate::events::EventLog for CommitsOnAppend {
+    async fn append(&self, events: &[Event]) -> anyhow::Result<()> {
+        self.log.append(events).await?;
+        if let Some(tx) = self.late.lock().await.take() {
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+    async fn consumer(
+        &self,
+        group: &str,
+        topics: &[crate::events::Topic],
+    ) -> anyhow::Result<Box<dyn crate::events::EventConsumer>> {
+        self.log.consumer(group, topics).await
+    }
+    async fn tail(
+        &self,
+        topics: &[crate::events::Topic],
+    ) -> anyhow::Result<Box<dyn crate::events::EventConsumer>> {
+        self.log.tail(topics).await
+    }
+    async fn ping(&self) -> anyhow::Result<()> {
+        self.log.ping().await
+    }
+}
+
+/// The relay itself, from a PostgreSQL outbox to a log: an event whose transaction took
+/// its `seq` first but commits while the relay appends a later one reaches the log with
+/// the relay's next batch, and nothing is relayed twice.
+#[tokio::test]
+async fn the_relay_moves_an_event_that_committed_late_with_its_next_batch() {
+    use crate::embedded::event_log::SqliteEventLog;
+    use crate::events::{EventLog, Topic};
+    use crate::http::Telemetry;
+    use crate::outbox::{OutboxRelay, RelayMetrics};
+
+    let (db, f) = postgres_outbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log: Arc<dyn EventLog> = Arc::new(
+        SqliteEventLog::open(&dir.path().join("log.db"))
+            .await
+            .unwrap(),
+    );
+    let mut reader = log.tail(&[Topic::Posts]).await.unwrap();
+    let late = one_late_then_one_committed(&db, &f).await;
+    let relay = OutboxRelay {
+        name: "test",
+        source: f.outbox.clone(),
+        log: Arc::new(CommitsOnAppend {
+            log: log.clone(),
+            late: tokio::sync::Mutex::new(Some(late)),
+        }),
+        wake: Arc::new(tokio::sync::Notify::new()),
+        metrics: RelayMetrics::new(&Telemetry::new(), "test", "test"),
+    };
+    assert_eq!(relay.relay_once().await.unwrap(), 1, "the committed one");
+    assert_eq!(relay.relay_once().await.unwrap(), 1, "the late one");
+    assert_eq!(relay.relay_once().await.unwrap(), 0);
+    let logged = reader
+        .next_batch(10, std::time::Duration::from_secs(1))
+        .await
+        .unwrap();
+    let logged: Vec<u64> = logged.iter().map(|e| e.id.get()).collect();
+    assert_eq!(logged, [2, 1]);
 }

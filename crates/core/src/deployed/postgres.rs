@@ -60,7 +60,11 @@ impl PgDb {
     }
 }
 
-/// Adds `event` to `table` inside the caller's transaction.
+/// Adds `event` to `table` inside the caller's transaction. Call it after the statements
+/// that lock what the event is about (the row changed, or the one that stands for it):
+/// the event's `seq` is taken here, so two transactions on the same thing take theirs in
+/// the order they commit, and their events reach the log in that order (a relay reads by
+/// `seq`).
 pub async fn enqueue(conn: &mut PgConnection, table: &str, event: &Event) -> StoreResult<()> {
     let payload = event
         .to_json()
@@ -74,11 +78,10 @@ pub async fn enqueue(conn: &mut PgConnection, table: &str, event: &Event) -> Sto
 
 /// An outbox table in PostgreSQL. Each process of the service runs a relay, and only one
 /// relays at a time: the leader holds a session advisory lock on a connection of its own,
-/// so the table's events reach the log in the order it reads them (`seq`'s; a
-/// transaction that took its `seq` before another's but committed after that one was
-/// read goes with the next batch: the relay removes only what it relayed). When the
-/// leader's connection dies, its lock goes with it and another relay takes over from
-/// the head of the table.
+/// so the table's events reach the log in `seq` order as it reads them. A transaction
+/// that took its `seq` before another's but committed after that one was read goes with
+/// the next batch (the relay removes only what it relayed). When the leader's connection
+/// dies, its lock goes with it and another relay takes over from the head of the table.
 pub struct PgOutbox {
     db: PgDb,
     table: &'static str,
