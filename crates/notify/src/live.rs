@@ -316,9 +316,6 @@ impl LiveMetrics {
 pub struct Live {
     readers: Mutex<Readers>,
     serial: AtomicU64,
-    /// Frames handed to streams' queues, ever: a batch's loop yields after an item that
-    /// handed one (see [`Live::on_events`]).
-    handed: AtomicU64,
     /// Set when the process stops: every stream ends, and no new one opens.
     closed: std::sync::atomic::AtomicBool,
     /// Whether notifications stored by any process reach this one (its bus is
@@ -362,7 +359,6 @@ impl Live {
         Arc::new(Live {
             readers: Mutex::default(),
             serial: AtomicU64::new(0),
-            handed: AtomicU64::new(0),
             closed: std::sync::atomic::AtomicBool::new(false),
             notifications_live: std::sync::atomic::AtomicBool::new(true),
             swept: Mutex::new(Instant::now()),
@@ -572,7 +568,6 @@ impl Live {
             match c.tx.try_send(frame.clone()) {
                 Ok(()) => {
                     self.metrics.sent.inc();
-                    self.handed.fetch_add(1, Ordering::Relaxed);
                     true
                 }
                 Err(Refused::Full) => {
@@ -598,7 +593,7 @@ impl Live {
     pub async fn on_events(&self, events: &[Event]) {
         self.sweep();
         for e in events {
-            let handed = self.handed.load(Ordering::Relaxed);
+            let handed = self.metrics.sent.get();
             if let Err(err) = self.on_event(e).await {
                 tracing::warn!(error = %err, event = %e.id, "a live stream event was not sent");
             }
@@ -606,15 +601,15 @@ impl Live {
         }
     }
 
-    /// Yields if frames were handed to streams since `handed` was read. An item's work may
-    /// finish without waiting (the embedded shape reads its posts on this thread), and
-    /// a stream's writer, woken by its frame, waits behind this task meanwhile (on a
-    /// multi-thread runtime too: Tokio runs a task woken by a worker's task next on that
-    /// worker, where no other worker takes it): a batch longer than a stream's buffer,
-    /// handed over in one go, would close the stream of a client that reads everything
-    /// as it comes.
+    /// Yields if frames were handed to streams since `handed` (the count of events sent,
+    /// [`LiveMetrics::sent`]) was read. An item's work may finish without waiting (the
+    /// embedded shape reads its posts on this thread), and a stream's writer, woken by its
+    /// frame, waits behind this task meanwhile (on a multi-thread runtime too: Tokio runs
+    /// a task woken by a worker's task next on that worker, where no other worker takes
+    /// it): a batch longer than a stream's buffer, handed over in one go, would close the
+    /// stream of a client that reads everything as it comes.
     async fn writers_turn(&self, handed: u64) {
-        if self.handed.load(Ordering::Relaxed) != handed {
+        if self.metrics.sent.get() != handed {
             tokio::task::yield_now().await;
         }
     }
@@ -789,7 +784,7 @@ impl Live {
     /// ([`Live::writers_turn`]).
     pub async fn notifications(&self, added: Vec<NewNotification>) {
         for n in added {
-            let handed = self.handed.load(Ordering::Relaxed);
+            let handed = self.metrics.sent.get();
             if let Err(err) = self.notification(n).await {
                 tracing::warn!(error = %err, "a live notification was not sent");
             }
